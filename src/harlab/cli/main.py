@@ -1,0 +1,192 @@
+"""The ``harlab`` command line (Typer + Rich).
+
+User errors (:class:`harlab.errors.HarlabError`) are printed as one line, without a
+traceback, and the process exits with a non-zero code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harlab.errors import HarlabError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="harlab: human activity recognition and person identification (DanHAR, MRA-Net).",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets harlab can load and whether their data are found here."""
+    from harlab.data.sources import list_sources
+
+    table = Table(title="datasets")
+    for col in ("name", "description"):
+        table.add_column(col)
+    for s in list_sources():
+        table.add_row(s.name, s.summary)
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from harlab.models import list_models
+
+    table = Table(title="models")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("defaults")
+    for m in list_models():
+        table.add_row(m.name, m.summary, ", ".join(f"{k}={v}" for k, v in m.defaults))
+    console.print(table)
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="dataset name (harlab datasets)")] = None,
+    path: Annotated[str | None, typer.Option(help="dataset location, if not the default")] = None,
+    model: Annotated[str | None, typer.Option(help="model name (harlab models)")] = None,
+    split: Annotated[str | None, typer.Option(help="random | subject | session | given")] = None,
+    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for split and training")] = None,
+    precision: Annotated[str | None, typer.Option(help="32-true | bf16-mixed | ...")] = None,
+    devices: Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="Trainer num_nodes")] = None,
+    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="no progress bar")
+    ] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+) -> None:
+    """Train a model; writes a new run directory with metrics, plots and checkpoints."""
+    from harlab.config import load_config
+    from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import train as run_train
+
+    overrides = list(set_ or [])
+    flag_map: dict[str, Any] = {
+        "data.dataset": dataset,
+        "data.path": path,
+        "model.name": model,
+        "data.split.kind": split,
+        "train.max_epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.seed": seed,
+        "train.precision": precision,
+        "train.devices": devices,
+        "train.strategy": strategy,
+        "train.num_nodes": num_nodes,
+        "output_dir": output_dir,
+    }
+    overrides += [f"{k}={v}" for k, v in flag_map.items() if v is not None]
+    if seed is not None:
+        overrides.append(f"data.split.seed={seed}")
+    if no_progress:
+        overrides.append("train.progress=false")
+    cfg = load_config(config, overrides)
+    if cfg.description:
+        console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
+    result = run_train(cfg, resume=resume, console=console)
+    if not result.is_main:
+        return
+    m = result.metrics
+    console.print(
+        rich_metrics_table(m["test"], f"test metrics: {cfg.model.name} on {m['dataset']}")
+    )
+    console.print(
+        f"best val macro-F1 {m['best_val_macro_f1']:.4f} | {m['epochs_trained']} epochs | "
+        f"train {m['train_seconds']:.1f}s | {m['parameters']:,} parameters"
+    )
+    for w in m.get("warnings", []):
+        console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
+    console.print(f"run directory: [bold]{result.run_dir}[/bold]")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by harlab train")],
+    part: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last")] = "best",
+) -> None:
+    """Re-score a run's best checkpoint on its split and print the metrics."""
+    from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import evaluate as run_evaluate
+    from harlab.training import write_evaluation
+
+    result = run_evaluate(run_dir, part, checkpoint)
+    console.print(rich_metrics_table(result["metrics"], f"{part} metrics: {run_dir}"))
+    for w in result["warnings"]:
+        console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
+    out = write_evaluation(run_dir, result)
+    console.print(f"written: {out}")
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by harlab train")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV/Parquet recording file")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV here")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Hz, if the file has no timestamp")
+    ] = None,
+    resample: Annotated[
+        bool, typer.Option(help="resample to the model's rate if different")
+    ] = False,
+    step: Annotated[
+        int | None, typer.Option(help="hop in samples (default: the run's step)")
+    ] = None,
+) -> None:
+    """Window a recording file and print/write one label per window with its times."""
+    from harlab.predict import predict_file
+
+    rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=step)
+    if output is not None:
+        if output.exists():
+            raise HarlabError(f"{output} exists; choose another output file")
+        with output.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        err_console.print(f"{len(rows)} windows written to {output}")
+    else:
+        for r in rows:
+            sys.stdout.write(json.dumps(r) + "\n")
+    if info["dropped"]:
+        err_console.print("dropped: " + ", ".join(f"{k}={v}" for k, v in info["dropped"].items()))
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into one line."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        app()  # standalone mode: usage errors are reported by Typer with exit code 2
+    except HarlabError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data layer: sources -> recordings -> (split) -> windows -> normalisation -> datamodule."""

@@ -1,0 +1,80 @@
+"""Dataset source registry.
+
+Each source lives in its own module and exposes:
+
+* ``load(path: str | Path | None = None, **options) -> RecordingSet`` parsing the
+  original files exactly (``path=None`` means the default location, if any);
+* ``fingerprint(path=None, **options) -> dict`` identifying the input files (names,
+  sizes, mtimes, package versions) so processed caches are keyed on the real input;
+* ``INFO``: a dict with ``summary``, ``subjects``, ``classes``, ``channels``, ``rate``,
+  ``citation``, ``licence``.
+
+Modules are imported lazily so ``harlab datasets`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from harlab.data.recording import RecordingSet
+from harlab.errors import unknown_name
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A registered dataset source (module imported on first use)."""
+
+    name: str
+    module: str
+    summary: str
+
+    def _mod(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def load(self, path: str | Path | None = None, **options: Any) -> RecordingSet:
+        return self._mod().load(path, **options)
+
+    def fingerprint(self, path: str | Path | None = None, **options: Any) -> dict:
+        return self._mod().fingerprint(path, **options)
+
+    @property
+    def info(self) -> dict:
+        return dict(self._mod().INFO)
+
+
+SOURCES: dict[str, SourceSpec] = {
+    s.name: s
+    for s in [
+        SourceSpec(
+            "hapt",
+            "harlab.data.sources.hapt",
+            "UCI HAPT raw acc+gyro, 30 subjects, 12 activities, 50 Hz (offline via PyPI)",
+        ),
+        SourceSpec(
+            "usc_had",
+            "harlab.data.sources.usc_had",
+            "USC-HAD acc+gyro, 14 subjects, 12 activities, 100 Hz (original .mat files)",
+        ),
+        SourceSpec(
+            "custom",
+            "harlab.data.sources.custom",
+            "Your own CSV/Parquet recordings (see README: bring your own data)",
+        ),
+    ]
+}
+
+
+def get_source(name: str) -> SourceSpec:
+    """Look up a source by name; unknown names raise a ConfigError with a suggestion."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise unknown_name("dataset", name, SOURCES) from None
+
+
+def list_sources() -> list[SourceSpec]:
+    return list(SOURCES.values())

@@ -1,0 +1,212 @@
+"""USC-HAD: 14 subjects, 12 activities, hip-worn MotionNode acc (g) + gyro (dps) at 100 Hz.
+
+Original layout: ``<root>/SubjectN/a{activity}t{trial}.mat``, one MATLAB file per trial
+(5 trials per activity and subject, 840 files). One :class:`Recording` per file; every
+sample carries the activity number, ``subject=str(N)``, ``session=f"t{trial}"``.
+``meta`` has ``file``, ``age`` (years), ``height`` (cm), ``weight`` (kg) as numbers,
+``sensor_location``, ``sensor_orientation``, ``date`` and ``comments`` when present.
+
+Activity, trial and subject are taken from the path, which is authoritative. Quirks in
+the original files (all handled): one file spells ``activity_numbr``; three carry an
+extra ``comments`` field; activity names vary ("walk-forward" vs "walking-forward",
+"run" vs "running"); three headers disagree with their file name (Subject14/a3t2.mat
+says activity 2 although its data is walking right; Subject3/a8t5 and Subject5/a8t3
+name the wrong trial). Disagreements are noted in ``meta["header_mismatch"]`` and
+``RecordingSet.info["quirks"]``.
+
+``path=None`` means ``shared_data_dir()/"usc_had"``. Option ``subjects`` loads a subset.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from harlab.data.recording import Recording, RecordingSet
+from harlab.errors import ConfigError, DataError, unknown_name
+from harlab.paths import shared_data_dir
+
+NAME = "usc_had"
+RATE = 100.0
+CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+UNITS = ("g", "g", "g", "dps", "dps", "dps")
+CLASSES = {
+    1: "Walking Forward",
+    2: "Walking Left",
+    3: "Walking Right",
+    4: "Walking Upstairs",
+    5: "Walking Downstairs",
+    6: "Running Forward",
+    7: "Jumping Up",
+    8: "Sitting",
+    9: "Standing",
+    10: "Sleeping",
+    11: "Elevator Up",
+    12: "Elevator Down",
+}
+CITATION = (
+    "M. Zhang, A. A. Sawchuk. USC-HAD: A Daily Activity Dataset for Ubiquitous Activity "
+    "Recognition Using Wearable Sensors. ACM UbiComp Workshop on Situation, Activity and "
+    "Goal Awareness (SAGAware), 2012."
+)
+INFO: dict[str, Any] = {
+    "summary": "USC-HAD hip MotionNode acc+gyro, 14 subjects, 12 activities, 5 trials each",
+    "subjects": 14,
+    "classes": len(CLASSES),
+    "channels": CHANNELS,
+    "rate": RATE,
+    "citation": CITATION,
+    "licence": "free for research use, cite the paper (USC SIPI, sipi.usc.edu/had)",
+}
+_OPTIONS = ("subjects",)
+_SUBJECT_DIR = re.compile(r"Subject(\d+)")
+_FILE = re.compile(r"a(\d+)t(\d+)\.mat")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _root(path: str | Path | None) -> Path:
+    if path is not None:
+        root = Path(path).expanduser()
+        where = str(root)
+    else:
+        shared = shared_data_dir()
+        root = shared / "usc_had" if shared else None
+        where = str(root) if root else "../shared/data/usc_had (no shared data folder found)"
+    if root is None or not root.is_dir():
+        raise DataError(
+            f"USC-HAD not found: looked in {where}. Pass path= to the folder holding "
+            "Subject1..Subject14, or set HARLAB_SHARED_DATA to a folder containing usc_had/"
+        )
+    return root
+
+
+def _files(root: Path, options: dict) -> list[tuple[int, int, int, Path]]:
+    """(subject, activity, trial, path) of every trial file, subject/activity/trial ordered."""
+    for key in options:
+        if key not in _OPTIONS:
+            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    dirs = {int(m.group(1)): d for d in root.iterdir() if (m := _SUBJECT_DIR.fullmatch(d.name))}
+    if not dirs:
+        raise DataError(f"USC-HAD: {root} holds no Subject<N> folders")
+    wanted = options.get("subjects")
+    if wanted is not None:
+        try:
+            wanted = [int(s) for s in ([wanted] if isinstance(wanted, str | int) else wanted)]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{NAME}: subjects must be subject numbers, got {wanted!r}") from None
+        missing = sorted(set(wanted) - set(dirs))
+        if missing:
+            raise DataError(f"USC-HAD: {root} has no subject(s) {missing}; found {sorted(dirs)}")
+        dirs = {s: dirs[s] for s in wanted}
+    out = []
+    for subj, d in dirs.items():
+        for p in d.glob("*.mat"):
+            if m := _FILE.fullmatch(p.name):
+                out.append((subj, int(m.group(1)), int(m.group(2)), p))
+    if not out:
+        raise DataError(f"USC-HAD: no a<activity>t<trial>.mat files under {root}")
+    return sorted(out)
+
+
+def _field(mat: dict, *names: str) -> str | None:
+    for n in names:
+        if n in mat:
+            v = np.ravel(mat[n])
+            return str(v[0]).strip() if v.size else ""
+    return None
+
+
+def _number(text: str | None) -> float | None:
+    m = _NUMBER.search(text or "")
+    return float(m.group()) if m else None
+
+
+def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str]]:
+    try:
+        mat = scipy.io.loadmat(p)
+    except Exception as e:  # scipy raises many types for corrupt/foreign files
+        raise DataError(f"{p}: cannot read MATLAB file ({type(e).__name__}: {e})") from None
+    x = mat.get("sensor_readings")
+    if x is None:
+        raise DataError(f"{p}: no 'sensor_readings' field")
+    if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == 6 and len(x)):
+        raise DataError(f"{p}: sensor_readings must be an (N, 6) numeric matrix, got {x.shape}")
+    try:
+        x = x.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{p}: sensor_readings is not numeric ({x.dtype})") from None
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise DataError(f"{p}: sensor_readings has NaN/inf values (first at row {bad + 1})")
+    if act not in CLASSES:
+        raise DataError(f"{p}: activity {act} in the file name is not one of 1..12")
+    quirks = []
+    for key, expected in [
+        (("activity_number", "activity_numbr"), act),
+        (("trial",), trial),
+        (("subject",), subj),
+    ]:
+        got = _number(_field(mat, *key))
+        if got is not None and got != expected:
+            quirks.append(f"{key[0]}={got:g} (file name says {expected})")
+    meta: dict[str, Any] = {"file": str(p)}
+    age = _number(_field(mat, "age"))
+    meta["age"] = int(age) if age is not None and age.is_integer() else age
+    meta["height"] = _number(_field(mat, "height"))
+    meta["weight"] = _number(_field(mat, "weight"))
+    for k in ("sensor_location", "sensor_orientation", "date", "comments"):
+        v = _field(mat, k)
+        if v is not None:
+            meta[k] = v
+    if quirks:
+        meta["header_mismatch"] = "; ".join(quirks)
+    rec = Recording(
+        data=x,
+        labels=np.full(len(x), act, dtype=np.int64),
+        rate=RATE,
+        channels=CHANNELS,
+        units=UNITS,
+        subject=str(subj),
+        session=f"t{trial}",
+        meta=meta,
+    )
+    return rec, [f"{p.parent.name}/{p.name}: {q}" for q in quirks]
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load USC-HAD: one recording per original .mat file (see the module docstring)."""
+    root = _root(path)
+    recs, quirks = [], []
+    for item in _files(root, options):
+        rec, q = _read(*item)
+        recs.append(rec)
+        quirks.extend(q)
+    return RecordingSet(
+        name=NAME,
+        recordings=recs,
+        classes=dict(CLASSES),
+        official_split=None,
+        citation=CITATION,
+        info={"source": str(root), "quirks": quirks},
+    )
+
+
+def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
+    """Identify the input files (name, size, mtime) for caching."""
+    root = _root(path)
+    files = [p for *_, p in _files(root, options)]
+    return {
+        "source": NAME,
+        "root": str(root),
+        "files": [_file_entry(p, root) for p in files],
+        "options": {k: options[k] for k in sorted(options)},
+    }
+
+
+def _file_entry(p: Path, root: Path) -> dict:
+    st = p.stat()
+    return {"name": str(p.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}

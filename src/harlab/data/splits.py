@@ -1,0 +1,234 @@
+"""Train/validation/test protocols.
+
+* ``random`` - the paper protocol: windows are split at random (sklearn
+  ``train_test_split``). With overlapping windows this leaks neighbouring samples from
+  train into test; a leakage warning is returned and shown with the results.
+* ``subject`` - subject-wise: ``folds`` subject groups (``GroupKFold``) or ``loso``
+  (leave-one-subject-out), or explicit ``test_subjects``; validation subjects are drawn
+  from the training subjects (``GroupShuffleSplit``), never from test subjects.
+* ``session`` - train and test on different sessions of the same subjects (what person
+  identification needs); validation is the last ``val_fraction`` of each training
+  recording in time, and windows straddling that cut are discarded.
+* ``given`` - a dataset's official subject split; validation subjects from training.
+
+Assignment is per recording (or per window for ``random``), so the same seed always
+gives the same split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.model_selection import (
+    GroupKFold,
+    GroupShuffleSplit,
+    LeaveOneGroupOut,
+    train_test_split,
+)
+
+from harlab.data.recording import Recording, RecordingMeta, _natural_key
+from harlab.data.windows import Windows
+from harlab.errors import ConfigError
+
+SplitKind = Literal["random", "subject", "session", "given"]
+
+
+@dataclass
+class SplitConfig:
+    """Which protocol and its parameters (see module docstring)."""
+
+    kind: SplitKind = "subject"
+    seed: int = 0
+    folds: int | str = 5
+    fold: int = 0
+    val_fraction: float = 0.2
+    test_fraction: float = 0.3
+    test_subjects: list[str] | None = None
+    test_sessions: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("random", "subject", "session", "given"):
+            raise ConfigError(
+                f"split.kind must be one of random, subject, session, given; got {self.kind!r}"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"split.test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.folds != "loso" and (not isinstance(self.folds, int) or self.folds < 2):
+            raise ConfigError(f"split.folds must be an integer >= 2 or 'loso', got {self.folds!r}")
+        if self.test_subjects is not None:
+            self.test_subjects = [str(s) for s in self.test_subjects]
+        if self.test_sessions is not None:
+            self.test_sessions = [str(s) for s in self.test_sessions]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Split:
+    """Window indices per part, a human description and any protocol warnings."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    description: str
+    warnings: list[str] = field(default_factory=list)
+    subjects: dict[str, list[str]] = field(default_factory=dict)
+    dropped: int = 0
+
+
+def _val_subjects(train_subjects: list[str], cfg: SplitConfig) -> tuple[list[str], list[str]]:
+    """Draw validation subjects from the training subjects (at least one if fraction > 0)."""
+    if cfg.val_fraction == 0 or len(train_subjects) < 2:
+        return train_subjects, []
+    groups = np.array(train_subjects)
+    n_val = max(1, int(round(cfg.val_fraction * len(train_subjects))))
+    gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=cfg.seed)
+    tr, va = next(gss.split(groups, groups=groups))
+    return sorted(groups[tr].tolist(), key=_natural_key), sorted(
+        groups[va].tolist(), key=_natural_key
+    )
+
+
+def _by_subjects(
+    windows: Windows, rec_subject: np.ndarray, parts: dict[str, list[str]]
+) -> dict[str, np.ndarray]:
+    win_subject = rec_subject[windows.recording]
+    return {k: np.flatnonzero(np.isin(win_subject, v)) for k, v in parts.items()}
+
+
+def make_split(
+    windows: Windows,
+    recordings: list[Recording] | list[RecordingMeta],
+    cfg: SplitConfig,
+    official_split: dict[str, str] | None = None,
+) -> Split:
+    """Assign the windows of ``recordings`` to train/val/test following ``cfg``."""
+    rec_subject = np.array([r.subject for r in recordings])
+    subjects = sorted(set(rec_subject.tolist()), key=_natural_key)
+    n = len(windows)
+    if n == 0:
+        raise ConfigError("no windows to split (all recordings too short or all dropped)")
+
+    if cfg.kind == "random":
+        idx = np.arange(n)
+        trval, test = train_test_split(idx, test_size=cfg.test_fraction, random_state=cfg.seed)
+        if cfg.val_fraction > 0:
+            train, val = train_test_split(trval, test_size=cfg.val_fraction, random_state=cfg.seed)
+        else:
+            train, val = trval, np.zeros(0, np.int64)
+        warnings = []
+        if windows.step < windows.length:
+            overlap = 1 - windows.step / windows.length
+            warnings.append(
+                f"LEAKAGE: windows overlap by {overlap:.0%} and are split at random, so test "
+                "windows share samples with training windows. This reproduces the paper "
+                "protocol; its scores are optimistic. Use split.kind=subject for an honest "
+                "estimate."
+            )
+        return Split(
+            np.sort(train),
+            np.sort(val),
+            np.sort(test),
+            f"random window split (paper protocol), test {cfg.test_fraction:.0%}, seed {cfg.seed}",
+            warnings,
+        )
+
+    if cfg.kind == "session":
+        return _session_split(windows, recordings, cfg)
+
+    if cfg.kind == "given":
+        if not official_split:
+            raise ConfigError("this dataset has no official split; use split.kind=subject")
+        test_subjects = [s for s in subjects if official_split.get(s) == "test"]
+        train_subjects = [s for s in subjects if official_split.get(s) == "train"]
+        desc = "official subject split"
+    else:  # subject
+        if cfg.test_subjects:
+            missing = sorted(set(cfg.test_subjects) - set(subjects))
+            if missing:
+                raise ConfigError(
+                    f"split.test_subjects {missing} not in the dataset (subjects: {subjects})"
+                )
+            test_subjects = list(cfg.test_subjects)
+            desc = f"subject split, test subjects {test_subjects}"
+        else:
+            groups = np.array(subjects)
+            if cfg.folds == "loso":
+                splitter = LeaveOneGroupOut()
+                n_folds = len(subjects)
+            else:
+                n_folds = int(cfg.folds)
+                if n_folds > len(subjects):
+                    raise ConfigError(
+                        f"split.folds={n_folds} but the dataset has only {len(subjects)} subjects"
+                    )
+                splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=cfg.seed)
+            if not 0 <= cfg.fold < n_folds:
+                raise ConfigError(f"split.fold must be in 0..{n_folds - 1}, got {cfg.fold}")
+            _, te = list(splitter.split(groups, groups=groups))[cfg.fold]
+            test_subjects = groups[te].tolist()
+            desc = (
+                f"subject-wise {'LOSO' if cfg.folds == 'loso' else f'{n_folds}-fold'} "
+                f"cross-validation, fold {cfg.fold}, seed {cfg.seed}"
+            )
+        train_subjects = [s for s in subjects if s not in set(test_subjects)]
+    if not train_subjects or not test_subjects:
+        raise ConfigError(f"{desc}: needs at least one training and one test subject")
+    train_subjects, val_subjects = _val_subjects(train_subjects, cfg)
+    parts = {"train": train_subjects, "val": val_subjects, "test": test_subjects}
+    idx = _by_subjects(windows, rec_subject, parts)
+    return Split(
+        idx["train"], idx["val"], idx["test"], desc, [], {k: list(v) for k, v in parts.items()}
+    )
+
+
+def _session_split(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
+) -> Split:
+    by_subject: dict[str, list[str]] = {}
+    for r in recordings:
+        by_subject.setdefault(r.subject, [])
+        if r.session not in by_subject[r.subject]:
+            by_subject[r.subject].append(r.session)
+    test_pairs: set[tuple[str, str]] = set()
+    for subj, sessions in by_subject.items():
+        sessions = sorted(sessions, key=_natural_key)
+        if len(sessions) < 2:
+            continue  # subject with one session only contributes to training
+        chosen = [s for s in sessions if cfg.test_sessions and s in cfg.test_sessions]
+        if not cfg.test_sessions:
+            chosen = [sessions[-1]]
+        test_pairs.update((subj, s) for s in chosen)
+    if not test_pairs:
+        raise ConfigError(
+            "session split needs subjects with at least two sessions "
+            f"(test_sessions={cfg.test_sessions})"
+        )
+    rec_is_test = np.array([(r.subject, r.session) in test_pairs for r in recordings])
+    win_test = rec_is_test[windows.recording]
+    # validation: the last val_fraction of each training recording, in time
+    rec_len = np.array([r.n_samples for r in recordings])
+    cut = np.floor(rec_len * (1 - cfg.val_fraction)).astype(np.int64)[windows.recording]
+    end = windows.start + windows.length
+    is_val = ~win_test & (windows.start >= cut) & (cfg.val_fraction > 0)
+    is_train = ~win_test & (end <= cut if cfg.val_fraction > 0 else True)
+    straddle = ~win_test & ~is_val & ~is_train
+    train_subjects = sorted(by_subject, key=_natural_key)
+    test_subjects = sorted({s for s, _ in test_pairs}, key=_natural_key)
+    shown = sorted(test_pairs)[:4]
+    more = "..." if len(test_pairs) > 4 else ""
+    return Split(
+        np.flatnonzero(is_train),
+        np.flatnonzero(is_val),
+        np.flatnonzero(win_test),
+        f"session split: test sessions {shown}{more} ({len(test_pairs)} subject-sessions); "
+        f"validation = last {cfg.val_fraction:.0%} of each training recording",
+        [],
+        {"train": train_subjects, "val": train_subjects, "test": test_subjects},
+        int(straddle.sum()),
+    )

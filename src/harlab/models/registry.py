@@ -1,0 +1,114 @@
+"""Model registry.
+
+Every model takes windows shaped (N, T, C) -- time first, sensor channels last, the
+layout the data layer produces -- and returns logits (N, num_classes). Builders take the
+input shape ``(T, C)``, ``num_classes`` and model-specific keyword options; unknown
+options are rejected with a clear error instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from harlab.errors import ConfigError, unknown_name
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    module: str
+    builder: str
+    summary: str
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def build_fn(self) -> Callable[..., nn.Module]:
+        return getattr(importlib.import_module(self.module), self.builder)
+
+
+_SPECS: list[ModelSpec] = [
+    ModelSpec(
+        "danhar",
+        "harlab.models.danhar",
+        "build_danhar",
+        "DanHAR: 3-block ResNet with channel+temporal dual attention (paper default)",
+        (("backbone", "resnet"), ("attention", "channel_temporal")),
+    ),
+    ModelSpec(
+        "danhar_cnn",
+        "harlab.models.danhar",
+        "build_danhar",
+        "DanHAR attention on the plain 6-layer CNN (no shortcuts)",
+        (("backbone", "cnn"), ("attention", "channel_temporal")),
+    ),
+    ModelSpec(
+        "resnet",
+        "harlab.models.danhar",
+        "build_danhar",
+        "Plain 3-block ResNet baseline of the DanHAR paper (no attention)",
+        (("backbone", "resnet"), ("attention", "none")),
+    ),
+    ModelSpec(
+        "cnn",
+        "harlab.models.danhar",
+        "build_danhar",
+        "Plain 6-layer CNN baseline of the DanHAR paper (conv128x2-256x2-384x2-fc)",
+        (("backbone", "cnn"), ("attention", "none")),
+    ),
+    ModelSpec(
+        "deepconvlstm",
+        "harlab.models.deepconvlstm",
+        "build_deepconvlstm",
+        "DeepConvLSTM (Ordonez & Roggen 2016): 4 conv layers + 2 LSTM layers",
+    ),
+    ModelSpec(
+        "lstm",
+        "harlab.models.lstm",
+        "build_lstm",
+        "Stacked LSTM baseline (2 layers) on raw windows",
+    ),
+]
+MODELS: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise unknown_name("model", name, MODELS) from None
+
+
+def list_models() -> list[ModelSpec]:
+    return list(MODELS.values())
+
+
+def build_model(
+    name: str, input_shape: tuple[int, int], num_classes: int, **options: Any
+) -> nn.Module:
+    """Build registered model ``name`` for windows of shape ``(T, C)``.
+
+    Registry defaults (e.g. ``backbone='cnn'`` for ``cnn``) are applied first and user
+    options override them. Unknown option names raise a ConfigError naming the valid ones.
+    """
+    spec = get_model_spec(name)
+    fn = spec.build_fn()
+    kwargs = dict(spec.defaults)
+    kwargs.update(options)
+    params = inspect.signature(fn).parameters
+    allowed = [p for p in params if p not in ("input_shape", "num_classes")]
+    bad = [k for k in kwargs if k not in params]
+    if bad:
+        raise ConfigError(
+            f"model '{name}' has no option(s) {', '.join(bad)}; valid: {', '.join(allowed)}"
+        )
+    if num_classes < 2:
+        raise ConfigError(f"model '{name}' needs at least 2 classes, got {num_classes}")
+    t, c = input_shape
+    if t < 1 or c < 1:
+        raise ConfigError(f"model '{name}': invalid input shape {input_shape}")
+    return fn(input_shape=(int(t), int(c)), num_classes=int(num_classes), **kwargs)

@@ -1,0 +1,84 @@
+"""Per-window predictions for a recording file, with a trained run's preprocessing.
+
+The file is read with the bring-your-own-data reader (CSV/Parquet), its channels are
+matched to the run's channels by name, its sampling rate must equal the run's (or be
+resampled on request), and the run's stored normalisation is applied before the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harlab.data.normalize import Normalizer
+from harlab.data.windows import WindowConfig, make_windows
+from harlab.errors import DataError
+from harlab.runs import best_checkpoint, check_run_dir, load_module
+from harlab.training import predict_proba
+
+
+def predict_file(
+    run_dir: str | Path,
+    input_path: str | Path,
+    rate: float | None = None,
+    resample: bool = False,
+    step: int | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Return (rows, info): one row per window with times, label and probability."""
+    from harlab.data.sources.custom import recording_from_file
+
+    run = check_run_dir(run_dir)
+    module = load_module(best_checkpoint(run))
+    meta = module.hparams["harlab"]
+    channels = list(meta["channels"])
+    run_rate = float(meta["rate"])
+    recs = recording_from_file(input_path, channels=channels, rate=rate)
+    if not recs:
+        raise DataError(f"{input_path}: no usable samples")
+    file_rate = recs[0].rate
+    if abs(file_rate - run_rate) > 0.01 * run_rate and not resample:
+        raise DataError(
+            f"{input_path}: sampling rate {file_rate:g} Hz differs from the model's "
+            f"{run_rate:g} Hz; pass --resample to resample it"
+        )
+    cfg = WindowConfig(
+        length=int(meta["window_length"]),
+        step=int(step or meta["window_step"]),
+        target_rate=run_rate if abs(file_rate - run_rate) > 1e-9 else None,
+        label_policy="centre",
+        keep_unlabelled=True,
+    )
+    windows = make_windows(recs, cfg)
+    if len(windows) == 0:
+        raise DataError(
+            f"{input_path}: shorter than one window ({meta['window_length']} samples at "
+            f"{run_rate:g} Hz)"
+        )
+    x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
+    probs = predict_proba(module, x)
+    names = list(module.hparams["class_names"])
+    pred = probs.argmax(1)
+    rows = []
+    for i in range(len(pred)):
+        rec = recs[int(windows.recording[i])]
+        start = float(windows.start[i]) / windows.rate
+        rows.append(
+            {
+                "subject": rec.subject,
+                "session": rec.session,
+                "start_s": round(start, 3),
+                "end_s": round(start + windows.length / windows.rate, 3),
+                "label": names[int(pred[i])],
+                "probability": round(float(probs[i, pred[i]]), 4),
+            }
+        )
+    info = {
+        "windows": len(rows),
+        "dropped": {k: v for k, v in windows.dropped.items() if v},
+        "rate": windows.rate,
+        "channels": channels,
+        "classes": names,
+    }
+    return rows, info

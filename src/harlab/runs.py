@@ -1,0 +1,106 @@
+"""Run directories and checkpoints.
+
+A run directory is created once with a unique name and never overwritten. Checkpoints
+are read with ``torch.load(weights_only=True)``: no arbitrary objects are unpickled,
+and a file that is not a harlab checkpoint gives a clear CheckpointError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harlab.errors import CheckpointError
+
+RUN_ENV = "HARLAB_RUN_DIR"
+MARKER = "harlab-run"
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", s).strip("-") or "run"
+
+
+def create_run_dir(output_dir: str | Path, name: str) -> Path:
+    """Create ``output_dir/<timestamp>_<name>`` (suffix -2, -3... if taken); never reuse."""
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}_{_slug(name)}"
+    for i in range(1, 1000):
+        path = root / (base if i == 1 else f"{base}-{i}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        (path / ".harlab-run").write_text(MARKER + "\n")
+        return path
+    raise CheckpointError(f"could not create a new run directory under {root}")
+
+
+def inherited_run_dir() -> Path | None:
+    """The run directory created by rank 0 when this process is a DDP child."""
+    env = os.environ.get(RUN_ENV)
+    if env and (
+        os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+    ):
+        return Path(env)
+    return None
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    p = Path(run_dir)
+    if not p.is_dir():
+        raise CheckpointError(f"run directory not found: {p}")
+    if not (p / "config.yaml").is_file():
+        raise CheckpointError(f"{p} is not a harlab run directory (no config.yaml)")
+    return p
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    for name in ("best.ckpt", "last.ckpt"):
+        ck = run_dir / "checkpoints" / name
+        if ck.is_file():
+            return ck
+    raise CheckpointError(f"{run_dir}: no checkpoint found in {run_dir / 'checkpoints'}")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a harlab/Lightning checkpoint safely (weights only) and check it is ours."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{p}: not a readable checkpoint (corrupt, truncated or containing non-weight "
+            f"objects): {first[:200]}"
+        ) from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if (
+        not isinstance(hp, dict)
+        or not isinstance(hp.get("harlab"), dict)
+        or "state_dict" not in ckpt
+    ):
+        raise CheckpointError(f"{p}: not a harlab checkpoint (no harlab hyperparameters)")
+    return ckpt
+
+
+def load_module(path: str | Path) -> Any:
+    """Rebuild the WindowClassifier stored in a checkpoint, in eval mode."""
+    from harlab.tasks.classifier import WindowClassifier
+
+    ckpt = read_checkpoint(path)
+    hp = dict(ckpt["hyper_parameters"])
+    try:
+        module = WindowClassifier(**hp)
+        module.load_state_dict(ckpt["state_dict"], strict=True)
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: checkpoint does not match its model: {exc}") from None
+    return module.eval()

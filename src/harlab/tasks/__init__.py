@@ -1,0 +1,1 @@
+"""Lightning tasks: the training modules and their losses."""

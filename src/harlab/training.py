@@ -1,0 +1,396 @@
+"""Train, evaluate and predict: the jobs behind ``harlab train/evaluate/predict``.
+
+``train`` prepares the data honestly (see :mod:`harlab.data.prepare`), trains with a
+Lightning Trainer (progress bar, best-by-validation-macro-F1 checkpoint, early stopping,
+resume, bf16 autocast, devices/strategy/num_nodes passed through for DDP), then -- on
+rank 0 only, in a single process -- scores the best checkpoint on the test part and
+writes metrics JSON, a markdown summary, plots and per-window predictions.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from harlab.config import RunConfig, dump_yaml, from_dict, load_yaml
+from harlab.data.datamodule import WindowDataModule
+from harlab.data.prepare import PreparedData, prepare
+from harlab.errors import CheckpointError, ConfigError
+from harlab.evaluation.metrics import compute_metrics
+from harlab.evaluation.plots import plot_confusion_matrix, plot_per_group, plot_training_curves
+from harlab.evaluation.report import metrics_markdown, write_json
+from harlab.runs import (
+    RUN_ENV,
+    best_checkpoint,
+    check_run_dir,
+    create_run_dir,
+    inherited_run_dir,
+    load_module,
+)
+from harlab.tasks.classifier import WindowClassifier
+
+log = logging.getLogger("harlab")
+
+
+def read_history(csv_path: Path) -> list[dict[str, Any]]:
+    """Epoch rows (train and val metrics merged) from Lightning's CSVLogger file."""
+    if not csv_path.is_file():
+        return []
+    rows: dict[int, dict[str, Any]] = {}
+    with csv_path.open() as fh:
+        for row in csv.DictReader(fh):
+            if not row.get("epoch"):
+                continue
+            epoch = int(float(row["epoch"]))
+            merged = rows.setdefault(epoch, {"epoch": epoch})
+            for k, v in row.items():
+                if k not in ("epoch", "step") and v not in ("", None):
+                    merged[k] = float(v)
+    return [rows[e] for e in sorted(rows)]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    is_main: bool
+
+
+def predict_proba(
+    module: torch.nn.Module, x: np.ndarray, batch_size: int = 512, bf16: bool = False
+) -> np.ndarray:
+    """Class probabilities for windows ``x`` (N, T, C), single process, eval mode."""
+    module.eval()
+    out = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], np.float32))
+            out.append(torch.softmax(module(xb).float(), dim=1).numpy())
+    k = len(module.hparams["class_names"]) if hasattr(module, "hparams") else 0
+    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+
+def _class_weights(y: np.ndarray, k: int) -> list[float]:
+    counts = np.bincount(y, minlength=k).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0)
+    return w.tolist()
+
+
+def _data_summary(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:
+    wd = data.windowed
+    return {
+        "dataset": wd.name,
+        "citation": wd.citation,
+        "channels": list(wd.channels),
+        "units": list(wd.units),
+        "rate": wd.windows.rate,
+        "window_length": wd.windows.length,
+        "window_step": wd.windows.step,
+        "class_ids": data.class_ids,
+        "class_names": data.class_names,
+        "split": data.split.description,
+        "split_subjects": data.split.subjects,
+        "warnings": data.split.warnings,
+        "windows": {k: int(v.shape[0]) for k, v in data.y.items()},
+        "dropped": {
+            **wd.dropped,
+            **{f"windows_excluded_class_{k}": v for k, v in data.excluded.items() if v},
+            **({"windows_straddling_val_cut": data.split.dropped} if data.split.dropped else {}),
+        },
+        "normalization": data.normalizer.to_dict(),
+        "from_cache": wd.from_cache,
+    }
+
+
+def score_split(
+    module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics (incl. per-subject) and probabilities of ``module`` on one part."""
+    probs = predict_proba(module, data.x[part], bf16=bf16)
+    metrics = compute_metrics(
+        data.y[part], probs.argmax(1), data.class_names, groups={"subject": data.subjects(part)}
+    )
+    return metrics, probs
+
+
+def write_predictions(path: Path, data: PreparedData, part: str, probs: np.ndarray) -> None:
+    rate = data.windowed.windows.rate
+    starts = data.starts(part)
+    pred = probs.argmax(1)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            ["window", "subject", "session", "start_s", "end_s", "true", "pred", "probability"]
+        )
+        subj, sess, y = data.subjects(part), data.sessions(part), data.y[part]
+        names = data.class_names
+        length = data.windowed.windows.length
+        for i in range(len(pred)):
+            w.writerow(
+                [
+                    int(data.index[part][i]),
+                    subj[i],
+                    sess[i],
+                    f"{starts[i] / rate:.3f}",
+                    f"{(starts[i] + length) / rate:.3f}",
+                    names[y[i]],
+                    names[pred[i]],
+                    f"{probs[i, pred[i]]:.4f}",
+                ]
+            )
+
+
+def _write_outputs(
+    run_dir: Path,
+    cfg: RunConfig,
+    data: PreparedData,
+    module: WindowClassifier,
+    history: list[dict[str, Any]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    bf16 = "bf16" in str(cfg.train.precision)
+    metrics, probs = score_split(module, data, "test", bf16=bf16)
+    n_params = sum(p.numel() for p in module.model.parameters())
+    result = {
+        "test": metrics,
+        "model": cfg.model.name,
+        "parameters": n_params,
+        "dataset": cfg.data.dataset,
+        "split": data.split.description,
+        "warnings": data.split.warnings,
+        **extra,
+    }
+    write_json(run_dir / "metrics.json", result)
+    write_predictions(run_dir / "predictions.csv", data, "test", probs)
+    with (run_dir / "history.csv").open("w", newline="") as fh:
+        keys = sorted({k for r in history for k in r}, key=lambda k: (k != "epoch", k))
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    plot_confusion_matrix(
+        np.asarray(metrics["confusion_matrix"]),
+        data.class_names,
+        run_dir / "confusion_matrix.png",
+        normalize="true",
+        title=f"{cfg.model.name} on {cfg.data.dataset} (test)",
+    )
+    if history:
+        plot_training_curves(
+            history,
+            run_dir / "training_curves.png",
+            title=f"{cfg.model.name} on {cfg.data.dataset}",
+        )
+    if metrics.get("per_subject"):
+        plot_per_group(
+            metrics["per_subject"],
+            "macro_f1",
+            run_dir / "per_subject.png",
+            title="test macro-F1 per subject",
+        )
+    info = {
+        "dataset": cfg.data.dataset,
+        "model": f"{cfg.model.name} ({n_params:,} parameters)",
+        "protocol": data.split.description,
+        "run": str(run_dir),
+        **{
+            k: str(v)
+            for k, v in extra.items()
+            if k in ("note", "best_epoch", "train_seconds", "precision", "seed")
+        },
+    }
+    for wmsg in data.split.warnings:
+        info["WARNING"] = wmsg
+    md = metrics_markdown(metrics, data.class_names, f"harlab run {run_dir.name}", info)
+    (run_dir / "summary.md").write_text(md)
+    return result
+
+
+def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None) -> TrainResult:
+    """Run one training job; returns the run directory and (on rank 0) test metrics."""
+    if cfg.train.threads:
+        torch.set_num_threads(int(cfg.train.threads))
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    say = console.print if console is not None else (lambda *a, **k: None)
+
+    child_dir = inherited_run_dir()
+    if resume is not None:
+        run_dir = check_run_dir(resume)
+        ckpt_path: str | None = str(run_dir / "checkpoints" / "last.ckpt")
+        if not Path(ckpt_path).is_file():
+            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
+        saved = from_dict(load_yaml(run_dir / "config.yaml"))
+        saved.train.max_epochs = cfg.train.max_epochs
+        cfg = saved
+    elif child_dir is not None:
+        run_dir, ckpt_path = child_dir, None
+    else:
+        name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+        run_dir, ckpt_path = create_run_dir(cfg.output_dir, name), None
+    os.environ[RUN_ENV] = str(run_dir.resolve())
+    is_child = child_dir is not None
+
+    t0 = time.perf_counter()
+    data = prepare(cfg.data)
+    prep_s = time.perf_counter() - t0
+    if data.y["val"].size == 0:
+        raise ConfigError("the validation part is empty; set data.split.val_fraction > 0")
+    summary = _data_summary(data, cfg)
+    if not is_child:
+        if resume is None:
+            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        write_json(run_dir / "data.json", summary)
+        say(f"[bold]run directory[/bold] {run_dir}")
+        say(
+            f"data: {summary['dataset']} | {summary['split']} | windows "
+            f"train {summary['windows']['train']}, val {summary['windows']['val']}, test "
+            f"{summary['windows']['test']} | {len(data.class_names)} classes | "
+            f"prepared in {prep_s:.1f}s{' (cache)' if summary['from_cache'] else ''}"
+        )
+        if summary["dropped"]:
+            say("dropped: " + ", ".join(f"{k}={v}" for k, v in summary["dropped"].items()))
+        for wmsg in data.split.warnings:
+            say(f"[bold yellow]WARNING[/bold yellow] {wmsg}")
+
+    k = len(data.class_names)
+    module = WindowClassifier(
+        model_name=cfg.model.name,
+        model_options=dict(cfg.model.options),
+        input_shape=list(data.input_shape),
+        class_names=list(data.class_names),
+        lr=cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+        optimizer=cfg.train.optimizer,
+        lr_step=cfg.train.lr_step,
+        lr_gamma=cfg.train.lr_gamma,
+        class_weights=_class_weights(data.y["train"], k) if cfg.train.class_weights else None,
+        harlab={
+            "version": 1,
+            "dataset": cfg.data.dataset,
+            "channels": list(data.windowed.channels),
+            "units": list(data.windowed.units),
+            "rate": float(data.windowed.windows.rate),
+            "window_length": int(data.windowed.windows.length),
+            "window_step": int(data.windowed.windows.step),
+            "class_ids": [int(c) for c in data.class_ids],
+            "normalization": data.normalizer.to_dict(),
+        },
+    )
+    dm = WindowDataModule(data.x, data.y, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    ckpt_cb = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val_macro_f1",
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [ckpt_cb]
+    if cfg.train.patience:
+        callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=cfg.train.patience))
+    trainer = L.Trainer(
+        max_epochs=cfg.train.max_epochs,
+        min_epochs=cfg.train.min_epochs,
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices,
+        strategy=cfg.train.strategy,
+        num_nodes=cfg.train.num_nodes,
+        precision=cfg.train.precision,
+        max_time=cfg.train.max_time,
+        limit_train_batches=cfg.train.limit_train_batches,
+        callbacks=callbacks,
+        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        log_every_n_steps=10,
+        enable_progress_bar=cfg.train.progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+        default_root_dir=str(run_dir),
+    )
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    train_s = time.perf_counter() - t1
+    if not trainer.is_global_zero:
+        return TrainResult(run_dir, {}, False)
+
+    best = best_checkpoint(run_dir)
+    best_module = load_module(best)
+    best_score = ckpt_cb.best_model_score
+    extra = {
+        "best_checkpoint": str(best.relative_to(run_dir)),
+        "best_val_macro_f1": float(best_score) if best_score is not None else None,
+        "epochs_trained": int(trainer.current_epoch),
+        "train_seconds": round(train_s, 2),
+        "prepare_seconds": round(prep_s, 2),
+        "precision": str(cfg.train.precision),
+        "seed": cfg.train.seed,
+        "devices": cfg.train.devices,
+        "strategy": cfg.train.strategy,
+        "note": cfg.description,
+    }
+    history = read_history(run_dir / "logs" / "metrics.csv")
+    result = _write_outputs(run_dir, cfg, data, best_module, history, extra)
+    return TrainResult(run_dir, result, True)
+
+
+def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") -> dict[str, Any]:
+    """Re-score a run's best (or last) checkpoint on its own split, single process."""
+    run = check_run_dir(run_dir)
+    cfg = from_dict(load_yaml(run / "config.yaml"))
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be best or last; got {checkpoint!r}")
+    ckpt = best_checkpoint(run) if checkpoint == "best" else run / "checkpoints" / "last.ckpt"
+    module = load_module(ckpt)
+    data = prepare(cfg.data)
+    hp = module.hparams
+    if list(hp["class_names"]) != data.class_names:
+        raise CheckpointError(
+            f"{run}: checkpoint classes {hp['class_names']} differ from the data's "
+            f"{data.class_names}; the dataset changed since training"
+        )
+    stored = hp["harlab"]["normalization"]
+    if not np.allclose(stored["mean"], data.normalizer.mean, atol=1e-4):
+        raise CheckpointError(
+            f"{run}: training data changed since this run (normalisation differs)"
+        )
+    if part not in ("train", "val", "test"):
+        raise ConfigError(f"part must be train, val or test; got {part!r}")
+    metrics, _ = score_split(module, data, part)
+    return {
+        "part": part,
+        "checkpoint": str(ckpt),
+        "metrics": metrics,
+        "split": data.split.description,
+        "warnings": data.split.warnings,
+        "class_names": data.class_names,
+    }
+
+
+def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
+    """Save an evaluation next to the run without touching earlier files."""
+    run = Path(run_dir)
+    for i in range(1, 1000):
+        path = run / f"evaluation-{result['part']}-{i}.json"
+        if not path.exists():
+            write_json(path, result)
+            return path
+    raise CheckpointError(f"{run}: too many evaluation files")
+
+
+__all__ = ["train", "evaluate", "write_evaluation", "predict_proba", "score_split"]

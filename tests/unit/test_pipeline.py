@@ -1,0 +1,107 @@
+"""Normalisation, cache, config and the batch sampler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harlab.config import apply_overrides, from_dict, load_config
+from harlab.data import cache as cache_mod
+from harlab.data.datamodule import ArrayDataset, BatchIndexSampler
+from harlab.data.normalize import Normalizer
+from harlab.errors import ConfigError
+
+
+def test_normalizer_fits_train_only_and_roundtrips() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(5, 3, size=(50, 20, 4)).astype(np.float32)
+    x[..., 3] = 7.0  # constant channel -> std 1, not a division by zero
+    n = Normalizer.fit(x)
+    z = n.apply(x)
+    np.testing.assert_allclose(z[..., :3].reshape(-1, 3).mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(z[..., :3].reshape(-1, 3).std(0), 1, atol=1e-3)
+    assert np.all(z[..., 3] == 0)
+    n2 = Normalizer.from_dict(json.loads(json.dumps(n.to_dict())))
+    np.testing.assert_array_equal(n2.apply(x), z)
+    with pytest.raises(ConfigError, match="channels"):
+        n.apply(np.zeros((1, 20, 3), np.float32))
+
+
+def _arrays(n: int = 7) -> dict[str, np.ndarray]:
+    return {
+        "x": np.random.default_rng(1).normal(size=(n, 5, 2)).astype(np.float32),
+        "y": np.arange(n),
+        "recording": np.zeros(n, np.int64),
+        "start": np.arange(n),
+        "purity": np.ones(n, np.float32),
+    }
+
+
+def test_cache_roundtrip_and_corruption_rebuild(tmp_path: Path) -> None:
+    key = cache_mod.cache_key({"a": 1})
+    assert key == cache_mod.cache_key({"a": 1}) != cache_mod.cache_key({"a": 2})
+    cache_mod.save_entry(tmp_path, key, _arrays(), {"name": "t"})
+    hit = cache_mod.load_entry(tmp_path, key)
+    assert hit is not None and hit[1]["name"] == "t"
+    np.testing.assert_array_equal(hit[0]["x"], _arrays()["x"])
+    # truncate one array: detected, entry removed, None returned (caller rebuilds)
+    xfile = tmp_path / key / "x.npy"
+    xfile.write_bytes(xfile.read_bytes()[:-8])
+    assert cache_mod.load_entry(tmp_path, key) is None
+    assert not (tmp_path / key).exists()
+    # garbage manifest
+    cache_mod.save_entry(tmp_path, key, _arrays(), {"name": "t"})
+    (tmp_path / key / "manifest.json").write_text("{not json")
+    assert cache_mod.load_entry(tmp_path, key) is None
+    # no temp folders left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_config_defaults_overrides_and_unknown_keys(tmp_path: Path) -> None:
+    cfg = from_dict({})
+    assert cfg.model.name == "danhar" and cfg.data.split.kind == "subject"
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  dataset: usc_had\n  window: {length: 2.0, step: 1.0, unit: seconds}\n")
+    cfg = load_config(p, ["train.max_epochs=3", "data.split.kind=session", "model.options.r=4"])
+    assert cfg.data.dataset == "usc_had" and cfg.data.window.unit == "seconds"
+    assert cfg.train.max_epochs == 3 and cfg.data.split.kind == "session"
+    assert cfg.model.options == {"r": 4}
+    with pytest.raises(ConfigError, match="Did you mean 'max_epochs'"):
+        from_dict({"train": {"max_epoch": 3}})
+    with pytest.raises(ConfigError, match="precision"):
+        from_dict({"train": {"precision": "fp8"}})
+    with pytest.raises(ConfigError, match="key.path=value"):
+        apply_overrides({}, ["nonsense"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_sampler_covers_all_and_shards_evenly() -> None:
+    s = BatchIndexSampler(10, 4, shuffle=False)
+    assert [len(b) for b in s] == [4, 4, 2] and len(s) == 3
+    seen = sorted(i for b in s for i in b)
+    assert seen == list(range(10))
+    # training shards: equal length per rank, union covers everything
+    shards = [
+        list(BatchIndexSampler(10, 3, True, seed=1, rank=r, world=3, pad=True)) for r in range(3)
+    ]
+    assert len({len(sh) for sh in shards}) == 1
+    assert set(i for sh in shards for b in sh for i in b) == set(range(10))
+    # evaluation shards: disjoint and complete
+    ev = [i for r in range(3) for b in BatchIndexSampler(10, 4, False, rank=r, world=3) for i in b]
+    assert sorted(ev) == list(range(10))
+    # shuffle changes with epoch, same seed same order
+    a = BatchIndexSampler(10, 10, True, seed=5)
+    first = list(a)[0]
+    assert list(BatchIndexSampler(10, 10, True, seed=5))[0] == first
+    a.set_epoch(1)
+    assert list(a)[0] != first
+
+
+def test_array_dataset_batch_indexing() -> None:
+    ds = ArrayDataset(np.arange(24, dtype=np.float32).reshape(4, 3, 2), np.arange(4))
+    x, y = ds[[2, 0]]
+    assert x.shape == (2, 3, 2) and y.tolist() == [2, 0]

@@ -1,0 +1,105 @@
+"""Split protocols: no subject overlap, determinism, leakage warning, session split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harlab.data.recording import Recording
+from harlab.data.splits import SplitConfig, make_split
+from harlab.data.windows import WindowConfig, make_windows
+from harlab.errors import ConfigError
+
+
+def dataset(n_subjects: int = 10, sessions: int = 2, n: int = 200):
+    recs = []
+    for s in range(1, n_subjects + 1):
+        for k in range(1, sessions + 1):
+            data = np.random.default_rng(s * 10 + k).normal(size=(n, 3)).astype(np.float32)
+            recs.append(
+                Recording(
+                    data, np.full(n, 1 + s % 3), 50.0, ["x", "y", "z"], ["g"] * 3, str(s), str(k)
+                )
+            )
+    return recs, make_windows(recs, WindowConfig(length=20, step=10))
+
+
+def subjects_of(w, recs, idx) -> set[str]:
+    return {recs[i].subject for i in w.recording[idx]}
+
+
+def test_subject_split_disjoint_and_complete() -> None:
+    recs, w = dataset()
+    seen_test: set[str] = set()
+    for fold in range(5):
+        sp = make_split(w, recs, SplitConfig(kind="subject", folds=5, fold=fold, seed=1))
+        tr, va, te = (subjects_of(w, recs, i) for i in (sp.train, sp.val, sp.test))
+        assert not (tr & va) and not (tr & te) and not (va & te)
+        assert len(te) == 2 and len(va) >= 1
+        assert len(sp.train) + len(sp.val) + len(sp.test) == len(w)
+        seen_test |= te
+    assert seen_test == {str(s) for s in range(1, 11)}
+
+
+def test_same_seed_same_split_other_seed_differs() -> None:
+    recs, w = dataset()
+    a = make_split(w, recs, SplitConfig(kind="subject", seed=3))
+    b = make_split(w, recs, SplitConfig(kind="subject", seed=3))
+    c = make_split(w, recs, SplitConfig(kind="subject", seed=4))
+    np.testing.assert_array_equal(a.test, b.test)
+    np.testing.assert_array_equal(a.val, b.val)
+    assert not (np.array_equal(a.test, c.test) and np.array_equal(a.val, c.val))
+
+
+def test_loso_and_explicit_test_subjects() -> None:
+    recs, w = dataset(n_subjects=4)
+    sp = make_split(w, recs, SplitConfig(kind="subject", folds="loso", fold=2))
+    assert len(subjects_of(w, recs, sp.test)) == 1
+    sp = make_split(w, recs, SplitConfig(kind="subject", test_subjects=["1", "3"]))
+    assert subjects_of(w, recs, sp.test) == {"1", "3"}
+    with pytest.raises(ConfigError, match="not in the dataset"):
+        make_split(w, recs, SplitConfig(kind="subject", test_subjects=["99"]))
+    with pytest.raises(ConfigError, match="only 4 subjects"):
+        make_split(w, recs, SplitConfig(kind="subject", folds=5))
+
+
+def test_random_split_warns_about_overlap() -> None:
+    recs, w = dataset()
+    sp = make_split(w, recs, SplitConfig(kind="random", test_fraction=0.3, seed=10))
+    assert sp.warnings and "LEAKAGE" in sp.warnings[0]
+    assert abs(len(sp.test) - 0.3 * len(w)) <= 1
+    assert not set(sp.train) & set(sp.test)
+    w2 = make_windows(recs, WindowConfig(length=20, step=20))
+    assert not make_split(w2, recs, SplitConfig(kind="random")).warnings
+
+
+def test_session_split() -> None:
+    recs, w = dataset(n_subjects=3, sessions=2)
+    sp = make_split(w, recs, SplitConfig(kind="session", val_fraction=0.25))
+    sess = np.array([r.session for r in recs])[w.recording]
+    assert set(sess[sp.test]) == {"2"} and set(sess[sp.train]) == {"1"}
+    # every subject appears in train and test (identification needs it)
+    assert subjects_of(w, recs, sp.train) == subjects_of(w, recs, sp.test) == {"1", "2", "3"}
+    # validation windows lie after the cut, training windows end before it
+    cut = int(200 * 0.75)
+    assert (w.start[sp.val] >= cut).all() and (w.start[sp.train] + 20 <= cut).all()
+    assert sp.dropped > 0
+    recs1, w1 = dataset(n_subjects=3, sessions=1)
+    with pytest.raises(ConfigError, match="two sessions"):
+        make_split(w1, recs1, SplitConfig(kind="session"))
+
+
+def test_given_split() -> None:
+    recs, w = dataset(n_subjects=6)
+    official = {str(s): ("test" if s in (2, 5) else "train") for s in range(1, 7)}
+    sp = make_split(w, recs, SplitConfig(kind="given"), official)
+    assert subjects_of(w, recs, sp.test) == {"2", "5"}
+    with pytest.raises(ConfigError, match="no official split"):
+        make_split(w, recs, SplitConfig(kind="given"), None)
+
+
+def test_bad_split_config() -> None:
+    with pytest.raises(ConfigError):
+        SplitConfig(kind="stratified")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        SplitConfig(folds=1)
