@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from harlab.config import from_dict, load_yaml
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import WindowConfig, make_windows
 from harlab.errors import DataError
@@ -57,7 +58,8 @@ def predict_file(
             f"{run_rate:g} Hz)"
         )
     x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
-    probs = predict_proba(module, x)
+    cfg = from_dict(load_yaml(run / "config.yaml"))
+    probs = predict_proba(module, x, bf16="bf16" in str(cfg.train.precision))
     names = list(module.hparams["class_names"])
     pred = probs.argmax(1)
     rows = []

@@ -336,6 +336,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         "best_checkpoint": str(best.relative_to(run_dir)),
         "best_val_macro_f1": float(best_score) if best_score is not None else None,
         "epochs_trained": int(trainer.current_epoch),
+        "stopped_before_max_epochs": bool(trainer.current_epoch < cfg.train.max_epochs),
         "train_seconds": round(train_s, 2),
         "prepare_seconds": round(prep_s, 2),
         "precision": str(cfg.train.precision),
@@ -371,7 +372,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         )
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test; got {part!r}")
-    metrics, _ = score_split(module, data, part)
+    metrics, _ = score_split(module, data, part, bf16="bf16" in str(cfg.train.precision))
     return {
         "part": part,
         "checkpoint": str(ckpt),
@@ -394,3 +395,67 @@ def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
 
 
 __all__ = ["train", "evaluate", "write_evaluation", "predict_proba", "score_split"]
+
+
+def cross_validate(
+    cfg: RunConfig,
+    folds: list[int] | None = None,
+    seeds: list[int] | None = None,
+    console: Any = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Train every (fold, seed) of a subject-wise protocol; report mean ± std.
+
+    Each run is a normal run directory inside one new parent directory, which also gets
+    ``cv_results.json`` (every run's test scores and the summary) and ``cv_summary.md``.
+    """
+    import copy
+
+    from harlab.evaluation.metrics import summarize_runs
+    from harlab.evaluation.report import seeds_markdown
+
+    split = cfg.data.split
+    if folds is None:
+        if split.kind != "subject" or split.test_subjects:
+            folds = [split.fold]
+        elif split.folds == "loso":
+            wd_subjects = prepare(cfg.data).windowed.recordings
+            folds = list(range(len({r.subject for r in wd_subjects})))
+        else:
+            folds = list(range(int(split.folds)))
+    seeds = seeds or [cfg.train.seed]
+    name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+    parent = create_run_dir(cfg.output_dir, f"cv_{name}")
+    results = []
+    for seed in seeds:
+        for fold in folds:
+            run_cfg = copy.deepcopy(cfg)
+            run_cfg.data.split.fold = fold
+            run_cfg.data.split.seed = seed
+            run_cfg.train.seed = seed
+            run_cfg.output_dir = str(parent)
+            run_cfg.name = f"{name}_fold{fold}_seed{seed}"
+            if console is not None:
+                console.print(f"[bold]fold {fold}, seed {seed}[/bold]")
+            res = train(run_cfg, console=console)
+            if not res.is_main:
+                continue
+            test = res.metrics["test"]
+            results.append({
+                "fold": fold, "seed": seed, "run": res.run_dir.name,
+                "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
+                "weighted_f1": test["weighted_f1"], "n": test["n"],
+                "best_val_macro_f1": res.metrics.get("best_val_macro_f1"),
+                "train_seconds": res.metrics.get("train_seconds"),
+            })
+    summary = summarize_runs(results)
+    out = {"config": cfg.to_dict(), "runs": results, "summary": summary,
+           "protocol": split.kind, "folds": folds, "seeds": seeds}
+    write_json(parent / "cv_results.json", out)
+    lines = [seeds_markdown(summary, f"{name}: {len(results)} runs "
+                                     f"(folds {folds}, seeds {seeds})"), "",
+             "| fold | seed | accuracy | macro-F1 | weighted-F1 | n | run |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['fold']} | {r['seed']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+              f"{r['weighted_f1']:.4f} | {r['n']} | {r['run']} |" for r in results]
+    (parent / "cv_summary.md").write_text("\n".join(lines) + "\n")
+    return parent, out

@@ -255,3 +255,53 @@ def test_models_and_datasets_listing(env: dict[str, str]) -> None:
     out = run_cli(["datasets"], env).stdout
     for name in ("hapt", "usc_had", "custom"):
         assert name in out
+
+
+def test_bring_your_own_csv_with_bad_rows(env: dict[str, str], tmp_path: Path) -> None:
+    """A user's CSV folder trains end to end; malformed rows are dropped and counted."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rate, n = 25.0, 1500
+    t = np.arange(n) / rate
+    for subject in ("ann", "bob", "cem", "dan", "eve"):
+        labels = np.where((t // 10) % 2 == 0, "still", "shake")
+        amp = np.where(labels == "shake", 1.0, 0.05)
+        df = pd.DataFrame({
+            "subject": subject, "session": 1, "timestamp": t,
+            "ax": amp * np.sin(2 * np.pi * 3 * t) + rng.normal(0, 0.05, n),
+            "ay": amp * np.cos(2 * np.pi * 3 * t) + rng.normal(0, 0.05, n),
+            "label": labels,
+        }).astype({"ax": object})
+        if subject == "bob":
+            df.loc[[10, 20, 30], "ax"] = "abc"  # malformed cells
+            df.loc[[40, 41], "ay"] = np.nan  # empty cells
+        df.to_csv(folder / f"{subject}.csv", index=False)
+    proc = run_cli(["train", "--dataset", "custom", "--path", str(folder), "--model", "cnn",
+                    "--epochs", "10", "--batch-size", "16", "--output-dir", str(tmp_path / "runs"),
+                    "--no-progress",
+                    "--set", "data.window={length: 2.0, step: 1.0, unit: seconds}",
+                    "--set", "data.split={kind: subject, test_subjects: [eve], seed: 0}",
+                    "--set", "train.patience=null", *TINY_MODEL], env)
+    assert "rows_non_numeric=3" in proc.stdout.replace("\n", "")
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    data = json.loads((run / "data.json").read_text())
+    assert data["dropped"]["rows_non_numeric"] == 3
+    assert data["dropped"]["rows_missing_value"] == 2
+    assert data["class_names"] == ["shake", "still"]
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] > 0.8
+
+
+def test_cross_validation_reports_mean_and_std(env: dict[str, str], tmp_path: Path) -> None:
+    proc = run_cli(["cv", "configs/demo.yaml", "--folds", "0,1", "--seeds", "0", "--epochs", "1",
+                    "--output-dir", str(tmp_path), "--no-progress",
+                    "--set", "train.limit_train_batches=10", "--set", "train.max_time=null",
+                    *TINY_MODEL], env)
+    (parent,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    res = json.loads((parent / "cv_results.json").read_text())
+    assert [r["fold"] for r in res["runs"]] == [0, 1]
+    accs = [r["accuracy"] for r in res["runs"]]
+    assert res["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    assert res["summary"]["accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert "±" in (parent / "cv_summary.md").read_text() and "±" in proc.stdout
+    assert len([p for p in parent.iterdir() if p.is_dir()]) == 2

@@ -105,3 +105,15 @@ def test_array_dataset_batch_indexing() -> None:
     ds = ArrayDataset(np.arange(24, dtype=np.float32).reshape(4, 3, 2), np.arange(4))
     x, y = ds[[2, 0]]
     assert x.shape == (2, 3, 2) and y.tolist() == [2, 0]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml"))
+)
+def test_shipped_configs_are_valid(path: Path) -> None:
+    from harlab.data.sources import get_source
+    from harlab.models.registry import get_model_spec
+
+    cfg = load_config(path)
+    get_source(cfg.data.dataset)
+    get_model_spec(cfg.model.name)

@@ -120,9 +120,48 @@ def train(
         f"best val macro-F1 {m['best_val_macro_f1']:.4f} | {m['epochs_trained']} epochs | "
         f"train {m['train_seconds']:.1f}s | {m['parameters']:,} parameters"
     )
+    if m.get("stopped_before_max_epochs"):
+        console.print(
+            f"stopped after {m['epochs_trained']} of {cfg.train.max_epochs} epochs "
+            "(early stopping on validation macro-F1 or the time limit train.max_time)"
+        )
     for w in m.get("warnings", []):
         console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
     console.print(f"run directory: [bold]{result.run_dir}[/bold]")
+
+
+@app.command()
+def cv(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
+    folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0",
+    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
+    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+) -> None:
+    """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
+    from harlab.config import load_config
+    from harlab.errors import ConfigError
+    from harlab.training import cross_validate
+
+    overrides = list(set_ or [])
+    if epochs is not None:
+        overrides.append(f"train.max_epochs={epochs}")
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if no_progress:
+        overrides.append("train.progress=false")
+    cfg = load_config(config, overrides)
+    try:
+        fold_list = [int(f) for f in folds.split(",")] if folds else None
+        seed_list = [int(s) for s in seeds.split(",")]
+    except ValueError:
+        msg = f"--folds/--seeds must be comma-separated integers, got {folds!r} / {seeds!r}"
+        raise ConfigError(msg) from None
+    parent, out = cross_validate(cfg, fold_list, seed_list, console=console)
+    console.print((parent / "cv_summary.md").read_text())
+    console.print(f"cross-validation directory: [bold]{parent}[/bold]")
 
 
 @app.command()
@@ -178,9 +217,26 @@ def predict(
         err_console.print("dropped: " + ", ".join(f"{k}={v}" for k, v in info["dropped"].items()))
 
 
+def _configure_logging() -> None:
+    """harlab warnings to stderr once; Lightning's banner/tips silenced, its warnings kept."""
+    import warnings
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    hl = logging.getLogger("harlab")
+    if not hl.handlers:
+        hl.addHandler(handler)
+    hl.setLevel(logging.INFO)
+    hl.propagate = False
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into one line."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    _configure_logging()
     try:
         app()  # standalone mode: usage errors are reported by Typer with exit code 2
     except HarlabError as exc:
