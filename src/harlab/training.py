@@ -293,11 +293,20 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         filename="best",
         monitor="val_macro_f1",
         mode="max",
-        save_last=True,
+        save_last=False,
         save_top_k=1,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [ckpt_cb]
+    # the latest state after every epoch (Lightning's save_last only follows improvements)
+    last_cb = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [ckpt_cb, last_cb]
     if cfg.train.patience:
         callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=cfg.train.patience))
     trainer = L.Trainer(

@@ -98,6 +98,25 @@ class WindowClassifier(L.LightningModule):
             batch_size=y.shape[0],
         )
 
+    def on_validation_epoch_start(self) -> None:
+        """Under DDP, average BatchNorm running statistics across ranks before validating.
+
+        DDP keeps parameters identical but each rank updates BatchNorm buffers on its own
+        shard; averaging them makes every rank validate the same model, which is also the
+        model rank 0 checkpoints (so validation scores match a single-process evaluation).
+        """
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None or trainer.world_size < 2:
+            return
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            return
+        for buf in self.buffers():
+            if buf is not None and buf.is_floating_point():
+                dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                buf.div_(trainer.world_size)
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         params = self.parameters()
