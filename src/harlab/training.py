@@ -224,6 +224,12 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     say = console.print if console is not None else (lambda *a, **k: None)
 
+    # fail fast on names before any data is loaded or a run directory is created
+    from harlab.data.sources import get_source
+    from harlab.models.registry import get_model_spec
+
+    get_source(cfg.data.dataset)
+    get_model_spec(cfg.model.name)
     child_dir = inherited_run_dir()
     if resume is not None:
         run_dir = check_run_dir(resume)

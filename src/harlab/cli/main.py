@@ -35,10 +35,18 @@ def datasets() -> None:
     from harlab.data.sources import list_sources
 
     table = Table(title="datasets")
-    for col in ("name", "description"):
+    for col in ("name", "description", "data here"):
         table.add_column(col)
     for s in list_sources():
-        table.add_row(s.name, s.summary)
+        if s.name == "custom":
+            found = "your files (--path)"
+        else:
+            try:
+                s.fingerprint(None)
+                found = "[green]found[/green]"
+            except HarlabError as exc:
+                found = f"[red]not found[/red]: {str(exc)[:80]}"
+        table.add_row(s.name, s.summary, found)
     console.print(table)
 
 
