@@ -17,7 +17,7 @@ from harlab.data.splits import SplitConfig
 from harlab.data.windows import WindowConfig
 from harlab.errors import ConfigError, suggest
 
-PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     patience: int | None = 10
     seed: int = 0
-    precision: str = "32-true"
+    precision: str = "auto"
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
@@ -90,6 +90,27 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
+
+    Without them bf16 autocast is emulated and runs several times slower than fp32.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
+
+
+def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
+    """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
+    if str(precision) != "auto":
+        return str(precision)
+    if accelerator not in ("cpu",):
+        return "bf16-mixed"
+    return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
 
 
 def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:

@@ -24,7 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from harlab.config import RunConfig, dump_yaml, from_dict, load_yaml
+from harlab.config import RunConfig, dump_yaml, from_dict, load_yaml, resolve_precision
 from harlab.data.datamodule import WindowDataModule
 from harlab.data.prepare import PreparedData, prepare
 from harlab.errors import CheckpointError, ConfigError
@@ -245,6 +245,9 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
         run_dir, ckpt_path = create_run_dir(cfg.output_dir, name), None
     os.environ[RUN_ENV] = str(run_dir.resolve())
+    cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
+        logging.getLogger(name).setLevel(logging.WARNING)
     is_child = child_dir is not None
 
     t0 = time.perf_counter()
@@ -324,7 +327,9 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         num_nodes=cfg.train.num_nodes,
         precision=cfg.train.precision,
         max_time=cfg.train.max_time,
-        limit_train_batches=cfg.train.limit_train_batches,
+        limit_train_batches=(
+            None if cfg.train.limit_train_batches == 1.0 else cfg.train.limit_train_batches
+        ),
         callbacks=callbacks,
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         log_every_n_steps=10,
