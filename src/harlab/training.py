@@ -344,7 +344,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     train_s = time.perf_counter() - t1
     if not trainer.is_global_zero:
         return TrainResult(run_dir, {}, False)
