@@ -60,6 +60,36 @@ SOURCES: dict[str, SourceSpec] = {
             "USC-HAD acc+gyro, 14 subjects, 12 activities, 100 Hz (original .mat files)",
         ),
         SourceSpec(
+            "wisdm",
+            "harlab.data.sources.wisdm",
+            "WISDM v1.1 raw phone accelerometer, 36 users, 6 activities, 20 Hz (raw .txt)",
+        ),
+        SourceSpec(
+            "uci_har",
+            "harlab.data.sources.uci_har",
+            "UCI-HAR Inertial Signals, 30 subjects, 6 activities, 128-sample windows at 50 Hz",
+        ),
+        SourceSpec(
+            "unimib",
+            "harlab.data.sources.unimib",
+            "UniMiB-SHAR (2017: 151-sample windows, 17 ADL+fall classes; 2016: 51 samples)",
+        ),
+        SourceSpec(
+            "pamap2",
+            "harlab.data.sources.pamap2",
+            "PAMAP2 3 IMUs + heart rate, 9 subjects, 18 activities, 100 Hz (.dat)",
+        ),
+        SourceSpec(
+            "opportunity",
+            "harlab.data.sources.opportunity",
+            "OPPORTUNITY challenge subset: 113 channels, gestures/locomotion, 30 Hz (.dat)",
+        ),
+        SourceSpec(
+            "dsads",
+            "harlab.data.sources.dsads",
+            "Daily and Sports Activities: 5 IMUs (45 ch), 8 subjects, 19 activities, 25 Hz",
+        ),
+        SourceSpec(
             "custom",
             "harlab.data.sources.custom",
             "Your own CSV/Parquet recordings (see README: bring your own data)",
