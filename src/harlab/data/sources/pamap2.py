@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import UNLABELLED, Recording, RecordingSet
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
 from harlab.errors import ConfigError, DataError, unknown_name
-from harlab.paths import shared_data_dir
 
 NAME = "pamap2"
 RATE = 100.0
@@ -224,13 +224,7 @@ def fill_gaps(x: np.ndarray, *, both_ends: bool) -> tuple[np.ndarray, int, int]:
 
 # ----------------------------------------------------------------------------- files
 def _root(path: str | Path | None) -> Path:
-    if path is not None:
-        base = Path(path).expanduser()
-        where = str(base)
-    else:
-        shared = shared_data_dir()
-        base = shared / "pamap2" if shared else None
-        where = str(base) if base else "../shared/data/pamap2 (no shared data folder found)"
+    base, where = candidate_root(path, "pamap2")
     if base is not None:
         for cand in (base, base / "PAMAP2_Dataset"):
             if (cand / "Protocol").is_dir() or (cand / "Optional").is_dir():
@@ -244,9 +238,7 @@ def _root(path: str | Path | None) -> Path:
 
 
 def _check_options(options: dict) -> None:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     sessions = options.get("sessions", "protocol")
     if sessions not in ("protocol", "optional", "both"):
         raise unknown_name(f"{NAME} sessions", str(sessions), ("protocol", "optional", "both"))
@@ -397,14 +389,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input files (name, size, mtime) for caching."""
     root = _root(path)
     files = [p for *_, p in _files(root, options)]
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": [_file_entry(p, root) for p in files],
-        "options": {k: options[k] for k in sorted(options)},
-    }
-
-
-def _file_entry(p: Path, root: Path) -> dict:
-    st = p.stat()
-    return {"name": str(p.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}
+    return files_fingerprint(NAME, root, files, options)

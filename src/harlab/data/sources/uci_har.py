@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import Recording, RecordingSet
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
 from harlab.errors import ConfigError, DataError, unknown_name
-from harlab.paths import shared_data_dir
 
 NAME = "uci_har"
 RATE = 50.0
@@ -67,13 +67,7 @@ _OPTIONS = ("signals", "splits")
 
 
 def _root(path: str | Path | None) -> Path:
-    if path is not None:
-        root = Path(path).expanduser()
-        where = str(root)
-    else:
-        shared = shared_data_dir()
-        root = shared / "uci_har" if shared else None
-        where = str(root) if root else "../shared/data/uci_har (no shared data folder found)"
+    root, where = candidate_root(path, "uci_har")
     if root is not None and (root / DIR_NAME).is_dir():
         root = root / DIR_NAME
     if root is None or not root.is_dir() or not any((root / s).is_dir() for s in SPLITS):
@@ -103,9 +97,7 @@ def _tuple_option(options: dict, key: str, default: tuple, allowed: tuple) -> tu
 
 
 def _options(options: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     signals = _tuple_option(options, "signals", DEFAULT_SIGNALS, SIGNALS)
     splits = _tuple_option(options, "splits", SPLITS, SPLITS)
     return signals, splits
@@ -245,13 +237,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     labels = root / "activity_labels.txt"
     if labels.is_file():
         files.append(labels)
-    entries = []
-    for f in files:
-        st = f.stat()
-        entries.append({"name": str(f.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime})
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": entries,
-        "options": {k: options[k] for k in sorted(options)},
-    }
+    return files_fingerprint(NAME, root, files, options)

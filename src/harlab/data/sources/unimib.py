@@ -59,8 +59,8 @@ import numpy as np
 import scipy.io
 
 from harlab.data.recording import Recording, RecordingSet
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
 from harlab.errors import ConfigError, DataError, unknown_name
-from harlab.paths import shared_data_dir
 
 NAME = "unimib"
 RATE = 50.0
@@ -87,9 +87,7 @@ _OPTIONS = ("release", "variant", "subjects")
 
 
 def _options(options: dict) -> tuple[str, str, list[int] | None]:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     release = str(options.get("release", "2017"))
     if release not in WINDOW:
         raise unknown_name(f"{NAME} release", release, WINDOW)
@@ -107,13 +105,7 @@ def _options(options: dict) -> tuple[str, str, list[int] | None]:
 
 
 def _root(path: str | Path | None, release: str) -> Path:
-    if path is not None:
-        root = Path(path).expanduser()
-        where = str(root)
-    else:
-        shared = shared_data_dir()
-        root = shared / "samples" / f"unimib_v{release}" if shared else None
-        where = str(root) if root else f"samples/unimib_v{release} (no shared data folder found)"
+    root, where = candidate_root(path, "samples", f"unimib_v{release}")
     if root is None or not root.is_dir():
         raise DataError(
             f"UniMiB-SHAR not found: looked in {where}. Download UniMiB-SHAR from {DOWNLOAD} "
@@ -494,14 +486,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     files = list(_files(root, release, variant))
     for pair in _split_files(root, release, variant).values():
         files.extend(pair)
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": [_file_entry(p, root) for p in files],
-        "options": {k: options[k] for k in sorted(options)},
-    }
-
-
-def _file_entry(p: Path, root: Path) -> dict:
-    st = p.stat()
-    return {"name": str(p.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}
+    return files_fingerprint(NAME, root, files, options)

@@ -27,8 +27,8 @@ import numpy as np
 import scipy.io
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.errors import ConfigError, DataError, unknown_name
-from harlab.paths import shared_data_dir
+from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
+from harlab.errors import ConfigError, DataError
 
 NAME = "usc_had"
 RATE = 100.0
@@ -69,13 +69,7 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
 
 def _root(path: str | Path | None) -> Path:
-    if path is not None:
-        root = Path(path).expanduser()
-        where = str(root)
-    else:
-        shared = shared_data_dir()
-        root = shared / "usc_had" if shared else None
-        where = str(root) if root else "../shared/data/usc_had (no shared data folder found)"
+    root, where = candidate_root(path, "usc_had")
     if root is None or not root.is_dir():
         raise DataError(
             f"USC-HAD not found: looked in {where}. Pass path= to the folder holding "
@@ -86,9 +80,7 @@ def _root(path: str | Path | None) -> Path:
 
 def _files(root: Path, options: dict) -> list[tuple[int, int, int, Path]]:
     """(subject, activity, trial, path) of every trial file, subject/activity/trial ordered."""
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     dirs = {int(m.group(1)): d for d in root.iterdir() if (m := _SUBJECT_DIR.fullmatch(d.name))}
     if not dirs:
         raise DataError(f"USC-HAD: {root} holds no Subject<N> folders")
@@ -199,14 +191,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input files (name, size, mtime) for caching."""
     root = _root(path)
     files = [p for *_, p in _files(root, options)]
-    return {
-        "source": NAME,
-        "root": str(root),
-        "files": [_file_entry(p, root) for p in files],
-        "options": {k: options[k] for k in sorted(options)},
-    }
-
-
-def _file_entry(p: Path, root: Path) -> dict:
-    st = p.stat()
-    return {"name": str(p.relative_to(root)), "size": st.st_size, "mtime": st.st_mtime}
+    return files_fingerprint(NAME, root, files, options)

@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.errors import ConfigError, DataError, unknown_name
+from harlab.data.sources.common import check_options, files_fingerprint
+from harlab.errors import ConfigError, DataError
 from harlab.paths import shared_data_dir
 
 NAME = "wisdm"
@@ -94,9 +95,7 @@ def _file(path: str | Path | None) -> Path:
 
 
 def _subjects(options: dict) -> set[int] | None:
-    for key in options:
-        if key not in _OPTIONS:
-            raise unknown_name(f"{NAME} option", key, _OPTIONS)
+    check_options(NAME, options, _OPTIONS)
     wanted = options.get("subjects")
     if wanted is None:
         return None
@@ -239,10 +238,4 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the input file (name, size, mtime) for caching."""
     _subjects(options)
     f = _file(path)
-    st = f.stat()
-    return {
-        "source": NAME,
-        "root": str(f.parent),
-        "files": [{"name": f.name, "size": st.st_size, "mtime": st.st_mtime}],
-        "options": {k: options[k] for k in sorted(options)},
-    }
+    return files_fingerprint(NAME, f.parent, [f], options)

@@ -1,0 +1,54 @@
+"""Helpers every dataset source shares: where to look, option checks, cache fingerprints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harlab.errors import unknown_name
+from harlab.paths import shared_data_dir
+
+
+def candidate_root(path: str | Path | None, *subdirs: str) -> tuple[Path | None, str]:
+    """The folder a loader searches: ``path`` if given, else ``<shared data>/<subdirs>``.
+
+    Also returns how to name that place in a 'not found' message (None when there is no
+    shared data folder at all).
+    """
+    if path is not None:
+        root = Path(path).expanduser()
+        return root, str(root)
+    shared = shared_data_dir()
+    rel = "/".join(subdirs)
+    if shared is None:
+        return None, f"../shared/data/{rel} (no shared data folder found)"
+    root = shared.joinpath(*subdirs)
+    return root, str(root)
+
+
+def check_options(name: str, options: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Reject option names a source does not know, suggesting the closest valid one."""
+    allowed = tuple(allowed)
+    for key in options:
+        if key not in allowed:
+            raise unknown_name(f"{name} option", key, allowed)
+
+
+def file_entry(p: Path, root: Path | None = None) -> dict[str, Any]:
+    """Name (relative to ``root`` if given), size and mtime of one input file."""
+    st = p.stat()
+    name = str(p.relative_to(root)) if root is not None else str(p)
+    return {"name": name, "size": st.st_size, "mtime": st.st_mtime}
+
+
+def files_fingerprint(
+    name: str, root: Path, files: Iterable[Path], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The cache identity of a source read from ``files`` under ``root`` with ``options``."""
+    return {
+        "source": name,
+        "root": str(root),
+        "files": [file_entry(p, root) for p in files],
+        "options": {k: options[k] for k in sorted(options)},
+    }
