@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harlab.config import from_dict, load_yaml
 from harlab.data.normalize import Normalizer
@@ -62,20 +63,19 @@ def predict_file(
     probs = predict_proba(module, x, bf16="bf16" in str(cfg.train.precision))
     names = list(module.hparams["class_names"])
     pred = probs.argmax(1)
-    rows = []
-    for i in range(len(pred)):
-        rec = recs[int(windows.recording[i])]
-        start = float(windows.start[i]) / windows.rate
-        rows.append(
-            {
-                "subject": rec.subject,
-                "session": rec.session,
-                "start_s": round(start, 3),
-                "end_s": round(start + windows.length / windows.rate, 3),
-                "label": names[int(pred[i])],
-                "probability": round(float(probs[i, pred[i]]), 4),
-            }
-        )
+    rec_of = np.asarray(windows.recording, dtype=np.int64)
+    start = np.asarray(windows.start) / windows.rate
+    table = pd.DataFrame(
+        {
+            "subject": np.array([r.subject for r in recs], dtype=object)[rec_of],
+            "session": np.array([r.session for r in recs], dtype=object)[rec_of],
+            "start_s": np.round(start, 3),
+            "end_s": np.round(start + windows.length / windows.rate, 3),
+            "label": np.asarray(names, dtype=object)[pred],
+            "probability": np.round(probs[np.arange(len(pred)), pred], 4),
+        }
+    )
+    rows = table.to_dict("records")
     info = {
         "windows": len(rows),
         "dropped": {k: v for k, v in windows.dropped.items() if v},

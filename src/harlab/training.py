@@ -26,7 +26,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from harlab.config import RunConfig, dump_yaml, from_dict, load_yaml, resolve_precision
 from harlab.data.datamodule import WindowDataModule
-from harlab.data.prepare import PreparedData, prepare
+from harlab.data.prepare import PreparedData, load_windowed, prepare
 from harlab.errors import CheckpointError, ConfigError
 from harlab.evaluation.metrics import compute_metrics
 from harlab.evaluation.plots import plot_confusion_matrix, plot_per_group, plot_training_curves
@@ -88,7 +88,7 @@ def _class_weights(y: np.ndarray, k: int) -> list[float]:
     return w.tolist()
 
 
-def _data_summary(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:
+def _data_summary(data: PreparedData) -> dict[str, Any]:
     wd = data.windowed
     return {
         "dataset": wd.name,
@@ -126,30 +126,25 @@ def score_split(
 
 
 def write_predictions(path: Path, data: PreparedData, part: str, probs: np.ndarray) -> None:
-    rate = data.windowed.windows.rate
+    """One CSV row per window of ``part``: ids, times, true and predicted class."""
+    import pandas as pd
+
+    w = data.windowed.windows
     starts = data.starts(part)
     pred = probs.argmax(1)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            ["window", "subject", "session", "start_s", "end_s", "true", "pred", "probability"]
-        )
-        subj, sess, y = data.subjects(part), data.sessions(part), data.y[part]
-        names = data.class_names
-        length = data.windowed.windows.length
-        for i in range(len(pred)):
-            w.writerow(
-                [
-                    int(data.index[part][i]),
-                    subj[i],
-                    sess[i],
-                    f"{starts[i] / rate:.3f}",
-                    f"{(starts[i] + length) / rate:.3f}",
-                    names[y[i]],
-                    names[pred[i]],
-                    f"{probs[i, pred[i]]:.4f}",
-                ]
-            )
+    names = np.asarray(data.class_names, dtype=object)
+    pd.DataFrame(
+        {
+            "window": data.index[part],
+            "subject": data.subjects(part),
+            "session": data.sessions(part),
+            "start_s": np.round(starts / w.rate, 3),
+            "end_s": np.round((starts + w.length) / w.rate, 3),
+            "true": names[data.y[part]],
+            "pred": names[pred],
+            "probability": np.round(probs[np.arange(len(pred)), pred], 4),
+        }
+    ).to_csv(path, index=False)
 
 
 def _write_outputs(
@@ -255,7 +250,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     prep_s = time.perf_counter() - t0
     if data.y["val"].size == 0:
         raise ConfigError("the validation part is empty; set data.split.val_fraction > 0")
-    summary = _data_summary(data, cfg)
+    summary = _data_summary(data)
     if not is_child:
         if resume is None:
             (run_dir / "config.yaml").write_text(dump_yaml(cfg))
@@ -372,6 +367,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
 
 def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") -> dict[str, Any]:
     """Re-score a run's best (or last) checkpoint on its own split, single process."""
+    if part not in ("train", "val", "test"):
+        raise ConfigError(f"part must be train, val or test; got {part!r}")
     run = check_run_dir(run_dir)
     cfg = from_dict(load_yaml(run / "config.yaml"))
     if checkpoint not in ("best", "last"):
@@ -390,8 +387,6 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         raise CheckpointError(
             f"{run}: training data changed since this run (normalisation differs)"
         )
-    if part not in ("train", "val", "test"):
-        raise ConfigError(f"part must be train, val or test; got {part!r}")
     metrics, _ = score_split(module, data, part, bf16="bf16" in str(cfg.train.precision))
     return {
         "part": part,
@@ -438,8 +433,8 @@ def cross_validate(
         if split.kind != "subject" or split.test_subjects:
             folds = [split.fold]
         elif split.folds == "loso":
-            wd_subjects = prepare(cfg.data).windowed.recordings
-            folds = list(range(len({r.subject for r in wd_subjects})))
+            recordings = load_windowed(cfg.data).recordings
+            folds = list(range(len({r.subject for r in recordings})))
         else:
             folds = list(range(int(split.folds)))
     seeds = seeds or [cfg.train.seed]
@@ -460,22 +455,39 @@ def cross_validate(
             if not res.is_main:
                 continue
             test = res.metrics["test"]
-            results.append({
-                "fold": fold, "seed": seed, "run": res.run_dir.name,
-                "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
-                "weighted_f1": test["weighted_f1"], "n": test["n"],
-                "best_val_macro_f1": res.metrics.get("best_val_macro_f1"),
-                "train_seconds": res.metrics.get("train_seconds"),
-            })
+            results.append(
+                {
+                    "fold": fold,
+                    "seed": seed,
+                    "run": res.run_dir.name,
+                    "accuracy": test["accuracy"],
+                    "macro_f1": test["macro_f1"],
+                    "weighted_f1": test["weighted_f1"],
+                    "n": test["n"],
+                    "best_val_macro_f1": res.metrics.get("best_val_macro_f1"),
+                    "train_seconds": res.metrics.get("train_seconds"),
+                }
+            )
     summary = summarize_runs(results)
-    out = {"config": cfg.to_dict(), "runs": results, "summary": summary,
-           "protocol": split.kind, "folds": folds, "seeds": seeds}
+    out = {
+        "config": cfg.to_dict(),
+        "runs": results,
+        "summary": summary,
+        "protocol": split.kind,
+        "folds": folds,
+        "seeds": seeds,
+    }
     write_json(parent / "cv_results.json", out)
-    lines = [seeds_markdown(summary, f"{name}: {len(results)} runs "
-                                     f"(folds {folds}, seeds {seeds})"), "",
-             "| fold | seed | accuracy | macro-F1 | weighted-F1 | n | run |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['fold']} | {r['seed']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-              f"{r['weighted_f1']:.4f} | {r['n']} | {r['run']} |" for r in results]
+    lines = [
+        seeds_markdown(summary, f"{name}: {len(results)} runs (folds {folds}, seeds {seeds})"),
+        "",
+        "| fold | seed | accuracy | macro-F1 | weighted-F1 | n | run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['fold']} | {r['seed']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+        f"{r['weighted_f1']:.4f} | {r['n']} | {r['run']} |"
+        for r in results
+    ]
     (parent / "cv_summary.md").write_text("\n".join(lines) + "\n")
     return parent, out

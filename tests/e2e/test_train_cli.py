@@ -130,6 +130,12 @@ def test_predict_csv(hapt_run: Path, env: dict[str, str], tmp_path: Path) -> Non
     out = tmp_path / "pred.csv"
     run_cli(["predict", str(hapt_run), "--input", str(path), "-o", str(out)], env)
     assert len(pd.read_csv(out)) == len(rows)
+    # an existing output file is never overwritten; an unwritable one is a one-line error
+    for target, message in ((out, "exists"), (tmp_path / "no" / "dir.csv", "No such file")):
+        proc = run_cli(["predict", str(hapt_run), "--input", str(path), "-o", str(target)], env,
+                       check=False)
+        assert proc.returncode != 0 and message in proc.stderr
+        assert "Traceback" not in proc.stderr
     # wrong channel set
     df.drop(columns=["gyro_z"]).to_csv(tmp_path / "bad.csv", index=False)
     proc = run_cli(

@@ -250,6 +250,14 @@ def main() -> None:
     except HarlabError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # unreadable/unwritable paths, full disk: the user's to fix
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        err_console.print(
+            f"[bold red]error:[/bold red] {exc.strerror or exc}{where}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

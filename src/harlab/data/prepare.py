@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,13 +43,14 @@ class WindowedData:
     citation: str = ""
     from_cache: bool = False
 
-    @property
+    @cached_property
     def subject(self) -> np.ndarray:
         """Subject id of every window."""
         return np.array([r.subject for r in self.recordings])[self.windows.recording]
 
-    @property
+    @cached_property
     def session(self) -> np.ndarray:
+        """Session id of every window."""
         return np.array([r.session for r in self.recordings])[self.windows.recording]
 
 
