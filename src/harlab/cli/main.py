@@ -225,6 +225,10 @@ def predict(
         err_console.print("dropped: " + ", ".join(f"{k}={v}" for k, v in info["dropped"].items()))
 
 
+# --- Command groups defined in other modules (harlab.cli.*). Each module keeps its heavy
+# --- imports inside its commands so that `harlab --help` stays fast. Register them here.
+
+
 def _configure_logging() -> None:
     """harlab warnings to stderr once; Lightning's banner/tips silenced, its warnings kept."""
     import warnings
