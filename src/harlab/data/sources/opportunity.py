@@ -115,6 +115,11 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository, OPPORTUNITY Activity Recognition)",
+    "download": {  # UCI publishes no checksum
+        "url": "https://archive.ics.uci.edu/static/public/226/opportunity+activity+recognition.zip",
+        "sha256": None,
+        "page": "https://archive.ics.uci.edu/dataset/226/opportunity+activity+recognition",
+    },
 }
 _OPTIONS = ("task", "interpolate", "normalize", "subjects")
 _FILE = re.compile(r"(S[1-4])-(ADL[1-5]|Drill)\.dat")

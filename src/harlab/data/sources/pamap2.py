@@ -110,6 +110,11 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository, PAMAP2 Physical Activity Monitoring)",
+    "download": {  # UCI publishes no checksum
+        "url": "https://archive.ics.uci.edu/static/public/231/pamap2+physical+activity+monitoring.zip",
+        "sha256": None,
+        "page": "https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring",
+    },
 }
 _OPTIONS = (
     "sessions",

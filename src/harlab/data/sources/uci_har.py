@@ -62,6 +62,12 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": f"CC BY 4.0 (UCI Machine Learning Repository, {URL})",
+    "download": {  # UCI publishes no checksum: sha256 None (harlab prints the computed one)
+        "url": "https://archive.ics.uci.edu/static/public/240/"
+        "human+activity+recognition+using+smartphones.zip",
+        "sha256": None,
+        "page": URL,
+    },
 }
 _OPTIONS = ("signals", "splits")
 

@@ -82,6 +82,8 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": f"research use, cite the paper (see {DOWNLOAD})",
+    "obtain": f"no direct archive URL is registered; download it from the page {DOWNLOAD}, "
+    "unzip it and pass its data/ folder with --path",
 }
 _OPTIONS = ("release", "variant", "subjects")
 

@@ -61,6 +61,11 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": "free for research use, cite the paper (USC SIPI, sipi.usc.edu/had)",
+    "download": {  # USC SIPI publishes no checksum
+        "url": "https://sipi.usc.edu/had/USC-HAD.zip",
+        "sha256": None,
+        "page": "https://sipi.usc.edu/had/",
+    },
 }
 _OPTIONS = ("subjects",)
 _SUBJECT_DIR = re.compile(r"Subject(\d+)")

