@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# torch first: 2.13.0 is the local CPU build; the package's torch range is satisfied by it.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	# BasicMotions ships inside the aeon wheel; fetch the wheel only (aeon's pins clash with ours).
+	$(PY) -m pip download -q --no-deps aeon==1.6.0 -d $(VENV)/share/harlab/wheels \
+	  || echo "warning: could not fetch the aeon wheel; BasicMotions needs --path"
 	touch $(STAMP)
 
 demo: setup

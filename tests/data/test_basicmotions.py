@@ -218,7 +218,7 @@ def _real_source() -> Path | None:
     if aeon is not None:
         return aeon
     env = os.environ.get("HARLAB_AEON_WHEEL")
-    wheels = [Path(env)] if env else sorted((cache_dir() / "wheels").glob("aeon-*.whl"))
+    wheels = [Path(env)] if env else bm.aeon_wheels()
     for w in wheels:
         if w.is_file():
             return w

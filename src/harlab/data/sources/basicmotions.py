@@ -31,6 +31,7 @@ Options: ``splits`` (default ``("train", "test")``).
 from __future__ import annotations
 
 import importlib.util
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ import numpy as np
 from harlab.data.recording import Recording, RecordingSet
 from harlab.data.sources.common import check_options, files_fingerprint
 from harlab.errors import ConfigError, DataError
-from harlab.paths import shared_data_dir
+from harlab.paths import cache_dir, shared_data_dir
 
 NAME = "basicmotions"
 RATE = 10.0
@@ -222,7 +223,18 @@ def _candidates() -> list[Path]:
     aeon = _aeon_data_dir()
     if aeon is not None:
         out.append(aeon)
+    out.extend(aeon_wheels())
     return out
+
+
+def aeon_wheels() -> list[Path]:
+    """aeon wheels fetched without installing aeon (its pins clash with ours).
+
+    ``make setup`` runs ``pip download --no-deps aeon==1.6.0`` into
+    ``<venv>/share/harlab/wheels``; a wheel in ``<cache>/wheels`` is used too.
+    """
+    dirs = [Path(sys.prefix) / "share" / "harlab" / "wheels", cache_dir() / "wheels"]
+    return [w for d in dirs if d.is_dir() for w in sorted(d.glob("aeon-*.whl"))]
 
 
 class _Files:
