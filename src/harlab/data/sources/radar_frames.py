@@ -1,0 +1,184 @@
+"""Radar micro-Doppler frames (simulated, real or your own) as a :class:`RecordingSet`.
+
+``path`` is a frame-dataset folder (``labels.csv`` + ``.npy``/``.png`` frames, see
+:mod:`harlab.radar.dataset`; ``harlab simulate radar --out DIR`` writes one). Each frame
+becomes ONE :class:`Recording` so the windowing/splitting/training pipeline works
+unchanged:
+
+* ``data`` = the frame transposed to ``(W time, H Doppler bins)`` -- ``(150, 100)`` for
+  harlab's frames; channels ``d000 .. d099`` (``d000`` = ``+v_max``), unit ``norm_db``;
+* ``labels`` = the activity class id on every column (or the person, ``label="person"``);
+* ``subject`` = person, ``session`` = recording id (the ``session`` column, default the
+  ``recording`` column, default the file name), ``rate`` = ``W / frame_s`` columns per
+  second (``frame_s`` from ``dataset.json``, default 1 s);
+* ``meta`` = ``file``, ``frame`` (index in the file), ``activity``, ``person``,
+  ``recording``.
+
+Use window length = step = W samples (150) so that each frame is exactly one window.
+
+Options
+-------
+``label``: ``"activity"`` (default) or ``"person"`` -- which label the recordings carry
+(person identification uses ``"person"``). ``glasgow_dir``: instead of ``path``, a folder
+of University of Glasgow ``.dat`` files (:mod:`harlab.radar.glasgow`), processed with the
+radar chain on load. ``processing``: a mapping of
+:class:`~harlab.radar.processing.ProcessingConfig` options for ``glasgow_dir``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harlab.data.recording import Recording, RecordingSet
+from harlab.data.sources.common import check_options, files_fingerprint
+from harlab.errors import ConfigError, DataError
+
+NAME = "radar_frames"
+INFO: dict[str, Any] = {
+    "summary": "radar micro-Doppler frames (100x150) from harlab simulate radar, real data or "
+    "your own spectrograms",
+    "subjects": None,
+    "classes": None,
+    "channels": None,
+    "rate": None,
+    "citation": "",
+    "licence": "yours (simulated data: harlab)",
+}
+_OPTIONS = ("label", "glasgow_dir", "processing")
+
+
+def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Path | None]:
+    check_options(NAME, options, _OPTIONS)
+    label = str(options.get("label", "activity"))
+    if label not in ("activity", "person"):
+        raise ConfigError(f"{NAME}: label must be 'activity' or 'person', got {label!r}")
+    glasgow = options.get("glasgow_dir")
+    if glasgow is not None and path is not None:
+        raise ConfigError(f"{NAME}: give either path= (frame dataset) or glasgow_dir=, not both")
+    if glasgow is None and path is None:
+        raise DataError(
+            f"{NAME}: no data given; pass path= to a frame dataset folder (e.g. from "
+            "`harlab simulate radar --out DIR`) or the option glasgow_dir= to Glasgow .dat files"
+        )
+    if options.get("processing") is not None and glasgow is None:
+        raise ConfigError(f"{NAME}: the processing option only applies with glasgow_dir")
+    return label, Path(glasgow).expanduser() if glasgow is not None else None
+
+
+def _natural(s: str) -> tuple:
+    import re
+
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s))
+
+
+def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, float]:
+    import pandas as pd
+
+    from harlab.radar import glasgow
+    from harlab.radar.processing import ProcessingConfig, frames, process
+
+    if processing is not None and not isinstance(processing, dict):
+        raise ConfigError(f"{NAME}: processing must be a mapping of radar processing options")
+    cfg = ProcessingConfig.from_dict(processing)
+    stacks, rows = [], []
+    for raw in glasgow.iter_dir(folder):
+        stack = frames(process(raw, cfg), cfg)
+        rel = Path(raw.source).relative_to(folder).as_posix()
+        stacks.append(stack)
+        rows += [
+            {
+                "file": rel,
+                "frame": k,
+                "activity": raw.activity,
+                "person": raw.person,
+                "recording": rel,
+                "session": rel,
+            }
+            for k in range(len(stack))
+        ]
+    if not rows:
+        raise DataError(f"{folder}: no Glasgow recording is long enough for one frame")
+    return np.concatenate(stacks), pd.DataFrame(rows), cfg.frame_s
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
+    from harlab.radar.dataset import read_frames_dataset, read_metadata
+
+    label, glasgow = _options(path, options)
+    if glasgow is not None:
+        stack, table, frame_s = _glasgow_frames(glasgow, options.get("processing"))
+        meta: dict[str, Any] = {}
+        where = str(glasgow)
+    else:
+        root = Path(path).expanduser()  # type: ignore[arg-type]
+        stack, table = read_frames_dataset(root)
+        meta = read_metadata(root)
+        frame_s = float(meta.get("frame_s", 1.0))
+        if not frame_s > 0:
+            raise DataError(f"{root}: dataset.json frame_s must be positive, got {frame_s}")
+        where = str(root)
+    names = [str(v) for v in table[label]]
+    order = meta.get("classes") if label == "activity" else meta.get("persons")
+    present = set(names)
+    if isinstance(order, list) and present <= set(map(str, order)):
+        class_names = [str(c) for c in order if str(c) in present]
+    else:
+        class_names = sorted(present, key=_natural)
+    ids = {name: i for i, name in enumerate(class_names)}
+    n, h, w = stack.shape
+    rate = w / frame_s
+    channels = tuple(f"d{i:03d}" for i in range(h))
+    units = ("norm_db",) * h
+    label_ids = np.array([ids[v] for v in names], dtype=np.int64)
+    data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
+    recordings = [
+        Recording(
+            data=data[i],
+            labels=np.full(w, label_ids[i], dtype=np.int64),
+            rate=rate,
+            channels=channels,
+            units=units,
+            subject=str(row.person),
+            session=str(row.session),
+            meta={
+                "file": f"{where}/{row.file}",
+                "frame": int(row.frame),
+                "activity": str(row.activity),
+                "person": str(row.person),
+                "recording": str(row.recording),
+            },
+        )
+        for i, row in enumerate(table.itertuples(index=False))
+    ]
+    return RecordingSet(
+        name=NAME,
+        recordings=recordings,
+        classes=dict(enumerate(class_names)),
+        dropped={},
+        info={
+            "label": label,
+            "frame_shape": [h, w],
+            "frame_s": frame_s,
+            "source_folder": where,
+            **({"processing": meta["processing"]} if "processing" in meta else {}),
+        },
+    )
+
+
+def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
+    """Identify the frame files (or ``.dat`` files) by name, size and mtime for caching."""
+    from harlab.radar.dataset import LABELS, META, dataset_files
+
+    _, glasgow = _options(path, options)
+    if glasgow is not None:
+        from harlab.radar.glasgow import find_dat_files
+
+        return files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options)
+    root = Path(path).expanduser()  # type: ignore[arg-type]
+    _, files = dataset_files(root)
+    extra = [root / LABELS] + ([root / META] if (root / META).is_file() else [])
+    return files_fingerprint(NAME, root, extra + files, options)

@@ -1,0 +1,386 @@
+"""Radar frame datasets on disk: one format for simulated, real and your own spectrograms.
+
+A frame dataset is a folder holding
+
+* ``labels.csv`` -- one row per file, columns ``file, activity, person`` (required) and
+  optionally ``recording``, ``session``, ``n_frames`` and any metadata columns;
+* the files it names (paths relative to the folder): ``.npy`` with one frame ``(H, W)``
+  or a stack ``(n, H, W)`` of float values in [0, 1] (harlab writes float32
+  ``(n, 100, 150)``), or grayscale ``.png`` images (one frame each);
+* ``dataset.json`` (optional, written by harlab): processing settings, radar parameters,
+  ``frame_s``, class order and counts per activity x person.
+
+Frames are Doppler x time: row 0 is ``+v_max`` (approaching, top of an image), column 0 the
+earliest time. :func:`write_frames_dataset` runs the processing chain on raw recordings
+and writes such a folder; :func:`read_frames_dataset` reads one back with a clear
+:class:`DataError` for anything inconsistent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harlab.errors import DataError
+from harlab.radar.processing import (
+    ProcessingConfig,
+    frame_times,
+    frames,
+    plot_frames,
+    plot_range_time,
+    plot_spectrogram,
+    process,
+)
+from harlab.radar.types import RawRadar
+
+FORMAT = "harlab-radar-frames"
+VERSION = 1
+LABELS = "labels.csv"
+META = "dataset.json"
+REQUIRED = ("file", "activity", "person")
+_SUFFIXES = (".npy", ".png")
+
+
+def _slug(text: object) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-") or "x"
+
+
+def _flat_meta(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested metadata one column per leaf; lists/other objects become JSON text."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat_meta(value, f"{name}."))
+        elif value is None or isinstance(value, str | bool | int | float | np.generic):
+            out[name] = value.item() if isinstance(value, np.generic) else value
+        else:
+            try:
+                out[name] = json.dumps(np.asarray(value).tolist())
+            except (TypeError, ValueError):
+                out[name] = str(value)
+    return out
+
+
+def _natural(s: str) -> tuple:
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s))
+
+
+def write_frames_dataset(
+    raws: Iterable[RawRadar],
+    out_dir: str | Path,
+    cfg: ProcessingConfig | None = None,
+    progress: bool = True,
+    figures: bool = False,
+) -> dict[str, Any]:
+    """Process every recording and write a frame dataset folder; returns its summary.
+
+    One ``.npy`` stack ``(n, H, W)`` float32 per recording, ``labels.csv`` (file,
+    activity, person, recording, session, n_frames, duration_s, source and the raw
+    metadata), and ``dataset.json``. Recordings too short for one frame are not written
+    and are counted (``dropped``). The folder is built under a temporary name and renamed
+    at the end, so a failure never leaves a half-written dataset; an existing non-empty
+    ``out_dir`` is refused. With ``figures``, the spectrogram, range-time map and first
+    frames of the first recording of each activity are saved as PNG in ``out_dir/figures``.
+    """
+    cfg = cfg or ProcessingConfig()
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not empty; refusing to overwrite a dataset")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    fig_dir = tmp / "figures" if figures else None
+    rows: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    radars: list[dict[str, Any]] = []
+    plotted: set[str] = set()
+    counts: Counter[tuple[str, str]] = Counter()
+    total = len(raws) if hasattr(raws, "__len__") else None  # type: ignore[arg-type]
+    try:
+        with _progress(progress, total) as advance:
+            for i, raw in enumerate(raws):
+                activity = raw.activity if raw.activity is not None else "unknown"
+                person = raw.person if raw.person is not None else "unknown"
+                spec = process(raw, cfg)
+                stack = frames(spec, cfg)
+                rec_id = str(raw.meta.get("recording", f"{i:05d}"))
+                if len(stack) == 0:
+                    dropped.append(raw.source or rec_id)
+                    advance()
+                    continue
+                name = f"{i:05d}_{_slug(activity)}_{_slug(person)}.npy"
+                np.save(tmp / name, stack.astype(np.float32))
+                radar = dataclasses.asdict(raw.params)
+                if radar not in radars:
+                    radars.append(radar)
+                starts = frame_times(spec, cfg)
+                rows.append(
+                    {
+                        "file": name,
+                        "activity": activity,
+                        "person": person,
+                        "recording": rec_id,
+                        "session": str(raw.meta.get("session", rec_id)),
+                        "n_frames": len(stack),
+                        "duration_s": round(raw.duration_s, 6),
+                        "first_frame_s": round(float(starts[0]), 6),
+                        "source": raw.source,
+                        **{
+                            k: v
+                            for k, v in _flat_meta(raw.meta).items()
+                            if k not in ("recording", "session")
+                        },
+                    }
+                )
+                counts[(activity, person)] += len(stack)
+                if fig_dir is not None and activity not in plotted:
+                    plotted.add(activity)
+                    stem = _slug(activity)
+                    plot_spectrogram(spec, fig_dir / f"spectrogram_{stem}.png")
+                    plot_range_time(spec, fig_dir / f"range_time_{stem}.png")
+                    v_lim = cfg.v_max_ms or raw.params.v_max_ms
+                    plot_frames(
+                        stack,
+                        fig_dir / f"frames_{stem}.png",
+                        v_lim,
+                        cfg.frame_s,
+                        [f"{person} {activity} #{k}" for k in range(min(8, len(stack)))],
+                    )
+                advance()
+        if not rows:
+            raise DataError(
+                f"{out}: no recording was long enough for one {cfg.frame_s} s frame "
+                f"({len(dropped)} recordings dropped)"
+            )
+        table = pd.DataFrame(rows)
+        table.to_csv(tmp / LABELS, index=False)
+        activities = sorted({a for a, _ in counts}, key=_natural)
+        persons = sorted({p for _, p in counts}, key=_natural)
+        summary = {
+            "format": FORMAT,
+            "version": VERSION,
+            "n_recordings": len(rows),
+            "n_frames": int(table["n_frames"].sum()),
+            "frame_shape": [cfg.frame_height, cfg.frame_width],
+            "frame_s": cfg.frame_s,
+            "row0": "+v_max",
+            "classes": activities,
+            "persons": persons,
+            "counts": {a: {p: counts[(a, p)] for p in persons} for a in activities},
+            "dropped": {"recordings_too_short": len(dropped), "sources": dropped[:50]},
+            "processing": cfg.to_dict(),
+            "radar": radars[0] if len(radars) == 1 else radars,
+        }
+        (tmp / META).write_text(json.dumps(summary, indent=2))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["path"] = str(out)
+    return summary
+
+
+class _progress:
+    """A rich progress bar over recordings (or a no-op), used as a context manager."""
+
+    def __init__(self, enabled: bool, total: int | None) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):  # noqa: ANN204
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=False)
+        self._bar.__enter__()
+        task = self._bar.add_task("processing radar recordings", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    try:
+        img = mpimg.imread(path)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: cannot read PNG ({exc})") from None
+    img = np.asarray(img)
+    if img.dtype.kind in "ui":  # palette / integer images
+        img = img / np.iinfo(img.dtype).max
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            if not np.all(img[..., 3] == img[..., 3].max()):
+                raise DataError(f"{path}: PNG has transparency; save an opaque grayscale image")
+            img = img[..., :3]
+        if img.shape[2] == 3:
+            if not (
+                np.array_equal(img[..., 0], img[..., 1])
+                and np.array_equal(img[..., 0], img[..., 2])
+            ):
+                raise DataError(
+                    f"{path}: colour PNG; frames must be grayscale (value = normalised "
+                    "intensity), not a colour-mapped picture"
+                )
+            img = img[..., 0]
+        elif img.shape[2] == 1:
+            img = img[..., 0]
+    return img[None].astype(np.float32)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read .npy ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: frames must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim != 3:
+        raise DataError(
+            f"{path}: expected one frame (H, W) or a stack (n, H, W), got shape {arr.shape}"
+        )
+    return arr.astype(np.float32)
+
+
+def _read_table(root: Path) -> pd.DataFrame:
+    if not root.is_dir():
+        raise DataError(f"{root}: radar frame dataset folder not found")
+    labels = root / LABELS
+    if not labels.is_file():
+        raise DataError(
+            f"{root}: no {LABELS} (a frame dataset needs {LABELS} with columns "
+            f"{', '.join(REQUIRED)}; see harlab.radar.dataset)"
+        )
+    try:
+        table = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{labels}: cannot parse ({str(exc).strip()})") from None
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise DataError(f"{labels}: missing column(s) {', '.join(missing)}")
+    if table.empty:
+        raise DataError(f"{labels}: no rows")
+    for col in REQUIRED:
+        empty = np.flatnonzero(table[col].str.strip().to_numpy() == "")
+        if empty.size:
+            raise DataError(f"{labels}: line {empty[0] + 2}: empty '{col}'")
+    dup = table["file"].duplicated()
+    if dup.any():
+        first = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{labels}: line {first + 2}: file {table['file'][first]!r} listed twice")
+    return table
+
+
+def dataset_files(folder: str | Path) -> tuple[pd.DataFrame, list[Path]]:
+    """The labels table and the frame files it names, checked to exist (no data read)."""
+    root = Path(folder)
+    table = _read_table(root)
+    paths = []
+    for i, name in enumerate(table["file"]):
+        p = root / name
+        if p.suffix.lower() not in _SUFFIXES:
+            raise DataError(f"{root / LABELS}: line {i + 2}: {name!r} is not a .npy or .png file")
+        if not p.is_file():
+            raise DataError(f"{root / LABELS}: line {i + 2}: file {name!r} is missing in {root}")
+        paths.append(p)
+    listed = {p.resolve() for p in paths}
+    unlisted = sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_file() and p.suffix.lower() in _SUFFIXES and p.resolve() not in listed
+    )
+    if unlisted:
+        raise DataError(
+            f"{root}: {len(unlisted)} frame file(s) are not listed in {LABELS} "
+            f"(e.g. {unlisted[0]}); add them or move them out of the folder"
+        )
+    return table, paths
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """``dataset.json`` of a frame dataset ({} when absent)."""
+    p = Path(folder) / META
+    if not p.is_file():
+        return {}
+    try:
+        meta = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{p}: expected a JSON object")
+    return meta
+
+
+def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read a frame dataset: ``frames (N, H, W)`` float32 in [0, 1] and one table row per frame.
+
+    The table holds the ``labels.csv`` columns of the frame's file (as text), plus
+    ``frame`` (index within its file), and ``recording`` / ``session`` (default: the file
+    name without suffix). Errors name the file: missing ``labels.csv``, listed files that
+    are missing, unlisted ``.npy``/``.png`` files (with their count), wrong dimensions,
+    mixed frame sizes, NaN/infinite values, values outside [0, 1], and an ``n_frames``
+    column that disagrees with the file.
+    """
+    root = Path(folder)
+    table, paths = dataset_files(root)
+    stacks: list[np.ndarray] = []
+    shape: tuple[int, int] | None = None
+    first_file = ""
+    for i, p in enumerate(paths):
+        arr = _read_png(p) if p.suffix.lower() == ".png" else _read_npy(p)
+        if arr.shape[0] == 0:
+            raise DataError(f"{p}: holds no frames (shape {arr.shape})")
+        if shape is None:
+            shape, first_file = arr.shape[1:], p.name
+        elif arr.shape[1:] != shape:
+            raise DataError(
+                f"{p}: frames are {arr.shape[1]}x{arr.shape[2]} but {first_file} has "
+                f"{shape[0]}x{shape[1]}; all frames of a dataset must have one size"
+            )
+        finite = np.isfinite(arr)
+        if not finite.all():
+            raise DataError(f"{p}: {int((~finite).sum())} values are NaN or infinite")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 1:
+            raise DataError(
+                f"{p}: values must lie in [0, 1] (normalised dB), found {lo:.4g} .. {hi:.4g}"
+            )
+        if "n_frames" in table.columns and table["n_frames"][i].strip():
+            want = table["n_frames"][i].strip()
+            if want != str(arr.shape[0]):
+                raise DataError(
+                    f"{root / LABELS}: line {i + 2}: n_frames {want} but {p.name} holds "
+                    f"{arr.shape[0]} frames"
+                )
+        stacks.append(arr)
+    counts = np.array([len(s) for s in stacks])
+    out = table.loc[table.index.repeat(counts)].reset_index(drop=True)
+    out["frame"] = np.concatenate([np.arange(c) for c in counts])
+    stems = out["file"].map(lambda f: Path(f).with_suffix("").as_posix())
+    if "recording" not in out.columns:
+        out["recording"] = stems
+    out["recording"] = out["recording"].where(out["recording"].str.strip() != "", stems)
+    if "session" not in out.columns:
+        out["session"] = out["recording"]
+    out["session"] = out["session"].where(out["session"].str.strip() != "", out["recording"])
+    return np.concatenate(stacks).astype(np.float32, copy=False), out

@@ -1,0 +1,295 @@
+"""Radar frame datasets: writer, reader errors, the radar_frames source and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harlab.config import DataConfig
+from harlab.data.prepare import prepare
+from harlab.data.sources import get_source
+from harlab.data.splits import SplitConfig
+from harlab.data.windows import WindowConfig
+from harlab.errors import ConfigError, DataError
+from harlab.radar.dataset import read_frames_dataset, read_metadata, write_frames_dataset
+from harlab.radar.processing import ProcessingConfig
+from harlab.radar.types import RadarParams, RawRadar
+
+P = RadarParams()
+
+
+def fake_raw(activity: str, person: str, v: float, duration_s: float = 3.0, seed: int = 0):
+    """A point target at 4 m moving at v m/s plus noise (labels and metadata attached)."""
+    n = int(duration_s * P.prf_hz)
+    t = np.arange(n) / P.prf_hz
+    rng = np.random.default_rng(seed)
+    data = 0.05 * (rng.standard_normal((n, 90)) + 1j * rng.standard_normal((n, 90)))
+    data[:, 48] += np.exp(-4j * np.pi * (4.0 - v * t) / P.wavelength_m)
+    meta = {"speed_ms": v, "style": {"gain": 1.5}, "tags": [1, 2]}
+    return RawRadar(data.astype(np.complex64), P, activity, person, f"fake:{seed}", meta)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("frames") / "ds"
+    raws = [
+        fake_raw(act, person, v, seed=i)
+        for i, (act, person, v) in enumerate(
+            [
+                ("walk", "p1", 1.0),
+                ("walk", "p2", 1.2),
+                ("box", "p1", 0.3),
+                ("box", "p2", -0.4),
+                ("walk", "p10", 0.9),
+                ("box", "p10", 0.2),
+            ]
+        )
+    ]
+    raws.append(fake_raw("walk", "p1", 1.0, duration_s=1.2, seed=99))  # too short
+    summary = write_frames_dataset(raws, out, ProcessingConfig(), progress=False, figures=True)
+    return out, summary
+
+
+def test_write_and_read_back(dataset):
+    out, summary = dataset
+    # 3 s: 870 pulses - 145 (MTI) = 725 -> (725 - 58) // 2 + 1 = 334 columns
+    # -> floor((334 - 145) / 92.8) + 1 = 3 frames per recording
+    assert summary["n_recordings"] == 6 and summary["n_frames"] == 18
+    assert summary["dropped"]["recordings_too_short"] == 1
+    assert summary["counts"] == {
+        "box": {"p1": 3, "p2": 3, "p10": 3},
+        "walk": {"p1": 3, "p2": 3, "p10": 3},
+    }
+    meta = read_metadata(out)
+    assert meta["processing"] == ProcessingConfig().to_dict() and meta["persons"][-1] == "p10"
+    assert meta["radar"]["prf_hz"] == 290.0 and meta["frame_shape"] == [100, 150]
+    frames, table = read_frames_dataset(out)
+    assert frames.shape == (18, 100, 150) and frames.dtype == np.float32
+    assert frames.min() >= 0 and frames.max() <= 1
+    assert list(table["frame"][:4]) == [0, 1, 2, 0]
+    assert {
+        "file",
+        "activity",
+        "person",
+        "recording",
+        "session",
+        "speed_ms",
+        "style.gain",
+        "tags",
+    } <= set(table.columns)
+    assert table["tags"][0] == "[1, 2]" and table["style.gain"][0] == "1.5"
+    # the walk frames of p1 show the +1 m/s target: row (1 - 1/v_max) / 2 * 100 of image order
+    walk = frames[(table["activity"] == "walk") & (table["person"] == "p1")]
+    assert np.argmax(walk.mean(axis=(0, 2))) == pytest.approx((1 - 1 / P.v_max_ms) * 50, abs=2)
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"spectrogram_walk.png", "range_time_box.png", "frames_walk.png"} <= figs
+
+
+def test_refuses_to_overwrite(dataset, tmp_path):
+    out, _ = dataset
+    with pytest.raises(DataError, match="refusing to overwrite"):
+        write_frames_dataset([fake_raw("walk", "p1", 1.0)], out, progress=False)
+    # an empty existing folder is fine; a failure leaves nothing behind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no recording was long enough"):
+        write_frames_dataset([fake_raw("walk", "p1", 1.0, duration_s=1.0)], empty, progress=False)
+    assert list(tmp_path.iterdir()) == [empty] and not any(empty.iterdir())
+
+
+def _own_dataset(tmp_path, files: dict[str, np.ndarray], rows=None):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name, arr in files.items():
+        if name.endswith(".png"):
+            mpimg.imsave(tmp_path / name, arr, cmap="gray", vmin=0, vmax=1)
+        else:
+            np.save(tmp_path / name, arr)
+    rows = rows or [{"file": n, "activity": "a", "person": "x"} for n in files]
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    return tmp_path
+
+
+def test_own_npy_and_png_frames(tmp_path):
+    rng = np.random.default_rng(0)
+    img = np.round(rng.uniform(0, 1, (100, 150)) * 255) / 255
+    root = _own_dataset(
+        tmp_path,
+        {
+            "one.npy": rng.uniform(0, 1, (100, 150)),
+            "pic.png": img,
+            "stack.npy": rng.uniform(0, 1, (3, 100, 150)).astype(np.float32),
+        },
+    )
+    frames, table = read_frames_dataset(root)
+    assert frames.shape == (5, 100, 150)
+    assert np.allclose(frames[1], img, atol=1 / 255)  # grayscale PNG read back
+    assert list(table["recording"]) == ["one", "pic", "stack", "stack", "stack"]
+    assert list(table["session"]) == list(table["recording"])
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"a.npy": np.zeros((10, 100, 150, 1))}, "expected one frame"),
+        (
+            {"a.npy": np.zeros((100, 150)), "b.npy": np.zeros((100, 120))},
+            "b.npy: frames are 100x120 but a.npy has 100x150",
+        ),
+        ({"a.npy": np.full((100, 150), np.nan)}, "NaN"),
+        ({"a.npy": np.full((100, 150), -20.0)}, r"values must lie in \[0, 1\]"),
+        ({"a.npy": np.zeros((0, 100, 150))}, "holds no frames"),
+        ({"a.npy": np.zeros((100, 150), dtype=complex)}, "real numbers"),
+    ],
+)
+def test_reader_errors_on_bad_frames(tmp_path, files, match):
+    root = _own_dataset(tmp_path, files)
+    with pytest.raises(DataError, match=match):
+        read_frames_dataset(root)
+
+
+def test_reader_errors_on_bad_folder(tmp_path):
+    with pytest.raises(DataError, match="folder not found"):
+        read_frames_dataset(tmp_path / "missing")
+    tmp_path.joinpath("x").mkdir()
+    with pytest.raises(DataError, match="no labels.csv"):
+        read_frames_dataset(tmp_path / "x")
+    root = _own_dataset(tmp_path / "y", {"a.npy": np.zeros((100, 150))})
+    np.save(root / "extra1.npy", np.zeros((100, 150)))
+    np.save(root / "extra2.npy", np.zeros((100, 150)))
+    with pytest.raises(DataError, match="2 frame file"):
+        read_frames_dataset(root)
+    root = _own_dataset(
+        tmp_path / "z",
+        {"a.npy": np.zeros((100, 150))},
+        rows=[
+            {"file": "a.npy", "activity": "a", "person": "x"},
+            {"file": "gone.npy", "activity": "a", "person": "x"},
+        ],
+    )
+    with pytest.raises(DataError, match="line 3: file 'gone.npy' is missing"):
+        read_frames_dataset(root)
+    root = _own_dataset(
+        tmp_path / "w",
+        {"a.npy": np.zeros((2, 100, 150))},
+        rows=[{"file": "a.npy", "activity": "a", "person": "x", "n_frames": 3}],
+    )
+    with pytest.raises(DataError, match="n_frames 3 but a.npy holds 2"):
+        read_frames_dataset(root)
+    root = _own_dataset(
+        tmp_path / "v", {"a.npy": np.zeros((100, 150))}, rows=[{"file": "a.npy", "activity": "a"}]
+    )
+    with pytest.raises(DataError, match="missing column"):
+        read_frames_dataset(root)
+    colour = np.zeros((100, 150, 3))
+    colour[..., 0] = 1
+    root = tmp_path / "u"
+    root.mkdir()
+    mpimg.imsave(root / "c.png", colour)
+    pd.DataFrame([{"file": "c.png", "activity": "a", "person": "x"}]).to_csv(
+        root / "labels.csv", index=False
+    )
+    with pytest.raises(DataError, match="colour PNG"):
+        read_frames_dataset(root)
+
+
+def test_radar_frames_source(dataset):
+    out, _ = dataset
+    src = get_source("radar_frames")
+    rs = src.load(out)
+    assert len(rs.recordings) == 18
+    assert rs.classes == {0: "box", 1: "walk"}
+    assert set(rs.subjects) == {"p1", "p2", "p10"}
+    rec = rs.recordings[0]
+    assert rec.data.shape == (150, 100) and rec.rate == 150.0
+    assert rec.channels[0] == "d000" and rec.channels[-1] == "d099"
+    assert rec.subject == "p1" and rec.session == "00000" and rec.meta["frame"] == 0
+    assert np.all(rec.labels == 1)  # walk
+    frames, _ = read_frames_dataset(out)
+    assert np.array_equal(rec.data, frames[0].T)
+    by_person = src.load(out, label="person")
+    assert by_person.classes == {0: "p1", 1: "p2", 2: "p10"}
+    fp = src.fingerprint(out)
+    assert fp["files"][0]["name"] == "labels.csv" and len(fp["files"]) == 2 + 6
+    with pytest.raises(ConfigError, match="Did you mean 'label'"):
+        src.load(out, lable="person")
+    with pytest.raises(ConfigError, match="label must be"):
+        src.load(out, label="both")
+    with pytest.raises(DataError, match="no data given"):
+        src.load(None)
+
+
+def test_pipeline_windows_one_frame_each(dataset, tmp_path, monkeypatch):
+    out, _ = dataset
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(
+        dataset="radar_frames",
+        path=str(out),
+        window=WindowConfig(length=150, step=150),
+        split=SplitConfig(kind="subject", test_subjects=["p10"], seed=0),
+        cache=False,
+    )
+    data = prepare(cfg)
+    total = sum(len(v) for v in data.x.values())
+    assert total == 18 and data.x["test"].shape == (6, 150, 100)
+
+
+def test_radar_frames_from_glasgow_dat(tmp_path):
+    from tests.radar.test_glasgow import beat_samples, write_dat
+
+    header = ["5800000000", "1", "32", "400000000"]  # 32 samples per chirp keeps it small
+    for name, r0, v in (("1P03A01R1", 3.0, 0.8), ("5P04A05R2", 4.0, -0.5)):
+        z = beat_samples(n_chirps=2000, nts=32, r0=r0, v=v)
+        write_dat(tmp_path / "g" / f"{name}.dat", z, header=header)
+    rs = get_source("radar_frames").load(
+        glasgow_dir=str(tmp_path / "g"),
+        processing={"range_min_m": 1.0, "range_max_m": 6.0, "v_max_ms": 5.14},
+    )
+    assert rs.classes == {0: "drinking", 1: "walking"}
+    assert rs.subjects == ["P03", "P04"]
+    # 2 s at 1 kHz: 1500 pulses after MTI -> (1500 - 200) // 2 + 1 = 651 columns of 2 ms
+    # -> one 500-column frame each
+    assert len(rs.recordings) == 2 and rs.recordings[0].data.shape == (150, 100)
+    assert rs.recordings[0].rate == 150.0 and rs.recordings[0].meta["activity"] == "walking"
+    with pytest.raises(ConfigError, match="not both"):
+        get_source("radar_frames").load(tmp_path, glasgow_dir=str(tmp_path / "g"))
+
+
+def test_cli_simulate_radar_quick(tmp_path):
+    from harlab.cli.main import app
+
+    out = tmp_path / "sim"
+    res = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "radar",
+            "--out",
+            str(out),
+            "--quick",
+            "--persons",
+            "sub1",
+            "--activities",
+            "walk,box",
+            "--no-progress",
+            "--workers",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    frames, table = read_frames_dataset(out)
+    meta = json.loads((out / "dataset.json").read_text())
+    assert frames.shape[1:] == (100, 150) and len(frames) == meta["n_frames"] > 0
+    assert set(table["activity"]) == {"walk", "box"} and set(table["person"]) == {"sub1"}
+    assert (out / "figures" / "spectrogram_walk.png").is_file()
+    # user errors surface as HarlabError (main() prints them as one line, exit 2)
+    again = CliRunner().invoke(app, ["simulate", "radar", "--out", str(out), "--quick"])
+    assert isinstance(again.exception, DataError) and "not empty" in str(again.exception)
+    bad = CliRunner().invoke(
+        app, ["simulate", "radar", "--out", str(tmp_path / "x"), "--persons", "sub9"]
+    )
+    assert isinstance(bad.exception, ConfigError) and "unknown person" in str(bad.exception)
