@@ -1,0 +1,89 @@
+"""``harlab export``: a trained run as an ONNX model plus its preprocessing JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by harlab train")],
+    format: Annotated[str, typer.Option("--format", "-f", help="export format: onnx")] = "onnx",
+    checkpoint: Annotated[str, typer.Option(help="best | last")] = "best",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="output .onnx path (default RUN_DIR/export/<ckpt>.onnx)"),
+    ] = None,
+) -> None:
+    """Export a run's checkpoint to ONNX (dynamic batch) with a parity check and metadata JSON."""
+    from harlab.export import export_run
+
+    path, json_path, meta = export_run(run_dir, format, checkpoint, out)
+    par = meta["parity"]
+    heads = ", ".join(f"{h['name']} ({len(h['classes'])} classes)" for h in meta["heads"])
+    console.print(f"exported [bold]{path}[/bold] (opset {meta['opset']}; heads: {heads})")
+    console.print(f"metadata {json_path}")
+    console.print(
+        f"parity with PyTorch on {par['windows']} windows: max abs diff "
+        f"{par['max_abs_diff']:.2e}, argmax {'identical' if par['argmax_equal'] else 'DIFFERENT'}"
+    )
+
+
+def predict_file_onnx(
+    onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
+    from harlab.data.sources.custom import recording_from_file
+    from harlab.deploy.predictor import PredictorError
+    from harlab.errors import DataError
+    from harlab.streaming import load_window_model
+
+    model = load_window_model(onnx_path)
+    recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
+    if not recs:
+        raise DataError(f"{input_path}: no usable samples")
+    rows: list[dict[str, Any]] = []
+    dropped = 0
+    for rec in recs:  # one call per recording; windowing inside is vectorised
+        try:
+            res = model.predict_recording(rec.data, rec.rate, list(rec.channels), hop=step)
+        except PredictorError as exc:
+            raise DataError(f"{input_path}: {exc}") from None
+        dropped += res.dropped.get("windows_nan", 0)
+        rows += [{"subject": rec.subject, "session": rec.session, **r} for r in res.rows()]
+    info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
+            "channels": list(model.channels), "heads": list(model.heads)}
+    return rows, info
+
+
+def stream_predict(
+    model_path: Path, stdin: bool, follow: Path | None, hop: int | None, poll: float,
+    max_idle: float | None, max_gap: float,
+) -> None:
+    """``harlab predict MODEL --stream | --follow FILE``: JSON lines out, summary on stderr."""
+    import sys
+
+    from harlab.errors import ConfigError
+    from harlab.streaming import follow_lines, load_window_model, run_stream
+
+    if stdin and follow is not None:
+        raise ConfigError("use either --stream (stdin) or --follow FILE, not both")
+    if max_idle is not None and max_idle < 0:
+        raise ConfigError(f"--max-idle must be >= 0 seconds, got {max_idle}")
+    model = load_window_model(model_path)
+
+    def out(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def err(msg: str) -> None:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    lines = sys.stdin if follow is None else follow_lines(follow, poll, max_idle, warn=err)
+    run_stream(model, lines, hop=hop, max_gap=max_gap, out=out, err=err)

@@ -1,0 +1,211 @@
+"""Run an exported harlab ONNX model with numpy + ONNX Runtime (no torch, no pandas).
+
+The metadata written by ``harlab export`` (a JSON file next to the ``.onnx`` file, also
+embedded in the ONNX ``metadata_props``) fixes the preprocessing: channel order, sampling
+rate, window length and hop, z-score statistics and the class names of every output head.
+:meth:`OnnxPredictor.predict_recording` windows a recording exactly like ``harlab
+predict`` (windows start at 0, every ``hop`` samples, never past the end; windows that
+contain a NaN are dropped and counted) and normalises with the stored statistics.
+
+This module may import only the standard library, numpy and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METADATA_KEY = "harlab"
+METADATA_FORMAT = "harlab-onnx/1"
+_REQUIRED = ("channels", "rate", "window_length", "window_step", "normalization", "heads")
+
+
+class PredictorError(ValueError):
+    """Bad model/metadata files or input data for the light predictor (one clear message)."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32, stable for large logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z, dtype=np.float32)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class RecordingPredictions:
+    """Per-window predictions of one recording; ``labels``/``probability`` per head."""
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    labels: dict[str, np.ndarray]
+    probability: dict[str, np.ndarray]
+    probabilities: dict[str, np.ndarray]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per window: start_s, end_s, label, probability (+ <head>, its probability)."""
+        cols: dict[str, list[Any]] = {
+            "start_s": np.round(self.start_s, 3).tolist(),
+            "end_s": np.round(self.end_s, 3).tolist(),
+        }
+        for head, names in self.labels.items():
+            key = "label" if head == "activity" else head
+            pkey = "probability" if head == "activity" else f"{head}_probability"
+            cols[key] = names.tolist()
+            cols[pkey] = np.round(self.probability[head], 4).tolist()
+        keys = list(cols)
+        return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+
+def _read_metadata(model_path: Path, metadata_path: Path | None, session: Any) -> dict[str, Any]:
+    if metadata_path is not None:
+        try:
+            meta = json.loads(Path(metadata_path).read_text())
+        except FileNotFoundError:
+            raise PredictorError(f"{metadata_path}: metadata file not found") from None
+        except (OSError, ValueError) as exc:
+            raise PredictorError(f"{metadata_path}: not a readable JSON file: {exc}") from None
+        where = str(metadata_path)
+    else:
+        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if raw is None:
+            raise PredictorError(
+                f"{model_path}: no harlab metadata inside the ONNX file; pass the JSON "
+                "written next to it by harlab export"
+            )
+        meta, where = json.loads(raw), str(model_path)
+    if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
+        raise PredictorError(f"{where}: not harlab export metadata (format {METADATA_FORMAT})")
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise PredictorError(f"{where}: metadata lacks {', '.join(missing)}")
+    return meta
+
+
+class OnnxPredictor:
+    """An exported harlab model plus its preprocessing, for windows or whole recordings."""
+
+    def __init__(
+        self, model_path: str | Path, metadata_path: str | Path | None = None,
+        threads: int | None = None, batch_size: int = 256,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise PredictorError(f"{self.model_path}: ONNX model not found")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.model_path), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise PredictorError(f"{self.model_path}: not a loadable ONNX model: {first[:200]}"
+                                 ) from None
+        meta = _read_metadata(self.model_path, Path(metadata_path) if metadata_path else None,
+                              self.session)
+        self.metadata = meta
+        self.channels: list[str] = [str(c) for c in meta["channels"]]
+        self.units: list[str] = [str(u) for u in meta.get("units", [])]
+        self.rate = float(meta["rate"])
+        self.window_length = int(meta["window_length"])
+        self.window_step = int(meta["window_step"])
+        self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
+        self.std = np.asarray(meta["normalization"]["std"], np.float32)
+        self.heads: list[str] = [str(h["name"]) for h in meta["heads"]]
+        self.classes: dict[str, list[str]] = {
+            str(h["name"]): [str(c) for c in h["classes"]] for h in meta["heads"]
+        }
+        self._outputs = [str(h.get("output", h["name"])) for h in meta["heads"]]
+        self._input = self.session.get_inputs()[0].name
+        self.batch_size = int(batch_size)
+        c = len(self.channels)
+        if self.mean.shape != (c,) or self.std.shape != (c,):
+            raise PredictorError(f"{self.model_path}: normalisation does not match {c} channels")
+        names = {o.name for o in self.session.get_outputs()}
+        if not set(self._outputs) <= names:
+            raise PredictorError(
+                f"{self.model_path}: metadata heads {self._outputs} are not the model's "
+                f"outputs {sorted(names)}"
+            )
+
+    def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
+        """Class probabilities per head for raw windows ``x`` (N, T, C) in the model's units."""
+        x = np.asarray(x, dtype=np.float32)
+        shape = (self.window_length, len(self.channels))
+        if x.ndim != 3 or x.shape[1:] != shape:
+            raise PredictorError(f"windows must have shape (N, {shape[0]}, {shape[1]}), "
+                                 f"got {x.shape}")
+        if not normalized:
+            x = (x - self.mean) / self.std
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        parts: list[list[np.ndarray]] = [[] for _ in self._outputs]
+        for i in range(0, len(x), self.batch_size):
+            outs = self.session.run(self._outputs, {self._input: x[i : i + self.batch_size]})
+            for p, o in zip(parts, outs, strict=True):
+                p.append(o)
+        return {
+            h: softmax(np.concatenate(p)) if p
+            else np.zeros((0, len(self.classes[h])), np.float32)
+            for h, p in zip(self.heads, parts, strict=True)
+        }
+
+    def select_channels(self, data: np.ndarray, channels: list[str]) -> np.ndarray:
+        """Columns of ``data`` (samples, len(channels)) in the model's channel order."""
+        data = np.asarray(data)
+        if data.ndim != 2 or data.shape[1] != len(channels):
+            raise PredictorError(
+                f"data must be (samples, {len(channels)}) for channels {channels}, got "
+                f"{data.shape}"
+            )
+        missing = [c for c in self.channels if c not in channels]
+        if missing:
+            raise PredictorError(f"data lacks channel(s) {', '.join(missing)}; the model "
+                                 f"needs {', '.join(self.channels)}")
+        return data[:, [channels.index(c) for c in self.channels]].astype(np.float32)
+
+    def predict_recording(
+        self, data: np.ndarray, rate: float, channels: list[str], hop: int | None = None,
+    ) -> RecordingPredictions:
+        """Window one continuous recording (samples, channels) and predict every window."""
+        if abs(float(rate) - self.rate) > 0.01 * self.rate:
+            raise PredictorError(
+                f"sampling rate {rate:g} Hz differs from the model's {self.rate:g} Hz; "
+                "resample first (harlab predict --resample does)"
+            )
+        x = self.select_channels(data, list(channels))
+        hop = int(hop or self.window_step)
+        if hop < 1:
+            raise PredictorError(f"hop must be >= 1 sample, got {hop}")
+        length = self.window_length
+        if len(x) < length:
+            raise PredictorError(f"recording of {len(x)} samples is shorter than one window "
+                                 f"({length} samples at {self.rate:g} Hz)")
+        starts = np.arange((len(x) - length) // hop + 1, dtype=np.int64) * hop
+        bad = np.concatenate([[0], np.cumsum(np.isnan(x).any(axis=1))])
+        keep = (bad[starts + length] - bad[starts]) == 0
+        starts = starts[keep]
+        windows = np.lib.stride_tricks.sliding_window_view(x, length, axis=0)[starts]
+        probs = self.predict_windows(windows.transpose(0, 2, 1))
+        labels, prob = {}, {}
+        for h, p in probs.items():
+            k = p.argmax(axis=1)
+            labels[h] = np.asarray(self.classes[h], dtype=object)[k]
+            prob[h] = p[np.arange(len(k)), k]
+        start_s = starts / float(rate)
+        return RecordingPredictions(
+            start_s=start_s, end_s=start_s + length / float(rate), labels=labels,
+            probability=prob, probabilities=probs,
+            dropped={"windows_nan": int((~keep).sum())},
+        )
+
+
+__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "softmax"]

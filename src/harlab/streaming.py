@@ -1,0 +1,376 @@
+"""Streaming prediction: CSV lines in, one JSON line per window out.
+
+Samples arrive as CSV lines (from stdin or a growing file followed like ``tail -f``). A
+line is parsed into floats and appended to a pending list -- the only per-sample Python
+work. When enough samples for the next window have arrived, the pending block is checked
+for NaNs and timestamp gaps with numpy, written into a fixed-size numpy ring buffer, and
+the due window(s) are cut from it and predicted in one call. A timestamp jump of more
+than ``max_gap`` sample periods (or backwards) resets the buffer, as does nothing else;
+NaN rows, unparseable lines and wrong column counts are skipped. Every such event is
+counted and reported on stderr without stopping the stream; the final statistics
+(counts, per-window latency p50/p95) are one JSON line on stderr.
+
+The model is either a run directory (PyTorch, :class:`TorchWindowModel`) or an exported
+``.onnx`` file (:class:`harlab.deploy.predictor.OnnxPredictor`); both provide the same
+``predict_windows`` / ``channels`` / ``rate`` / ``window_length`` / ``heads`` interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from harlab.errors import ConfigError, DataError
+
+TIME_COLUMNS = ("timestamp", "time", "t", "time_s")
+MESSAGE_LIMIT = 20
+
+
+class WindowModel(Protocol):
+    channels: list[str]
+    rate: float
+    window_length: int
+    window_step: int
+    heads: list[str]
+    classes: dict[str, list[str]]
+
+    def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
+        ...
+
+
+class TorchWindowModel:
+    """A run directory's checkpoint behind the light predictor's interface."""
+
+    def __init__(self, run_dir: str | Path, checkpoint: str = "best") -> None:
+        import torch
+
+        from harlab.config import from_dict, load_yaml
+        from harlab.export import checkpoint_path, describe_heads
+        from harlab.runs import check_run_dir, load_module
+
+        run = check_run_dir(run_dir)
+        self.module = load_module(checkpoint_path(run, checkpoint))
+        hp = dict(self.module.hparams)
+        meta = hp["harlab"]
+        self.channels = [str(c) for c in meta["channels"]]
+        self.rate = float(meta["rate"])
+        self.window_length = int(meta["window_length"])
+        self.window_step = int(meta["window_step"])
+        self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
+        self.std = np.asarray(meta["normalization"]["std"], np.float32)
+        sample = torch.zeros(1, self.window_length, len(self.channels))
+        self.classes = describe_heads(self.module, hp, sample)
+        self.heads = list(self.classes)
+        cfg = from_dict(load_yaml(run / "config.yaml"))
+        self._bf16 = "bf16" in str(cfg.train.precision)
+        self._torch = torch
+
+    def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
+        """Class probabilities per head for raw windows ``x`` (N, T, C)."""
+        from harlab.export import outputs_tuple
+
+        torch = self._torch
+        x = np.asarray(x, np.float32)
+        if not normalized:
+            x = (x - self.mean) / self.std
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self._bf16):
+            outs = outputs_tuple(self.module(torch.from_numpy(np.ascontiguousarray(x))),
+                                  self.heads)
+            return {h: torch.softmax(o.float(), dim=1).numpy()
+                    for h, o in zip(self.heads, outs, strict=True)}
+
+
+def load_window_model(path: str | Path, checkpoint: str = "best") -> Any:
+    """An ``.onnx`` file (light predictor, metadata JSON next to it) or a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        return TorchWindowModel(p, checkpoint)
+    if p.suffix == ".onnx":
+        from harlab.deploy.predictor import OnnxPredictor, PredictorError
+
+        meta = p.with_suffix(".json")
+        try:
+            return OnnxPredictor(p, meta if meta.is_file() else None)
+        except PredictorError as exc:
+            raise DataError(str(exc)) from None
+    raise DataError(f"{p}: neither a run directory nor an .onnx file")
+
+
+class StreamProcessor:
+    """Turn CSV sample lines into per-window predictions (see the module docstring)."""
+
+    def __init__(
+        self, model: WindowModel, hop: int | None = None, max_gap: float = 3.0,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.length = int(model.window_length)
+        self.hop = int(hop or model.window_step)
+        if self.hop < 1:
+            raise ConfigError(f"--hop must be >= 1 sample, got {self.hop}")
+        if max_gap <= 1:
+            raise ConfigError(f"--max-gap must be > 1 sample period, got {max_gap}")
+        self.max_gap = float(max_gap)
+        self.period = 1.0 / float(model.rate)
+        self.channels = list(model.channels)
+        self.emit = emit or (lambda rec: None)
+        self.warn = warn or (lambda msg: None)
+        c = len(self.channels)
+        self._buf = np.zeros((self.length, c), np.float32)  # ring buffer of samples
+        self._buf_t = np.zeros(self.length, np.float64)  # and of their times
+        self._pos = 0  # next write index in the ring
+        self._count = 0  # samples since the last reset
+        self._pending: list[list[float]] = []
+        self._cols: list[int] | None = None  # column index of (time?, channels...)
+        self._time_col: bool = False
+        self._ncols = 0
+        self._samples = 0  # accepted samples since the start (clock without timestamps)
+        self._lineno = 0
+        self.counts: Counter[str] = Counter()
+        self.windows = 0
+        self.latencies: list[float] = []
+        self._t_due = 0.0
+
+    # --- messages -------------------------------------------------------------------------
+
+    def _event(self, kind: str, msg: str) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] <= MESSAGE_LIMIT:
+            self.warn(f"line {self._lineno}: {msg}")
+        elif self.counts[kind] == MESSAGE_LIMIT + 1:
+            self.warn(f"further '{kind}' messages suppressed (counted in the summary)")
+
+    # --- parsing ----------------------------------------------------------------------------
+
+    def _layout(self, parts: list[str]) -> bool:
+        """Decide the column layout from the first line; False if the line is not data."""
+        c = len(self.channels)
+        try:
+            [float(p) for p in parts]
+        except ValueError:  # a header naming the columns
+            names = [p.strip().lower() for p in parts]
+            missing = [ch for ch in self.channels if ch.lower() not in names]
+            if missing:
+                raise DataError(
+                    f"stream header {parts} lacks channel(s) {', '.join(missing)}; the model "
+                    f"needs {', '.join(self.channels)}"
+                ) from None
+            tcol = next((names.index(t) for t in TIME_COLUMNS if t in names), None)
+            self._time_col = tcol is not None
+            chans = [names.index(ch.lower()) for ch in self.channels]
+            self._cols = ([tcol] if tcol is not None else []) + chans
+            self._ncols = len(parts)
+            return False
+        if len(parts) in (c, c + 1):
+            self._time_col = len(parts) == c + 1
+            self._cols = list(range(len(parts)))
+            self._ncols = len(parts)
+            return True
+        self._event("wrong_columns", f"{len(parts)} columns; expected {c} channels "
+                    f"({', '.join(self.channels)}), optionally after a timestamp, or a header")
+        return False
+
+    def feed_line(self, line: str) -> None:
+        """Parse one CSV line; predict when a window is due."""
+        self._lineno += 1
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return
+        parts = line.split(",")
+        if self._cols is None and not self._layout(parts):
+            return
+        if len(parts) != self._ncols:
+            self._event("wrong_columns", f"{len(parts)} columns, expected {self._ncols}")
+            return
+        try:
+            row = [float(parts[i]) for i in self._cols]  # type: ignore[union-attr]
+        except ValueError:
+            self._event("unparseable", f"not numbers: {line[:80]!r}")
+            return
+        self._pending.append(row)
+        if self._count + len(self._pending) >= self._next_end():
+            self._t_due = time.perf_counter()
+            self.flush()
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.feed_line(line)
+
+    def _next_end(self) -> int:
+        """Sample count (since reset) at which the next window completes."""
+        if self._count < self.length:
+            return self.length
+        return self._count + self.hop - (self._count - self.length) % self.hop
+
+    # --- blocks ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Check the pending rows (NaN, gaps) with numpy and push them into the ring."""
+        if not self._pending:
+            return
+        block = np.asarray(self._pending, dtype=np.float64)
+        self._pending = []
+        if self._time_col:
+            t, vals = block[:, 0], block[:, 1:]
+        else:
+            t = (self._samples + np.arange(len(block))) * self.period
+            vals = block
+        nan = np.isnan(block).any(axis=1)
+        if nan.any():
+            first = int(np.flatnonzero(nan)[0])
+            self.counts["nan_rows"] += int(nan.sum())
+            if self.counts["nan_rows"] <= MESSAGE_LIMIT:
+                self.warn(f"line {self._lineno}: {int(nan.sum())} row(s) with NaN skipped "
+                          f"(first at t={t[first]:.3f})")
+            t, vals = t[~nan], vals[~nan]
+        if not self._time_col:
+            self._samples += len(vals)
+            self._push(vals, t)
+            return
+        prev = self._buf_t[(self._pos - 1) % self.length] if self._count else t[0] - self.period
+        dt = np.diff(np.concatenate([[prev], t]))
+        cuts = np.flatnonzero((dt > self.max_gap * self.period) | (dt <= 0))
+        lo = 0
+        for j in cuts:  # rare: one iteration per gap
+            self._push(vals[lo:j], t[lo:j])
+            kind = "time_not_increasing" if dt[j] <= 0 else "gaps"
+            self._event(kind, f"timestamp jumps by {dt[j]:+.3f} s at t={t[j]:.3f} "
+                        f"(> {self.max_gap:g} sample periods); window buffer reset")
+            self._reset()
+            lo = int(j)
+        self._push(vals[lo:], t[lo:])
+
+    def _reset(self) -> None:
+        self._count = 0
+        self._pos = 0
+
+    def _push(self, vals: np.ndarray, t: np.ndarray) -> None:
+        k, length = len(vals), self.length
+        if k == 0:
+            return
+        have = min(self._count, length - 1)
+        idx = (self._pos - have + np.arange(have)) % length
+        ext = np.concatenate([self._buf[idx], vals.astype(np.float32)])
+        ext_t = np.concatenate([self._buf_t[idx], t])
+        base = self._count - have  # sample count of ext[0]
+        ends = np.arange(self._count + 1, self._count + k + 1)
+        ends = ends[(ends >= length) & ((ends - length) % self.hop == 0)]
+        keep = min(k, length)
+        widx = (self._pos + np.arange(k - keep, k)) % length
+        self._buf[widx] = vals[k - keep :]
+        self._buf_t[widx] = t[k - keep :]
+        self._pos = int((self._pos + k) % length)
+        self._count += k
+        if len(ends):
+            starts = ends - length - base
+            win = np.lib.stride_tricks.sliding_window_view(ext, length, axis=0)[starts]
+            self._predict(win.transpose(0, 2, 1), ext_t[starts], ext_t[starts + length - 1])
+
+    def _predict(self, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        probs = self.model.predict_windows(x)
+        done = time.perf_counter()
+        cols: dict[str, list[Any]] = {"time": np.round(end, 4).tolist(),
+                                      "start": np.round(start, 4).tolist()}
+        for h in self.model.heads:
+            p = probs[h]
+            k = p.argmax(axis=1)
+            key = "label" if h == "activity" else h
+            cols[key] = [self.model.classes[h][i] for i in k.tolist()]
+            cols["probability" if h == "activity" else f"{h}_probability"] = np.round(
+                p[np.arange(len(k)), k], 4).tolist()
+        keys = list(cols)
+        for vals in zip(*cols.values(), strict=True):
+            self.emit(dict(zip(keys, vals, strict=True)))
+        self.windows += len(x)
+        self.latencies += [(done - self._t_due) * 1e3] * len(x)
+
+    def finish(self) -> dict[str, Any]:
+        """End of stream: check the leftover rows (too few for a window) and summarise."""
+        self.flush()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of every skipped/reset event and per-window latency statistics (ms)."""
+        lat = np.asarray(self.latencies)
+        stats = (
+            {"p50": round(float(np.percentile(lat, 50)), 3),
+             "p95": round(float(np.percentile(lat, 95)), 3),
+             "max": round(float(lat.max()), 3)}
+            if lat.size else {}
+        )
+        return {
+            "summary": True, "windows": self.windows, "lines": self._lineno,
+            "hop": self.hop, "window_length": self.length,
+            "counts": {k: int(v) for k, v in sorted(self.counts.items())},
+            "buffer_resets": int(self.counts["gaps"] + self.counts["time_not_increasing"]),
+            "latency_ms": stats,
+        }
+
+
+def follow_lines(
+    path: str | Path, poll: float = 0.2, max_idle: float | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[str]:
+    """Lines of a growing file, like ``tail -f`` from its start; stops after ``max_idle`` s.
+
+    A partial last line is held back until its newline arrives (or the stream stops). A
+    file that shrinks (truncated/rotated in place) is read again from its start.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file to follow not found")
+    if poll <= 0:
+        raise ConfigError(f"--poll must be > 0 seconds, got {poll}")
+    with p.open("r", newline="") as fh:
+        rest = ""
+        idle_since = time.monotonic()
+        while True:
+            chunk = fh.read()
+            if chunk:
+                idle_since = time.monotonic()
+                lines = (rest + chunk).split("\n")
+                rest = lines.pop()
+                yield from lines
+                continue
+            if os.stat(p).st_size < fh.tell():
+                if warn is not None:
+                    warn(f"{p} was truncated; reading it from the start")
+                fh.seek(0)
+                rest = ""
+                continue
+            if max_idle is not None and time.monotonic() - idle_since >= max_idle:
+                if rest:
+                    yield rest
+                return
+            time.sleep(poll)
+
+
+def run_stream(
+    model: WindowModel, lines: Iterable[str], hop: int | None = None, max_gap: float = 3.0,
+    out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Process ``lines``, writing JSON lines to ``out``; returns (and writes to ``err``) stats."""
+    def emit(rec: dict[str, Any]) -> None:
+        if out is not None:
+            out(json.dumps(rec))
+
+    proc = StreamProcessor(model, hop=hop, max_gap=max_gap, emit=emit, warn=err)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the stream with the summary
+        proc.feed(lines)
+    summary = proc.finish()
+    if err is not None:
+        err(json.dumps(summary))
+    return summary
+
+
+__all__ = ["StreamProcessor", "TorchWindowModel", "follow_lines", "load_window_model",
+           "run_stream"]

@@ -1,0 +1,142 @@
+"""The light ONNX predictor: same predictions as ``harlab predict``, no torch needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harlab.deploy.predictor import OnnxPredictor, PredictorError
+from tests.deploy.conftest import CHANNELS, RATE, synthetic_recording
+
+pytestmark = pytest.mark.slow  # needs the tiny trained run
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    df = synthetic_recording(30, seed=11)
+    df.insert(0, "subject", "new")
+    path = tmp_path_factory.mktemp("rec") / "rec.csv"
+    df.drop(columns="label").to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("hop", [None, 5])
+def test_same_predictions_as_harlab_predict(
+    tiny_run: Path, exported: tuple[Path, Path], recording: Path, hop: int | None
+) -> None:
+    from harlab.predict import predict_file
+
+    rows, _ = predict_file(tiny_run, recording, step=hop)
+    pred = OnnxPredictor(*exported)
+    df = np.genfromtxt(recording, delimiter=",", names=True, dtype=None, encoding=None)
+    data = np.stack([df[c] for c in ["acc_z", "acc_x", "acc_y"]], axis=1)  # other order
+    res = pred.predict_recording(data, RATE, ["acc_z", "acc_x", "acc_y"], hop=hop)
+    light = res.rows()
+    assert len(light) == len(rows) > 10
+    assert [r["label"] for r in light] == [r["label"] for r in rows]
+    assert np.allclose([r["probability"] for r in light], [r["probability"] for r in rows],
+                       atol=2e-4)
+    assert [r["start_s"] for r in light] == [r["start_s"] for r in rows]
+    assert [r["end_s"] for r in light] == [r["end_s"] for r in rows]
+
+
+def test_metadata_embedded_in_onnx_is_enough(exported: tuple[Path, Path]) -> None:
+    a, b = OnnxPredictor(exported[0]), OnnxPredictor(*exported)
+    x = np.random.default_rng(0).standard_normal((4, 32, 3)).astype(np.float32)
+    assert a.channels == CHANNELS and a.window_length == 32 and a.window_step == 16
+    assert np.array_equal(a.predict_windows(x)["activity"], b.predict_windows(x)["activity"])
+    p = a.predict_windows(x)["activity"]
+    assert p.shape == (4, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_nan_windows_are_dropped_and_counted(exported: tuple[Path, Path]) -> None:
+    pred = OnnxPredictor(*exported)
+    data = np.random.default_rng(1).standard_normal((32 + 16 * 4, 3)).astype(np.float32)
+    data[40] = np.nan  # inside windows starting at 16 and 32
+    res = pred.predict_recording(data, RATE, CHANNELS)
+    assert res.dropped == {"windows_nan": 2}
+    assert res.start_s.tolist() == pytest.approx([0.0, 48 / RATE, 64 / RATE])
+
+
+def test_clear_errors(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    onnx_path, json_path = exported
+    pred = OnnxPredictor(onnx_path, json_path)
+    data = np.zeros((100, 3), np.float32)
+    with pytest.raises(PredictorError, match="lacks channel.*acc_z"):
+        pred.predict_recording(data, RATE, ["acc_x", "acc_y", "gyro_z"])
+    with pytest.raises(PredictorError, match="sampling rate 100 Hz differs"):
+        pred.predict_recording(data, 100, CHANNELS)
+    with pytest.raises(PredictorError, match="shorter than one window"):
+        pred.predict_recording(data[:10], RATE, CHANNELS)
+    with pytest.raises(PredictorError, match=r"shape \(N, 32, 3\)"):
+        pred.predict_windows(np.zeros((2, 30, 3)))
+    with pytest.raises(PredictorError, match="not found"):
+        OnnxPredictor(tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(PredictorError, match="not a loadable ONNX model"):
+        OnnxPredictor(bad)
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(PredictorError, match="not harlab export metadata"):
+        OnnxPredictor(onnx_path, meta)
+
+
+def test_imports_and_runs_without_torch_pandas_or_harlab_training(
+    exported: tuple[Path, Path],
+) -> None:
+    """A subprocess in which torch, lightning, pandas and the rest of harlab cannot load."""
+    code = textwrap.dedent(f"""
+        import importlib.abc, json, sys
+        BLOCKED = ("torch", "lightning", "pytorch_lightning", "torchmetrics", "pandas",
+                   "sklearn", "scipy", "matplotlib", "typer", "rich", "yaml")
+        ALLOWED_HARLAB = ("harlab", "harlab.deploy", "harlab.deploy.predictor")
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                top = name.split(".")[0]
+                if top in BLOCKED or (top == "harlab" and name not in ALLOWED_HARLAB):
+                    raise ImportError(f"blocked import: {{name}}")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import numpy as np
+        from harlab.deploy import OnnxPredictor
+        pred = OnnxPredictor({str(exported[0])!r}, {str(exported[1])!r})
+        data = np.random.default_rng(0).standard_normal((200, 3)).astype(np.float32)
+        res = pred.predict_recording(data, 50.0, ["acc_x", "acc_y", "acc_z"])
+        bad = [m for m in sys.modules if m.split(".")[0] in BLOCKED]
+        print(json.dumps({{"windows": len(res.rows()), "loaded": bad}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"windows": (200 - 32) // 16 + 1, "loaded": []}
+
+
+def test_cli_predict_with_an_onnx_model(
+    tiny_run: Path, exported: tuple[Path, Path], recording: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from harlab.cli.main import app
+
+    runner = CliRunner()
+    a = runner.invoke(app, ["predict", str(exported[0]), "--input", str(recording)])
+    b = runner.invoke(app, ["predict", str(tiny_run), "--input", str(recording)])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    rows_a = [json.loads(line) for line in a.stdout.strip().splitlines()]
+    rows_b = [json.loads(line) for line in b.stdout.strip().splitlines()]
+    assert [r["label"] for r in rows_a] == [r["label"] for r in rows_b]
+    assert [(r["subject"], r["start_s"]) for r in rows_a] == [
+        (r["subject"], r["start_s"]) for r in rows_b
+    ]
