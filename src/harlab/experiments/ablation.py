@@ -1,0 +1,160 @@
+"""DanHAR attention-arrangement ablation (paper section IV-B, Table VII / Fig. 9).
+
+Trains the same config once per (arrangement, seed) -- ``none`` (the plain backbone),
+``channel``, ``temporal``, ``temporal_channel`` and ``channel_temporal`` (the model's own
+option values, see :data:`harlab.models.danhar.ATTENTIONS`) -- with the data split fixed
+by the config (``data.split`` is not varied with the seed, so every run sees the same
+train/val/test subjects and seeds vary only initialisation and batch order). Each run is
+an ordinary run directory (model selection on validation macro-F1, as in ``train``)
+inside one new parent directory, which also gets ``ablation.json``, ``ablation.md`` and
+``ablation.png`` (mean ± std over seeds of test accuracy and macro-F1).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harlab.config import RunConfig
+from harlab.errors import ConfigError
+from harlab.evaluation.report import write_json
+from harlab.runs import create_run_dir
+
+ARRANGEMENTS = ("none", "channel", "temporal", "temporal_channel", "channel_temporal")
+LABELS = {
+    "none": "none (backbone)",
+    "channel": "channel",
+    "temporal": "temporal",
+    "temporal_channel": "temporal+channel",
+    "channel_temporal": "channel+temporal",
+}
+
+
+def _check(cfg: RunConfig, arrangements: list[str], seeds: list[int]) -> None:
+    from harlab.models.danhar import ATTENTIONS
+
+    if cfg.model.name != "danhar":
+        raise ConfigError(f"the arrangement ablation needs model.name danhar, got "
+                          f"{cfg.model.name!r}")
+    bad = [a for a in arrangements if a not in ATTENTIONS]
+    if bad:
+        raise ConfigError(f"unknown arrangement(s) {bad}; valid: {', '.join(ARRANGEMENTS)}")
+    if not arrangements or not seeds:
+        raise ConfigError("the ablation needs at least one arrangement and one seed")
+    if len(set(arrangements)) != len(arrangements) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"arrangements/seeds repeat: {arrangements} / {seeds}")
+
+
+def _stat(vals: list[float]) -> dict[str, float | int]:
+    v = np.asarray(vals, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "n": int(v.size)}
+
+
+def ablation_markdown(rows: list[dict[str, Any]], title: str) -> str:
+    """Markdown table of the per-arrangement summary."""
+    def ms(s: dict[str, Any]) -> str:
+        return f"{s['mean']:.4f} ± {s['std']:.4f}"
+
+    lines = [f"## {title}", "",
+             "| arrangement | runs | test accuracy | test macro-F1 | best val macro-F1 | "
+             "parameters | train s / run |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {LABELS.get(r['arrangement'], r['arrangement'])} | {r['accuracy']['n']} | "
+            f"{ms(r['accuracy'])} | {ms(r['macro_f1'])} | {ms(r['best_val_macro_f1'])} | "
+            f"{r['parameters']:,} | {r['train_seconds']['mean']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_ablation(path: Path, rows: list[dict[str, Any]], title: str) -> Path:
+    """Bar chart: test accuracy and macro-F1 (mean ± std over seeds) per arrangement."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(5.0, 1.3 * len(rows)), 3.6))
+    ax = fig.add_subplot()
+    xs = np.arange(len(rows))
+    for j, key in enumerate(("accuracy", "macro_f1")):
+        mean = [r[key]["mean"] for r in rows]
+        std = [r[key]["std"] for r in rows]
+        bars = ax.bar(xs + (j - 0.5) * 0.38, mean, 0.38, yerr=std, capsize=3,
+                      label="accuracy" if key == "accuracy" else "macro-F1")
+        ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
+    lo = min(min(r["accuracy"]["mean"], r["macro_f1"]["mean"]) for r in rows)
+    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+    ax.set_xticks(xs, [LABELS.get(r["arrangement"], r["arrangement"]) for r in rows],
+                  fontsize=8)
+    ax.set_ylabel("test score")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
+    fig.clear()
+    return path
+
+
+def run_ablation(
+    cfg: RunConfig, seeds: list[int], arrangements: list[str] | None = None,
+    console: Any = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Train every (arrangement, seed); write the comparison into a new parent directory."""
+    from harlab.training import train
+
+    arrangements = list(arrangements or ARRANGEMENTS)
+    _check(cfg, arrangements, seeds)
+    say = console.print if console is not None else (lambda *a, **k: None)
+    name = cfg.name or f"{cfg.data.dataset}_danhar"
+    parent = create_run_dir(cfg.output_dir, f"ablate_{name}")
+    say(f"[bold]ablation directory[/bold] {parent}")
+    runs: list[dict[str, Any]] = []
+    total, i = len(arrangements) * len(seeds), 0
+    for arr in arrangements:
+        for seed in seeds:
+            i += 1
+            run_cfg = copy.deepcopy(cfg)
+            run_cfg.model.options = {**dict(cfg.model.options), "attention": arr}
+            run_cfg.train.seed = seed
+            run_cfg.output_dir = str(parent)
+            run_cfg.name = f"{name}_{arr}_seed{seed}"
+            say(f"[bold cyan][{i}/{total}] arrangement {LABELS[arr]}, seed {seed}[/bold cyan]")
+            res = train(run_cfg, console=console)
+            if not res.is_main:
+                continue
+            m = res.metrics
+            runs.append({
+                "arrangement": arr, "seed": seed, "run": res.run_dir.name,
+                "accuracy": m["test"]["accuracy"], "macro_f1": m["test"]["macro_f1"],
+                "best_val_macro_f1": m.get("best_val_macro_f1"),
+                "epochs_trained": m.get("epochs_trained"),
+                "train_seconds": m.get("train_seconds"), "parameters": m.get("parameters"),
+            })
+            say(f"  test accuracy {m['test']['accuracy']:.4f}, macro-F1 "
+                f"{m['test']['macro_f1']:.4f}, {m.get('train_seconds', 0):.1f}s")
+    rows = []
+    for arr in arrangements:
+        rs = [r for r in runs if r["arrangement"] == arr]
+        if not rs:
+            continue
+        rows.append({
+            "arrangement": arr,
+            "accuracy": _stat([r["accuracy"] for r in rs]),
+            "macro_f1": _stat([r["macro_f1"] for r in rs]),
+            "best_val_macro_f1": _stat([r["best_val_macro_f1"] or float("nan") for r in rs]),
+            "train_seconds": _stat([r["train_seconds"] or 0.0 for r in rs]),
+            "parameters": int(rs[0]["parameters"] or 0),
+        })
+    out = {
+        "config": cfg.to_dict(), "seeds": seeds, "arrangements": arrangements,
+        "split": "fixed by data.split for every run", "summary": rows, "runs": runs,
+    }
+    title = (f"DanHAR arrangement ablation: {cfg.data.dataset}, seeds {seeds}, "
+             f"{cfg.train.max_epochs} max epochs")
+    write_json(parent / "ablation.json", out)
+    if rows:
+        (parent / "ablation.md").write_text(ablation_markdown(rows, title))
+        plot_ablation(parent / "ablation.png", rows, title)
+    return parent, out

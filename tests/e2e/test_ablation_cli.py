@@ -1,0 +1,134 @@
+"""End-to-end: `harlab ablate danhar` and `harlab attention` through the CLI on tiny data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HARLAB = [sys.executable, "-m", "harlab.cli.main"]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(HARLAB + args, env=env, capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+
+
+def tiny_config(tmp: Path) -> Path:
+    """A custom CSV of 4 subjects x 2 activities at 20 Hz and a tiny DanHAR config."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for s in ("s1", "s2", "s3", "s4"):
+        n = 240
+        labels = np.repeat(["rest", "shake"], n // 2)
+        amp = np.where(labels == "shake", 1.0, 0.05)[:, None]
+        frames.append(pd.DataFrame({
+            "subject": s, "timestamp": np.arange(n) / 20.0,
+            **{c: (amp * rng.standard_normal((n, 1)))[:, 0] for c in ("ax", "ay")},
+            "label": labels,
+        }))
+    pd.concat(frames).to_csv(tmp / "tiny.csv", index=False)
+    cfg = {
+        "name": "tiny",
+        "data": {"dataset": "custom", "path": str(tmp / "tiny.csv"),
+                 "window": {"length": 40, "step": 20},
+                 "split": {"kind": "subject", "test_subjects": ["s4"], "val_fraction": 0.3}},
+        "model": {"name": "danhar", "options": {"channels": [4, 8, 8], "head": "gap",
+                                                "reduction": 4}},
+        "train": {"max_epochs": 3, "batch_size": 16, "precision": "32-true",
+                  "patience": None},
+    }
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = dict(os.environ, HARLAB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    env.pop("HARLAB_RUN_DIR", None)
+    config = tiny_config(tmp_path)
+    out = tmp_path / "runs"
+    args = ["ablate", "danhar", str(config), "--seeds", "0", "--epochs", "1",
+            "--arrangements", "none,channel_temporal", "--output-dir", str(out),
+            "--no-progress", "--set", "train.batch_size=8"]
+    proc = run_cli(args, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[1/2] arrangement none (backbone), seed 0" in proc.stdout
+    assert "[2/2] arrangement channel+temporal, seed 0" in proc.stdout
+    (parent,) = [p for p in out.iterdir() if p.is_dir()]
+    assert parent.name.endswith("ablate_tiny")
+    res = json.loads((parent / "ablation.json").read_text())
+    assert [r["arrangement"] for r in res["summary"]] == ["none", "channel_temporal"]
+    assert [r["epochs_trained"] for r in res["runs"]] == [1, 1]
+    assert res["config"]["train"]["max_epochs"] == 1
+    none, dual = res["summary"]
+    assert dual["parameters"] > none["parameters"]  # attention adds parameters
+    for row in res["summary"]:
+        assert 0 <= row["accuracy"]["mean"] <= 1 and row["accuracy"]["n"] == 1
+    runs = sorted(p for p in parent.iterdir() if p.is_dir())
+    assert len(runs) == 2
+    for run, arr in zip(runs, ("none", "channel_temporal"), strict=True):
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+        assert saved["model"]["options"]["attention"] == arr
+        assert (run / "checkpoints" / "best.ckpt").is_file()
+    md = (parent / "ablation.md").read_text()
+    assert "| none (backbone) | 1 |" in md and "| channel+temporal | 1 |" in md
+    assert (parent / "ablation.png").stat().st_size > 0
+
+    # attention of the dual-attention run on plain (not weak) data: no localisation
+    proc = run_cli(["attention", str(runs[1]), "--n", "2"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    att = runs[1] / "attention-test-1"
+    info = json.loads((att / "attention.json").read_text())
+    assert "localisation" not in info and info["attention"] == "channel_temporal"
+    assert (att / "temporal_attention.png").is_file() and (att / "channel_attention.png").is_file()
+    # the backbone-only run has no attention maps at all: export says so, plots nothing
+    from harlab.evaluation.attention import export_attention
+
+    monkeypatch.setenv("HARLAB_CACHE", env["HARLAB_CACHE"])
+    target, info = export_attention(runs[0], "test", 2)
+    assert info["attention"] == "none" and "block_geometry" not in info
+    assert not list(target.glob("*.png"))
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    env = dict(os.environ, HARLAB_CACHE=str(tmp_path / "cache"))
+    config = tiny_config(tmp_path)
+    for args, msg in (
+        (["ablate", "danhar", str(config), "--arrangements", "none,dual"], "unknown arrangement"),
+        (["attention", str(tmp_path / "nope")], "run directory not found"),
+    ):
+        proc = run_cli(args, env)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert msg in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "arrangements", "seeds", "match"),
+    [
+        (["model.name=lstm"], None, [0], "needs model.name danhar"),
+        ([], ["channel", "channel"], [0], "repeat"),
+        ([], None, [], "at least one"),
+    ],
+)
+def test_ablation_rejects_bad_requests_before_training(
+    tmp_path: Path, overrides: list[str], arrangements: list[str] | None, seeds: list[int],
+    match: str,
+) -> None:
+    from harlab.config import load_config
+    from harlab.errors import ConfigError
+    from harlab.experiments.ablation import run_ablation
+
+    cfg = load_config(tiny_config(tmp_path), [f"output_dir={tmp_path / 'runs'}", *overrides])
+    with pytest.raises(ConfigError, match=match):
+        run_ablation(cfg, seeds, arrangements)
+    assert not (tmp_path / "runs").exists()  # nothing created
