@@ -1,0 +1,270 @@
+"""Person-specific body model: 17-joint skeleton, 16 ellipsoid scatterers and their RCS.
+
+Segment lengths are fractions of the body height (Boulic--Thalmann / Chen, see
+``shared/reference/radar.md`` section 1.2); ellipsoid radii are Chen's values for a
+1.75 m, 70 kg person, scaled by height and by a build factor
+``sqrt((W / H) / (70 / 1.75))`` (clipped to 0.8--1.3), so heavier persons of equal
+height have thicker segments and a larger radar cross-section.
+
+Joint order (``JOINTS``) is fixed; everything downstream indexes it by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harlab.errors import ConfigError
+
+JOINTS: tuple[str, ...] = (
+    "base",
+    "neck",
+    "head",
+    "l_shoulder",
+    "l_elbow",
+    "l_hand",
+    "r_shoulder",
+    "r_elbow",
+    "r_hand",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "l_toe",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "r_toe",
+)
+J = {name: i for i, name in enumerate(JOINTS)}
+
+# Segment lengths as a fraction of height (Boulic / Chen).
+FRACTIONS = {
+    "head": 0.130,
+    "shoulder_half": 0.259 / 2,
+    "torso": 0.288,
+    "hip_half": 0.191 / 2,
+    "upper_leg": 0.245,
+    "lower_leg": 0.246,
+    "foot": 0.143,
+    "upper_arm": 0.188,
+    "lower_arm": 0.152,
+}
+
+# (name, joint A, joint B, centre rule, radius a=b for a 1.75 m / 70 kg person).
+# The ellipsoid's long axis (semi-axis c = |A - B| / 2) runs from A to B; the centre is
+# the segment midpoint.
+SCATTERERS: tuple[tuple[str, str, str, float], ...] = (
+    ("head", "neck", "head", 0.10),
+    ("torso", "base", "neck", 0.15),
+    ("l_shoulder", "neck", "l_shoulder", 0.06),
+    ("r_shoulder", "neck", "r_shoulder", 0.06),
+    ("l_upper_arm", "l_shoulder", "l_elbow", 0.06),
+    ("r_upper_arm", "r_shoulder", "r_elbow", 0.06),
+    ("l_lower_arm", "l_elbow", "l_hand", 0.05),
+    ("r_lower_arm", "r_elbow", "r_hand", 0.05),
+    ("l_hip", "base", "l_hip", 0.07),
+    ("r_hip", "base", "r_hip", 0.07),
+    ("l_upper_leg", "l_hip", "l_knee", 0.07),
+    ("r_upper_leg", "r_hip", "r_knee", 0.07),
+    ("l_lower_leg", "l_knee", "l_ankle", 0.06),
+    ("r_lower_leg", "r_knee", "r_ankle", 0.06),
+    ("l_foot", "l_ankle", "l_toe", 0.05),
+    ("r_foot", "r_ankle", "r_toe", 0.05),
+)
+SCATTERER_NAMES: tuple[str, ...] = tuple(s[0] for s in SCATTERERS)
+_SA = np.array([J[s[1]] for s in SCATTERERS])
+_SB = np.array([J[s[2]] for s in SCATTERERS])
+_RADIUS = np.array([s[3] for s in SCATTERERS])
+
+HEIGHT_RANGE_M = (1.0, 2.3)
+WEIGHT_RANGE_KG = (25.0, 200.0)
+
+
+def check_body(height_m: float, weight_kg: float, who: str = "person") -> None:
+    """Raise ConfigError for a height or weight outside what the body model represents."""
+    lo, hi = HEIGHT_RANGE_M
+    if not (np.isfinite(height_m) and lo <= height_m <= hi):
+        raise ConfigError(f"{who}: height {height_m!r} m outside the body model's {lo}-{hi} m")
+    lo, hi = WEIGHT_RANGE_KG
+    if not (np.isfinite(weight_kg) and lo <= weight_kg <= hi):
+        raise ConfigError(f"{who}: weight {weight_kg!r} kg outside the body model's {lo}-{hi} kg")
+
+
+@dataclass(frozen=True)
+class BodyDims:
+    """Segment lengths (m) of one person and the ellipsoid radius scale."""
+
+    height: float
+    head: float
+    shoulder_half: float
+    torso: float
+    hip_half: float
+    upper_leg: float
+    lower_leg: float
+    foot: float
+    upper_arm: float
+    lower_arm: float
+    radius_scale: float
+
+    @classmethod
+    def from_body(cls, height_m: float, weight_kg: float) -> BodyDims:
+        check_body(height_m, weight_kg)
+        build = float(np.clip(np.sqrt((weight_kg / height_m) / (70.0 / 1.75)), 0.8, 1.3))
+        lengths = {k: v * height_m for k, v in FRACTIONS.items()}
+        return cls(height=height_m, radius_scale=build * height_m / 1.75, **lengths)
+
+    @property
+    def leg_length(self) -> float:
+        """Hip-to-ankle length Ht (Boulic's normaliser for speed)."""
+        return self.upper_leg + self.lower_leg
+
+
+def scatterer_geometry(
+    joints: np.ndarray, dims: BodyDims
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ellipsoid centres ``(T, 16, 3)``, unit long axes ``(T, 16, 3)``, radii a ``(16,)``, c.
+
+    ``c`` (half segment length) is taken from the mean segment length over time, so that
+    numerical jitter of a joint does not modulate the RCS.
+    """
+    a_pts = joints[:, _SA]
+    b_pts = joints[:, _SB]
+    seg = b_pts - a_pts
+    length = np.linalg.norm(seg, axis=-1)
+    axis = seg / np.maximum(length, 1e-9)[..., None]
+    centre = 0.5 * (a_pts + b_pts)
+    c = np.maximum(0.5 * length.mean(axis=0), 1e-3)
+    a = _RADIUS * dims.radius_scale
+    return centre, axis, a, c
+
+
+def ellipsoid_rcs(a: np.ndarray, c: np.ndarray, cos_theta: np.ndarray) -> np.ndarray:
+    """High-frequency RCS of a prolate/oblate spheroid (a = b) seen at aspect angle theta.
+
+    ``sigma = pi a^4 c^2 / (a^2 sin^2 theta + c^2 cos^2 theta)^2`` (Chen's ellipsoid
+    formula with a = b); broadside gives ``pi c^2``, end-on ``pi a^4 / c^2``.
+    """
+    cos2 = cos_theta * cos_theta
+    sin2 = 1.0 - cos2
+    a2 = a * a
+    c2 = c * c
+    return np.pi * a2 * a2 * c2 / (a2 * sin2 + c2 * cos2) ** 2
+
+
+# Style fields of PersonSpec: (low, high) of the seeded draw. Speeds of walking follow
+# Froude scaling (V = sqrt(Fr g Ht)), so taller persons walk faster at equal Fr.
+STYLE_RANGES: dict[str, tuple[float, float]] = {
+    "walk_froude": (0.14, 0.19),
+    "cadence_scale": (0.97, 1.03),
+    "arm_swing": (0.7, 1.3),
+    "elbow_bias_deg": (-10.0, 10.0),
+    "asymmetry": (-0.08, 0.08),
+    "asym_phase": (-0.02, 0.02),
+    "trunk_lean_deg": (0.0, 6.0),
+    "run_speed_ms": (2.6, 3.8),
+    "run_stride_hz": (1.36, 1.44),
+    "punch_rate_hz": (1.5, 3.0),
+    "punch_time_s": (0.12, 0.18),
+    "jump_vx_ms": (1.5, 2.3),
+    "jump_vz_ms": (1.5, 2.2),
+    "circle_radius_m": (1.0, 1.5),
+    "circle_speed_ms": (2.0, 2.8),
+}
+# Fields jittered per recording by (1 + U(-j, j)); additive fields by j x their range.
+_ADDITIVE = {"elbow_bias_deg", "asymmetry", "asym_phase", "trunk_lean_deg"}
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    """One simulated subject: body (height, weight, gender) and a personal motion style.
+
+    Style fields (see ``STYLE_RANGES``): ``walk_froude`` sets the preferred walking speed
+    ``V = sqrt(Fr g Ht)`` (Boulic relative velocity ``rv = V / Ht``), ``cadence_scale``
+    scales the stride frequency, ``arm_swing`` the shoulder swing amplitude,
+    ``elbow_bias_deg`` the resting elbow flexion, ``asymmetry`` / ``asym_phase`` the
+    left-vs-right amplitude and phase offset, plus running speed and stride frequency,
+    punch rate and extension time, jump take-off velocities, circle radius and speed.
+    """
+
+    name: str
+    height_m: float
+    weight_kg: float
+    gender: str = "unknown"
+    walk_froude: float = 0.17
+    cadence_scale: float = 1.0
+    arm_swing: float = 1.0
+    elbow_bias_deg: float = 0.0
+    asymmetry: float = 0.0
+    asym_phase: float = 0.0
+    trunk_lean_deg: float = 3.0
+    run_speed_ms: float = 3.2
+    run_stride_hz: float = 1.4
+    punch_rate_hz: float = 2.2
+    punch_time_s: float = 0.15
+    jump_vx_ms: float = 1.9
+    jump_vz_ms: float = 1.8
+    circle_radius_m: float = 1.25
+    circle_speed_ms: float = 2.4
+
+    def __post_init__(self) -> None:
+        check_body(self.height_m, self.weight_kg, who=f"person {self.name!r}")
+        for f in dataclasses.fields(self):
+            if f.name in STYLE_RANGES:
+                v = getattr(self, f.name)
+                if not np.isfinite(v):
+                    raise ConfigError(f"person {self.name!r}: {f.name} must be finite, got {v}")
+        for f in ("run_speed_ms", "run_stride_hz", "punch_rate_hz", "punch_time_s",
+                  "jump_vx_ms", "jump_vz_ms", "circle_radius_m", "circle_speed_ms",
+                  "walk_froude", "cadence_scale", "arm_swing"):
+            if getattr(self, f) <= 0:
+                raise ConfigError(f"person {self.name!r}: {f} must be positive")
+
+    @classmethod
+    def from_seed(
+        cls, name: str, height_m: float, weight_kg: float, gender: str = "unknown", seed: int = 0
+    ) -> PersonSpec:
+        """Draw a motion style uniformly from ``STYLE_RANGES`` with ``seed``."""
+        rng = np.random.default_rng(seed)
+        style = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in STYLE_RANGES.items()}
+        return cls(name=name, height_m=height_m, weight_kg=weight_kg, gender=gender, **style)
+
+    @property
+    def dims(self) -> BodyDims:
+        return BodyDims.from_body(self.height_m, self.weight_kg)
+
+    @property
+    def walk_speed_ms(self) -> float:
+        return float(np.sqrt(self.walk_froude * 9.81 * self.dims.leg_length))
+
+    @property
+    def walk_rv(self) -> float:
+        """Boulic relative velocity V / Ht (model valid for 0 < rv <= 3)."""
+        return self.walk_speed_ms / self.dims.leg_length
+
+    def style(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in STYLE_RANGES}
+
+    def jittered(self, rng: np.random.Generator, frac: float) -> tuple[PersonSpec, dict[str, Any]]:
+        """A per-recording variant: style fields x (1 + U(-frac, frac)), body size +-frac/4.
+
+        Returns the new spec and the applied factors / offsets (for the metadata).
+        """
+        if not (np.isfinite(frac) and 0 <= frac < 0.5):
+            raise ConfigError(f"jitter must be in [0, 0.5), got {frac!r}")
+        changes: dict[str, Any] = {}
+        jit: dict[str, float] = {}
+        for k, (lo, hi) in STYLE_RANGES.items():
+            u = float(rng.uniform(-frac, frac))
+            if k in _ADDITIVE:
+                changes[k] = getattr(self, k) + u * (hi - lo)
+            else:
+                changes[k] = getattr(self, k) * (1 + u)
+            jit[k] = u
+        for k in ("height_m", "weight_kg"):
+            u = float(rng.uniform(-frac / 4, frac / 4))
+            changes[k] = getattr(self, k) * (1 + u)
+            jit[k] = u
+        return dataclasses.replace(self, **changes), jit

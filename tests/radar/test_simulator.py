@@ -1,0 +1,397 @@
+"""Physics and behaviour of the person-specific radar simulator (fast: short recordings)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from harlab.errors import ConfigError, DataError
+from harlab.radar.body import JOINTS, PersonSpec, ellipsoid_rcs
+from harlab.radar.simulate import (
+    ACTIVITIES,
+    DEFAULT_PERSONS,
+    TABLE3_FRAMES,
+    SimulationConfig,
+    frames_per_recording,
+    joint_positions,
+    paper_recordings_per_cell,
+    scatterers,
+    simulate_dataset,
+    simulate_recording,
+)
+from harlab.radar.types import RadarParams, RawRadar
+
+RADAR = RadarParams(range_start_m=1.0)
+CLEAN = {"clutter": False}
+P1 = DEFAULT_PERSONS[0]
+
+
+def wrap(f: float, prf: float) -> float:
+    return (f + prf / 2) % prf - prf / 2
+
+
+def peak_doppler_hz(raw: RawRadar, nperseg: int = 128) -> np.ndarray:
+    """Per-column peak frequency of the range-summed slow-time spectrogram (two-sided)."""
+    x = raw.data.sum(axis=1)
+    f, _, s = signal.stft(
+        x,
+        fs=raw.params.prf_hz,
+        window="hann",
+        nperseg=nperseg,
+        noverlap=nperseg - 8,
+        return_onesided=False,
+        boundary=None,
+        nfft=1024,
+    )
+    return f[np.argmax(np.abs(s), axis=0)]
+
+
+def stride_hz(person: PersonSpec, activity: str, seed: int) -> float:
+    """Stride frequency from the right ankle's height: periodogram peak in 0.5-3 Hz."""
+    fs = 50.0
+    t = np.arange(int(24 * fs)) / fs
+    z = joint_positions(person, activity, t, seed)[:, JOINTS.index("r_ankle"), 2]
+    f, p = signal.periodogram(z - z.mean(), fs=fs, nfft=8192)
+    band = (f > 0.5) & (f < 3.0)
+    return float(f[band][np.argmax(p[band])])
+
+
+# ------------------------------------------------------------------ persons / dataset
+def test_default_persons_are_the_papers_subjects() -> None:
+    got = [(p.height_m, p.weight_kg, p.gender) for p in DEFAULT_PERSONS]
+    assert got == [
+        (1.73, 73, "male"),
+        (1.78, 71, "male"),
+        (1.72, 75, "male"),
+        (1.66, 66, "female"),
+        (1.88, 92, "male"),
+        (1.69, 52, "female"),
+    ]
+    styles = {tuple(p.style().values()) for p in DEFAULT_PERSONS}
+    assert len(styles) == 6
+    again = PersonSpec.from_seed("x", 1.73, 73, "male", seed=1000)
+    assert again.style() == DEFAULT_PERSONS[0].style()
+
+
+def test_table3_mapping_reproduces_frame_counts() -> None:
+    assert frames_per_recording(11.5) == 16
+    assert frames_per_recording(1.7) == 1 and frames_per_recording(1.6) == 0
+    counts = paper_recordings_per_cell(11.5)
+    frames = {(p, a): n * 16 for p, c in counts.items() for a, n in c.items()}
+    total_paper = sum(sum(c.values()) for c in TABLE3_FRAMES.values())
+    assert total_paper == 7498
+    assert abs(sum(frames.values()) - total_paper) / total_paper < 0.01
+    for p, cells in TABLE3_FRAMES.items():
+        for a, n in cells.items():
+            assert abs(frames[(p, a)] - n) <= 8
+    cfg = SimulationConfig()
+    assert cfg.count("sub1", "walk") == 21 and len(cfg.tasks()) == 469
+
+
+def test_rcs_broadside_and_end_on() -> None:
+    a, c = np.array([0.15]), np.array([0.25])
+    assert ellipsoid_rcs(a, c, np.array([0.0]))[0] == pytest.approx(np.pi * 0.25**2)
+    assert ellipsoid_rcs(a, c, np.array([1.0]))[0] == pytest.approx(np.pi * 0.15**4 / 0.25**2)
+
+
+# ------------------------------------------------------------------ Doppler physics
+def test_torso_doppler_equals_two_v_over_lambda() -> None:
+    raw = simulate_recording(
+        P1, "walk", RADAR, 1.6, None, seed=5, start_range_m=6.8, direction="towards", **CLEAN
+    )
+    v = raw.meta["speed_ms"]
+    expected = 2 * v / RADAR.wavelength_m
+    # the torso line oscillates +-20 % at the step frequency; its mean is 2 v / lambda
+    assert np.mean(peak_doppler_hz(raw)) == pytest.approx(expected, rel=0.1)
+    away = simulate_recording(
+        P1, "walk", RADAR, 1.6, None, seed=5, start_range_m=2.2, direction="away", **CLEAN
+    )
+    assert np.mean(peak_doppler_hz(away)) == pytest.approx(-expected, rel=0.1)
+
+
+def test_stride_frequencies_walk_and_run() -> None:
+    for i, p in enumerate(DEFAULT_PERSONS):
+        assert 0.75 <= stride_hz(p, "walk", seed=i) <= 1.0, p.name
+        assert 1.3 <= stride_hz(p, "run", seed=i) <= 1.5, p.name
+
+
+def test_limb_to_torso_doppler_ratios_walking() -> None:
+    prf = 290.0
+    t = np.arange(int(4 * prf)) / prf
+    for i, p in enumerate(DEFAULT_PERSONS):
+        g = scatterers(p, "walk", t, seed=i, start_range_m=6.8, direction="towards")
+        vr, names = g["radial_velocity_ms"], g["names"]
+        v = g["meta"]["speed_ms"]
+        torso = vr[:, names.index("torso")]
+        assert np.mean(torso) == pytest.approx(v, rel=0.05)
+        ratio = {
+            n: np.abs(vr[:, names.index(n)]).max() / v
+            for n in ("r_foot", "r_lower_leg", "r_lower_arm")
+        }
+        assert 3.0 <= ratio["r_foot"] <= 4.6, ratio
+        assert 1.8 <= ratio["r_lower_leg"] <= 2.8, ratio
+        assert 1.3 <= ratio["r_lower_arm"] <= 2.4, ratio
+
+
+def test_doppler_beyond_vmax_wraps() -> None:
+    def spectrum_peak(prf: float) -> tuple[float, float]:
+        radar = RadarParams(prf_hz=prf, range_start_m=1.0)
+        raw = simulate_recording(
+            P1, "run", radar, 0.9, None, seed=2, start_range_m=7.0, direction="towards", **CLEAN
+        )
+        f, p = signal.periodogram(
+            raw.data.sum(axis=1),
+            fs=prf,
+            return_onesided=False,
+            nfft=4096,
+            window="hann",
+            detrend=False,
+        )
+        return float(f[np.argmax(p)]), radar.v_max_ms
+
+    g = scatterers(
+        P1, "run", np.arange(261) / 290.0, seed=2, start_range_m=7.0, direction="towards"
+    )
+    torso_v = g["radial_velocity_ms"][:, g["names"].index("torso")].mean()
+    f_true, _ = spectrum_peak(600.0)  # v_max 11 m/s: no aliasing of the torso
+    assert f_true == pytest.approx(2 * torso_v / RADAR.wavelength_m, rel=0.12)
+    f_low, v_max = spectrum_peak(100.0)  # v_max 1.87 m/s < torso speed
+    assert torso_v > v_max
+    assert abs(f_low - wrap(f_true, 100.0)) < 3.0  # appears at the aliased Doppler
+    assert abs(f_low - f_true) > 50.0
+    # at the default PRF the running foot is faster than v_max as well
+    vr = scatterers(P1, "run", np.arange(600) / 290.0, seed=2)["radial_velocity_ms"]
+    assert np.abs(vr).max() > RADAR.v_max_ms
+
+
+def test_range_migration_matches_torso_speed() -> None:
+    raw = simulate_recording(
+        P1, "walk", RADAR, 2.0, None, seed=7, start_range_m=6.8, direction="towards", **CLEAN
+    )
+    power = np.abs(raw.data) ** 2
+    r_axis = RADAR.range_start_m + RADAR.range_bin_m * np.arange(raw.data.shape[1])
+    centroid = power @ r_axis / power.sum(axis=1)
+    t = np.arange(raw.n_pulses) / RADAR.prf_hz
+    slope = np.polyfit(t, centroid, 1)[0]
+    assert -slope == pytest.approx(raw.meta["speed_ms"], rel=0.1)
+    assert raw.meta["start_range_m"] - 0.5 < centroid[0] < raw.meta["start_range_m"] + 0.5
+
+
+def test_activity_shapes() -> None:
+    prf = 100.0
+    t = np.arange(int(12 * prf)) / prf
+    # box: no range migration, fast symmetric hand bursts
+    g = scatterers(P1, "box", t, seed=1)
+    torso_r = g["ranges_m"][:, g["names"].index("torso")]
+    assert np.ptp(torso_r) < 0.25
+    hand = g["radial_velocity_ms"][:, g["names"].index("r_lower_arm")]
+    assert 2.5 < hand.max() < 8 and -8 < hand.min() < -1.5
+    # jump forward: pelvis range decreases in steps
+    g = scatterers(P1, "jump_forward", t[:500], seed=1, start_range_m=7.0, direction="towards")
+    pr = np.hypot(*g["joints"][:, 0, :2].T)
+    assert pr[-1] < pr[0] - 1.5 and np.all(np.diff(pr) < 1e-3)
+    # circle: torso radial velocity crosses zero twice per lap
+    g = scatterers(P1, "circle", t, seed=1)
+    lap = 2 * np.pi * g["meta"]["circle_radius_m"] / g["meta"]["speed_ms"]
+    v = signal.medfilt(g["radial_velocity_ms"][:, g["names"].index("torso")], 31)
+    crossings = np.count_nonzero(np.diff(np.sign(v)) != 0)
+    assert abs(crossings - 2 * t[-1] / lap) <= 2
+    # walking turns around within 1.5-7.5 m
+    g = scatterers(P1, "walk", np.arange(3000) / 100.0, seed=4)
+    pr = np.hypot(*g["joints"][:, 0, :2].T)
+    assert pr.min() > 1.5 and pr.max() < 7.5 and np.ptp(pr) > 4.5
+
+
+def test_persons_separable_but_jitter_overlaps() -> None:
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    prf = 100.0
+    t = np.arange(int(3 * prf)) / prf
+    feats, labels = [], []
+    for i, p in enumerate(DEFAULT_PERSONS):
+        for rep in range(4):
+            seed = 100 * i + rep
+            w = scatterers(p, "walk", t, seed=seed, start_range_m=6.8, direction="towards")
+            r = scatterers(p, "run", t[:150], seed=seed, start_range_m=7.0, direction="towards")
+            torso = w["names"].index("torso")
+            feats.append(
+                [
+                    np.median(w["radial_velocity_ms"][:, torso]),  # walking torso speed
+                    w["meta"]["stride_hz"],  # cadence
+                    np.abs(w["radial_velocity_ms"]).max(),  # envelope height
+                    np.max(r["radial_velocity_ms"][:, torso]),  # running speed
+                    np.mean(w["rcs_m2"][:, torso]),  # body size
+                ]
+            )
+            labels.append(i)
+    x, y = np.array(feats), np.array(labels)
+    clf = make_pipeline(StandardScaler(), KNeighborsClassifier(1))
+    acc = cross_val_score(clf, x, y, cv=4).mean()
+    assert acc >= 0.9
+    for i in range(6):
+        within = x[y == i]
+        rel = np.ptp(within, axis=0) / np.abs(within.mean(axis=0))
+        assert np.all(rel > 0)  # recordings differ...
+        assert np.all(rel[[0, 1, 4]] < 0.12)  # ...but only by the jitter
+
+
+# ------------------------------------------------------------------ signal / options
+def test_determinism_and_seed_sensitivity() -> None:
+    a = simulate_recording(P1, "box", RADAR, 1.0, 10.0, seed=11)
+    b = simulate_recording(P1, "box", RADAR, 1.0, 10.0, seed=11)
+    c = simulate_recording(P1, "box", RADAR, 1.0, 10.0, seed=12)
+    assert a.data.dtype == np.complex64 and a.data.shape == (290, 85)  # 1-8 m window
+    assert np.array_equal(a.data, b.data)
+    assert not np.array_equal(a.data, c.data)
+    assert a.activity == "box" and a.person == "sub1"
+    for key in (
+        "speed_ms",
+        "start_range_m",
+        "snr_db",
+        "seed",
+        "height_m",
+        "weight_kg",
+        "jitter",
+        "style",
+    ):
+        assert key in a.meta
+
+
+def test_dataset_is_deterministic_across_workers() -> None:
+    cfg = SimulationConfig(
+        persons=DEFAULT_PERSONS[:2],
+        activities=("box", "circle"),
+        recordings_per_cell={"box": 2, "circle": 1},
+        duration_s=0.5,
+        snr_db=(0.0, 10.0),
+        seed=3,
+    )
+    one = list(simulate_dataset(cfg, workers=1, progress=False))
+    two = list(simulate_dataset(cfg, workers=2, progress=False))
+    assert [(r.person, r.activity, r.meta["repetition"]) for r in one] == [
+        ("sub1", "box", 0),
+        ("sub1", "box", 1),
+        ("sub1", "circle", 0),
+        ("sub2", "box", 0),
+        ("sub2", "box", 1),
+        ("sub2", "circle", 0),
+    ]
+    for x, y in zip(one, two, strict=True):
+        assert np.array_equal(x.data, y.data) and x.meta["snr_db"] == y.meta["snr_db"]
+    assert len({r.meta["seed"] for r in one}) == 6
+    other = list(simulate_dataset(dataclasses.replace(cfg, seed=4), progress=False))
+    assert not np.array_equal(other[0].data, one[0].data)
+
+
+def test_snr_definition_and_static_clutter() -> None:
+    clean = simulate_recording(P1, "walk", RADAR, 1.0, None, seed=9, **CLEAN)
+    noisy = simulate_recording(P1, "walk", RADAR, 1.0, 10.0, seed=9, **CLEAN)
+    noise = noisy.data - clean.data
+    snr = 10 * np.log10(np.mean(np.abs(clean.data) ** 2) / np.mean(np.abs(noise) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.3)
+    cl = simulate_recording(P1, "walk", RADAR, 1.0, None, seed=9)
+    diff = cl.data - clean.data
+    assert np.abs(diff).max() > 0
+    assert np.allclose(diff, diff[0], atol=1e-4 * np.abs(diff).max())  # static in slow time
+    gb = simulate_recording(P1, "walk", RADAR, 1.0, None, seed=9, ground_bounce=True, **CLEAN)
+    assert 0.3 <= gb.meta["ground_bounce_coeff"] <= 0.6
+    assert not np.allclose(gb.data, clean.data)
+
+
+def test_fmcw_beat_peaks_at_target_range() -> None:
+    radar = RadarParams(
+        waveform="fmcw",
+        carrier_hz=5.8e9,
+        bandwidth_hz=1.8e9,
+        prf_hz=500.0,
+        sweep_s=1e-3,
+        samples_per_sweep=128,
+    )
+    raw = simulate_recording(P1, "box", radar, 0.4, None, seed=1, start_range_m=4.0, **CLEAN)
+    assert raw.data.shape == (200, 128)
+    profile = np.abs(np.fft.fft(raw.data, axis=1)).mean(axis=0)
+    r_peak = np.argmax(profile) * radar.range_resolution_m
+    assert r_peak == pytest.approx(4.0, abs=0.25)
+
+
+# ------------------------------------------------------------------ invalid input
+def test_invalid_parameters_raise_clear_errors() -> None:
+    with pytest.raises(ConfigError, match="height"):
+        PersonSpec("x", 3.5, 70)
+    with pytest.raises(ConfigError, match="weight"):
+        PersonSpec("x", 1.7, -5)
+    fast = dataclasses.replace(P1, walk_froude=3.0)
+    with pytest.raises(ConfigError, match="rv"):
+        simulate_recording(fast, "walk", RADAR, 1.0, None, seed=0, jitter=0.0)
+    with pytest.raises(ConfigError, match="Did you mean 'walk'"):
+        simulate_recording(P1, "wlak", RADAR, 1.0, None, seed=0)
+    with pytest.raises(DataError, match="prf_hz"):
+        RadarParams(prf_hz=0.0)
+    with pytest.raises(ConfigError, match="snr_db"):
+        simulate_recording(P1, "box", RADAR, 1.0, float("nan"), seed=0)
+    with pytest.raises(ConfigError, match="start range"):
+        simulate_recording(P1, "walk", RADAR, 1.0, None, seed=0, start_range_m=9.0)
+    with pytest.raises(ConfigError, match="range window"):
+        simulate_recording(
+            P1, "walk", RADAR, 1.0, None, seed=0, range_stop_m=4.0, start_range_m=6.0
+        )
+    with pytest.raises(ConfigError, match="unknown simulation option"):
+        simulate_recording(P1, "box", RADAR, 1.0, None, seed=0, colour=True)
+    with pytest.raises(ConfigError, match="seed"):
+        simulate_recording(P1, "box", RADAR, 1.0, None, seed=-1)
+    with pytest.raises(ConfigError, match="unknown simulation key"):
+        SimulationConfig.from_dict({"sed": 1})
+    with pytest.raises(ConfigError, match="snr_db"):
+        SimulationConfig(snr_db=(20.0, 5.0))
+
+
+def test_default_config_file_matches_defaults() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "radar" / "simulate_default.yaml"
+    cfg = SimulationConfig.from_yaml(path)
+    ref = SimulationConfig()
+    assert cfg.counts() == ref.counts()
+    assert cfg.radar == ref.radar and cfg.snr_db == ref.snr_db
+    assert [p.style() for p in cfg.persons] == [p.style() for p in ref.persons]
+    assert set(ACTIVITIES) == set(cfg.activities)
+
+
+def test_cli_simulate_persons_lists_the_six_subjects() -> None:
+    from typer.testing import CliRunner
+
+    from harlab.cli.main import app
+
+    res = CliRunner().invoke(app, ["simulate", "persons"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for name in ("sub1", "sub6", "1.88", "female"):
+        assert name in res.output
+
+
+def test_config_from_dict_persons_and_counts() -> None:
+    cfg = SimulationConfig.from_dict(
+        {
+            "persons": [
+                {"name": "a", "height_m": 1.8, "weight_kg": 80, "seed": 3, "run_speed_ms": 3.0}
+            ],
+            "activities": ["walk", "box"],
+            "recordings_per_cell": {"a": {"walk": 2, "box": 1}},
+            "snr_db": [0, 5],
+        }
+    )
+    assert cfg.persons[0].run_speed_ms == 3.0
+    assert cfg.persons[0].arm_swing == PersonSpec.from_seed("a", 1.8, 80, seed=3).arm_swing
+    assert cfg.counts() == {("a", "walk"): 2, ("a", "box"): 1}
+    with pytest.raises(ConfigError, match="no valid count"):
+        SimulationConfig.from_dict(
+            {
+                "persons": [{"name": "a", "height_m": 1.8, "weight_kg": 80}],
+                "recordings_per_cell": {"run": 1},
+            }
+        )
