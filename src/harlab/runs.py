@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,31 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     raise CheckpointError(f"could not create a new run directory under {root}")
 
 
+# Set by the launchers harlab can run under: Lightning's own DDP launcher (LOCAL_RANK,
+# NODE_RANK), torchrun (RANK, LOCAL_RANK) and SLURM (SLURM_PROCID).
+RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_main_process() -> bool:
+    """True unless a launcher marked this process as a non-zero rank."""
+    return all(os.environ.get(v, "0").strip() in ("", "0") for v in RANK_VARS)
+
+
 def inherited_run_dir() -> Path | None:
-    """The run directory created by rank 0 when this process is a DDP child."""
+    """Where a non-main DDP process works; None in the main process (it creates the run).
+
+    Processes started by Lightning inherit ``HARLAB_RUN_DIR`` from rank 0. Processes started
+    by torchrun or SLURM on other nodes cannot see rank 0's new directory; they only need a
+    valid location (rank 0 alone writes logs, checkpoints and results, and Lightning
+    broadcasts the checkpoint directory), so they get a private scratch directory.
+    """
+    if is_main_process():
+        return None
     env = os.environ.get(RUN_ENV)
-    if env and (
-        os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
-    ):
+    if env:
         return Path(env)
-    return None
+    rank = next(os.environ[v] for v in RANK_VARS if os.environ.get(v, "0") not in ("", "0"))
+    return Path(tempfile.mkdtemp(prefix=f"harlab-rank{_slug(rank)}-"))
 
 
 def check_run_dir(run_dir: str | Path) -> Path:
