@@ -79,6 +79,74 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
 
 
+TASK_HEADS = ("activity", "identity")
+LOSS_WEIGHTINGS = ("flwl", "equal", "fixed", "uncertainty")
+MONITORS = ("mean", "activity", "identity")
+
+
+@dataclass
+class TaskConfig:
+    """Which heads to train and how their losses are combined (multitask learning).
+
+    ``heads``: ``[activity]`` (default, single task), ``[identity]`` (person identification
+    only) or ``[activity, identity]``. The identity label is the subject, mapped to 0..P-1
+    over the subjects of the training part, so identity needs a split that is not
+    subject-wise (``random`` or ``session``). ``loss_weighting``: ``equal``, ``fixed``
+    (``fixed_ratio`` = weight_activity / weight_identity), ``uncertainty`` (Kendall et al.
+    2018) or ``flwl`` (MRA-Net, needs a model exposing its embedding: any registered one).
+    ``flwl_grad``: what the FLWL weight branch learns from -- ``head`` (its own FC learns
+    from the loss, the shared embedding is detached), ``full`` (also back-propagates into
+    the backbone, the paper read literally) or ``none`` (fixed random branch; ablation).
+    ``flwl_larger``: which task gets ``2 + max(w)`` (``activity`` = Eq. 5 as printed).
+    ``monitor``: validation quantity for checkpointing and early stopping -- the mean of
+    the heads' macro-F1s (``mean``) or one head's macro-F1.
+    """
+
+    heads: list[str] = field(default_factory=lambda: ["activity"])
+    loss_weighting: str = "equal"
+    fixed_ratio: float = 0.75
+    flwl_grad: str = "head"
+    flwl_larger: str = "activity"
+    monitor: str = "mean"
+
+    def __post_init__(self) -> None:
+        heads = list(self.heads) if isinstance(self.heads, (list, tuple)) else [self.heads]
+        if not heads or any(h not in TASK_HEADS for h in heads) or len(set(heads)) != len(heads):
+            raise ConfigError(
+                f"task.heads must be a non-empty list of distinct names from "
+                f"{', '.join(TASK_HEADS)}; got {self.heads!r}"
+            )
+        self.heads = [h for h in TASK_HEADS if h in heads]  # canonical order
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ConfigError(
+                f"task.loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; "
+                f"got {self.loss_weighting!r}"
+            )
+        if isinstance(self.fixed_ratio, bool) or not isinstance(self.fixed_ratio, (int, float)) \
+                or not self.fixed_ratio > 0:
+            raise ConfigError(f"task.fixed_ratio must be a positive number, got "
+                              f"{self.fixed_ratio!r}")
+        if self.flwl_grad not in ("head", "full", "none"):
+            raise ConfigError(f"task.flwl_grad must be head, full or none; got "
+                              f"{self.flwl_grad!r}")
+        if self.flwl_larger not in TASK_HEADS:
+            raise ConfigError(f"task.flwl_larger must be activity or identity; got "
+                              f"{self.flwl_larger!r}")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"task.monitor must be one of {', '.join(MONITORS)}; got "
+                              f"{self.monitor!r}")
+        if self.monitor != "mean" and self.monitor not in self.heads:
+            raise ConfigError(f"task.monitor={self.monitor} but that head is not in "
+                              f"task.heads {self.heads}")
+        if self.loss_weighting == "flwl" and len(self.heads) != 2:
+            raise ConfigError("task.loss_weighting=flwl needs task.heads: [activity, identity]")
+
+    @property
+    def is_multitask(self) -> bool:
+        """True unless this is the plain single-task activity classifier."""
+        return self.heads != ["activity"]
+
+
 @dataclass
 class RunConfig:
     name: str | None = None
@@ -87,6 +155,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -133,6 +202,7 @@ def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:
             "data": DataConfig,
             "model": ModelConfig,
             "train": TrainConfig,
+            "task": TaskConfig,
         }.get(key)
         if sub is not None and isinstance(ftype, str) and sub.__name__ in ftype:
             kwargs[key] = _build(sub, value, f"{where}.{key}" if where else key)

@@ -18,7 +18,7 @@ from harlab.data.normalize import Normalizer
 from harlab.data.windows import WindowConfig, make_windows
 from harlab.errors import DataError
 from harlab.runs import best_checkpoint, check_run_dir, load_module
-from harlab.training import predict_proba
+from harlab.training import head_classes, predict_heads
 
 
 def predict_file(
@@ -60,8 +60,11 @@ def predict_file(
         )
     x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
     cfg = from_dict(load_yaml(run / "config.yaml"))
-    probs = predict_proba(module, x, bf16="bf16" in str(cfg.train.precision))
-    names = list(module.hparams["class_names"])
+    all_probs = predict_heads(module, x, bf16="bf16" in str(cfg.train.precision))
+    heads = head_classes(module)
+    primary = next(iter(heads))
+    probs = all_probs[primary]
+    names = heads[primary]
     pred = probs.argmax(1)
     rec_of = np.asarray(windows.recording, dtype=np.int64)
     start = np.asarray(windows.start) / windows.rate
@@ -75,6 +78,14 @@ def predict_file(
             "probability": np.round(probs[np.arange(len(pred)), pred], 4),
         }
     )
+    if primary != "activity":  # identity-only model: say what the label is
+        table = table.rename(columns={"label": "identity", "probability": "identity_probability"})
+    elif "identity" in heads:  # multitask model: the person too
+        pid = all_probs["identity"].argmax(1)
+        table["identity"] = np.asarray(heads["identity"], dtype=object)[pid]
+        table["identity_probability"] = np.round(
+            all_probs["identity"][np.arange(len(pid)), pid], 4
+        )
     rows = table.to_dict("records")
     info = {
         "windows": len(rows),
@@ -82,5 +93,6 @@ def predict_file(
         "rate": windows.rate,
         "channels": channels,
         "classes": names,
+        "heads": list(heads),
     }
     return rows, info

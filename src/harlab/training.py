@@ -10,6 +10,7 @@ writes metrics JSON, a markdown summary, plots and per-window predictions.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import time
@@ -68,18 +69,48 @@ class TrainResult:
     is_main: bool
 
 
-def predict_proba(
+def head_classes(module: Any) -> dict[str, list[str]]:
+    """Class names of each head of a trained module, primary head (activity if any) first."""
+    hp = module.hparams
+    task = hp.get("task")
+    if not task:
+        return {"activity": list(hp["class_names"])}
+    names = {"activity": list(hp["class_names"]), "identity": list(task["identity_names"])}
+    return {h: names[h] for h in task["heads"]}
+
+
+def predict_heads(
     module: torch.nn.Module, x: np.ndarray, batch_size: int = 512, bf16: bool = False
-) -> np.ndarray:
-    """Class probabilities for windows ``x`` (N, T, C), single process, eval mode."""
+) -> dict[str, np.ndarray]:
+    """Per-head class probabilities for windows ``x`` (N, T, C), single process, eval mode.
+
+    Keys are the module's heads (``activity`` for a single-task model) plus ``w`` (N, 2),
+    the FLWL weights, when the model has that branch.
+    """
     module.eval()
-    out = []
+    out: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(x), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], np.float32))
-            out.append(torch.softmax(module(xb).float(), dim=1).numpy())
-    k = len(module.hparams["class_names"]) if hasattr(module, "hparams") else 0
-    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+            res = module(xb)
+            if not isinstance(res, dict):
+                res = {"activity": res}
+            for k, v in res.items():
+                p = v.float() if k == "w" else torch.softmax(v.float(), dim=1)
+                out.setdefault(k, []).append(p.numpy())
+    if not out:
+        heads = head_classes(module) if hasattr(module, "hparams") else {"activity": []}
+        return {h: np.zeros((0, len(n)), np.float32) for h, n in heads.items()}
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def predict_proba(
+    module: torch.nn.Module, x: np.ndarray, batch_size: int = 512, bf16: bool = False
+) -> np.ndarray:
+    """Class probabilities of the primary head (activity if present) for windows ``x``."""
+    probs = predict_heads(module, x, batch_size, bf16)
+    primary = next(iter(head_classes(module))) if hasattr(module, "hparams") else "activity"
+    return probs[primary]
 
 
 def _class_weights(y: np.ndarray, k: int) -> list[float]:
@@ -114,37 +145,76 @@ def _data_summary(data: PreparedData) -> dict[str, Any]:
     }
 
 
+def head_labels(data: PreparedData, head: str, part: str) -> np.ndarray:
+    """True labels of one head: activity classes or identity (person) indices."""
+    return data.y[part] if head == "activity" else data.person[part]
+
+
 def score_split(
     module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics (incl. per-subject) and probabilities of ``module`` on one part."""
-    probs = predict_proba(module, data.x[part], bf16=bf16)
-    metrics = compute_metrics(
-        data.y[part], probs.argmax(1), data.class_names, groups={"subject": data.subjects(part)}
-    )
+    """Metrics (incl. per-subject) and probabilities of ``module``'s primary head on a part."""
+    heads, probs = score_heads(module, data, part, bf16)
+    primary = next(iter(heads))
+    return heads[primary], probs[primary]
+
+
+def score_heads(
+    module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Metrics of every head (activity: per-subject too; identity: per-activity too)."""
+    probs = predict_heads(module, data.x[part], bf16=bf16)
+    metrics = {}
+    for head, names in head_classes(module).items():
+        if head == "activity":
+            groups = {"subject": data.subjects(part)}
+        else:
+            groups = {"activity": np.asarray(data.class_names, dtype=object)[data.y[part]]}
+        metrics[head] = compute_metrics(
+            head_labels(data, head, part), probs[head].argmax(1), names, groups=groups
+        )
     return metrics, probs
 
 
-def write_predictions(path: Path, data: PreparedData, part: str, probs: np.ndarray) -> None:
-    """One CSV row per window of ``part``: ids, times, true and predicted class."""
+def write_predictions(
+    path: Path,
+    data: PreparedData,
+    part: str,
+    probs: np.ndarray | dict[str, np.ndarray],
+    names: dict[str, list[str]] | None = None,
+) -> None:
+    """One CSV row per window of ``part``: ids, times, true and predicted class per head.
+
+    The activity head writes ``true``, ``pred``, ``probability``; the identity head
+    ``true_identity``, ``pred_identity``, ``probability_identity``; FLWL runs add the
+    per-window loss-weight ratio ``flwl_rw``.
+    """
     import pandas as pd
 
+    from harlab.tasks.losses import rw_from_w
+
+    if not isinstance(probs, dict):
+        probs = {"activity": probs}
+    names = names or {"activity": list(data.class_names)}
     w = data.windowed.windows
     starts = data.starts(part)
-    pred = probs.argmax(1)
-    names = np.asarray(data.class_names, dtype=object)
-    pd.DataFrame(
-        {
-            "window": data.index[part],
-            "subject": data.subjects(part),
-            "session": data.sessions(part),
-            "start_s": np.round(starts / w.rate, 3),
-            "end_s": np.round((starts + w.length) / w.rate, 3),
-            "true": names[data.y[part]],
-            "pred": names[pred],
-            "probability": np.round(probs[np.arange(len(pred)), pred], 4),
-        }
-    ).to_csv(path, index=False)
+    cols: dict[str, Any] = {
+        "window": data.index[part],
+        "subject": data.subjects(part),
+        "session": data.sessions(part),
+        "start_s": np.round(starts / w.rate, 3),
+        "end_s": np.round((starts + w.length) / w.rate, 3),
+    }
+    for head, head_names in names.items():
+        sfx = "" if head == "activity" else f"_{head}"
+        pred = probs[head].argmax(1)
+        table = np.asarray(head_names, dtype=object)
+        cols[f"true{sfx}"] = table[head_labels(data, head, part)]
+        cols[f"pred{sfx}"] = table[pred]
+        cols[f"probability{sfx}"] = np.round(probs[head][np.arange(len(pred)), pred], 4)
+    if "w" in probs:
+        cols["flwl_rw"] = np.round(rw_from_w(torch.from_numpy(probs["w"])).numpy(), 4)
+    pd.DataFrame(cols).to_csv(path, index=False)
 
 
 def _write_outputs(
@@ -156,7 +226,10 @@ def _write_outputs(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     bf16 = "bf16" in str(cfg.train.precision)
-    metrics, probs = score_split(module, data, "test", bf16=bf16)
+    heads, probs = score_heads(module, data, "test", bf16=bf16)
+    names = head_classes(module)
+    primary = next(iter(heads))
+    metrics = heads[primary]
     n_params = sum(p.numel() for p in module.model.parameters())
     result = {
         "test": metrics,
@@ -167,20 +240,38 @@ def _write_outputs(
         "warnings": data.split.warnings,
         **extra,
     }
+    if cfg.task.is_multitask:
+        result["heads"] = list(heads)
+        result["test_heads"] = heads
+        result["task"] = dataclasses.asdict(cfg.task)
+        if "w" in probs:
+            from harlab.tasks.losses import rw_from_w
+            from harlab.tasks.multitask import plot_rw_histogram
+
+            rw = rw_from_w(torch.from_numpy(probs["w"])).numpy()
+            result["flwl_test"] = {
+                "rw_mean": float(rw.mean()),
+                "rw_std": float(rw.std()),
+                "rw_quantiles": {str(q): float(np.quantile(rw, q)) for q in (0.05, 0.5, 0.95)},
+                "w_max_mean": float(probs["w"].max(1).mean()),
+            }
+            plot_rw_histogram(rw, run_dir / "flwl_rw_histogram.png")
     write_json(run_dir / "metrics.json", result)
-    write_predictions(run_dir / "predictions.csv", data, "test", probs)
+    write_predictions(run_dir / "predictions.csv", data, "test", probs, names)
     with (run_dir / "history.csv").open("w", newline="") as fh:
         keys = sorted({k for r in history for k in r}, key=lambda k: (k != "epoch", k))
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(history)
-    plot_confusion_matrix(
-        np.asarray(metrics["confusion_matrix"]),
-        data.class_names,
-        run_dir / "confusion_matrix.png",
-        normalize="true",
-        title=f"{cfg.model.name} on {cfg.data.dataset} (test)",
-    )
+    for head, m in heads.items():
+        fname = "confusion_matrix.png" if head == primary else f"confusion_matrix_{head}.png"
+        plot_confusion_matrix(
+            np.asarray(m["confusion_matrix"]),
+            names[head],
+            run_dir / fname,
+            normalize="true",
+            title=f"{cfg.model.name} on {cfg.data.dataset} (test, {head})",
+        )
     if history:
         plot_training_curves(
             history,
@@ -205,11 +296,66 @@ def _write_outputs(
             if k in ("note", "best_epoch", "train_seconds", "precision", "seed")
         },
     }
+    if cfg.task.is_multitask:
+        info["heads"] = ", ".join(heads)
+        info["loss weighting"] = (
+            cfg.task.loss_weighting + (f" (r={cfg.task.fixed_ratio:g})"
+                                       if cfg.task.loss_weighting == "fixed" else "")
+            if len(heads) > 1 else "single task"
+        )
+        info["model selection"] = (
+            "mean of the heads' validation macro-F1" if cfg.task.monitor == "mean"
+            else f"validation macro-F1 of the {cfg.task.monitor} head"
+        )
+        if "flwl_test" in result:
+            info["FLWL r_w on test (mean)"] = f"{result['flwl_test']['rw_mean']:.4f}"
     for wmsg in data.split.warnings:
         info["WARNING"] = wmsg
-    md = metrics_markdown(metrics, data.class_names, f"harlab run {run_dir.name}", info)
+    md = metrics_markdown(metrics, names[primary], f"harlab run {run_dir.name}", info)
+    if len(heads) > 1 or primary != "activity":
+        md = md.replace("## Overall", f"## {primary} head\n\n## Overall", 1)
+        for head, m in heads.items():
+            if head != primary:
+                sub = metrics_markdown(m, names[head], f"{head} head")
+                md += "\n\n" + sub.replace("# ", "## ", 1).replace("\n## ", "\n### ")
     (run_dir / "summary.md").write_text(md)
     return result
+
+
+def check_task_split(cfg: RunConfig) -> None:
+    """Identification needs the test persons in training: reject subject-wise splits."""
+    if "identity" in cfg.task.heads and cfg.data.split.kind in ("subject", "given"):
+        raise ConfigError(
+            f"task.heads includes identity, but data.split.kind={cfg.data.split.kind} puts "
+            "different persons in training and test, so nobody in the test part could be "
+            "identified; use split.kind=session (train and test on different sessions of "
+            "the same persons) or random"
+        )
+
+
+def task_hparams(cfg: RunConfig, data: PreparedData) -> dict[str, Any] | None:
+    """The classifier's ``task`` hyperparameters (None for plain activity classification).
+
+    Raises ConfigError when validation/test windows belong to persons without training
+    windows (they cannot be identified).
+    """
+    if not cfg.task.is_multitask:
+        return None
+    if "identity" in cfg.task.heads:
+        for part in ("val", "test"):
+            unseen = int((data.person[part] < 0).sum())
+            if unseen:
+                who = sorted({str(s) for s in data.subjects(part)[data.person[part] < 0]})
+                raise ConfigError(
+                    f"{cfg.data.dataset}: {unseen} {part} windows belong to persons with no "
+                    f"training windows ({', '.join(who[:5])}); the identity head cannot "
+                    "learn them -- check the split"
+                )
+        if len(data.person_names) < 2:
+            raise ConfigError("the identity head needs at least 2 persons in the training part")
+    task = dataclasses.asdict(cfg.task)
+    task["identity_names"] = list(data.person_names) if "identity" in cfg.task.heads else []
+    return task
 
 
 def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None) -> TrainResult:
@@ -225,6 +371,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
 
     get_source(cfg.data.dataset)
     get_model_spec(cfg.model.name)
+    check_task_split(cfg)
     child_dir = inherited_run_dir()
     if resume is not None:
         run_dir = check_run_dir(resume)
@@ -268,6 +415,11 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
             say(f"[bold yellow]WARNING[/bold yellow] {wmsg}")
 
     k = len(data.class_names)
+    task = task_hparams(cfg, data)
+    if task is not None and not is_child:
+        say(f"task: heads {', '.join(task['heads'])}"
+            + (f" ({len(task['identity_names'])} persons)" if task["identity_names"] else "")
+            + (f" | loss weighting {task['loss_weighting']}" if len(task["heads"]) > 1 else ""))
     module = WindowClassifier(
         model_name=cfg.model.name,
         model_options=dict(cfg.model.options),
@@ -290,8 +442,11 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
             "class_ids": [int(c) for c in data.class_ids],
             "normalization": data.normalizer.to_dict(),
         },
+        task=task,
     )
-    dm = WindowDataModule(data.x, data.y, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
+                                           for p in data.y}
+    dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
     ckpt_cb = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -387,15 +542,27 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         raise CheckpointError(
             f"{run}: training data changed since this run (normalisation differs)"
         )
-    metrics, _ = score_split(module, data, part, bf16="bf16" in str(cfg.train.precision))
-    return {
+    task = hp.get("task")
+    if task and "identity" in task["heads"]:
+        if list(task["identity_names"]) != data.person_names:
+            raise CheckpointError(
+                f"{run}: checkpoint persons {task['identity_names']} differ from the training "
+                f"part's {data.person_names}; the dataset or split changed since training"
+            )
+        task_hparams(cfg, data)  # unseen persons in val/test -> ConfigError
+    heads, _ = score_heads(module, data, part, bf16="bf16" in str(cfg.train.precision))
+    out = {
         "part": part,
         "checkpoint": str(ckpt),
-        "metrics": metrics,
+        "metrics": next(iter(heads.values())),
         "split": data.split.description,
         "warnings": data.split.warnings,
         "class_names": data.class_names,
     }
+    if task:
+        out["heads"] = heads
+        out["identity_names"] = list(task["identity_names"])
+    return out
 
 
 def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
@@ -409,7 +576,15 @@ def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
     raise CheckpointError(f"{run}: too many evaluation files")
 
 
-__all__ = ["train", "evaluate", "write_evaluation", "predict_proba", "score_split"]
+__all__ = [
+    "train",
+    "evaluate",
+    "write_evaluation",
+    "predict_proba",
+    "predict_heads",
+    "score_split",
+    "score_heads",
+]
 
 
 def cross_validate(

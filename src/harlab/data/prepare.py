@@ -18,7 +18,7 @@ import numpy as np
 
 from harlab.data import cache as cache_mod
 from harlab.data.normalize import Normalizer
-from harlab.data.recording import UNLABELLED, RecordingMeta
+from harlab.data.recording import UNLABELLED, RecordingMeta, _natural_key
 from harlab.data.sources import get_source
 from harlab.data.splits import Split, make_split
 from harlab.data.windows import Windows, make_windows
@@ -146,6 +146,8 @@ class PreparedData:
     split: Split
     windowed: WindowedData
     excluded: dict[str, int] = field(default_factory=dict)
+    person: dict[str, np.ndarray] = field(default_factory=dict)
+    person_names: list[str] = field(default_factory=list)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -162,6 +164,23 @@ class PreparedData:
 
     def recordings(self, part: str) -> np.ndarray:
         return np.asarray(self.windowed.windows.recording[self.index[part]])
+
+
+def person_labels(
+    subjects: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Identity labels 0..P-1 over the training part's subjects (natural order).
+
+    Windows of subjects that have no training windows get -1: they cannot be identified.
+    """
+    names = sorted({str(s) for s in np.unique(subjects["train"])}, key=_natural_key)
+    index = {n: i for i, n in enumerate(names)}
+    out = {}
+    for part, subj in subjects.items():
+        uniq, inv = np.unique(np.asarray(subj).astype(str), return_inverse=True)
+        codes = np.array([index.get(u, -1) for u in uniq.tolist()], dtype=np.int64)
+        out[part] = codes[inv.reshape(-1)] if len(uniq) else np.zeros(0, np.int64)
+    return out, names
 
 
 def select_classes(
@@ -208,4 +227,7 @@ def prepare(data_cfg: Any, wd: WindowedData | None = None) -> PreparedData:
         xs[part] = normalizer.apply(raw)
         ys[part] = np.searchsorted(ids, y_all[index[part]]).astype(np.int64)
     names = [wd.classes.get(c, str(c)) for c in class_ids]
-    return PreparedData(xs, ys, index, class_ids, names, normalizer, split, wd, excluded)
+    person, person_names = person_labels({p: wd.subject[index[p]] for p in index})
+    return PreparedData(
+        xs, ys, index, class_ids, names, normalizer, split, wd, excluded, person, person_names
+    )

@@ -10,6 +10,10 @@
   identification needs); validation is the last ``val_fraction`` of each training
   recording in time, and windows straddling that cut are discarded.
 * ``given`` - a dataset's official subject split; validation subjects from training.
+  Datasets whose official split is per recording (OPPORTUNITY: ``meta["official_split"]``
+  of each recording, "train"/"test"/None) are split by recording instead: validation is
+  whole training recordings drawn with ``GroupShuffleSplit``; recordings in neither part
+  are left out (counted in the description).
 
 Assignment is per recording (or per window for ``random``), so the same seed always
 gives the same split.
@@ -47,6 +51,9 @@ class SplitConfig:
     test_fraction: float = 0.3
     test_subjects: list[str] | None = None
     test_sessions: list[str] | None = None
+    # session split only: train (and validate) on these sessions alone, e.g. train ["1"],
+    # test ["2"]; windows of the remaining sessions are left out (counted in the description)
+    train_sessions: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("random", "subject", "session", "given"):
@@ -63,6 +70,12 @@ class SplitConfig:
             self.test_subjects = [str(s) for s in self.test_subjects]
         if self.test_sessions is not None:
             self.test_sessions = [str(s) for s in self.test_sessions]
+        if self.train_sessions is not None:
+            self.train_sessions = [str(s) for s in self.train_sessions]
+            if self.kind != "session":
+                raise ConfigError("split.train_sessions only applies to split.kind=session")
+            if set(self.train_sessions) & set(self.test_sessions or []):
+                raise ConfigError("split.train_sessions and split.test_sessions overlap")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,12 +155,20 @@ def make_split(
         return _session_split(windows, recordings, cfg)
 
     if cfg.kind == "given":
+        if not official_split and _has_recording_split(recordings):
+            return _given_recordings_split(windows, recordings, cfg)
         if not official_split:
             raise ConfigError("this dataset has no official split; use split.kind=subject")
         test_subjects = [s for s in subjects if official_split.get(s) == "test"]
         train_subjects = [s for s in subjects if official_split.get(s) == "train"]
         desc = "official subject split"
     else:  # subject
+        if recordings and all(r.meta.get("subject_unknown") for r in recordings):
+            raise ConfigError(
+                "this dataset does not record which person each recording belongs to, so a "
+                "subject-wise split is impossible; use split.kind=given (its official "
+                "train/test files) or random"
+            )
         if cfg.test_subjects:
             missing = sorted(set(cfg.test_subjects) - set(subjects))
             if missing:
@@ -187,6 +208,49 @@ def make_split(
     )
 
 
+def _has_recording_split(recordings: list[Recording] | list[RecordingMeta]) -> bool:
+    return any(r.meta.get("official_split") in ("train", "test") for r in recordings)
+
+
+def _given_recordings_split(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
+) -> Split:
+    """Official per-recording split; validation = whole training recordings (seeded)."""
+    part = np.array([r.meta.get("official_split") for r in recordings], dtype=object)
+    train_recs = np.flatnonzero(part == "train")
+    test_recs = np.flatnonzero(part == "test")
+    if not train_recs.size or not test_recs.size:
+        raise ConfigError(
+            "official recording split: the loaded recordings need at least one official "
+            f"training and one test recording (got {train_recs.size} and {test_recs.size})"
+        )
+    val_recs = np.zeros(0, np.int64)
+    if cfg.val_fraction > 0 and train_recs.size >= 2:
+        n_val = max(1, int(round(cfg.val_fraction * train_recs.size)))
+        gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=cfg.seed)
+        tr, va = next(gss.split(train_recs, groups=train_recs))
+        train_recs, val_recs = np.sort(train_recs[tr]), np.sort(train_recs[va])
+    rec = np.asarray(windows.recording)
+    parts = {"train": train_recs, "val": val_recs, "test": test_recs}
+    idx = {k: np.flatnonzero(np.isin(rec, v)) for k, v in parts.items()}
+    names = {
+        k: [f"{recordings[i].subject}-{recordings[i].session}" for i in v] for k, v in parts.items()
+    }
+    desc = (
+        f"official recording split: test {names['test'][:4]}"
+        f"{'...' if len(names['test']) > 4 else ''}, validation recordings {names['val']} "
+        f"(seed {cfg.seed})"
+    )
+    unused = np.flatnonzero(~np.isin(part, ["train", "test"]))
+    if unused.size:
+        n_win = int(np.isin(rec, unused).sum())
+        desc += f"; {unused.size} recordings outside the official split left out ({n_win} windows)"
+    subjects = {
+        k: sorted({recordings[i].subject for i in v}, key=_natural_key) for k, v in parts.items()
+    }
+    return Split(idx["train"], idx["val"], idx["test"], desc, [], subjects)
+
+
 def _session_split(
     windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
 ) -> Split:
@@ -211,6 +275,11 @@ def _session_split(
         )
     rec_is_test = np.array([(r.subject, r.session) in test_pairs for r in recordings])
     win_test = rec_is_test[windows.recording]
+    left_out = np.zeros(len(windows), bool)
+    if cfg.train_sessions:
+        rec_out = np.array([r.session not in cfg.train_sessions for r in recordings]) & ~rec_is_test
+        left_out = rec_out[windows.recording]
+        win_test = win_test | left_out  # excluded from train/val below, removed from test after
     # validation: the last val_fraction of each training recording, in time
     rec_len = np.array([r.n_samples for r in recordings])
     cut = np.floor(rec_len * (1 - cfg.val_fraction)).astype(np.int64)[windows.recording]
@@ -222,12 +291,19 @@ def _session_split(
     test_subjects = sorted({s for s, _ in test_pairs}, key=_natural_key)
     shown = sorted(test_pairs)[:4]
     more = "..." if len(test_pairs) > 4 else ""
+    win_test = win_test & ~left_out
+    only = (
+        f"; training sessions {cfg.train_sessions} only ({int(left_out.sum())} windows of "
+        "other sessions left out)"
+        if cfg.train_sessions
+        else ""
+    )
     return Split(
         np.flatnonzero(is_train),
         np.flatnonzero(is_val),
         np.flatnonzero(win_test),
         f"session split: test sessions {shown}{more} ({len(test_pairs)} subject-sessions); "
-        f"validation = last {cfg.val_fraction:.0%} of each training recording",
+        f"validation = last {cfg.val_fraction:.0%} of each training recording{only}",
         [],
         {"train": train_subjects, "val": train_subjects, "test": test_subjects},
         int(straddle.sum()),

@@ -1,7 +1,10 @@
 """Model registry.
 
 Every model takes windows shaped (N, T, C) -- time first, sensor channels last, the
-layout the data layer produces -- and returns logits (N, num_classes). Builders take the
+layout the data layer produces -- and returns logits (N, num_classes). Every model ends in
+a linear classifier ``model.fc`` whose input is the window's embedding; that is how
+:func:`build_backbone` turns any registered model into a shared feature extractor for
+multitask heads (:mod:`harlab.tasks.multitask`). Builders take the
 input shape ``(T, C)``, ``num_classes`` and model-specific keyword options; unknown
 options are rejected with a clear error instead of being ignored.
 """
@@ -72,6 +75,26 @@ _SPECS: list[ModelSpec] = [
         "build_lstm",
         "Stacked LSTM baseline (2 layers) on raw windows",
     ),
+    ModelSpec(
+        "mranet",
+        "harlab.models.mranet",
+        "build_mranet",
+        "MRA-Net extractor (He et al. 2019): 3 multiscale residual-attention blocks",
+    ),
+    ModelSpec(
+        "dcnn3",
+        "harlab.models.radar_baselines",
+        "build_dcnn",
+        "Shallow DCNN baseline (3 x conv5x5+pool, FC) for micro-Doppler frames",
+        (("channels", (32, 64, 64)), ("kernel_size", 5), ("batch_norm", False)),
+    ),
+    ModelSpec(
+        "dcnn5",
+        "harlab.models.radar_baselines",
+        "build_dcnn",
+        "Deeper DCNN baseline (5 x conv3x3+BN+pool, FC) for micro-Doppler frames",
+        (("channels", (16, 32, 64, 64, 128)), ("kernel_size", 3), ("batch_norm", True)),
+    ),
 ]
 MODELS: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
 
@@ -112,3 +135,21 @@ def build_model(
     if t < 1 or c < 1:
         raise ConfigError(f"model '{name}': invalid input shape {input_shape}")
     return fn(input_shape=(int(t), int(c)), num_classes=int(num_classes), **kwargs)
+
+
+def build_backbone(
+    name: str, input_shape: tuple[int, int], **options: Any
+) -> tuple[nn.Module, int]:
+    """Registered model ``name`` without its classifier: returns ``(backbone, embedding_dim)``.
+
+    ``backbone(x)`` gives the embedding ``(N, embedding_dim)`` that ``model.fc`` would have
+    classified (after the model's own dropout), so multitask heads see exactly what the
+    single-task classifier sees.
+    """
+    model = build_model(name, input_shape, 2, **options)
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear):
+        raise ConfigError(f"model '{name}' has no final linear layer 'fc'; it cannot be used "
+                          "as a multitask backbone")
+    model.fc = nn.Identity()
+    return model, int(fc.in_features)

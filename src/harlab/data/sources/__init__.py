@@ -90,9 +90,24 @@ SOURCES: dict[str, SourceSpec] = {
             "Daily and Sports Activities: 5 IMUs (45 ch), 8 subjects, 19 activities, 25 Hz",
         ),
         SourceSpec(
+            "basicmotions",
+            "harlab.data.sources.basicmotions",
+            "BasicMotions smartwatch acc+gyro, 4 activities, 80 cases of 10 s at 10 Hz (.ts)",
+        ),
+        SourceSpec(
+            "radar_frames",
+            "harlab.data.sources.radar_frames",
+            "Radar micro-Doppler frames (harlab simulate radar, Glasgow .dat, your own .npy/.png)",
+        ),
+        SourceSpec(
             "custom",
             "harlab.data.sources.custom",
             "Your own CSV/Parquet recordings (see README: bring your own data)",
+        ),
+        SourceSpec(
+            "weak",
+            "harlab.data.sources.weak",
+            "Weakly-labelled long windows: target bouts spliced into background (any base)",
         ),
     ]
 }
