@@ -328,8 +328,8 @@ def check_task_split(cfg: RunConfig) -> None:
         raise ConfigError(
             f"task.heads includes identity, but data.split.kind={cfg.data.split.kind} puts "
             "different persons in training and test, so nobody in the test part could be "
-            "identified; use split.kind=session (train and test on different sessions of "
-            "the same persons) or random"
+            "identified; use split.kind=session or recording (train and test on different "
+            "sessions or recordings of the same persons) or random"
         )
 
 

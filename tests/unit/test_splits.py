@@ -103,3 +103,49 @@ def test_bad_split_config() -> None:
         SplitConfig(kind="stratified")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         SplitConfig(folds=1)
+
+
+def _framed(n_persons: int = 3, n_recordings: int = 4, n_frames: int = 5) -> list[Recording]:
+    """Pre-cut frames (one window each) from several source recordings, as radar_frames gives."""
+    out = []
+    for p in range(n_persons):
+        for r in range(n_recordings):
+            for f in range(n_frames):
+                out.append(
+                    Recording(
+                        data=np.zeros((10, 2), np.float32),
+                        labels=np.full(10, r % 2),
+                        rate=10.0,
+                        channels=("a", "b"),
+                        units=("", ""),
+                        subject=f"p{p}",
+                        session=f"rec{r}",
+                        meta={"frame": f},
+                    )
+                )
+    return out
+
+
+def test_recording_split_keeps_source_recordings_whole() -> None:
+    recs = _framed()
+    w = make_windows(recs, WindowConfig(length=10, step=10))
+    sp = make_split(w, recs, SplitConfig(kind="recording", test_fraction=0.25, val_fraction=0.2))
+    key = np.array([f"{r.subject}/{r.session}" for r in recs])[w.recording]
+    parts = [set(key[sp.train]), set(key[sp.val]), set(key[sp.test])]
+    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert len(sp.train) + len(sp.val) + len(sp.test) == len(w)
+    assert len(parts[2]) == 3  # 25 % of 12 source recordings
+    assert not sp.warnings
+    again = make_split(w, recs, SplitConfig(kind="recording", test_fraction=0.25))
+    assert np.array_equal(again.test, sp.test)
+
+
+def test_random_split_of_frames_warns_and_recording_split_needs_groups() -> None:
+    recs = _framed()
+    w = make_windows(recs, WindowConfig(length=10, step=10))
+    sp = make_split(w, recs, SplitConfig(kind="random"))
+    assert any("split.kind=recording" in m for m in sp.warnings)
+    few = _framed(n_persons=1, n_recordings=2)
+    wf = make_windows(few, WindowConfig(length=10, step=10))
+    with pytest.raises(ConfigError, match="at least 3 source recordings"):
+        make_split(wf, few, SplitConfig(kind="recording"))

@@ -9,6 +9,11 @@
 * ``session`` - train and test on different sessions of the same subjects (what person
   identification needs); validation is the last ``val_fraction`` of each training
   recording in time, and windows straddling that cut are discarded.
+* ``recording`` - whole source recordings, identified by (subject, session), are drawn at
+  random for test (``test_fraction``) and validation (``val_fraction`` of the rest) with
+  ``GroupShuffleSplit``: no window or frame of a test recording is seen in training, yet
+  every person can appear in all parts (what identification needs). Use it for pre-framed
+  data whose frames overlap in time, e.g. radar frames (session = radar recording).
 * ``given`` - a dataset's official subject split; validation subjects from training.
   Datasets whose official split is per recording (OPPORTUNITY: ``meta["official_split"]``
   of each recording, "train"/"test"/None) are split by recording instead: validation is
@@ -36,7 +41,7 @@ from harlab.data.recording import Recording, RecordingMeta, _natural_key
 from harlab.data.windows import Windows
 from harlab.errors import ConfigError
 
-SplitKind = Literal["random", "subject", "session", "given"]
+SplitKind = Literal["random", "subject", "session", "recording", "given"]
 
 
 @dataclass
@@ -56,9 +61,10 @@ class SplitConfig:
     train_sessions: list[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("random", "subject", "session", "given"):
+        if self.kind not in ("random", "subject", "session", "recording", "given"):
             raise ConfigError(
-                f"split.kind must be one of random, subject, session, given; got {self.kind!r}"
+                "split.kind must be one of random, subject, session, recording, given; "
+                f"got {self.kind!r}"
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")
@@ -92,6 +98,58 @@ class Split:
     warnings: list[str] = field(default_factory=list)
     subjects: dict[str, list[str]] = field(default_factory=dict)
     dropped: int = 0
+
+
+def _source_keys(recordings: list[Recording] | list[RecordingMeta]) -> np.ndarray:
+    """One key per harlab recording naming its source recording: subject and session."""
+    return np.array([f"{r.subject}\x1f{r.session}" for r in recordings])
+
+
+def _windows_sharing_a_source(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta]
+) -> int:
+    """Windows of pre-cut data (one window per recording) whose source recording
+    (subject, session) gave several of them: their neighbours may overlap in time."""
+    keys = _source_keys(recordings)
+    per_rec = np.bincount(windows.recording, minlength=len(recordings))
+    single = per_rec == 1
+    if not single.any():
+        return 0
+    _, inverse, counts = np.unique(keys[single], return_inverse=True, return_counts=True)
+    shared = np.zeros(len(recordings), bool)
+    shared[np.flatnonzero(single)] = counts[inverse] > 1
+    return int(shared[windows.recording].sum())
+
+
+def _recording_split(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
+) -> Split:
+    keys = _source_keys(recordings)
+    win_key = keys[windows.recording]
+    groups = np.unique(win_key)
+    if len(groups) < 3:
+        raise ConfigError(
+            f"split.kind=recording needs at least 3 source recordings (subject, session); "
+            f"found {len(groups)}"
+        )
+    idx = np.arange(len(windows))
+    gss = GroupShuffleSplit(n_splits=1, test_size=cfg.test_fraction, random_state=cfg.seed)
+    trval, test = next(gss.split(idx, groups=win_key))
+    val = np.zeros(0, np.int64)
+    if cfg.val_fraction > 0 and len(np.unique(win_key[trval])) >= 2:
+        gss = GroupShuffleSplit(n_splits=1, test_size=cfg.val_fraction, random_state=cfg.seed)
+        tr, va = next(gss.split(trval, groups=win_key[trval]))
+        trval, val = trval[tr], trval[va]
+    n_rec = {
+        k: len(np.unique(win_key[v])) for k, v in (("train", trval), ("val", val), ("test", test))
+    }
+    return Split(
+        np.sort(trval),
+        np.sort(val),
+        np.sort(test),
+        f"recording-wise random split: {n_rec['train']} train / {n_rec['val']} val / "
+        f"{n_rec['test']} test source recordings (subject, session), seed {cfg.seed}",
+    )
 
 
 def _val_subjects(train_subjects: list[str], cfg: SplitConfig) -> tuple[list[str], list[str]]:
@@ -135,6 +193,14 @@ def make_split(
         else:
             train, val = trval, np.zeros(0, np.int64)
         warnings = []
+        shared = _windows_sharing_a_source(windows, recordings)
+        if shared and windows.step >= windows.length:
+            warnings.append(
+                f"LEAKAGE: {shared} windows come from a source recording that holds several "
+                "pre-cut windows (same subject and session); if those overlap in time (radar "
+                "frames overlap by 0.36 s) a random split puts shared samples in train and "
+                "test. Use split.kind=recording for an honest estimate."
+            )
         if windows.step < windows.length:
             overlap = 1 - windows.step / windows.length
             warnings.append(
@@ -153,6 +219,9 @@ def make_split(
 
     if cfg.kind == "session":
         return _session_split(windows, recordings, cfg)
+
+    if cfg.kind == "recording":
+        return _recording_split(windows, recordings, cfg)
 
     if cfg.kind == "given":
         if not official_split and _has_recording_split(recordings):
