@@ -193,8 +193,12 @@ def evaluate(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory written by harlab train")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV/Parquet recording file")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="a run directory, or an .onnx file from harlab export")
+    ],
+    input: Annotated[
+        Path | None, typer.Option("--input", "-i", help="CSV/Parquet recording file")
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV here")] = None,
     rate: Annotated[
         float | None, typer.Option(help="Hz, if the file has no timestamp")
@@ -205,11 +209,34 @@ def predict(
     step: Annotated[
         int | None, typer.Option(help="hop in samples (default: the run's step)")
     ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out)")
+    ] = False,
+    follow: Annotated[
+        Path | None, typer.Option(help="follow a growing CSV file like tail -f")
+    ] = None,
+    hop: Annotated[int | None, typer.Option(help="streaming hop in samples")] = None,
+    poll: Annotated[float, typer.Option(help="--follow poll interval in seconds")] = 0.2,
+    max_idle: Annotated[
+        float | None, typer.Option(help="--follow: stop after this many idle seconds")
+    ] = None,
+    max_gap: Annotated[
+        float, typer.Option(help="streaming: reset on a time jump > this many sample periods")
+    ] = 3.0,
 ) -> None:
-    """Window a recording file and print/write one label per window with its times."""
+    """Window a recording file (or a live stream) and output one label per window."""
+    from harlab.cli.export import predict_file_onnx, stream_predict
     from harlab.predict import predict_file
 
-    rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=step)
+    if stream or follow is not None:
+        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap)
+        return
+    if input is None:
+        raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
+    if run_dir.suffix == ".onnx":
+        rows, info = predict_file_onnx(run_dir, input, rate=rate, step=hop or step)
+    else:
+        rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=hop or step)
     if output is not None:
         if output.exists():
             raise HarlabError(f"{output} exists; choose another output file")
@@ -227,6 +254,28 @@ def predict(
 
 # --- Command groups defined in other modules (harlab.cli.*). Each module keeps its heavy
 # --- imports inside its commands so that `harlab --help` stays fast. Register them here.
+from harlab.cli.reproduce import app as _reproduce_app  # noqa: E402
+
+app.add_typer(_reproduce_app, name="reproduce")
+from harlab.cli.mranet import search_ratio  # noqa: E402
+
+app.command("search-ratio")(search_ratio)
+from harlab.cli import danhar as _danhar_cli  # noqa: E402
+
+app.command("attention")(_danhar_cli.attention)
+app.add_typer(_danhar_cli.ablate_app, name="ablate")
+from harlab.cli.export import export as _export_cmd  # noqa: E402
+
+app.command("export")(_export_cmd)
+from harlab.cli.data import app as _data_app  # noqa: E402
+
+app.add_typer(_data_app, name="data")
+from harlab.cli.simulate import app as _simulate_app  # noqa: E402
+
+app.add_typer(_simulate_app, name="simulate")
+from harlab.cli.radar import app as _radar_app  # noqa: E402
+
+app.add_typer(_radar_app, name="radar")
 
 
 def _configure_logging() -> None:

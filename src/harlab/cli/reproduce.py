@@ -1,0 +1,220 @@
+"""``harlab reproduce ...``: re-run a paper's result tables (heavy imports inside commands)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Reproduce published result tables under the paper's and an honest protocol.",
+)
+console = Console()
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def danhar(
+    datasets: Annotated[
+        str | None,
+        typer.Option(help="comma-separated: wisdm,unimib,pamap2,opportunity,weak,hapt,uci_har,"
+                     "usc_had (default: all; absent data are skipped)"),
+    ] = None,
+    protocols: Annotated[
+        str, typer.Option(help="comma-separated: paper,honest")
+    ] = "paper,honest",
+    models: Annotated[
+        str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table rows)")
+    ] = "cnn,danhar_cnn,resnet,danhar",
+    seeds: Annotated[int, typer.Option(help="seeds 0..N-1 per row")] = 2,
+    folds: Annotated[
+        int | None, typer.Option(help="honest protocol: first N folds (default: all)")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="train.max_epochs of every run (default: the preset's)")
+    ] = None,
+    max_time_per_run: Annotated[
+        float | None, typer.Option(help="cap each run's training time, seconds")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
+        "runs"
+    ),
+    presets: Annotated[
+        Path | None, typer.Option(help="preset folder (default: configs/danhar)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override key.path=value in every run")
+    ] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+) -> None:
+    """Train the DanHAR table rows on each dataset under both protocols; write one table."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from harlab.experiments.reproduce_danhar import reproduce_danhar
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=no_progress,
+    )
+    task: list[Any] = []
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "plan":
+            task.append(progress.add_task("reproduce danhar", total=info["total"]))
+        elif kind == "skip":
+            progress.console.print(
+                f"[yellow]skipped[/yellow] {info['dataset']}/{info['protocol']}: {info['note']}",
+                highlight=False,
+            )
+        elif kind == "start":
+            fold = f" fold {info['fold']}" if info["fold"] is not None else ""
+            progress.update(task[0], description=f"{info['dataset']}/{info['protocol']}/"
+                            f"{info['model']} seed {info['seed']}{fold}")
+        elif kind == "done":
+            progress.advance(task[0])
+            fold = f" fold {info['fold']}" if info["fold"] is not None else ""
+            head = (f"{info['dataset']}/{info['protocol']}/{info['model']} seed {info['seed']}"
+                    f"{fold}")
+            if info["error"]:
+                progress.console.print(f"[red]failed[/red] {head}: {info['error']}",
+                                       highlight=False)
+            else:
+                progress.console.print(
+                    f"{head}: acc {info['accuracy']:.4f}, macro-F1 {info['macro_f1']:.4f}, "
+                    f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s",
+                    highlight=False,
+                )
+
+    with progress:
+        parent, result = reproduce_danhar(
+            datasets=_split(datasets),
+            protocols=_split(protocols),
+            models=_split(models),
+            seeds=seeds,
+            folds=folds,
+            epochs=epochs,
+            max_time_per_run=max_time_per_run,
+            overrides=list(set_ or []),
+            out=out,
+            preset_dir=presets,
+            command=" ".join(["harlab", *map(shlex.quote, sys.argv[1:])]),
+            on_event=on_event,
+        )
+    console.print((parent / "results.md").read_text(), markup=False, highlight=False)
+    console.print(f"[bold]results[/bold] {parent / 'results.md'}, {parent / 'results.json'}")
+
+
+@app.command()
+def mranet(
+    data: Annotated[
+        Path | None, typer.Option(help="frame dataset folder (harlab simulate radar --out)")
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="simulate the default dataset into the run dir")
+    ] = False,
+    quick: Annotated[
+        bool, typer.Option(help="with --simulate: a tiny dataset (2 persons, CI-sized)")
+    ] = False,
+    experiments: Annotated[
+        str, typer.Option(help="comma-separated: table4,fig8,fig9,fig10,fig11,fig12,table5,"
+                          "table6")
+    ] = "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
+    protocol: Annotated[
+        str, typer.Option(help="recording (honest: folds by recording) or paper (random "
+                          "frames, leaks)")
+    ] = "recording",
+    folds: Annotated[int, typer.Option(help="K of the K-fold cross-validation")] = 5,
+    run_folds: Annotated[
+        int | None, typer.Option(help="train only the first N folds (default: all)")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="comma-separated training seeds")] = "0",
+    epochs: Annotated[int, typer.Option(help="maximum epochs per model")] = 30,
+    max_time_per_run: Annotated[
+        float | None, typer.Option(help="cap each model's training time, seconds")
+    ] = None,
+    patience: Annotated[int, typer.Option(help="early-stopping patience (0 = none)")] = 10,
+    batch_size: Annotated[int, typer.Option(help="training batch size")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    channels: Annotated[str, typer.Option(help="MRA-Net block channels")] = "32,64,128",
+    snrs: Annotated[str, typer.Option(help="Fig. 11 SNR levels, dB")] = "0,5,10,15,20,25,30",
+    snr_recordings: Annotated[
+        int, typer.Option(help="Fig. 11: test recordings per activity x person cell")
+    ] = 2,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    workers: Annotated[int, typer.Option(help="processes for radar simulation")] = 1,
+    out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
+        "runs"
+    ),
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+) -> None:
+    """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from harlab.errors import ConfigError
+    from harlab.experiments.reproduce_mranet import Limits, reproduce_mranet
+
+    try:
+        lim = Limits(
+            folds=folds, run_folds=run_folds, seeds=[int(s) for s in _split(seeds) or []],
+            epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
+            batch_size=batch_size, lr=lr, channels=[int(c) for c in _split(channels) or []],
+            snrs=[float(s) for s in _split(snrs) or []], snr_recordings=snr_recordings,
+            threads=threads, workers=workers,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--seeds/--channels/--snrs must be comma-separated numbers ({exc})"
+                          ) from None
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=no_progress,
+    )
+    task: list[Any] = []
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "plan":
+            task.append(progress.add_task("reproduce mranet", total=info["total"]))
+            progress.console.print(f"{info['frames']} frames, {info['folds']} fold(s), "
+                                   f"{info['total']} models to train", highlight=False)
+        elif kind == "stage":
+            progress.console.print(info["what"], highlight=False)
+        elif kind == "start" and task:
+            progress.update(task[0], description=f"{info['model']} fold {info['fold']} "
+                            f"seed {info['seed']}")
+        elif kind == "done" and task:
+            progress.advance(task[0])
+            scores = ", ".join(f"{h} F1 {info[f'{h}_macro_f1']:.4f}"
+                               for h in ("activity", "identity") if f"{h}_macro_f1" in info)
+            progress.console.print(
+                f"{info['model']} fold {info['fold']} seed {info['seed']}: {scores}, "
+                f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s",
+                highlight=False)
+
+    with progress:
+        parent, _ = reproduce_mranet(
+            data=data, simulate=simulate, quick=quick, experiments=_split(experiments),
+            protocol=protocol, limits=lim, out=out,
+            command=" ".join(["harlab", *map(shlex.quote, sys.argv[1:])]), on_event=on_event,
+        )
+    console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

@@ -1,0 +1,431 @@
+"""Reproduce the DanHAR result tables under the paper's protocol and an honest one.
+
+For every chosen dataset and protocol the preset ``configs/danhar/<dataset>_<protocol>.yaml``
+is loaded through the normal config loader (strict keys), then every table row -- standard
+CNN (``cnn``), attention CNN (``danhar_cnn``), ResNet (``resnet``), attention ResNet
+(``danhar``) -- is trained with :func:`harlab.training.train` over several seeds (and, for
+the honest subject-wise protocol, several folds). Each training run is an ordinary run
+directory (config, metrics, plots, predictions, checkpoints) inside one new parent
+directory, which also gets ``results.json`` (every run's numbers and run directory),
+``results.md`` (one table: mean ± std over seeds/folds next to the published number) and
+``results.png``. Datasets whose files are not found are skipped, with the loader's message
+in the table. Limits (epochs, seeds, folds, seconds per run) make quick runs possible;
+they are recorded in the results so short runs are never mistaken for full ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harlab.config import RunConfig, load_config
+from harlab.errors import ConfigError, HarlabError
+from harlab.evaluation.report import write_json
+from harlab.experiments.paper_numbers import MODEL_ROWS, reference
+from harlab.runs import create_run_dir
+
+PROTOCOLS = ("paper", "honest")
+MODELS = tuple(MODEL_ROWS)
+# dataset key -> what the reader should know about the data behind it
+DATASETS: dict[str, str] = {
+    "wisdm": "WISDM v1.1 raw (Table I)",
+    "unimib": "UniMiB-SHAR 2017, AF-17 (Table II)",
+    "pamap2": "PAMAP2 Protocol (Table III)",
+    "opportunity": "OPPORTUNITY gestures (Table IV)",
+    "weak": "weak labels built from USC-HAD; the paper's iPhone set is private (Table VI)",
+    "hapt": "UCI HAPT raw, 12 activities (not in the paper)",
+    "uci_har": "UCI-HAR classes and split built from HAPT raw (not in the paper)",
+    "usc_had": "USC-HAD (not in the paper)",
+}
+
+
+def default_preset_dir() -> Path:
+    """``configs/danhar`` of the source checkout (``$HARLAB_PRESETS`` overrides it)."""
+    env = os.environ.get("HARLAB_PRESETS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "configs" / "danhar"
+
+
+def preset_datasets(preset_dir: str | Path | None = None) -> list[str]:
+    """Dataset keys with a ``<key>_paper.yaml`` or ``<key>_honest.yaml`` in the preset folder."""
+    root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
+    if not root.is_dir():
+        raise ConfigError(f"preset folder {root} not found")
+    keys = {p.stem.rsplit("_", 1)[0] for p in root.glob("*.yaml")
+            if p.stem.rsplit("_", 1)[-1] in PROTOCOLS}
+    return [k for k in DATASETS if k in keys] + sorted(keys - set(DATASETS))
+
+
+def preset_path(dataset: str, protocol: str, preset_dir: str | Path | None = None) -> Path:
+    """The preset file of (dataset, protocol); ConfigError if it does not exist."""
+    root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
+    path = root / f"{dataset}_{protocol}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no preset {path} (protocols: {', '.join(PROTOCOLS)})")
+    return path
+
+
+def load_preset(
+    dataset: str, protocol: str, overrides: list[str] | None = None,
+    preset_dir: str | Path | None = None,
+) -> RunConfig:
+    """Load a preset through the strict config loader, with ``key=value`` overrides."""
+    return load_config(preset_path(dataset, protocol, preset_dir), overrides or [])
+
+
+def data_note(cfg: RunConfig) -> tuple[bool, str, str]:
+    """Whether the preset's data are found here, a short note, and the loader's message."""
+    from harlab.data.sources import get_source
+
+    try:
+        get_source(cfg.data.dataset).fingerprint(cfg.data.path, **dict(cfg.data.options))
+    except HarlabError as exc:
+        first = str(exc).split(". ")[0].rstrip(".")
+        return False, f"data absent ({first})", str(exc)
+    return True, "data found", ""
+
+
+def _check_choice(kind: str, chosen: list[str], valid: tuple[str, ...] | dict) -> None:
+    bad = [c for c in chosen if c not in valid]
+    if bad or not chosen:
+        raise ConfigError(f"unknown {kind} {bad or chosen}; valid: {', '.join(valid)}")
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"{kind} repeat: {chosen}")
+
+
+def _max_time(seconds: float) -> str:
+    """Seconds as Lightning's ``DD:HH:MM:SS`` max_time string."""
+    s = max(1, int(round(seconds)))
+    return f"00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class Job:
+    dataset: str
+    protocol: str
+    model: str
+    seed: int
+    fold: int | None
+    cfg: RunConfig = field(repr=False)
+
+
+def plan_jobs(
+    dataset: str, protocol: str, base: RunConfig, models: list[str], seeds: list[int],
+    folds: int | None,
+) -> list[Job]:
+    """All (model, seed, fold) runs of one preset.
+
+    Subject-wise k-fold presets run their first ``folds`` folds (all when None); every other
+    split is one fixed split per seed. The seed sets the split seed and the training seed.
+    """
+    split = base.data.split
+    if split.kind == "subject" and not split.test_subjects:
+        if split.folds == "loso":
+            raise ConfigError(f"{dataset}/{protocol}: reproduce needs an integer split.folds")
+        k = int(split.folds)
+        fold_ids: list[int | None] = list(range(k if folds is None else min(folds, k)))
+    else:
+        fold_ids = [None]
+    jobs = []
+    for model in models:
+        for seed in seeds:
+            for fold in fold_ids:
+                cfg = copy.deepcopy(base)
+                cfg.model.name = model
+                cfg.train.seed = seed
+                cfg.data.split.seed = seed
+                if fold is not None:
+                    cfg.data.split.fold = fold
+                jobs.append(Job(dataset, protocol, model, seed, fold, cfg))
+    return jobs
+
+
+def _mean_std(values: list[float]) -> dict[str, float] | None:
+    import numpy as np
+
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over the successful runs of one (dataset, protocol, model)."""
+    ok = [r for r in runs if r.get("error") is None]
+    return {
+        "n_runs": len(ok),
+        "n_failed": len(runs) - len(ok),
+        "accuracy": _mean_std([r["accuracy"] for r in ok]),
+        "macro_f1": _mean_std([r["macro_f1"] for r in ok]),
+        "parameters": ok[0]["parameters"] if ok else None,
+        "train_seconds": _mean_std([r["train_seconds"] for r in ok]),
+        "epochs": _mean_std([r["epochs_trained"] for r in ok]),
+    }
+
+
+def _fmt(ms: dict[str, float] | None, digits: int = 4) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms['mean']:.{digits}f} ± {ms['std']:.{digits}f}"
+
+
+def results_markdown(result: dict[str, Any]) -> str:
+    """The results table (one row per dataset/protocol/model, or per skipped preset)."""
+    lim = result["limits"]
+    lines = [
+        "# DanHAR reproduction",
+        "",
+        f"Run directory `{result['run_dir']}`, {result['started']} to "
+        f"{result['finished'] or '(still running / interrupted: partial results)'}, "
+        f"on {result['hardware']['cpu']} ({result['hardware']['cpus']} CPUs).",
+        f"Limits: epochs {lim['epochs'] or 'preset'}, seeds {lim['seeds']}, folds "
+        f"{lim['folds'] or 'all'}, max time per run "
+        f"{str(lim['max_time_per_run']) + ' s' if lim['max_time_per_run'] else 'none'}"
+        + (f", overrides {lim['overrides']}" if lim["overrides"] else "") + ".",
+        "Accuracy and macro-F1 on the test part: mean ± std over the runs (seeds, and folds "
+        "for the honest protocol). Paper column: the DanHAR table's test accuracy for the "
+        "paper protocol, the published WHAR-Arena subject-wise macro-F1 for the honest one.",
+        "",
+        "| dataset | protocol | model | accuracy | macro-F1 | n runs | parameters | "
+        "train s/run | epochs/run | paper | data |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        if row.get("skipped"):
+            lines.append(
+                f"| {row['dataset']} | {row['protocol']} | — | — | — | 0 | — | — | — | — | "
+                f"{_cell(row['note'])} |"
+            )
+            continue
+        s = row["summary"]
+        ref = row["reference"]
+        failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
+        params = f"{s['parameters']:,}" if s["parameters"] is not None else "—"
+        secs = f"{s['train_seconds']['mean']:.0f}" if s["train_seconds"] else "—"
+        eps = f"{s['epochs']['mean']:.1f}" if s["epochs"] else "—"
+        cells = [
+            row["dataset"], row["protocol"], row["model"], _fmt(s["accuracy"]),
+            _fmt(s["macro_f1"]), f"{s['n_runs']}{failed}", params, secs, eps,
+            _cell(ref["text"]) if ref else "—", _cell(row["note"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    warn = sorted({w for r in result["runs"] for w in r.get("warnings", [])})
+    if warn:
+        lines += ["", "Warnings recorded by the runs:", ""] + [f"- {w}" for w in warn]
+    errors = [r for r in result["runs"] if r.get("error")]
+    if errors:
+        lines += ["", "Failed runs:", ""] + [
+            f"- {r['dataset']}/{r['protocol']}/{r['model']} seed {r['seed']} fold {r['fold']}: "
+            f"{r['error']}" for r in errors
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")
+
+
+def plot_results(result: dict[str, Any], path: Path) -> Path | None:
+    """Bar chart of test macro-F1 (mean ± std) per dataset/protocol and model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in result["rows"] if not r.get("skipped") and r["summary"]["macro_f1"]]
+    if not rows:
+        return None
+    groups = list(dict.fromkeys(f"{r['dataset']}\n{r['protocol']}" for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups)), 4.0))
+    for i, m in enumerate(models):
+        xs, ys, es = [], [], []
+        for r in rows:
+            if r["model"] == m:
+                xs.append(groups.index(f"{r['dataset']}\n{r['protocol']}") + i * width)
+                ys.append(r["summary"]["macro_f1"]["mean"])
+                es.append(r["summary"]["macro_f1"]["std"])
+        ax.bar(xs, ys, width, yerr=es, capsize=2, label=m)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2)
+    ax.set_xticklabels(groups, fontsize=8)
+    ax.set_ylabel("test macro-F1")
+    ax.set_ylim(0, 1)
+    ax.set_title("DanHAR reproduction (mean ± std over runs)")
+    ax.legend(fontsize=8, ncol=len(models))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _hardware() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def reproduce_danhar(
+    datasets: list[str] | None = None,
+    protocols: list[str] | None = None,
+    models: list[str] | None = None,
+    seeds: int = 2,
+    folds: int | None = None,
+    epochs: int | None = None,
+    max_time_per_run: float | None = None,
+    overrides: list[str] | None = None,
+    out: str | Path = "runs",
+    preset_dir: str | Path | None = None,
+    command: str = "",
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Run the DanHAR table rows; returns the new parent run directory and the results.
+
+    ``on_event(kind, info)`` is called with ``("plan", {"total": n})``, ``("start", job)``,
+    ``("done", run)`` and ``("skip", row)`` so a caller can show progress.
+    """
+    known = preset_datasets(preset_dir)
+    datasets = list(datasets or known)
+    protocols = list(protocols or PROTOCOLS)
+    models = list(models or MODELS)
+    _check_choice("dataset(s)", datasets, tuple(known))
+    _check_choice("protocol(s)", protocols, PROTOCOLS)
+    _check_choice("model(s)", models, MODELS)
+    for name, value in (("seeds", seeds), ("folds", folds), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            raise ConfigError(f"--{name} must be >= 1, got {value}")
+    if max_time_per_run is not None and not max_time_per_run > 0:
+        raise ConfigError(f"--max-time-per-run must be positive, got {max_time_per_run}")
+    emit = on_event or (lambda kind, info: None)
+
+    extra = list(overrides or [])
+    if epochs is not None:
+        extra.append(f"train.max_epochs={int(epochs)}")
+    if max_time_per_run is not None:
+        extra.append(f"train.max_time={_max_time(max_time_per_run)}")
+    extra.append("train.progress=false")
+
+    # plan everything first: a bad override or preset fails before any training
+    plans: list[tuple[str, str, RunConfig | None, bool, str, str, list[Job]]] = []
+    for ds in datasets:
+        for proto in protocols:
+            root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
+            if not (root / f"{ds}_{proto}.yaml").is_file():
+                plans.append((ds, proto, None, False, f"no {proto} preset in {root}", "", []))
+                continue
+            base = load_preset(ds, proto, extra, preset_dir)
+            found, note, message = data_note(base)
+            note = f"{DATASETS.get(ds, base.name or ds)}; {note}"
+            jobs = plan_jobs(ds, proto, base, models, list(range(seeds)), folds) if found else []
+            plans.append((ds, proto, base, found, note, message, jobs))
+    emit("plan", {"total": sum(len(p[-1]) for p in plans)})
+
+    parent = create_run_dir(out, "reproduce_danhar")
+    runs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    result: dict[str, Any] = {
+        "command": command,
+        "run_dir": str(parent),
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "finished": None,
+        "complete": False,
+        "hardware": _hardware(),
+        "limits": {"epochs": epochs, "seeds": seeds, "folds": folds,
+                   "max_time_per_run": max_time_per_run, "overrides": list(overrides or [])},
+        "datasets": datasets,
+        "protocols": protocols,
+        "models": models,
+        "rows": rows,
+        "runs": runs,
+    }
+    from harlab.training import train
+
+    for ds, proto, base, found, note, message, jobs in plans:
+        if not found:
+            row = {"dataset": ds, "protocol": proto, "skipped": True, "note": note,
+                   "data_error": message}
+            rows.append(row)
+            emit("skip", row)
+            _save(parent, result)
+            continue
+        for model in models:
+            model_runs = []
+            for job in (j for j in jobs if j.model == model):
+                cfg = job.cfg
+                cfg.output_dir = str(parent)
+                fold_s = f"_fold{job.fold}" if job.fold is not None else ""
+                cfg.name = f"{ds}_{proto}_{model}_seed{job.seed}{fold_s}"
+                emit("start", {"dataset": ds, "protocol": proto, "model": model,
+                               "seed": job.seed, "fold": job.fold})
+                run: dict[str, Any] = {"dataset": ds, "protocol": proto, "model": model,
+                                       "seed": job.seed, "fold": job.fold, "error": None}
+                t0 = time.perf_counter()
+                try:
+                    res = train(cfg)
+                except HarlabError as exc:  # one bad run must not lose the others
+                    run["error"] = str(exc)
+                else:
+                    test = res.metrics["test"]
+                    run.update(
+                        run_dir=str(res.run_dir),
+                        accuracy=float(test["accuracy"]),
+                        macro_f1=float(test["macro_f1"]),
+                        weighted_f1=float(test["weighted_f1"]),
+                        n_test=int(test["n"]),
+                        parameters=int(res.metrics["parameters"]),
+                        train_seconds=float(res.metrics["train_seconds"]),
+                        epochs_trained=int(res.metrics["epochs_trained"]),
+                        best_val_macro_f1=res.metrics.get("best_val_macro_f1"),
+                        split=res.metrics["split"],
+                        warnings=list(res.metrics.get("warnings", [])),
+                    )
+                run["wall_seconds"] = round(time.perf_counter() - t0, 2)
+                model_runs.append(run)
+                runs.append(run)
+                _save(parent, result)  # partial results survive an interrupted reproduction
+                emit("done", run)
+            rows.append({
+                "dataset": ds,
+                "protocol": proto,
+                "model": model,
+                "preset": str(preset_path(ds, proto, preset_dir)),
+                "description": base.description if base is not None else "",
+                "summary": summarize(model_runs),
+                "reference": reference(ds, proto, model),
+                "note": note,
+            })
+            _save(parent, result)
+    result["finished"] = datetime.now().isoformat(timespec="seconds")
+    result["complete"] = True
+    _save(parent, result)
+    plot_results(result, parent / "results.png")
+    return parent, result
+
+
+def _save(parent: Path, result: dict[str, Any]) -> None:
+    """(Re)write results.json and results.md; rows so far, runs so far."""
+    write_json(parent / "results.json", result)
+    (parent / "results.md").write_text(results_markdown(result))

@@ -1,0 +1,122 @@
+"""End-to-end: ``harlab reproduce danhar`` on a tiny CSV dataset with tiny presets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from harlab.cli import main as cli
+
+TINY = {
+    "description": "PAPER PROTOCOL: tiny CSV fixture",
+    "data": {
+        "dataset": "custom",
+        "window": {"length": 20, "step": 10, "unit": "samples"},
+        "split": {"kind": "random", "test_fraction": 0.3, "val_fraction": 0.2},
+    },
+    "model": {"name": "danhar", "options": {"channels": [4, 8, 8], "head": "gap",
+                                            "kernel_size": 3, "stride": 2}},
+    "train": {"max_epochs": 50, "batch_size": 32, "patience": None},
+}
+
+
+def write_fixture(root: Path) -> Path:
+    """4 subjects x 2 classes at 20 Hz, class-dependent signal, in harlab's CSV schema."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for s in range(4):
+        n = 240
+        label = np.where(np.arange(n) < n // 2, "walk", "sit")
+        x = rng.normal(size=(n, 3)) + (label == "walk")[:, None] * 2.0
+        frames.append(pd.DataFrame({
+            "subject": f"p{s}", "session": 1, "timestamp": np.arange(n) / 20.0,
+            "acc_x": x[:, 0], "acc_y": x[:, 1], "acc_z": x[:, 2], "label": label,
+        }))
+    path = root / "tiny.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def presets(tmp_path: Path) -> Path:
+    csv = write_fixture(tmp_path)
+    pdir = tmp_path / "presets"
+    pdir.mkdir()
+    paper = {**TINY, "name": "tiny_paper", "data": {**TINY["data"], "path": str(csv)}}
+    honest = {
+        **TINY, "name": "tiny_honest", "description": "HONEST: tiny CSV fixture",
+        "data": {**TINY["data"], "path": str(csv),
+                 "split": {"kind": "subject", "folds": 4, "val_fraction": 0.34}},
+    }
+    gone = {**paper, "data": {**paper["data"], "path": str(tmp_path / "missing.csv")}}
+    for name, cfg in (("tiny_paper", paper), ("tiny_honest", honest), ("gone_paper", gone)):
+        (pdir / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+    return pdir
+
+
+@pytest.mark.slow
+def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    out = tmp_path / "runs"
+    args = ["reproduce", "danhar", "--presets", str(presets), "--datasets", "tiny,gone",
+            "--models", "danhar", "--seeds", "1", "--folds", "2", "--epochs", "1",
+            "--out", str(out), "--no-progress", "--set", "train.limit_train_batches=2"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    assert "skipped gone/paper" in result.output and "data absent" in result.output
+    (parent,) = list(out.iterdir())
+    res = json.loads((parent / "results.json").read_text())
+    assert res["limits"] == {"epochs": 1, "seeds": 1, "folds": 2, "max_time_per_run": None,
+                             "overrides": ["train.limit_train_batches=2"]}
+    runs = res["runs"]
+    # paper: 1 seed; honest: the first 2 of 4 folds; gone: skipped (data absent, no honest)
+    assert sorted(((r["protocol"], r["model"], r["fold"]) for r in runs), key=str) == [
+        ("honest", "danhar", 0), ("honest", "danhar", 1), ("paper", "danhar", None)]
+    for r in runs:
+        assert r["error"] is None and 0.0 <= r["macro_f1"] <= 1.0 <= r["epochs_trained"] + 1
+        run_dir = Path(r["run_dir"])
+        assert run_dir.parent == parent
+        for f in ("config.yaml", "metrics.json", "summary.md", "predictions.csv"):
+            assert (run_dir / f).is_file(), f
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["test"]["macro_f1"] == r["macro_f1"] and metrics["model"] == r["model"]
+    paper = next(r for r in runs if r["protocol"] == "paper")
+    assert any("LEAKAGE" in w for w in paper["warnings"])
+    honest = [r for r in runs if r["protocol"] == "honest"]
+    assert all(r["warnings"] == [] and "subject-wise" in r["split"] for r in honest)
+    rows = {(r["dataset"], r["protocol"], r.get("model")): r for r in res["rows"]}
+    assert rows[("gone", "paper", None)]["skipped"] and rows[("gone", "honest", None)]["skipped"]
+    assert "missing.csv" in rows[("gone", "paper", None)]["data_error"]
+    row = rows[("tiny", "honest", "danhar")]
+    f1s = [r["macro_f1"] for r in honest if r["model"] == "danhar"]
+    assert row["summary"]["n_runs"] == 2
+    assert row["summary"]["macro_f1"]["mean"] == pytest.approx(np.mean(f1s))
+    assert row["summary"]["macro_f1"]["std"] == pytest.approx(np.std(f1s, ddof=1))
+    assert row["summary"]["parameters"] == json.loads(
+        (Path(honest[-1]["run_dir"]) / "metrics.json").read_text())["parameters"]
+    md = (parent / "results.md").read_text()
+    assert "| tiny | honest | danhar |" in md and "LEAKAGE" in md and "gone" in md
+    assert (parent / "results.png").stat().st_size > 0
+
+
+def test_reproduce_bad_model_is_one_line_error(presets: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "argv", ["harlab", "reproduce", "danhar", "--presets",
+                                      str(presets), "--models", "vgg",
+                                      "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown model(s) ['vgg']" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # nothing is created before the plan is valid
