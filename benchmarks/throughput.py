@@ -9,12 +9,21 @@ Prints one JSON object on stdout (progress goes to stderr):
   (median ms) for the reference in fp32, harlab in fp32 and harlab under bf16 autocast;
 * forward FLOPs per window (``FlopCounterMode`` on the reference; training counted as 3x
   forward), the achieved GFLOP/s next to the GEMM peak of the same precision, and the
-  speed-up over the reference.
+  speed-up over the reference (``--compile`` adds harlab under ``torch.compile`` and
+  reports the compile time of its first step);
+* ``peak_bound_max_speedup``: the fp32 GEMM peak over the reference's achieved GFLOP/s --
+  the largest training speed-up any fp32 implementation of the same FLOPs could reach;
+* MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
+  training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last;
+* with ``--accuracy-epochs N``: reference and harlab trained in lockstep (same weights,
+  same batches) for N epochs on a real split (default: the HAPT demo config), with test
+  accuracy / macro-F1 of each, their prediction agreement and real-data windows/s.
 
 Training steps of the three variants are interleaved round-robin so that a change in
 machine load hits all of them alike; medians are reported (best values alongside).
 
     python benchmarks/throughput.py [--warmup 2] [--iters 6] [--threads N] [--quick]
+                                    [--no-mranet] [--compile] [--accuracy-epochs N]
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,15 +45,28 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from harlab.models.danhar import build_danhar
+from harlab.models.mranet import build_mranet
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
 
 WINDOW, CLASSES, BATCH = (200, 3), 6, 210
+MRANET_WINDOW, MRANET_BATCH = (150, 100), 128
 CONFIG = {"backbone": "resnet", "attention": "channel_temporal", "kernel_size": 6,
           "stride": 2, "padding": 0, "head": "flatten", "temporal_kernel": "7x7"}
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def matrix_flags() -> dict[str, bool]:
+    """Which bf16/int8 matrix instruction sets /proc/cpuinfo lists (Linux; else all False)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    words = set(text.split())
+    return {f: f in words for f in ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16",
+                                    "avx512_vnni", "avx512f")}
 
 
 def gemm_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
@@ -102,12 +125,142 @@ def latencies_ms(models: dict[str, tuple[torch.nn.Module, bool]], x: torch.Tenso
     return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
+def timed_rounds(steps: dict[str, Callable[[], None]], warmup: int,
+                 iters: int) -> dict[str, list[float]]:
+    """Seconds per step of each variant, interleaved round-robin after ``warmup`` steps."""
+    for name, step in steps.items():
+        log(f"warm-up {name} ...")
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for i in range(iters):
+        log(f"timed round {i + 1}/{iters}")
+        for name, step in steps.items():
+            t = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+class _ChannelsLast(torch.nn.Module):
+    """Runs ``model`` on a channels_last copy of its weights (Conv2d via oneDNN NHWC)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def mranet(args: argparse.Namespace, peak: float) -> dict[str, Any]:
+    """MRA-Net fp32 training windows/s and batch-1 latency, NCHW vs channels_last."""
+    torch.manual_seed(0)
+    base = build_mranet(MRANET_WINDOW, CLASSES)
+    cl = build_mranet(MRANET_WINDOW, CLASSES)
+    cl.load_state_dict(base.state_dict())
+    variants = {"mranet_fp32_nchw": base, "mranet_fp32_channels_last": _ChannelsLast(cl)}
+    one = torch.randn(1, *MRANET_WINDOW)
+    flops = forward_flops(base, one)
+    x = torch.randn(MRANET_BATCH, *MRANET_WINDOW)
+    y = torch.randint(0, CLASSES, (MRANET_BATCH,))
+    steps = {name: train_step(m, False, x, y) for name, m in variants.items()}
+    times = timed_rounds(steps, args.warmup, args.iters)
+    log("MRA-Net batch-1 latency ...")
+    lat = latencies_ms({name: (m, False) for name, m in variants.items()}, one,
+                       *((5, 20) if args.quick else (10, 100)))
+    out: dict[str, Any] = {"window": list(MRANET_WINDOW), "batch": MRANET_BATCH,
+                           "parameters": sum(p.numel() for p in base.parameters()),
+                           "forward_flops_per_window": flops}
+    for name in variants:
+        wps = MRANET_BATCH / statistics.median(times[name])
+        out[name] = {"train_windows_per_s": round(wps, 1),
+                     "train_gflops_per_s": round(3 * flops * wps / 1e9, 1),
+                     "train_fraction_of_fp32_peak": round(3 * flops * wps / 1e9 / peak, 3),
+                     "infer_batch1_latency_ms": round(lat[name], 3)}
+    return out
+
+
+def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str, Any]:
+    """Train reference and harlab fp32 in lockstep on a real split; compare test scores.
+
+    Both start from the same weights (``copy_reference_weights``) and see the same shuffled
+    batches, so any accuracy difference comes from the implementation alone (fp32 rounding
+    order), not from initialisation or data order. Also times both on the real windows.
+    """
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from harlab.config import from_dict, load_yaml
+    from harlab.data.prepare import prepare
+
+    cfg = from_dict(load_yaml(config))
+    data = prepare(cfg.data)
+    shape, k = data.input_shape, len(data.class_ids)
+    opts = dict(cfg.model.options or {})
+    torch.manual_seed(cfg.train.seed)
+    ref = ReferenceDanHAR(shape, k, **opts)
+    fast = build_danhar(shape, k, **opts)
+    copy_reference_weights(ref, fast)
+    xtr, ytr = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"]).long()
+    models = {"reference_fp32": ref, "harlab_fp32": fast}
+    opts_ = {n: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for n, m in models.items()}
+    seconds = dict.fromkeys(models, 0.0)
+    bs, seen = cfg.train.batch_size, 0
+    for epoch in range(epochs):
+        order = torch.from_numpy(np.random.default_rng(epoch).permutation(len(ytr)))
+        batches = [order[i : i + bs] for i in range(0, len(order) - bs + 1, bs)]
+        batches = batches[:max_batches] if max_batches > 0 else batches
+        for b, idx in enumerate(batches):
+            if b % 10 == 0:
+                log(f"accuracy check: epoch {epoch + 1}/{epochs}, batch {b}/{len(batches)}")
+            xb, yb = xtr[idx], ytr[idx]
+            for name, m in models.items():
+                t = time.perf_counter()
+                loss = F.cross_entropy(m(xb), yb)
+                opts_[name].zero_grad(set_to_none=True)
+                loss.backward()
+                opts_[name].step()
+                seconds[name] += time.perf_counter() - t
+            seen += len(idx)
+    xte, yte = torch.from_numpy(data.x["test"]), data.y["test"]
+    logits = {}
+    with torch.inference_mode():
+        for name, m in models.items():
+            m.eval()
+            logits[name] = torch.cat([m(xte[i : i + 512]) for i in range(0, len(xte), 512)])
+    preds = {n: v.argmax(1).numpy() for n, v in logits.items()}
+    out: dict[str, Any] = {"config": str(config), "split": data.split.description,
+                           "epochs": epochs, "train_windows_seen": seen,
+                           "test_windows": int(len(yte)),
+                           "max_abs_logit_diff": float((logits["reference_fp32"]
+                                                        - logits["harlab_fp32"]).abs().max()),
+                           "prediction_agreement": float((preds["reference_fp32"]
+                                                          == preds["harlab_fp32"]).mean())}
+    for name, p in preds.items():
+        out[name] = {"test_accuracy": round(float(accuracy_score(yte, p)), 4),
+                     "test_macro_f1": round(float(f1_score(yte, p, average="macro")), 4),
+                     "train_windows_per_s": round(seen / seconds[name], 1)}
+    out["train_speedup"] = round(out["harlab_fp32"]["train_windows_per_s"]
+                                 / out["reference_fp32"]["train_windows_per_s"], 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--warmup", type=int, default=2, help="untimed training steps per variant")
     ap.add_argument("--iters", type=int, default=6, help="timed training steps per variant")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--quick", action="store_true", help="few iterations, small GEMM")
+    ap.add_argument("--no-mranet", action="store_true", help="skip the MRA-Net measurement")
+    ap.add_argument("--accuracy-epochs", type=int, default=0,
+                    help="also train reference and harlab in lockstep on a real split (0: skip)")
+    ap.add_argument("--accuracy-batches", type=int, default=0,
+                    help="cap on training batches per epoch of the accuracy check (0: all)")
+    ap.add_argument("--accuracy-config", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    ap.add_argument("--compile", action="store_true",
+                    help="add harlab fp32 under torch.compile (inductor) as a fourth variant")
     args = ap.parse_args(argv)
     if args.quick:
         args.warmup, args.iters = 1, 2
@@ -132,18 +285,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "harlab_bf16_autocast": (fast_bf16, True, "bf16"),
     }
     x, y = torch.randn(BATCH, *WINDOW), torch.randint(0, CLASSES, (BATCH,))
+    compile_s = None
+    if args.compile:  # opt-in: inductor on CPU; compile time is reported, not hidden
+        fast_c = build_danhar(WINDOW, CLASSES, **CONFIG)
+        copy_reference_weights(ref, fast_c)
+        variants["harlab_fp32_compiled"] = (torch.compile(fast_c), False, "fp32")
     steps = {name: train_step(m, bf16, x, y) for name, (m, bf16, _) in variants.items()}
-    for name, step in steps.items():
-        log(f"warm-up {name} ...")
-        for _ in range(args.warmup):
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for i in range(args.iters):
-        log(f"timed round {i + 1}/{args.iters}")
-        for name, step in steps.items():
-            t = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t)
+    if args.compile:
+        log("compiling harlab_fp32_compiled (first step) ...")
+        t0 = time.perf_counter()
+        steps["harlab_fp32_compiled"]()
+        compile_s = round(time.perf_counter() - t0, 1)
+    load_start = os.getloadavg()[0]
+    times = timed_rounds(steps, args.warmup, args.iters)
 
     log("batch-1 latency ...")
     lat = latencies_ms({name: (m, bf16) for name, (m, bf16, _) in variants.items()}, one,
@@ -166,16 +320,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r["train_windows_per_s"] / base["train_windows_per_s"], 2)
         r["latency_speedup_vs_reference"] = round(
             base["infer_batch1_latency_ms"] / r["infer_batch1_latency_ms"], 2)
+    ref_gflops = base["train_gflops_per_s"]
+    accuracy = (accuracy_check(args.accuracy_config, args.accuracy_epochs, args.accuracy_batches)
+                if args.accuracy_epochs > 0 else None)
+    out_mranet = None if args.no_mranet else mranet(args, peak["fp32"])
     return {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                     "torch": torch.__version__,
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "cpu_flags": matrix_flags(),
+                    "load_avg_1m_start": round(load_start, 2),
+                    "load_avg_1m_end": round(os.getloadavg()[0], 2)},
         "config": {"window": list(WINDOW), "classes": CLASSES, "batch": BATCH, **CONFIG},
         "iters": args.iters,
+        "compile_first_step_s": compile_s,
         "gemm_peak_gflops_per_s": {k: round(v, 1) for k, v in peak.items()},
         "forward_flops_per_window": flops,
         "train_flops_per_window": 3 * flops,
         "results": results,
+        "peak_bound_max_speedup": round(peak["fp32"] / ref_gflops, 2),
+        "mranet": out_mranet,
+        "accuracy_check": accuracy,
     }
 
 
