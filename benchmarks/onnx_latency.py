@@ -90,30 +90,10 @@ def _quantize_dynamic(src: Path, dst: Path) -> None:
 
 
 def _quantize_static(src: Path, dst: Path, calib: np.ndarray, batch: int = 32) -> None:
-    """QDQ int8: per-channel int8 weights, uint8 activations with min/max calibration."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """QDQ int8 exactly as ``harlab export --quantize int8`` makes it."""
+    from harlab.export import quantize_static_qdq
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([calib[i : i + batch] for i in range(0, len(calib), batch)])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            b = next(self.batches, None)
-            return None if b is None else {"windows": np.ascontiguousarray(b, np.float32)}
-
-    pre = dst.with_name(dst.stem + "_pre.onnx")
-    with _quiet():
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+    quantize_static_qdq(src, dst, calib, batch)
 
 
 def _torch_fn(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> Callable[[], Any]:

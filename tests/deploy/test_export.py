@@ -177,3 +177,28 @@ def test_export_cli(tiny_run: Path, tmp_path: Path) -> None:
     assert isinstance(res.exception, ConfigError)  # main() prints it as one line, exit 2
     assert "unknown export format" in str(res.exception)
     assert issubclass(ExportError, HarlabError)
+
+
+def test_static_int8_export_is_checked_on_validation(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harlab.deploy.predictor import OnnxPredictor
+    from harlab.export import export_run, quantize_export
+
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    path, _, meta = export_run(tiny_run, out=tmp_path / "m.onnx")
+    q_path, q_json, q_meta = quantize_export(path, meta, tiny_run, calibration_windows=64)
+    assert q_path.name == "m.int8.onnx" and q_json.is_file()
+    q = q_meta["quantization"]
+    assert q["checked_on"].split()[1] == "val" and "64 training windows" in q["calibration"]
+    assert 0.0 <= q["agreement_with_fp32"] <= 1.0
+    assert json.loads(q_json.read_text())["quantization"] == q
+    # the int8 model is a usable model: same outputs shape, mostly the same decisions
+    x = np.random.default_rng(0).standard_normal((5, *meta["input"]["shape"][1:]))
+    fp, q8 = OnnxPredictor(path), OnnxPredictor(q_path)
+    pf, pq = fp.predict_windows(x.astype(np.float32)), q8.predict_windows(x.astype(np.float32))
+    assert pf.keys() == pq.keys()
+    for k in pf:
+        assert pq[k].shape == pf[k].shape and np.isfinite(pq[k]).all()
+    with pytest.raises(HarlabError, match="never overwritten"):
+        quantize_export(path, meta, tiny_run)

@@ -19,10 +19,20 @@ def export(
         Path | None,
         typer.Option("--out", "-o", help="output .onnx path (default RUN_DIR/export/<ckpt>.onnx)"),
     ] = None,
+    quantize: Annotated[
+        str,
+        typer.Option(help="none | int8: also write <name>.int8.onnx (static int8, QDQ)"),
+    ] = "none",
+    calibration_windows: Annotated[
+        int, typer.Option(help="training windows used to calibrate int8 ranges")
+    ] = 512,
 ) -> None:
     """Export a run's checkpoint to ONNX (dynamic batch) with a parity check and metadata JSON."""
-    from harlab.export import export_run
+    from harlab.errors import ConfigError
+    from harlab.export import QUANTIZATIONS, export_run, quantize_export
 
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
     path, json_path, meta = export_run(run_dir, format, checkpoint, out)
     par = meta["parity"]
     heads = ", ".join(f"{h['name']} ({len(h['classes'])} classes)" for h in meta["heads"])
@@ -32,6 +42,14 @@ def export(
         f"parity with PyTorch on {par['windows']} windows: max abs diff "
         f"{par['max_abs_diff']:.2e}, argmax {'identical' if par['argmax_equal'] else 'DIFFERENT'}"
     )
+    if quantize == "int8":
+        q_path, _, q_meta = quantize_export(path, meta, Path(run_dir), calibration_windows)
+        q = q_meta["quantization"]
+        console.print(
+            f"int8 [bold]{q_path}[/bold]: agrees with fp32 on {q['agreement_with_fp32']:.1%} of "
+            f"{q['checked_on']}; accuracy fp32 {q['accuracy_fp32']:.4f}, "
+            f"int8 {q['accuracy_int8']:.4f}"
+        )
 
 
 def predict_file_onnx(
