@@ -57,22 +57,11 @@ def ablate_danhar(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
-    from harlab.config import load_config
-    from harlab.errors import ConfigError
+    from harlab.cli.common import load_with_overrides, parse_list
     from harlab.experiments.ablation import run_ablation
 
-    overrides = list(set_ or [])
-    if epochs is not None:
-        overrides.append(f"train.max_epochs={epochs}")
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if no_progress:
-        overrides.append("train.progress=false")
-    cfg = load_config(config, overrides)
-    try:
-        seed_list = [int(s) for s in seeds.split(",")]
-    except ValueError:
-        raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    seed_list = parse_list(seeds, "--seeds")
     arr = [a.strip() for a in arrangements.split(",")] if arrangements else None
     parent, _ = run_ablation(cfg, seed_list, arr, console=console)
     if (parent / "ablation.md").is_file():

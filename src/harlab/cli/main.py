@@ -149,24 +149,12 @@ def cv(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
 ) -> None:
     """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
-    from harlab.config import load_config
-    from harlab.errors import ConfigError
+    from harlab.cli.common import load_with_overrides, parse_list
     from harlab.training import cross_validate
 
-    overrides = list(set_ or [])
-    if epochs is not None:
-        overrides.append(f"train.max_epochs={epochs}")
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if no_progress:
-        overrides.append("train.progress=false")
-    cfg = load_config(config, overrides)
-    try:
-        fold_list = [int(f) for f in folds.split(",")] if folds else None
-        seed_list = [int(s) for s in seeds.split(",")]
-    except ValueError:
-        msg = f"--folds/--seeds must be comma-separated integers, got {folds!r} / {seeds!r}"
-        raise ConfigError(msg) from None
+    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    fold_list = parse_list(folds, "--folds") if folds else None
+    seed_list = parse_list(seeds, "--seeds")
     parent, out = cross_validate(cfg, fold_list, seed_list, console=console)
     console.print((parent / "cv_summary.md").read_text())
     console.print(f"cross-validation directory: [bold]{parent}[/bold]")

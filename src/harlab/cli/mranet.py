@@ -95,22 +95,11 @@ def search_ratio(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
 ) -> None:
     """Greedy search of the fixed loss-weight ratio (MRA-Net Table 5), chosen on validation."""
-    from harlab.config import load_config
-    from harlab.errors import ConfigError
+    from harlab.cli.common import load_with_overrides, parse_list
     from harlab.tasks.losses import PAPER_RATIOS
 
-    overrides = list(set_ or [])
-    if epochs is not None:
-        overrides.append(f"train.max_epochs={epochs}")
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if no_progress:
-        overrides.append("train.progress=false")
-    cfg = load_config(config, overrides)
-    try:
-        grid = [float(r) for r in ratios.split(",")] if ratios else list(PAPER_RATIOS)
-    except ValueError:
-        raise ConfigError(f"--ratios must be comma-separated numbers, got {ratios!r}") from None
+    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
     parent, out = ratio_search(cfg, grid, console=console)
     console.print((parent / "ratio_search.md").read_text())
     console.print(f"ratio search directory: [bold]{parent}[/bold]")

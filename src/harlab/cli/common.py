@@ -1,0 +1,40 @@
+"""Small pieces shared by the command modules (kept free of heavy imports)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def load_with_overrides(
+    config: Path | None,
+    set_: list[str] | None,
+    epochs: int | None = None,
+    output_dir: str | None = None,
+    no_progress: bool = False,
+) -> Any:
+    """The RunConfig of a command: YAML + ``--set`` overrides + the common shortcut options."""
+    from harlab.config import load_config
+
+    overrides = list(set_ or [])
+    if epochs is not None:
+        overrides.append(f"train.max_epochs={epochs}")
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if no_progress:
+        overrides.append("train.progress=false")
+    return load_config(config, overrides)
+
+
+def parse_list(text: str, option: str, kind: Callable[[str], T] = int) -> list[T]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; anything else is a one-line ConfigError naming the option."""
+    from harlab.errors import ConfigError
+
+    try:
+        return [kind(v) for v in text.split(",")]
+    except ValueError:
+        what = "integers" if kind is int else "numbers"
+        raise ConfigError(f"{option} must be comma-separated {what}, got {text!r}") from None

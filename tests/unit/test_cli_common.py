@@ -1,0 +1,23 @@
+"""Shared CLI helpers: list options and config shortcuts."""
+
+from __future__ import annotations
+
+import pytest
+
+from harlab.cli.common import load_with_overrides, parse_list
+from harlab.errors import ConfigError
+
+
+def test_parse_list() -> None:
+    assert parse_list("0,1,2", "--seeds") == [0, 1, 2]
+    assert parse_list("0.75,1", "--ratios", float) == [0.75, 1.0]
+    with pytest.raises(ConfigError, match="--seeds must be comma-separated integers, got '1,x'"):
+        parse_list("1,x", "--seeds")
+    with pytest.raises(ConfigError, match="--ratios must be comma-separated numbers"):
+        parse_list("a", "--ratios", float)
+
+
+def test_shortcuts_become_overrides(tmp_path) -> None:
+    cfg = load_with_overrides(None, ["model.name=cnn"], 3, str(tmp_path), True)
+    assert cfg.model.name == "cnn" and cfg.train.max_epochs == 3
+    assert cfg.output_dir == str(tmp_path) and cfg.train.progress is False
