@@ -40,6 +40,8 @@ def datasets() -> None:
     for s in list_sources():
         if s.name == "custom":
             found = "your files (--path)"
+        elif s.name == "weak":
+            found = "built from another source (option base=...)"
         else:
             try:
                 s.fingerprint(None)

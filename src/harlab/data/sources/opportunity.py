@@ -37,7 +37,9 @@ Official split: the challenge split is per recording, not per subject, so
 ``official_split`` is None and ``info["official_split_recordings"]`` holds
 ``{"train": [(subject, session), ...], "test": [...]}``: train = S1 (Drill, ADL1-5) and
 S2, S3 (Drill, ADL1-3); test = S2-ADL4, S2-ADL5, S3-ADL4, S3-ADL5. S4 is not part of the
-challenge subset used here (it is in neither list) but is loaded when present.
+challenge subset used here (it is in neither list) but is loaded when present. Each
+recording also carries it as ``meta["official_split"]``, which ``split: {kind: given}``
+uses (validation = whole training recordings; S4 left out and counted).
 ``path`` is the ``OpportunityUCIDataset`` folder, its ``dataset/`` folder, or a folder
 holding ``OpportunityUCIDataset/``; ``path=None`` looks in ``shared_data_dir()/"opportunity"``.
 """
