@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from harlab.cli import main as cli
 from harlab.data import download as dl
 from tests.data.test_basicmotions import cases, ts_text
-from tests.data.test_download import Server, make_zip
+from tests.data.test_download import make_zip
 
 runner = CliRunner()
 
@@ -27,15 +27,6 @@ def basicmotions_zip() -> bytes:
             "BasicMotions_TEST.ts": ts_text(xte, yte).encode(),
         }
     )
-
-
-@pytest.fixture()
-def server(monkeypatch):
-    monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
-    s = Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
 
 
 def test_download_then_info(server, tmp_path, monkeypatch):

@@ -80,15 +80,6 @@ class Server:
         return self.url(name), hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture()
-def server(monkeypatch):
-    monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
-    s = Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-
-
 def make_zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from harlab.data.sources import opportunity
 from harlab.errors import ConfigError, DataError
 from harlab.paths import shared_data_dir
+from tests.data.test_pamap2 import _write
 
 SHARED = shared_data_dir()
 NAMES = SHARED / "samples" / "opportunity" / "column_names.txt" if SHARED else None
@@ -39,12 +39,6 @@ def _table(n: int, gestures, locomotion) -> np.ndarray:
     x[:, 243] = np.resize(np.asarray(locomotion), n)
     x[:, 249] = np.resize(np.asarray(gestures), n)
     return x
-
-
-def _write(path: Path, x: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(x).to_csv(path, sep=" ", header=False, index=False, na_rep="NaN")
-    return path
 
 
 @pytest.fixture()

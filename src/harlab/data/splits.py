@@ -101,8 +101,10 @@ class Split:
 
 
 def _source_keys(recordings: list[Recording] | list[RecordingMeta]) -> np.ndarray:
-    """One key per harlab recording naming its source recording: subject and session."""
-    return np.array([f"{r.subject}\x1f{r.session}" for r in recordings])
+    """One integer key per harlab recording naming its source recording (subject, session);
+    keys follow the sorted order of those pairs, so seeded group draws are stable."""
+    keys = [f"{r.subject}\x1f{r.session}" for r in recordings]
+    return np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _windows_sharing_a_source(
@@ -152,14 +154,22 @@ def _recording_split(
     )
 
 
+def _draw_val(groups: np.ndarray, cfg: SplitConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the distinct ``groups`` kept for training and drawn for validation
+    (``val_fraction`` of them, at least one if the fraction is > 0 and there are two)."""
+    if cfg.val_fraction == 0 or len(groups) < 2:
+        return np.arange(len(groups)), np.zeros(0, np.int64)
+    n_val = max(1, int(round(cfg.val_fraction * len(groups))))
+    gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=cfg.seed)
+    return next(gss.split(groups, groups=groups))
+
+
 def _val_subjects(train_subjects: list[str], cfg: SplitConfig) -> tuple[list[str], list[str]]:
     """Draw validation subjects from the training subjects (at least one if fraction > 0)."""
     if cfg.val_fraction == 0 or len(train_subjects) < 2:
         return train_subjects, []
     groups = np.array(train_subjects)
-    n_val = max(1, int(round(cfg.val_fraction * len(train_subjects))))
-    gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=cfg.seed)
-    tr, va = next(gss.split(groups, groups=groups))
+    tr, va = _draw_val(groups, cfg)
     return sorted(groups[tr].tolist(), key=_natural_key), sorted(
         groups[va].tolist(), key=_natural_key
     )
@@ -293,12 +303,8 @@ def _given_recordings_split(
             "official recording split: the loaded recordings need at least one official "
             f"training and one test recording (got {train_recs.size} and {test_recs.size})"
         )
-    val_recs = np.zeros(0, np.int64)
-    if cfg.val_fraction > 0 and train_recs.size >= 2:
-        n_val = max(1, int(round(cfg.val_fraction * train_recs.size)))
-        gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=cfg.seed)
-        tr, va = next(gss.split(train_recs, groups=train_recs))
-        train_recs, val_recs = np.sort(train_recs[tr]), np.sort(train_recs[va])
+    tr, va = _draw_val(train_recs, cfg)
+    train_recs, val_recs = np.sort(train_recs[tr]), np.sort(train_recs[va])
     rec = np.asarray(windows.recording)
     parts = {"train": train_recs, "val": val_recs, "test": test_recs}
     idx = {k: np.flatnonzero(np.isin(rec, v)) for k, v in parts.items()}
@@ -346,21 +352,26 @@ def _session_split(
     win_test = rec_is_test[windows.recording]
     left_out = np.zeros(len(windows), bool)
     if cfg.train_sessions:
+        known = sorted({r.session for r in recordings}, key=_natural_key)
+        missing = [t for t in cfg.train_sessions if t not in known]
+        if missing:
+            raise ConfigError(
+                f"split.train_sessions {missing} not in the dataset (sessions: {known})"
+            )
         rec_out = np.array([r.session not in cfg.train_sessions for r in recordings]) & ~rec_is_test
         left_out = rec_out[windows.recording]
-        win_test = win_test | left_out  # excluded from train/val below, removed from test after
+    trval = ~win_test & ~left_out
     # validation: the last val_fraction of each training recording, in time
     rec_len = np.array([r.n_samples for r in recordings])
     cut = np.floor(rec_len * (1 - cfg.val_fraction)).astype(np.int64)[windows.recording]
     end = windows.start + windows.length
-    is_val = ~win_test & (windows.start >= cut) & (cfg.val_fraction > 0)
-    is_train = ~win_test & (end <= cut if cfg.val_fraction > 0 else True)
-    straddle = ~win_test & ~is_val & ~is_train
+    is_val = trval & (windows.start >= cut) & (cfg.val_fraction > 0)
+    is_train = trval & (end <= cut if cfg.val_fraction > 0 else True)
+    straddle = trval & ~is_val & ~is_train
     train_subjects = sorted(by_subject, key=_natural_key)
     test_subjects = sorted({s for s, _ in test_pairs}, key=_natural_key)
     shown = sorted(test_pairs)[:4]
     more = "..." if len(test_pairs) > 4 else ""
-    win_test = win_test & ~left_out
     only = (
         f"; training sessions {cfg.train_sessions} only ({int(left_out.sum())} windows of "
         "other sessions left out)"

@@ -300,7 +300,10 @@ def _locate(path: str | Path | None) -> _Files:
 def _splits(options: dict) -> tuple[str, ...]:
     check_options(NAME, options, _OPTIONS)
     value = options.get("splits", SPLITS)
-    items = (value,) if isinstance(value, str) else tuple(value)
+    try:
+        items = (value,) if isinstance(value, str) else tuple(value)
+    except TypeError:
+        items = ()
     bad = [s for s in items if s not in SPLITS]
     if not items or bad or len(set(items)) != len(items):
         raise ConfigError(f"{NAME}: splits must be a non-empty subset of {SPLITS}, got {value!r}")

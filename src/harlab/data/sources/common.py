@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harlab.errors import unknown_name
+from harlab.errors import ConfigError, unknown_name
 from harlab.paths import shared_data_dir
 
 
@@ -33,6 +33,20 @@ def check_options(name: str, options: Mapping[str, Any], allowed: Iterable[str])
     for key in options:
         if key not in allowed:
             raise unknown_name(f"{name} option", key, allowed)
+
+
+def int_list(name: str, options: Mapping[str, Any], key: str, what: str) -> list[int] | None:
+    """Option ``key`` (one value or an iterable) as ints; None when unset.
+
+    A value that is not a whole number raises ConfigError "<name>: <key> must be <what>".
+    """
+    value = options.get(key)
+    if value is None:
+        return None
+    try:
+        return [int(s) for s in ([value] if isinstance(value, str | int) else value)]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {key} must be {what}, got {value!r}") from None
 
 
 def file_entry(p: Path, root: Path | None = None) -> dict[str, Any]:

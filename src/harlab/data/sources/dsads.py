@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
+from harlab.data.sources.common import (
+    candidate_root,
+    check_options,
+    files_fingerprint,
+    int_list,
+)
 from harlab.errors import ConfigError, DataError
 
 NAME = "dsads"
@@ -103,13 +108,10 @@ def _root(path: str | Path | None) -> Path:
 
 
 def _ints(options: dict, key: str, allowed: range) -> set[int] | None:
-    value = options.get(key)
+    value = int_list(NAME, options, key, "numbers")
     if value is None:
         return None
-    try:
-        out = {int(s) for s in ([value] if isinstance(value, str | int) else value)}
-    except (TypeError, ValueError):
-        raise ConfigError(f"{NAME}: {key} must be numbers, got {value!r}") from None
+    out = set(value)
     bad = sorted(out - set(allowed))
     if bad:
         raise ConfigError(f"{NAME}: {key} {bad} out of range {allowed.start}..{allowed.stop - 1}")

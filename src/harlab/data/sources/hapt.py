@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ import pandas as pd
 
 from harlab.data.recording import UNLABELLED, Recording, RecordingSet
 from harlab.data.safe_pickle import safe_load_pickle
-from harlab.data.sources.common import check_options, file_entry
+from harlab.data.sources.common import check_options, file_entry, int_list
 from harlab.errors import ConfigError, DataError
 
 NAME = "hapt"
@@ -109,16 +108,12 @@ def packaged_pickle() -> Path:
 
 def _check_options(options: dict) -> tuple[set[str] | None, int]:
     check_options(NAME, options, _OPTIONS)
-    subjects = options.get("subjects")
-    wanted = None if subjects is None else {str(s) for s in _as_iterable(subjects)}
+    subjects = int_list(NAME, options, "subjects", "subject numbers")
+    wanted = None if subjects is None else {str(s) for s in subjects}
     label_base = options.get("label_base", 1)
     if label_base not in (0, 1):
         raise ConfigError(f"{NAME}: label_base must be 1 (official) or 0, got {label_base!r}")
     return wanted, int(label_base)
-
-
-def _as_iterable(x: Any) -> Iterable:
-    return [x] if isinstance(x, str | int) else x
 
 
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:

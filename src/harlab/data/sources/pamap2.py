@@ -49,8 +49,13 @@ import numpy as np
 import pandas as pd
 
 from harlab.data.recording import UNLABELLED, Recording, RecordingSet
-from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
-from harlab.errors import ConfigError, DataError, unknown_name
+from harlab.data.sources.common import (
+    candidate_root,
+    check_options,
+    files_fingerprint,
+    int_list,
+)
+from harlab.errors import DataError, unknown_name
 
 NAME = "pamap2"
 RATE = 100.0
@@ -248,18 +253,13 @@ def _check_options(options: dict) -> None:
     if sessions not in ("protocol", "optional", "both"):
         raise unknown_name(f"{NAME} sessions", str(sessions), ("protocol", "optional", "both"))
     preset = options.get("channels", "acc16_gyro_mag")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise unknown_name(f"{NAME} channels preset", str(preset), PRESETS)
 
 
 def _subjects(options: dict) -> set[int] | None:
-    wanted = options.get("subjects")
-    if wanted is None:
-        return None
-    try:
-        return {int(s) for s in ([wanted] if isinstance(wanted, str | int) else wanted)}
-    except (TypeError, ValueError):
-        raise ConfigError(f"{NAME}: subjects must be numbers 101..109, got {wanted!r}") from None
+    wanted = int_list(NAME, options, "subjects", "numbers 101..109")
+    return None if wanted is None else set(wanted)
 
 
 def _files(root: Path, options: dict) -> list[tuple[str, int, Path]]:

@@ -24,11 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
-from harlab.errors import ConfigError, DataError
+from harlab.data.sources.common import (
+    candidate_root,
+    check_options,
+    files_fingerprint,
+    int_list,
+)
+from harlab.data.sources.matfile import read_mat
+from harlab.errors import DataError
 
 NAME = "usc_had"
 RATE = 100.0
@@ -89,12 +94,8 @@ def _files(root: Path, options: dict) -> list[tuple[int, int, int, Path]]:
     dirs = {int(m.group(1)): d for d in root.iterdir() if (m := _SUBJECT_DIR.fullmatch(d.name))}
     if not dirs:
         raise DataError(f"USC-HAD: {root} holds no Subject<N> folders")
-    wanted = options.get("subjects")
+    wanted = int_list(NAME, options, "subjects", "subject numbers")
     if wanted is not None:
-        try:
-            wanted = [int(s) for s in ([wanted] if isinstance(wanted, str | int) else wanted)]
-        except (TypeError, ValueError):
-            raise ConfigError(f"{NAME}: subjects must be subject numbers, got {wanted!r}") from None
         missing = sorted(set(wanted) - set(dirs))
         if missing:
             raise DataError(f"USC-HAD: {root} has no subject(s) {missing}; found {sorted(dirs)}")
@@ -123,10 +124,7 @@ def _number(text: str | None) -> float | None:
 
 
 def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str]]:
-    try:
-        mat = scipy.io.loadmat(p)
-    except Exception as e:  # scipy raises many types for corrupt/foreign files
-        raise DataError(f"{p}: cannot read MATLAB file ({type(e).__name__}: {e})") from None
+    mat = read_mat(p, prefix="cannot read MATLAB file: ")
     x = mat.get("sensor_readings")
     if x is None:
         raise DataError(f"{p}: no 'sensor_readings' field")
@@ -136,9 +134,13 @@ def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str
         x = x.astype(np.float64)
     except (TypeError, ValueError):
         raise DataError(f"{p}: sensor_readings is not numeric ({x.dtype})") from None
-    if not np.isfinite(x).all():
-        bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-        raise DataError(f"{p}: sensor_readings has NaN/inf values (first at row {bad + 1})")
+    for bad_rows, what in (
+        (~np.isfinite(x).all(axis=1), "NaN/inf values"),
+        ((np.abs(x) > np.finfo(np.float32).max).any(axis=1), "values out of float32 range"),
+    ):
+        if bad_rows.any():
+            row = int(np.flatnonzero(bad_rows)[0]) + 1
+            raise DataError(f"{p}: sensor_readings has {what} (first at row {row})")
     if act not in CLASSES:
         raise DataError(f"{p}: activity {act} in the file name is not one of 1..12")
     quirks = []

@@ -101,6 +101,8 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
     s = {**DEFAULTS, **options}
     if not s.get("base"):
         raise ConfigError("weak: option 'base' (the source to build from) is required")
+    if not isinstance(s["base"], str):
+        raise ConfigError(f"weak: base must be a source name, got {s['base']!r}")
     if s["base"] == NAME:
         raise ConfigError("weak: base cannot be 'weak' itself")
     if s.get("background") is None or not s.get("targets"):
@@ -112,6 +114,9 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"weak: {key} must be a positive integer, got {v!r}")
+    seed = s["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"weak: seed must be a non-negative integer, got {seed!r}")
     s["segments"] = _pair("segments", s["segments"], int)
     s["segment_seconds"] = _pair("segment_seconds", s["segment_seconds"], float)
     fade = s["crossfade_seconds"]
@@ -119,6 +124,10 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"weak: crossfade_seconds must be >= 0, got {fade!r}")
     if s.get("rate") is not None and not (isinstance(s["rate"], (int, float)) and s["rate"] > 0):
         raise ConfigError(f"weak: rate must be a positive number, got {s['rate']!r}")
+    if isinstance(s.get("channels"), str):
+        s["channels"] = [s["channels"]]
+    if s.get("channels") is not None and not isinstance(s["channels"], (list, tuple)):
+        raise ConfigError(f"weak: channels must be a list of channel names, got {s['channels']!r}")
     if not isinstance(s.get("base_options") or {}, dict):
         raise ConfigError("weak: base_options must be a mapping")
     return s

@@ -37,9 +37,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.data.sources.common import check_options, files_fingerprint
-from harlab.errors import ConfigError, DataError
-from harlab.paths import shared_data_dir
+from harlab.data.sources.common import (
+    candidate_root,
+    check_options,
+    files_fingerprint,
+    int_list,
+)
+from harlab.errors import DataError
 
 NAME = "wisdm"
 RATE = 20.0
@@ -82,14 +86,10 @@ _FLOAT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
 
 def _file(path: str | Path | None) -> Path:
-    if path is not None:
-        p = Path(path).expanduser()
-        f = p / FILE_NAME if p.is_dir() else p
+    f, where = candidate_root(path, "wisdm_v1.1")  # the file itself, or a folder holding it
+    if f is not None and (path is None or f.is_dir()):
+        f = f / FILE_NAME
         where = str(f)
-    else:
-        shared = shared_data_dir()
-        f = shared / "wisdm_v1.1" / FILE_NAME if shared else None
-        where = str(f) if f else f"../shared/data/wisdm_v1.1/{FILE_NAME} (no shared data folder)"
     if f is None or not f.is_file():
         raise DataError(
             f"WISDM v1.1 not found: looked for {where}. Download WISDM_ar_latest.tar.gz from "
@@ -101,13 +101,8 @@ def _file(path: str | Path | None) -> Path:
 
 def _subjects(options: dict) -> set[int] | None:
     check_options(NAME, options, _OPTIONS)
-    wanted = options.get("subjects")
-    if wanted is None:
-        return None
-    try:
-        return {int(s) for s in ([wanted] if isinstance(wanted, str | int) else wanted)}
-    except (TypeError, ValueError):
-        raise ConfigError(f"{NAME}: subjects must be user numbers, got {wanted!r}") from None
+    wanted = int_list(NAME, options, "subjects", "user numbers")
+    return None if wanted is None else set(wanted)
 
 
 def parse_records(text: str) -> tuple[pd.DataFrame, dict[str, int]]:
