@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from harlab.evaluation.metrics import compute_metrics, natural_sort_key, summarize_runs
+from harlab.evaluation.metrics import (
+    compute_metrics,
+    mean_std,
+    natural_sort_key,
+    summarize_runs,
+)
 
 NAMES3 = ["walk", "sit", "lie"]
 
@@ -127,3 +132,10 @@ def test_summarize_runs():
 
 def test_natural_sort_key():
     assert sorted(["s10", "s2", "s1"], key=natural_sort_key) == ["s1", "s2", "s10"]
+
+
+def test_mean_std_skips_missing_values():
+    assert mean_std([1.0, None, float("nan"), 3.0]) == {
+        "mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
+    assert mean_std(np.array([0.5])) == {"mean": 0.5, "std": 0.0, "n": 1}
+    assert mean_std([None]) is None and mean_std([]) is None

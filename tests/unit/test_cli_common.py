@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harlab.cli.common import load_with_overrides, parse_list
+from harlab.cli.common import load_with_overrides, parse_list, parse_names
 from harlab.errors import ConfigError
 
 
@@ -15,6 +15,11 @@ def test_parse_list() -> None:
         parse_list("1,x", "--seeds")
     with pytest.raises(ConfigError, match="--ratios must be comma-separated numbers"):
         parse_list("a", "--ratios", float)
+
+
+def test_parse_names() -> None:
+    assert parse_names(" a, b,,") == ["a", "b"]
+    assert parse_names(None) is None and parse_names(" , ") is None
 
 
 def test_shortcuts_become_overrides(tmp_path) -> None:

@@ -38,3 +38,10 @@ def parse_list(text: str, option: str, kind: Callable[[str], T] = int) -> list[T
     except ValueError:
         what = "integers" if kind is int else "numbers"
         raise ConfigError(f"{option} must be comma-separated {what}, got {text!r}") from None
+
+
+def parse_names(text: str | None) -> list[str] | None:
+    """``"a, b,"`` -> ``["a", "b"]``; None (the command's default) for None or no names."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()] or None

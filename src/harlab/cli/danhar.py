@@ -57,13 +57,12 @@ def ablate_danhar(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
-    from harlab.cli.common import load_with_overrides, parse_list
+    from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.ablation import run_ablation
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     seed_list = parse_list(seeds, "--seeds")
-    arr = [a.strip() for a in arrangements.split(",")] if arrangements else None
-    parent, _ = run_ablation(cfg, seed_list, arr, console=console)
+    parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console)
     if (parent / "ablation.md").is_file():
         console.print((parent / "ablation.md").read_text())
     console.print(f"ablation directory: [bold]{parent}[/bold]")

@@ -17,6 +17,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harlab.cli import danhar as _danhar_cli
+from harlab.cli.data import app as _data_app
+from harlab.cli.export import export as _export_cmd
+from harlab.cli.mranet import search_ratio
+from harlab.cli.radar import app as _radar_app
+from harlab.cli.reproduce import app as _reproduce_app
+from harlab.cli.simulate import app as _simulate_app
 from harlab.errors import HarlabError
 
 app = typer.Typer(
@@ -91,32 +98,26 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
-    from harlab.config import load_config
+    from harlab.cli.common import load_with_overrides
     from harlab.evaluation.report import rich_metrics_table
     from harlab.training import train as run_train
 
-    overrides = list(set_ or [])
     flag_map: dict[str, Any] = {
         "data.dataset": dataset,
         "data.path": path,
         "model.name": model,
         "data.split.kind": split,
-        "train.max_epochs": epochs,
         "train.batch_size": batch_size,
         "train.lr": lr,
         "train.seed": seed,
+        "data.split.seed": seed,
         "train.precision": precision,
         "train.devices": devices,
         "train.strategy": strategy,
         "train.num_nodes": num_nodes,
-        "output_dir": output_dir,
     }
-    overrides += [f"{k}={v}" for k, v in flag_map.items() if v is not None]
-    if seed is not None:
-        overrides.append(f"data.split.seed={seed}")
-    if no_progress:
-        overrides.append("train.progress=false")
-    cfg = load_config(config, overrides)
+    overrides = list(set_ or []) + [f"{k}={v}" for k, v in flag_map.items() if v is not None]
+    cfg = load_with_overrides(config, overrides, epochs, output_dir, no_progress)
     if cfg.description:
         console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
     result = run_train(cfg, resume=resume, console=console)
@@ -242,29 +243,15 @@ def predict(
         err_console.print("dropped: " + ", ".join(f"{k}={v}" for k, v in info["dropped"].items()))
 
 
-# --- Command groups defined in other modules (harlab.cli.*). Each module keeps its heavy
-# --- imports inside its commands so that `harlab --help` stays fast. Register them here.
-from harlab.cli.reproduce import app as _reproduce_app  # noqa: E402
-
+# Command groups defined in other modules (harlab.cli.*); each keeps its heavy imports inside
+# its commands so that `harlab --help` stays fast.
 app.add_typer(_reproduce_app, name="reproduce")
-from harlab.cli.mranet import search_ratio  # noqa: E402
-
 app.command("search-ratio")(search_ratio)
-from harlab.cli import danhar as _danhar_cli  # noqa: E402
-
 app.command("attention")(_danhar_cli.attention)
 app.add_typer(_danhar_cli.ablate_app, name="ablate")
-from harlab.cli.export import export as _export_cmd  # noqa: E402
-
 app.command("export")(_export_cmd)
-from harlab.cli.data import app as _data_app  # noqa: E402
-
 app.add_typer(_data_app, name="data")
-from harlab.cli.simulate import app as _simulate_app  # noqa: E402
-
 app.add_typer(_simulate_app, name="simulate")
-from harlab.cli.radar import app as _radar_app  # noqa: E402
-
 app.add_typer(_radar_app, name="radar")
 
 

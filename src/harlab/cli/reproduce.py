@@ -17,10 +17,25 @@ app = typer.Typer(
 console = Console()
 
 
-def _split(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [v.strip() for v in value.split(",") if v.strip()]
+def _progress(no_progress: bool) -> Any:
+    """The progress bar both reproductions show (one task, added on their "plan" event)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=no_progress,
+    )
+
+
+def _command_line() -> str:
+    """The command as typed, recorded in the results."""
+    return " ".join(["harlab", *map(shlex.quote, sys.argv[1:])])
 
 
 @app.command()
@@ -58,20 +73,10 @@ def danhar(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
+    from harlab.cli.common import parse_names
     from harlab.experiments.reproduce_danhar import reproduce_danhar
 
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=no_progress,
-    )
+    progress = _progress(no_progress)
     task: list[Any] = []
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
@@ -103,9 +108,9 @@ def danhar(
 
     with progress:
         parent, result = reproduce_danhar(
-            datasets=_split(datasets),
-            protocols=_split(protocols),
-            models=_split(models),
+            datasets=parse_names(datasets),
+            protocols=parse_names(protocols),
+            models=parse_names(models),
             seeds=seeds,
             folds=folds,
             epochs=epochs,
@@ -113,7 +118,7 @@ def danhar(
             overrides=list(set_ or []),
             out=out,
             preset_dir=presets,
-            command=" ".join(["harlab", *map(shlex.quote, sys.argv[1:])]),
+            command=_command_line(),
             on_event=on_event,
         )
     console.print((parent / "results.md").read_text(), markup=False, highlight=False)
@@ -164,32 +169,17 @@ def mranet(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    from harlab.errors import ConfigError
+    from harlab.cli.common import parse_list, parse_names
     from harlab.experiments.reproduce_mranet import Limits, reproduce_mranet
 
-    try:
-        lim = Limits(
-            folds=folds, run_folds=run_folds, seeds=[int(s) for s in _split(seeds) or []],
-            epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
-            batch_size=batch_size, lr=lr, channels=[int(c) for c in _split(channels) or []],
-            snrs=[float(s) for s in _split(snrs) or []], snr_recordings=snr_recordings,
-            threads=threads, workers=workers,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"--seeds/--channels/--snrs must be comma-separated numbers ({exc})"
-                          ) from None
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=no_progress,
+    lim = Limits(
+        folds=folds, run_folds=run_folds, seeds=parse_list(seeds, "--seeds"),
+        epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
+        batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
+        snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,
+        threads=threads, workers=workers,
     )
+    progress = _progress(no_progress)
     task: list[Any] = []
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
@@ -213,8 +203,8 @@ def mranet(
 
     with progress:
         parent, _ = reproduce_mranet(
-            data=data, simulate=simulate, quick=quick, experiments=_split(experiments),
+            data=data, simulate=simulate, quick=quick, experiments=parse_names(experiments),
             protocol=protocol, limits=lim, out=out,
-            command=" ".join(["harlab", *map(shlex.quote, sys.argv[1:])]), on_event=on_event,
+            command=_command_line(), on_event=on_event,
         )
     console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
 from harlab.errors import CheckpointError, ConfigError
+from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
 
 DPI = 120
@@ -102,11 +103,7 @@ def localisation_scores(att: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarr
 
 
 def _stat(v: np.ndarray) -> dict[str, float | int | None]:
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size)}
+    return mean_std(v) or {"mean": None, "std": None, "n": 0}
 
 
 def summarize_localisation(
@@ -166,14 +163,19 @@ def run_attention(module: Any, x: np.ndarray, batch_size: int = 64) -> dict[str,
     }
 
 
+def _model_geometry(n_blocks: int, options: dict[str, Any]) -> list[dict[str, float]]:
+    """:func:`block_geometry` of a DanHAR model from its options (model defaults if unset)."""
+    return block_geometry(n_blocks, int(options.get("kernel_size", 6)),
+                          int(options.get("stride", 2)), int(options.get("padding", 0)))
+
+
 def input_attention(
     temporal: list[np.ndarray | None], options: dict[str, Any], length: int
 ) -> np.ndarray | None:
     """Temporal attention mapped onto input samples: ``(N, n_blocks, T)`` or None."""
     if any(t is None for t in temporal):
         return None
-    geo = block_geometry(len(temporal), int(options.get("kernel_size", 6)),
-                         int(options.get("stride", 2)), int(options.get("padding", 0)))
+    geo = _model_geometry(len(temporal), options)
     ups = [upsample(t.mean(2), g["scale"], g["offset"], length)
            for t, g in zip(temporal, geo, strict=True)]
     return np.stack(ups, axis=1).astype(np.float32)
@@ -367,9 +369,7 @@ def export_attention(
     seg = weak_segments(data, part)
     mask = segment_mask(*seg, y.size, length) if seg is not None else None
     if inp is not None:
-        geo = block_geometry(len(res["temporal"]), int(opts.get("kernel_size", 6)),
-                             int(opts.get("stride", 2)), int(opts.get("padding", 0)))
-        info["block_geometry"] = geo
+        info["block_geometry"] = _model_geometry(len(res["temporal"]), opts)
         combined = inp.mean(1)
         sensor = np.stack([t.mean(1) for t in res["temporal"]], 1)  # (N, B, S)
         arrays["temporal_input_mean"] = class_means(combined, y, k, correct)

@@ -126,6 +126,21 @@ def compute_metrics(
     return out
 
 
+def mean_std(values: Iterable[float | None] | np.ndarray) -> dict[str, float | int] | None:
+    """``{mean, std, n}`` of the values that are not None/NaN; None when there are none.
+
+    ``std`` is the sample standard deviation (ddof=1), 0.0 for a single value.
+    """
+    if not isinstance(values, np.ndarray):
+        values = [np.nan if v is None else v for v in values]
+    vals = np.asarray(values, np.float64).ravel()
+    vals = vals[~np.isnan(vals)]
+    if vals.size == 0:
+        return None
+    return {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
+            "n": int(vals.size)}
+
+
 def summarize_runs(
     results: Sequence[Mapping[str, Any]], keys: Iterable[str] = DEFAULT_SUMMARY_KEYS
 ) -> dict:
@@ -139,14 +154,9 @@ def summarize_runs(
     out: dict[str, dict] = {}
     for key in keys:
         vals = [float(r[key]) for r in results if r.get(key) is not None]
-        vals = np.array([v for v in vals if not math.isnan(v)])
-        if vals.size == 0:
-            continue
-        out[key] = {
-            "mean": float(vals.mean()),
-            "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
-            "min": float(vals.min()),
-            "max": float(vals.max()),
-            "n": int(vals.size),
-        }
+        vals = [v for v in vals if not math.isnan(v)]
+        if vals:
+            s = mean_std(vals)
+            out[key] = {"mean": s["mean"], "std": s["std"], "min": min(vals), "max": max(vals),
+                        "n": s["n"]}
     return out

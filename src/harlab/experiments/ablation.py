@@ -20,6 +20,7 @@ import numpy as np
 
 from harlab.config import RunConfig
 from harlab.errors import ConfigError
+from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
 from harlab.runs import create_run_dir
 
@@ -48,16 +49,10 @@ def _check(cfg: RunConfig, arrangements: list[str], seeds: list[int]) -> None:
         raise ConfigError(f"arrangements/seeds repeat: {arrangements} / {seeds}")
 
 
-def _stat(vals: list[float]) -> dict[str, float | int]:
-    v = np.asarray(vals, np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size)}
-
-
 def ablation_markdown(rows: list[dict[str, Any]], title: str) -> str:
     """Markdown table of the per-arrangement summary."""
-    def ms(s: dict[str, Any]) -> str:
-        return f"{s['mean']:.4f} ± {s['std']:.4f}"
+    def ms(s: dict[str, Any] | None) -> str:
+        return "—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
 
     lines = [f"## {title}", "",
              "| arrangement | runs | test accuracy | test macro-F1 | best val macro-F1 | "
@@ -141,10 +136,10 @@ def run_ablation(
             continue
         rows.append({
             "arrangement": arr,
-            "accuracy": _stat([r["accuracy"] for r in rs]),
-            "macro_f1": _stat([r["macro_f1"] for r in rs]),
-            "best_val_macro_f1": _stat([r["best_val_macro_f1"] or float("nan") for r in rs]),
-            "train_seconds": _stat([r["train_seconds"] or 0.0 for r in rs]),
+            "accuracy": mean_std(r["accuracy"] for r in rs),
+            "macro_f1": mean_std(r["macro_f1"] for r in rs),
+            "best_val_macro_f1": mean_std(r["best_val_macro_f1"] for r in rs),
+            "train_seconds": mean_std(r["train_seconds"] or 0.0 for r in rs),
             "parameters": int(rs[0]["parameters"] or 0),
         })
     out = {

@@ -27,6 +27,7 @@ from typing import Any
 
 from harlab.config import RunConfig, load_config
 from harlab.errors import ConfigError, HarlabError
+from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
 from harlab.runs import create_run_dir
@@ -148,26 +149,17 @@ def plan_jobs(
     return jobs
 
 
-def _mean_std(values: list[float]) -> dict[str, float] | None:
-    import numpy as np
-
-    if not values:
-        return None
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
-
-
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean ± std over the successful runs of one (dataset, protocol, model)."""
     ok = [r for r in runs if r.get("error") is None]
     return {
         "n_runs": len(ok),
         "n_failed": len(runs) - len(ok),
-        "accuracy": _mean_std([r["accuracy"] for r in ok]),
-        "macro_f1": _mean_std([r["macro_f1"] for r in ok]),
+        "accuracy": mean_std([r["accuracy"] for r in ok]),
+        "macro_f1": mean_std([r["macro_f1"] for r in ok]),
         "parameters": ok[0]["parameters"] if ok else None,
-        "train_seconds": _mean_std([r["train_seconds"] for r in ok]),
-        "epochs": _mean_std([r["epochs_trained"] for r in ok]),
+        "train_seconds": mean_std([r["train_seconds"] for r in ok]),
+        "epochs": mean_std([r["epochs_trained"] for r in ok]),
     }
 
 
@@ -330,9 +322,9 @@ def reproduce_danhar(
 
     # plan everything first: a bad override or preset fails before any training
     plans: list[tuple[str, str, RunConfig | None, bool, str, str, list[Job]]] = []
+    root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
     for ds in datasets:
         for proto in protocols:
-            root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
             if not (root / f"{ds}_{proto}.yaml").is_file():
                 plans.append((ds, proto, None, False, f"no {proto} preset in {root}", "", []))
                 continue
