@@ -4,9 +4,9 @@ Prints JSON. ``realtime_factor`` = simulated seconds per wall-clock second for o
 ``duration`` s recording on one core (median of ``repeats``). ``dataset_sim_s`` = wall time
 of simulating the default dataset (6 persons x 5 activities, MRA-Net Table 3 counts) with
 ``workers`` processes; ``dataset_sim_proc_s`` adds the processing chain (MTI, STFT, 1 s
-frames) when :mod:`harlab.radar.processing` is available, and ``dataset_write_s`` times
-``harlab.radar.dataset.write_frames_dataset`` fed by ``simulate_dataset`` (simulation in
-``workers`` processes, processing and writing in the main process) when it exists.
+frames), and ``dataset_write_s`` times ``harlab.radar.dataset.write_frames_dataset`` fed by
+``simulate_dataset`` (simulation in ``workers`` processes, processing and writing in the
+main process).
 
 Usage: ``python benchmarks/radar_sim.py [--duration 30] [--workers 2] [--no-dataset]``
 """
@@ -14,7 +14,6 @@ Usage: ``python benchmarks/radar_sim.py [--duration 30] [--workers 2] [--no-data
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -23,19 +22,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from harlab.radar.dataset import write_frames_dataset
+from harlab.radar.processing import frames, process
 from harlab.radar.simulate import (
     ACTIVITIES,
     DEFAULT_PERSONS,
     SimulationConfig,
+    _run_task,
     simulate_dataset,
     simulate_recording,
 )
 
 
 def _sim_and_process(task: tuple[Any, ...]) -> int:
-    from harlab.radar.processing import frames, process
-    from harlab.radar.simulate import _run_task
-
     return int(frames(process(_run_task(task))).shape[0])
 
 
@@ -69,21 +68,16 @@ def main() -> None:
         n = sum(1 for _ in simulate_dataset(cfg, workers=args.workers, progress=False))
         out["dataset_sim_s"] = round(time.perf_counter() - t0, 2)
         assert n == len(tasks)
-        if importlib.util.find_spec("harlab.radar.processing") is not None:
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(args.workers) as ex:
+            n_frames = sum(ex.map(_sim_and_process, tasks, chunksize=2))
+        out["dataset_sim_proc_s"] = round(time.perf_counter() - t0, 2)
+        out["dataset_frames"] = n_frames
+        with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            with ProcessPoolExecutor(args.workers) as ex:
-                n_frames = sum(ex.map(_sim_and_process, tasks, chunksize=2))
-            out["dataset_sim_proc_s"] = round(time.perf_counter() - t0, 2)
-            out["dataset_frames"] = n_frames
-        if importlib.util.find_spec("harlab.radar.dataset") is not None:
-            from harlab.radar import dataset as ds
-
-            if hasattr(ds, "write_frames_dataset"):
-                with tempfile.TemporaryDirectory() as tmp:
-                    t0 = time.perf_counter()
-                    raws = simulate_dataset(cfg, workers=args.workers, progress=False)
-                    ds.write_frames_dataset(raws, os.path.join(tmp, "ds"), progress=False)
-                    out["dataset_write_s"] = round(time.perf_counter() - t0, 2)
+            raws = simulate_dataset(cfg, workers=args.workers, progress=False)
+            write_frames_dataset(raws, os.path.join(tmp, "ds"), progress=False)
+            out["dataset_write_s"] = round(time.perf_counter() - t0, 2)
     print(json.dumps(out, indent=2))
 
 

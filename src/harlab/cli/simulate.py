@@ -82,7 +82,7 @@ def radar(
     figures/ with a spectrogram, range-time map and frames of one recording per activity.
     Load it for training with dataset radar_frames (path OUT).
     """
-    from harlab.errors import ConfigError, DataError, unknown_name
+    from harlab.errors import ConfigError, unknown_name
     from harlab.radar.dataset import write_frames_dataset
     from harlab.radar.processing import ProcessingConfig
     from harlab.radar.simulate import (
@@ -92,8 +92,6 @@ def radar(
         simulate_dataset,
     )
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: exists and is not empty; choose a new folder")
     by_name = {p.name: p for p in DEFAULT_PERSONS}
     wanted = _names(persons) or ([p.name for p in DEFAULT_PERSONS[:2]] if quick else None)
     chosen = list(DEFAULT_PERSONS)

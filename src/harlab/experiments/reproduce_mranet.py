@@ -122,26 +122,17 @@ class Frames:
     folder: Path
 
 
-def _order(names: list[str], preferred: Any) -> list[str]:
-    present = sorted(set(names))
-    if isinstance(preferred, list) and set(present) <= {str(p) for p in preferred}:
-        return [str(p) for p in preferred if str(p) in set(present)]
-    return present
-
-
 def load_frames(folder: str | Path) -> Frames:
     """Read a frame dataset folder (:func:`harlab.radar.dataset.read_frames_dataset`)."""
-    from harlab.radar.dataset import read_frames_dataset, read_metadata
+    from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
 
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: frame dataset folder not found")
     stack, table = read_frames_dataset(root)
     meta = read_metadata(root)
     act_names = [str(v) for v in table["activity"]]
     per_names = [str(v) for v in table["person"]]
-    activities = _order(act_names, meta.get("classes"))
-    persons = _order(per_names, meta.get("persons"))
+    activities = label_order(act_names, meta.get("classes"))
+    persons = label_order(per_names, meta.get("persons"))
     if len(activities) < 2 or len(persons) < 2:
         raise DataError(f"{root}: needs at least 2 activities and 2 persons, found "
                         f"{activities} and {persons}")
@@ -444,12 +435,16 @@ def time_model(spec: Spec, lim: Limits, input_shape: tuple[int, int], n_act: int
 
 
 # ------------------------------------------------------------------ the experiment
-def _stat(vals: list[float]) -> dict[str, float | int] | None:
-    v = np.asarray([x for x in vals if x is not None], np.float64)
-    if v.size == 0:
-        return None
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size)}
+def _stats(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``{key: {mean, std, n} or None}`` over ``rows`` (runs, folds)."""
+    from harlab.evaluation.metrics import mean_std
+
+    return {k: mean_std([r.get(k) for r in rows]) for k in keys}
+
+
+def _head_scores(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``{head}_macro_f1`` and ``{head}_accuracy`` of every scored head."""
+    return {f"{head}_{m}": metrics[head][m] for head in metrics for m in ("macro_f1", "accuracy")}
 
 
 def _hardware() -> dict[str, Any]:
@@ -541,10 +536,7 @@ def reproduce_mranet(
                 module, facts = fit(spec, fr, idx, seed, lim, run_dir)
                 res = score(module, fr, idx[2])
                 row = {"model": key, "fold": f, "seed": seed, **facts,
-                       "run": str(run_dir.relative_to(parent))}
-                for head, m in res["metrics"].items():
-                    row[f"{head}_macro_f1"] = m["macro_f1"]
-                    row[f"{head}_accuracy"] = m["accuracy"]
+                       "run": str(run_dir.relative_to(parent)), **_head_scores(res["metrics"])}
                 runs.append(row)
                 write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
                 p = pooled.setdefault(key, {})
@@ -575,10 +567,10 @@ def reproduce_mranet(
     summary = {}
     for key in keys:
         rs = [r for r in runs if r["model"] == key]
-        summary[key] = {m: _stat([r.get(m) for r in rs]) for m in (
+        summary[key] = _stats(rs, (
             "activity_macro_f1", "identity_macro_f1", "activity_accuracy",
             "identity_accuracy", "train_seconds", "epochs_trained", "seconds_per_epoch",
-            "best_val")}
+            "best_val"))
         summary[key]["parameters"] = rs[0]["parameters"] if rs else None
     result = {
         "paper": PAPER_SOURCE, "command": command, "experiments": exps,
@@ -613,9 +605,6 @@ def _protocol_note(protocol: str) -> str:
 def _run_sweep(sim: Any, fr: Frames, test: np.ndarray, lim: Limits, modules: dict[str, Any],
                sweep: dict[str, dict[float, list[dict[str, float]]]]) -> None:
     """Evaluate ``modules`` on re-simulated test recordings at every SNR (one fold)."""
-    from harlab.evaluation.metrics import compute_metrics
-    from harlab.training import predict_heads
-
     recs, seen = [], {}
     for r in np.unique(fr.recording[test]):  # first N test recordings of each cell
         i = np.flatnonzero(fr.recording == r)[0]
@@ -624,35 +613,23 @@ def _run_sweep(sim: Any, fr: Frames, test: np.ndarray, lim: Limits, modules: dic
             seen[cell] = seen.get(cell, 0) + 1
             recs.append(str(r))
     stacks = snr_sweep_frames(sim, recs, lim.snrs, lim.workers)
-    counts = [int((fr.recording == r).sum()) for r in recs]
-    act = np.concatenate([np.full(c, fr.activity[fr.recording == r][0]) for r, c in
-                          zip(recs, counts, strict=True)])
-    per = np.concatenate([np.full(c, fr.person[fr.recording == r][0]) for r, c in
-                          zip(recs, counts, strict=True)])
+    # the dataset's frames of those recordings, in the order the re-simulation returns them
+    idx = np.concatenate([np.flatnonzero(fr.recording == r) for r in recs])
     for snr, st in stacks.items():
         x = np.concatenate(st)
-        if len(x) != len(act):
+        if len(x) != len(idx):
             raise DataError(f"SNR sweep: re-simulated recordings gave {len(x)} frames, the "
-                            f"dataset has {len(act)}")
+                            f"dataset has {len(idx)}")
         for key, module in modules.items():
-            probs = predict_heads(module, x, batch_size=256)
-            row = {"n": int(len(x))}
-            for head, truth, names in (("activity", act, fr.activities),
-                                       ("identity", per, fr.persons)):
-                if head in probs:
-                    m = compute_metrics(truth, probs[head].argmax(1), names,
-                                        labels=range(len(names)))
-                    row[f"{head}_macro_f1"] = m["macro_f1"]
-                    row[f"{head}_accuracy"] = m["accuracy"]
+            row = {"n": int(len(x)), **_head_scores(score(module, fr, idx, x)["metrics"])}
             sweep.setdefault(key, {}).setdefault(snr, []).append(row)
 
 
 def _sweep_summary(sweep: dict[str, dict[float, list[dict[str, float]]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, by_snr in sweep.items():
-        out[key] = {str(s): {m: _stat([r.get(m) for r in rows]) for m in (
-            "activity_macro_f1", "identity_macro_f1")} | {"n_frames": rows[0]["n"]}
-            for s, rows in sorted(by_snr.items())}
+        out[key] = {str(s): _stats(rows, ("activity_macro_f1", "identity_macro_f1"))
+                    | {"n_frames": rows[0]["n"]} for s, rows in sorted(by_snr.items())}
     return out
 
 
@@ -781,7 +758,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
             curves = {}
             for key, by_snr in sweep.items():
                 for head in ("activity", "identity"):
-                    vals = [_stat([r.get(f"{head}_macro_f1") for r in by_snr[s]]) for s in snrs]
+                    m = f"{head}_macro_f1"
+                    vals = [_stats(by_snr[s], (m,))[m] for s in snrs]
                     if all(v is not None for v in vals):
                         curves[f"{SPECS[key].label}: {head}"] = [v["mean"] for v in vals]
             plot_snr_curves(parent / "fig11_snr.png", snrs, curves,

@@ -72,8 +72,15 @@ def _flat_meta(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _natural(s: str) -> tuple:
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s))
+def label_order(names: Iterable[str], preferred: Any = None) -> list[str]:
+    """The distinct ``names`` in the order of ``preferred`` (e.g. ``dataset.json``'s
+    ``classes``) when that list covers them all, else in natural order ("sub2" < "sub10")."""
+    from harlab.evaluation.metrics import natural_sort_key
+
+    present = {str(n) for n in names}
+    if isinstance(preferred, list) and present <= {str(p) for p in preferred}:
+        return [str(p) for p in dict.fromkeys(preferred) if str(p) in present]
+    return sorted(present, key=natural_sort_key)
 
 
 def write_frames_dataset(
@@ -167,8 +174,8 @@ def write_frames_dataset(
             )
         table = pd.DataFrame(rows)
         table.to_csv(tmp / LABELS, index=False)
-        activities = sorted({a for a, _ in counts}, key=_natural)
-        persons = sorted({p for _, p in counts}, key=_natural)
+        activities = label_order(a for a, _ in counts)
+        persons = label_order(p for _, p in counts)
         summary = {
             "format": FORMAT,
             "version": VERSION,

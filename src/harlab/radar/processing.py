@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harlab.errors import ConfigError, DataError, suggest
-from harlab.radar.types import RadarParams, RawRadar
+from harlab.errors import ConfigError, DataError
+from harlab.radar.types import RadarParams, RawRadar, check_keys, field_names
 
 MtiMethod = Literal["butterworth", "two_pulse", "mean", "none"]
 Combine = Literal["coherent", "incoherent"]
@@ -126,13 +126,7 @@ class ProcessingConfig:
     def from_dict(cls, values: dict[str, Any] | None) -> ProcessingConfig:
         """Build from a mapping; unknown keys are a ConfigError with a suggestion."""
         values = dict(values or {})
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in values:
-            if key not in names:
-                raise ConfigError(
-                    f"unknown radar processing option '{key}'.{suggest(key, names)} "
-                    f"Available: {', '.join(names)}"
-                )
+        check_keys("radar processing option", values, field_names(cls))
         try:
             return cls(**values)
         except TypeError as exc:  # pragma: no cover - guarded by the key check above
@@ -141,18 +135,9 @@ class ProcessingConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> ProcessingConfig:
         """Read a YAML mapping of options (e.g. ``configs/radar/processing_default.yaml``)."""
-        import yaml
+        from harlab.config import load_yaml  # lazy: harlab.config pulls in scikit-learn
 
-        p = Path(path)
-        try:
-            values = yaml.safe_load(p.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{p}: cannot read radar processing config ({exc})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
-        if values is not None and not isinstance(values, dict):
-            raise ConfigError(f"{p}: radar processing config must be a mapping")
-        return cls.from_dict(values)
+        return cls.from_dict(load_yaml(path))
 
 
 @dataclass
@@ -506,14 +491,9 @@ def frame_times(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.nd
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from harlab.evaluation.plots import _save as save_png
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
-    fig.clear()
-    return path
+    return save_png(fig, path)
 
 
 def _title(spec: Spectrogram, title: str | None) -> str:

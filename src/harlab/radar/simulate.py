@@ -53,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from harlab.errors import ConfigError, suggest
+from harlab.errors import ConfigError
 from harlab.radar.body import SCATTERER_NAMES, PersonSpec, ellipsoid_rcs, scatterer_geometry
 from harlab.radar.kinematics import ACTIVITIES, Motion, check_activity, generate_motion
-from harlab.radar.types import SPEED_OF_LIGHT, RadarParams, RawRadar
+from harlab.radar.types import SPEED_OF_LIGHT, RadarParams, RawRadar, check_keys, field_names
 
 __all__ = [
     "ACTIVITIES",
@@ -288,13 +288,7 @@ def simulate_recording(
     window starts at ``radar.range_start_m``), ``radar_height_m`` (default 1.0).
     See the module docstring for the SNR definition.
     """
-    unknown = set(opts) - set(SIM_OPTIONS)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ConfigError(
-            f"unknown simulation option {name!r}.{suggest(name, SIM_OPTIONS)} "
-            f"Available: {', '.join(SIM_OPTIONS)}"
-        )
+    check_keys("simulation option", opts, SIM_OPTIONS)
     check_activity(activity)
     _check_snr(snr_db)
     if not (isinstance(duration_s, int | float) and math.isfinite(duration_s) and duration_s > 0):
@@ -441,8 +435,17 @@ class SimulationConfig:
             self.snr_db = (float(lo), float(hi))
         else:
             _check_snr(self.snr_db)
-        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
+        for name in ("duration_s", "jitter", "range_stop_m"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{name} must be a number, got {v!r}")
+        if not self.duration_s > 0:
             raise ConfigError(f"duration_s must be positive, got {self.duration_s!r}")
+        if not 0 <= self.jitter < 0.5:
+            raise ConfigError(f"jitter must be in [0, 0.5), got {self.jitter!r}")
+        if not isinstance(self.radar, RadarParams):
+            raise ConfigError(f"radar must be a mapping of radar parameters, got {self.radar!r}")
+        _streams(self.seed)  # validates the seed
         self.counts()  # validates recordings_per_cell
 
     def count(self, person: str, activity: str) -> int:
@@ -473,20 +476,10 @@ class SimulationConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimulationConfig:
         """Build from a plain dict (YAML); unknown keys are errors."""
-        allowed = {f.name for f in dataclasses.fields(cls)}
         d = dict(d)
-        for k in d:
-            if k not in allowed:
-                raise ConfigError(
-                    f"unknown simulation key {k!r}.{suggest(k, allowed)} "
-                    f"Available: {', '.join(sorted(allowed))}"
-                )
+        check_keys("simulation key", d, field_names(cls))
         if "radar" in d and isinstance(d["radar"], dict):
-            rfields = {f.name for f in dataclasses.fields(RadarParams)}
-            bad = set(d["radar"]) - rfields
-            if bad:
-                raise ConfigError(f"unknown radar key(s) {sorted(bad)}; available: "
-                                  f"{', '.join(sorted(rfields))}")
+            check_keys("radar key", d["radar"], field_names(RadarParams))
             rd = {"range_start_m": 1.0, **d["radar"]}
             for k, v in rd.items():
                 if k not in ("waveform", "samples_per_sweep") and isinstance(v, str):
@@ -495,12 +488,18 @@ class SimulationConfig:
                     except ValueError:
                         raise ConfigError(f"radar.{k} must be a number, got {v!r}") from None
             d["radar"] = RadarParams(**rd)
+        for key in ("persons", "activities"):
+            if key in d and not isinstance(d[key], list | tuple):
+                raise ConfigError(f"{key} must be a list, got {d[key]!r}")
         if "persons" in d:
             persons = []
             for i, spec in enumerate(d["persons"]):
                 if isinstance(spec, PersonSpec):
                     persons.append(spec)
                     continue
+                if not isinstance(spec, dict):
+                    raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
+                                      f"got {spec!r}")
                 spec = dict(spec)
                 if "seed" in spec:
                     seed = spec.pop("seed")
@@ -511,10 +510,7 @@ class SimulationConfig:
                     except TypeError as exc:
                         raise ConfigError(f"persons[{i}]: {exc}") from None
                     spec = {**dataclasses.asdict(p), **spec}
-                pfields = {f.name for f in dataclasses.fields(PersonSpec)}
-                bad = set(spec) - pfields
-                if bad:
-                    raise ConfigError(f"persons[{i}]: unknown key(s) {sorted(bad)}")
+                check_keys(f"persons[{i}] key", spec, field_names(PersonSpec))
                 try:
                     persons.append(PersonSpec(**spec))
                 except TypeError as exc:
@@ -532,18 +528,9 @@ class SimulationConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SimulationConfig:
-        import yaml
+        from harlab.config import load_yaml  # lazy: harlab.config pulls in scikit-learn
 
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: simulation config not found")
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{p}: expected a mapping of simulation settings")
-        return cls.from_dict(d)
+        return cls.from_dict(load_yaml(path))
 
     def tasks(self) -> list[tuple[Any, ...]]:
         """One argument tuple per recording, with seeds from SeedSequence((seed, i, j, rep))."""

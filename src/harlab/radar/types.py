@@ -15,16 +15,30 @@ need no transpose, and slow-time filters run along axis 0.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from harlab.errors import DataError
+from harlab.errors import DataError, unknown_name
 
 SPEED_OF_LIGHT = 299_792_458.0
 
 Waveform = Literal["pulsed", "fmcw"]
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """Field names of a dataclass (the keys its ``from_dict`` accepts)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def check_keys(kind: str, given: Iterable[Any], allowed: tuple[str, ...]) -> None:
+    """The standard one-line 'unknown <kind>' ConfigError for the first key not allowed."""
+    for key in given:
+        if key not in allowed:
+            raise unknown_name(kind, str(key), allowed)
 
 
 @dataclass(frozen=True)

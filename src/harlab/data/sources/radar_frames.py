@@ -12,7 +12,9 @@ unchanged:
   ``recording`` column, default the file name), ``rate`` = ``W / frame_s`` columns per
   second (``frame_s`` from ``dataset.json``, default 1 s);
 * ``meta`` = ``file``, ``frame`` (index in the file), ``activity``, ``person``,
-  ``recording``.
+  ``recording``;
+* ``dropped['recordings_too_short']`` = recordings shorter than one frame (from
+  ``dataset.json``, or counted while processing ``glasgow_dir``).
 
 Use window length = step = W samples (150) so that each frame is exactly one window.
 
@@ -68,13 +70,7 @@ def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Pat
     return label, Path(glasgow).expanduser() if glasgow is not None else None
 
 
-def _natural(s: str) -> tuple:
-    import re
-
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s))
-
-
-def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, float]:
+def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, float, int]:
     import pandas as pd
 
     from harlab.radar import glasgow
@@ -83,9 +79,10 @@ def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, flo
     if processing is not None and not isinstance(processing, dict):
         raise ConfigError(f"{NAME}: processing must be a mapping of radar processing options")
     cfg = ProcessingConfig.from_dict(processing)
-    stacks, rows = [], []
+    stacks, rows, too_short = [], [], 0
     for raw in glasgow.iter_dir(folder):
         stack = frames(process(raw, cfg), cfg)
+        too_short += len(stack) == 0
         rel = Path(raw.source).relative_to(folder).as_posix()
         stacks.append(stack)
         rows += [
@@ -101,16 +98,16 @@ def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, flo
         ]
     if not rows:
         raise DataError(f"{folder}: no Glasgow recording is long enough for one frame")
-    return np.concatenate(stacks), pd.DataFrame(rows), cfg.frame_s
+    return np.concatenate(stacks), pd.DataFrame(rows), cfg.frame_s, too_short
 
 
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
-    from harlab.radar.dataset import read_frames_dataset, read_metadata
+    from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
 
     label, glasgow = _options(path, options)
     if glasgow is not None:
-        stack, table, frame_s = _glasgow_frames(glasgow, options.get("processing"))
+        stack, table, frame_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
         meta: dict[str, Any] = {}
         where = str(glasgow)
     else:
@@ -121,13 +118,11 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         if not frame_s > 0:
             raise DataError(f"{root}: dataset.json frame_s must be positive, got {frame_s}")
         where = str(root)
+        dropped = meta.get("dropped")
+        too_short = dropped.get("recordings_too_short", 0) if isinstance(dropped, dict) else 0
+        too_short = too_short if isinstance(too_short, int) else 0
     names = [str(v) for v in table[label]]
-    order = meta.get("classes") if label == "activity" else meta.get("persons")
-    present = set(names)
-    if isinstance(order, list) and present <= set(map(str, order)):
-        class_names = [str(c) for c in order if str(c) in present]
-    else:
-        class_names = sorted(present, key=_natural)
+    class_names = label_order(names, meta.get("classes" if label == "activity" else "persons"))
     ids = {name: i for i, name in enumerate(class_names)}
     n, h, w = stack.shape
     rate = w / frame_s
@@ -158,7 +153,7 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         name=NAME,
         recordings=recordings,
         classes=dict(enumerate(class_names)),
-        dropped={},
+        dropped={"recordings_too_short": int(too_short)} if too_short else {},
         info={
             "label": label,
             "frame_shape": [h, w],
