@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harlab.cli.common import parse_names
+
 app = typer.Typer(no_args_is_help=True, help="Simulate person-specific radar data (MRA-Net).")
 console = Console()
 
@@ -39,13 +41,6 @@ def persons() -> None:
             f"{p.circle_speed_ms:.2f}",
         )
     console.print(table)
-
-
-def _names(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    return items or None
 
 
 @app.command("radar")
@@ -93,14 +88,14 @@ def radar(
     )
 
     by_name = {p.name: p for p in DEFAULT_PERSONS}
-    wanted = _names(persons) or ([p.name for p in DEFAULT_PERSONS[:2]] if quick else None)
+    wanted = parse_names(persons) or ([p.name for p in DEFAULT_PERSONS[:2]] if quick else None)
     chosen = list(DEFAULT_PERSONS)
     if wanted is not None:
         for name in wanted:
             if name not in by_name:
                 raise unknown_name("person", name, by_name)
         chosen = [by_name[n] for n in wanted]
-    acts = tuple(_names(activities) or ACTIVITIES)
+    acts = tuple(parse_names(activities) or ACTIVITIES)
     kwargs: dict = {"persons": chosen, "activities": acts, "seed": seed}
     if snr is not None:
         kwargs["snr_db"] = snr
