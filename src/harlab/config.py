@@ -82,6 +82,7 @@ class TrainConfig:
 TASK_HEADS = ("activity", "identity")
 LOSS_WEIGHTINGS = ("flwl", "equal", "fixed", "uncertainty")
 MONITORS = ("mean", "activity", "identity")
+FLWL_GRADS = ("head", "full", "none")
 
 
 @dataclass
@@ -126,7 +127,7 @@ class TaskConfig:
                 or not self.fixed_ratio > 0:
             raise ConfigError(f"task.fixed_ratio must be a positive number, got "
                               f"{self.fixed_ratio!r}")
-        if self.flwl_grad not in ("head", "full", "none"):
+        if self.flwl_grad not in FLWL_GRADS:
             raise ConfigError(f"task.flwl_grad must be head, full or none; got "
                               f"{self.flwl_grad!r}")
         if self.flwl_larger not in TASK_HEADS:
@@ -177,7 +178,11 @@ def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
     """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
     if str(precision) != "auto":
         return str(precision)
-    if accelerator not in ("cpu",):
+    if accelerator == "auto":  # Lightning's choice: the GPU if there is one, else the CPU
+        import torch
+
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    if accelerator != "cpu":
         return "bf16-mixed"
     return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
 

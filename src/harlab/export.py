@@ -62,23 +62,16 @@ class _PlainTimeConv(TimeConv):
         return y.transpose(1, 2)
 
 
+def _plain_mean_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    return x.mean(dim), x.amax(dim)
+
+
 class _PlainChannelAttention(ChannelAttention):
-    def forward(self, x: Tensor) -> Tensor:
-        pooled = torch.stack([x.mean(1), x.amax(1)])
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled))).sum(dim=0))
+    pool = staticmethod(_plain_mean_max)
 
 
 class _PlainTemporalAttention(TemporalAttention):
-    def forward(self, x: Tensor) -> Tensor:
-        n, s, t, _ = x.shape
-        pooled = torch.stack([x.mean(-1), x.amax(-1)], dim=1)  # (N, 2, S, T)
-        kt, ks = self.kernel
-        if ks == 1:
-            pooled = pooled.transpose(1, 2).reshape(-1, 2, t)
-            out = F.conv1d(pooled, self.weight.squeeze(-1), padding=kt // 2)
-        else:
-            out = F.conv2d(pooled, self.weight.transpose(2, 3), padding=(ks // 2, kt // 2))
-        return torch.sigmoid(out.reshape(n, s, t))
+    pool = staticmethod(_plain_mean_max)
 
 
 class _PlainDanHARBlock(DanHARBlock):
@@ -88,21 +81,7 @@ class _PlainDanHARBlock(DanHARBlock):
         y = self.conv1(x)
         t, c = y.shape[1], y.shape[2]
         r = torch.relu(self.bn1(y.reshape(-1, c))).reshape(-1, t, c)
-        z = self.bn2(self.conv2(r).reshape(-1, c))
-        kept: dict[str, Tensor] = {}
-        for kind in self.order:
-            z4 = z.reshape(n, -1, t, c)
-            if kind == "channel":
-                w = self.ca(z4.reshape(n, -1, c))
-                z = z4 * w[:, None, None, :]
-            else:
-                w = self.ta(z4)
-                z = z4 * w[..., None]
-                w = w.transpose(1, 2)
-            kept[kind] = w.detach()
-        if maps is not None:
-            maps.append(kept)
-        z = z.reshape(-1, c)
+        z = self.attend(self.bn2(self.conv2(r).reshape(-1, c)), n, t, maps).reshape(-1, c)
         if self.bn_sc is not None:
             z = z + self.bn_sc(self.shortcut(x).reshape(-1, c))
         return torch.relu(z).reshape(-1, t, c)

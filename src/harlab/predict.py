@@ -16,6 +16,7 @@ import pandas as pd
 from harlab.config import from_dict, load_yaml
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import WindowConfig, make_windows
+from harlab.deploy.predictor import head_columns, top_labels
 from harlab.errors import DataError
 from harlab.runs import best_checkpoint, check_run_dir, load_module
 from harlab.training import head_classes, predict_heads
@@ -60,12 +61,9 @@ def predict_file(
         )
     x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
     cfg = from_dict(load_yaml(run / "config.yaml"))
-    all_probs = predict_heads(module, x, bf16="bf16" in str(cfg.train.precision))
+    probs = predict_heads(module, x, bf16="bf16" in str(cfg.train.precision))
     heads = head_classes(module)
-    primary = next(iter(heads))
-    probs = all_probs[primary]
-    names = heads[primary]
-    pred = probs.argmax(1)
+    labels, prob = top_labels({h: probs[h] for h in heads}, heads)
     rec_of = np.asarray(windows.recording, dtype=np.int64)
     start = np.asarray(windows.start) / windows.rate
     table = pd.DataFrame(
@@ -74,25 +72,17 @@ def predict_file(
             "session": np.array([r.session for r in recs], dtype=object)[rec_of],
             "start_s": np.round(start, 3),
             "end_s": np.round(start + windows.length / windows.rate, 3),
-            "label": np.asarray(names, dtype=object)[pred],
-            "probability": np.round(probs[np.arange(len(pred)), pred], 4),
+            # label/probability (activity), then identity/identity_probability
+            **head_columns(labels, prob),
         }
     )
-    if primary != "activity":  # identity-only model: say what the label is
-        table = table.rename(columns={"label": "identity", "probability": "identity_probability"})
-    elif "identity" in heads:  # multitask model: the person too
-        pid = all_probs["identity"].argmax(1)
-        table["identity"] = np.asarray(heads["identity"], dtype=object)[pid]
-        table["identity_probability"] = np.round(
-            all_probs["identity"][np.arange(len(pid)), pid], 4
-        )
     rows = table.to_dict("records")
     info = {
         "windows": len(rows),
         "dropped": {k: v for k, v in windows.dropped.items() if v},
         "rate": windows.rate,
         "channels": channels,
-        "classes": names,
+        "classes": next(iter(heads.values())),
         "heads": list(heads),
     }
     return rows, info

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from harlab.deploy.predictor import head_columns, top_labels
 from harlab.errors import ConfigError, DataError
 
 TIME_COLUMNS = ("timestamp", "time", "t", "time_s")
@@ -50,42 +51,33 @@ class TorchWindowModel:
     """A run directory's checkpoint behind the light predictor's interface."""
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best") -> None:
-        import torch
-
         from harlab.config import from_dict, load_yaml
-        from harlab.export import checkpoint_path, describe_heads
+        from harlab.data.normalize import Normalizer
+        from harlab.export import checkpoint_path
         from harlab.runs import check_run_dir, load_module
+        from harlab.training import head_classes
 
         run = check_run_dir(run_dir)
         self.module = load_module(checkpoint_path(run, checkpoint))
-        hp = dict(self.module.hparams)
-        meta = hp["harlab"]
+        meta = self.module.hparams["harlab"]
         self.channels = [str(c) for c in meta["channels"]]
         self.rate = float(meta["rate"])
         self.window_length = int(meta["window_length"])
         self.window_step = int(meta["window_step"])
-        self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
-        self.std = np.asarray(meta["normalization"]["std"], np.float32)
-        sample = torch.zeros(1, self.window_length, len(self.channels))
-        self.classes = describe_heads(self.module, hp, sample)
+        self.normalizer = Normalizer.from_dict(meta["normalization"])
+        self.classes = head_classes(self.module)
         self.heads = list(self.classes)
         cfg = from_dict(load_yaml(run / "config.yaml"))
         self._bf16 = "bf16" in str(cfg.train.precision)
-        self._torch = torch
 
     def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
         """Class probabilities per head for raw windows ``x`` (N, T, C)."""
-        from harlab.export import outputs_tuple
+        from harlab.training import predict_heads
 
-        torch = self._torch
         x = np.asarray(x, np.float32)
-        if not normalized:
-            x = (x - self.mean) / self.std
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self._bf16):
-            outs = outputs_tuple(self.module(torch.from_numpy(np.ascontiguousarray(x))),
-                                  self.heads)
-            return {h: torch.softmax(o.float(), dim=1).numpy()
-                    for h, o in zip(self.heads, outs, strict=True)}
+        probs = predict_heads(self.module, x if normalized else self.normalizer.apply(x),
+                              bf16=self._bf16)
+        return {h: probs[h] for h in self.heads}
 
 
 def load_window_model(path: str | Path, checkpoint: str = "best") -> Any:
@@ -278,15 +270,10 @@ class StreamProcessor:
     def _predict(self, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
         probs = self.model.predict_windows(x)
         done = time.perf_counter()
+        labels, prob = top_labels({h: probs[h] for h in self.model.heads}, self.model.classes)
         cols: dict[str, list[Any]] = {"time": np.round(end, 4).tolist(),
-                                      "start": np.round(start, 4).tolist()}
-        for h in self.model.heads:
-            p = probs[h]
-            k = p.argmax(axis=1)
-            key = "label" if h == "activity" else h
-            cols[key] = [self.model.classes[h][i] for i in k.tolist()]
-            cols["probability" if h == "activity" else f"{h}_probability"] = np.round(
-                p[np.arange(len(k)), k], 4).tolist()
+                                      "start": np.round(start, 4).tolist(),
+                                      **head_columns(labels, prob)}
         keys = list(cols)
         for vals in zip(*cols.values(), strict=True):
             self.emit(dict(zip(keys, vals, strict=True)))

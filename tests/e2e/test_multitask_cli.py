@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-HARLAB = [sys.executable, "-m", "harlab.cli.main"]
+from tests.e2e.test_train_cli import run_cli
+
 FAST = [
     "--no-progress",
     "--set", "model.options.channels=[8,8,8]",
@@ -25,16 +23,6 @@ FAST = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-def run_cli(
-    args: list[str], env: dict[str, str], check: bool = True
-) -> subprocess.CompletedProcess:
-    proc = subprocess.run(HARLAB + args, env=env, capture_output=True, text=True, timeout=600,
-                          cwd=ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"harlab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

@@ -10,29 +10,12 @@ from harlab.errors import ConfigError
 from harlab.models import build_model, list_models
 from harlab.models.deepconvlstm import build_deepconvlstm
 from harlab.models.lstm import build_lstm
-
-SMALL = {
-    "danhar": {"channels": (8, 8, 8)},
-    "danhar_cnn": {"channels": (8, 8, 8)},
-    "resnet": {"channels": (8, 8, 8)},
-    "cnn": {"channels": (8, 8, 8)},
-    "deepconvlstm": {"filters": 8, "lstm_hidden": 16},
-    "lstm": {"hidden": 16},
-}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest, and immune to a busy machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.models.conftest import TINY, fit_losses
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])
 def test_every_registered_model_forward(name: str) -> None:
-    model = build_model(name, (64, 6), 5, **SMALL.get(name, {}))
+    model = build_model(name, (64, 6), 5, **TINY.get(name, {}))
     out = model(torch.randn(3, 64, 6))
     assert out.shape == (3, 5) and out.dtype == torch.float32
     out.sum().backward()
@@ -100,14 +83,7 @@ def test_registry_rejects_unknown_option() -> None:
 @pytest.mark.parametrize("name", ["deepconvlstm", "lstm"])
 def test_overfits_random_batch(name: str) -> None:
     torch.manual_seed(0)
-    model = build_model(name, (32, 3), 4, dropout=0.0, **SMALL[name])
+    model = build_model(name, (32, 3), 4, dropout=0.0, **TINY[name])
     x, y = torch.randn(16, 32, 3), torch.randint(0, 4, (16,))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_losses(model, x, y, lr=1e-2, steps=30)
     assert losses[-1] < 0.5 * losses[0]

@@ -13,20 +13,12 @@ from harlab.models import build_model
 from harlab.models.blocks import ChannelAttention, TemporalAttention
 from harlab.models.danhar import build_danhar
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
+from tests.models.conftest import fit_losses
 
 WISDM = {"kernel_size": 6, "stride": 2, "padding": 0, "head": "flatten",
          "temporal_kernel": "7x7", "reduction": 16}
 SMALL = {"channels": (8, 16, 12), "kernel_size": 5, "stride": 2, "padding": 1}
 ARRANGEMENTS = ["channel_temporal", "temporal_channel", "channel", "temporal", "none"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest, and immune to a busy machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -200,12 +192,5 @@ def test_overfits_random_batch() -> None:
     torch.manual_seed(0)
     model = build_danhar((64, 3), 4, channels=(16, 16, 16))
     x, y = torch.randn(16, 64, 3), torch.randint(0, 4, (16,))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(8):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_losses(model, x, y, lr=3e-3, steps=8)
     assert losses[-1] < 0.5 * losses[0]

@@ -11,26 +11,7 @@ from harlab.errors import ConfigError
 from harlab.models import build_model, list_models
 from harlab.models.mranet import MRABlock, build_mranet
 from harlab.models.registry import build_backbone
-
-TINY = {
-    "danhar": {"channels": (8, 8, 8)},
-    "danhar_cnn": {"channels": (8, 8, 8)},
-    "resnet": {"channels": (8, 8, 8)},
-    "cnn": {"channels": (8, 8, 8)},
-    "deepconvlstm": {"filters": 8, "lstm_hidden": 16},
-    "lstm": {"hidden": 16},
-    "mranet": {"channels": (4, 8, 8)},
-    "dcnn3": {"channels": (4, 8, 8), "hidden": 16},
-    "dcnn5": {"channels": (4, 4, 8, 8, 8), "hidden": 16},
-}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.models.conftest import TINY
 
 
 def test_mranet_radar_frame_shapes_and_embedding() -> None:

@@ -25,14 +25,6 @@ from harlab.training import check_task_split, head_classes, predict_heads
 TINY_DANHAR = {"channels": [4, 4, 4], "head": "gap"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _grads(model: torch.nn.Module, loss: torch.Tensor) -> tuple[bool, bool]:
     model.zero_grad()
     loss.backward()

@@ -35,6 +35,32 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def top_labels(
+    probs: dict[str, np.ndarray], classes: dict[str, list[str]]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per head: the predicted class names and their probabilities."""
+    labels, prob = {}, {}
+    for h, p in probs.items():
+        k = p.argmax(axis=1)
+        labels[h] = np.asarray(classes[h], dtype=object)[k]
+        prob[h] = p[np.arange(len(k)), k]
+    return labels, prob
+
+
+def head_columns(
+    labels: dict[str, np.ndarray], prob: dict[str, np.ndarray]
+) -> dict[str, list[Any]]:
+    """Output columns of harlab's predictions: ``label``/``probability`` for the activity
+    head, ``<head>``/``<head>_probability`` for any other head (probabilities to 4 places)."""
+    cols: dict[str, list[Any]] = {}
+    for head, names in labels.items():
+        key = "label" if head == "activity" else head
+        pkey = "probability" if head == "activity" else f"{head}_probability"
+        cols[key] = names.tolist()
+        cols[pkey] = np.round(prob[head].astype(np.float64), 4).tolist()
+    return cols
+
+
 @dataclass
 class RecordingPredictions:
     """Per-window predictions of one recording; ``labels``/``probability`` per head."""
@@ -51,12 +77,8 @@ class RecordingPredictions:
         cols: dict[str, list[Any]] = {
             "start_s": np.round(self.start_s, 3).tolist(),
             "end_s": np.round(self.end_s, 3).tolist(),
+            **head_columns(self.labels, self.probability),
         }
-        for head, names in self.labels.items():
-            key = "label" if head == "activity" else head
-            pkey = "probability" if head == "activity" else f"{head}_probability"
-            cols[key] = names.tolist()
-            cols[pkey] = np.round(self.probability[head], 4).tolist()
         keys = list(cols)
         return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
@@ -77,7 +99,11 @@ def _read_metadata(model_path: Path, metadata_path: Path | None, session: Any) -
                 f"{model_path}: no harlab metadata inside the ONNX file; pass the JSON "
                 "written next to it by harlab export"
             )
-        meta, where = json.loads(raw), str(model_path)
+        where = str(model_path)
+        try:
+            meta = json.loads(raw)
+        except ValueError as exc:
+            raise PredictorError(f"{where}: harlab metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
         raise PredictorError(f"{where}: not harlab export metadata (format {METADATA_FORMAT})")
     missing = [k for k in _REQUIRED if k not in meta]
@@ -113,18 +139,22 @@ class OnnxPredictor:
         meta = _read_metadata(self.model_path, Path(metadata_path) if metadata_path else None,
                               self.session)
         self.metadata = meta
-        self.channels: list[str] = [str(c) for c in meta["channels"]]
-        self.units: list[str] = [str(u) for u in meta.get("units", [])]
-        self.rate = float(meta["rate"])
-        self.window_length = int(meta["window_length"])
-        self.window_step = int(meta["window_step"])
-        self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
-        self.std = np.asarray(meta["normalization"]["std"], np.float32)
-        self.heads: list[str] = [str(h["name"]) for h in meta["heads"]]
-        self.classes: dict[str, list[str]] = {
-            str(h["name"]): [str(c) for c in h["classes"]] for h in meta["heads"]
-        }
-        self._outputs = [str(h.get("output", h["name"])) for h in meta["heads"]]
+        try:
+            self.channels: list[str] = [str(c) for c in meta["channels"]]
+            self.units: list[str] = [str(u) for u in meta.get("units", [])]
+            self.rate = float(meta["rate"])
+            self.window_length = int(meta["window_length"])
+            self.window_step = int(meta["window_step"])
+            self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
+            self.std = np.asarray(meta["normalization"]["std"], np.float32)
+            self.heads: list[str] = [str(h["name"]) for h in meta["heads"]]
+            self.classes: dict[str, list[str]] = {
+                str(h["name"]): [str(c) for c in h["classes"]] for h in meta["heads"]
+            }
+            self._outputs = [str(h.get("output", h["name"])) for h in meta["heads"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PredictorError(f"{metadata_path or self.model_path}: malformed harlab "
+                                 f"metadata ({type(exc).__name__}: {exc})") from None
         self._input = self.session.get_inputs()[0].name
         self.batch_size = int(batch_size)
         c = len(self.channels)
@@ -195,11 +225,7 @@ class OnnxPredictor:
         starts = starts[keep]
         windows = np.lib.stride_tricks.sliding_window_view(x, length, axis=0)[starts]
         probs = self.predict_windows(windows.transpose(0, 2, 1))
-        labels, prob = {}, {}
-        for h, p in probs.items():
-            k = p.argmax(axis=1)
-            labels[h] = np.asarray(self.classes[h], dtype=object)[k]
-            prob[h] = p[np.arange(len(k)), k]
+        labels, prob = top_labels(probs, self.classes)
         start_s = starts / float(rate)
         return RecordingPredictions(
             start_s=start_s, end_s=start_s + length / float(rate), labels=labels,
@@ -208,4 +234,5 @@ class OnnxPredictor:
         )
 
 
-__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "softmax"]
+__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "head_columns", "softmax",
+           "top_labels"]

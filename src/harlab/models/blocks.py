@@ -51,6 +51,8 @@ class ChannelAttention(nn.Module):
     bias-free with a ReLU in between, as in the authors' 1x1-conv implementation.
     """
 
+    pool = staticmethod(mean_max)  # (export swaps in plain mean/amax ops)
+
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
@@ -59,7 +61,7 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map features ``(N, L, C)`` to channel weights ``(N, C)``."""
-        pooled = torch.stack(mean_max(x, 1))  # (2, N, C): one MLP call for both
+        pooled = torch.stack(self.pool(x, 1))  # (2, N, C): one MLP call for both
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled))).sum(dim=0))
 
 
@@ -71,6 +73,8 @@ class TemporalAttention(nn.Module):
     authors' (1, 2, kT, kS) orientation.
     """
 
+    pool = staticmethod(mean_max)  # (export swaps in plain mean/amax ops)
+
     def __init__(self, kernel: tuple[int, int] = (7, 1)) -> None:
         super().__init__()
         self.kernel = kernel
@@ -80,7 +84,7 @@ class TemporalAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Map features ``(N, S, T, C)`` to temporal weights ``(N, S, T)``."""
         n, s, t, _ = x.shape
-        pooled = torch.stack(mean_max(x, -1), dim=1)  # (N, 2, S, T)
+        pooled = torch.stack(self.pool(x, -1), dim=1)  # (N, 2, S, T)
         kt, ks = self.kernel
         w = self.weight.to(pooled.dtype)
         if ks == 1:  # time-only kernel: a conv1d per sensor row

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from harlab.errors import ConfigError
 from harlab.models.blocks import ChannelAttention, TemporalAttention
+from harlab.models.checks import check_channels, check_dropout, check_int
 
 ATTENTIONS: dict[str, tuple[str, ...]] = {
     "channel_temporal": ("channel", "temporal"),
@@ -74,16 +75,11 @@ def check_danhar_options(
         ("reduction", reduction, 1), ("kernel_size", kernel_size, 1),
         ("stride", stride, 1), ("padding", padding, 0),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"danhar: {name} must be an integer >= {low}, got {value!r}")
+        check_int("danhar", name, value, low)
     if padding >= kernel_size:
         raise ConfigError(f"danhar: padding {padding} must be smaller than kernel_size")
-    chans = tuple(channels) if isinstance(channels, (list, tuple)) else ()
-    if not chans or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in chans):
-        raise ConfigError(f"danhar: channels must be a non-empty list of positive integers, "
-                          f"got {channels!r}")
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"danhar: dropout must be in [0, 1), got {dropout!r}")
+    chans = check_channels("danhar", channels)
+    check_dropout("danhar", dropout)
     lengths, t = [], input_shape[0]
     for _ in chans:
         t = (t + 2 * padding - kernel_size) // stride + 1
@@ -316,16 +312,16 @@ class DanHARBlock(nn.Module):
         self.shortcut = TimeConv(cin, cout, kernel_size, stride, padding) if residual else None
         self.bn_sc = nn.BatchNorm1d(cout) if residual else None
 
-    def forward(self, x: Tensor, n: int, maps: list[dict[str, Tensor]] | None = None) -> Tensor:
-        """``x``: rows ``(N*S, T, Cin)`` of ``n`` windows -> ``(N*S, T', C)``."""
-        convs = [self.conv1] if self.shortcut is None else [self.conv1, self.shortcut]
-        ys = time_convs(x, convs)  # conv1 and shortcut share one im2col
-        b, t, c = ys[0].shape
-        r = self.bn1(ys[0].view(b * t, c)).relu_().view(b, t, c)  # BN backward keeps no output
-        z = self.bn2(self.conv2(r).view(b * t, c))
+    def attend(
+        self, z: Tensor, n: int, t: int, maps: list[dict[str, Tensor]] | None
+    ) -> Tensor:
+        """Apply the attention(s) in order to BN output rows ``z`` ``(N*S*T', C)`` of ``n``
+        windows; the result is ``(N, S, T', C)`` (``z`` itself without attention). The
+        weights are appended to ``maps`` (if given) as one dict per block."""
+        c = z.shape[-1]
         kept: dict[str, Tensor] = {}
         for kind in self.order:
-            z4 = z.view(n, b // n, t, c)
+            z4 = z.view(n, -1, t, c)
             if kind == "channel":
                 w = self.ca(z4.view(n, -1, c))
                 z = z4 * w[:, None, None, :]
@@ -336,6 +332,15 @@ class DanHARBlock(nn.Module):
             kept[kind] = w.detach()
         if maps is not None:
             maps.append(kept)
+        return z
+
+    def forward(self, x: Tensor, n: int, maps: list[dict[str, Tensor]] | None = None) -> Tensor:
+        """``x``: rows ``(N*S, T, Cin)`` of ``n`` windows -> ``(N*S, T', C)``."""
+        convs = [self.conv1] if self.shortcut is None else [self.conv1, self.shortcut]
+        ys = time_convs(x, convs)  # conv1 and shortcut share one im2col
+        b, t, c = ys[0].shape
+        r = self.bn1(ys[0].view(b * t, c)).relu_().view(b, t, c)  # BN backward keeps no output
+        z = self.attend(self.bn2(self.conv2(r).view(b * t, c)), n, t, maps)
         # z is a fresh, non-view tensor that no backward needs: update it in place (an
         # in-place op on a view would make autograd copy the whole tensor)
         if self.bn_sc is not None:
@@ -395,20 +400,5 @@ class DanHAR(nn.Module):
         return self.fc(self.dropout(h))
 
 
-def build_danhar(
-    input_shape: tuple[int, int],
-    num_classes: int,
-    backbone: str = "resnet",
-    attention: str = "channel_temporal",
-    reduction: int = 16,
-    temporal_kernel: str = "7x1",
-    kernel_size: int = 6,
-    stride: int = 2,
-    padding: int = 0,
-    channels: tuple[int, ...] = (128, 256, 384),
-    head: str = "flatten",
-    dropout: float = 0.0,
-) -> DanHAR:
-    """Build DanHAR (``backbone='resnet'``) or its CNN variant with the chosen attention."""
-    return DanHAR(input_shape, num_classes, backbone, attention, reduction, temporal_kernel,
-                  kernel_size, stride, padding, tuple(channels), head, dropout)
+# The registry builder: DanHAR's own signature is the list of options (and defaults).
+build_danhar = DanHAR

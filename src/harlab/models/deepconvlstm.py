@@ -11,8 +11,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
+from harlab.models.checks import check_dropout, check_int
 from harlab.models.danhar import TimeConv
-from harlab.models.lstm import check_dropout, check_int
 
 
 class DeepConvLSTM(nn.Module):

@@ -5,19 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from harlab.errors import ConfigError
-
-
-def check_int(model: str, name: str, value: object, low: int = 1) -> None:
-    """Raise ConfigError unless ``value`` is an int >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{model}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def check_dropout(model: str, value: object) -> None:
-    """Raise ConfigError unless ``value`` is a probability in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"{model}: dropout must be in [0, 1), got {value!r}")
+from harlab.models.checks import check_bool, check_dropout, check_int
 
 
 class LSTMClassifier(nn.Module):
@@ -50,7 +38,6 @@ def build_lstm(
     check_int("lstm", "hidden", hidden)
     check_int("lstm", "layers", layers)
     check_dropout("lstm", dropout)
-    if not isinstance(bidirectional, bool):
-        raise ConfigError(f"lstm: bidirectional must be true or false, got {bidirectional!r}")
+    check_bool("lstm", "bidirectional", bidirectional)
     return LSTMClassifier(input_shape[1], num_classes, hidden, layers, float(dropout),
                           bidirectional)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
-from harlab.models.lstm import check_dropout
+from harlab.models.checks import check_bool, check_channels, check_dropout
 
 
 def conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -34,6 +34,11 @@ def conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
     )
+
+
+def pool_kernel(h: int, w: int) -> tuple[int, int]:
+    """2x2 max-pool kernel for an (h, w) map, 1 along an axis shorter than 2 (kept as is)."""
+    return (2 if h >= 2 else 1, 2 if w >= 2 else 1)
 
 
 class SoftMask(nn.Module):
@@ -72,8 +77,7 @@ class MRABlock(nn.Module):
         o = self.fuse(o)
         if self.mask is not None:
             o = o * (self.mask(x) + 1)
-        h, w = o.shape[-2:]
-        k = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
+        k = pool_kernel(*o.shape[-2:])
         return F.max_pool2d(o, k, stride=k)
 
 
@@ -89,7 +93,8 @@ class MRANet(nn.Module):
         blocks, cin, h, w = [], 1, c, t
         for ch in channels:
             blocks.append(MRABlock(cin, ch, fine, coarse, attention))
-            cin, h, w = ch, (h // 2 if h >= 2 else h), (w // 2 if w >= 2 else w)
+            k = pool_kernel(h, w)
+            cin, h, w = ch, h // k[0], w // k[1]
         self.blocks = nn.Sequential(*blocks)
         self.feature_shape = (cin, h, w)
         self.embedding_dim = cin * h * w
@@ -108,15 +113,6 @@ class MRANet(nn.Module):
         return self.fc(self.dropout(self.embed(x)))
 
 
-def check_channels(model: str, channels: object) -> tuple[int, ...]:
-    """Validate a non-empty list of positive ints (ConfigError otherwise)."""
-    chans = tuple(channels) if isinstance(channels, (list, tuple)) else ()
-    if not chans or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in chans):
-        raise ConfigError(f"{model}: channels must be a non-empty list of positive integers, "
-                          f"got {channels!r}")
-    return chans
-
-
 def build_mranet(
     input_shape: tuple[int, int],
     num_classes: int,
@@ -129,8 +125,7 @@ def build_mranet(
     """Build MRA-Net for windows ``(T, C)``; ``fine``/``coarse``/``attention`` for ablations."""
     chans = check_channels("mranet", channels)
     for name, v in (("fine", fine), ("coarse", coarse), ("attention", attention)):
-        if not isinstance(v, bool):
-            raise ConfigError(f"mranet: {name} must be true or false, got {v!r}")
+        check_bool("mranet", name, v)
     if not (fine or coarse):
         raise ConfigError("mranet: at least one of fine and coarse must be true")
     check_dropout("mranet", dropout)

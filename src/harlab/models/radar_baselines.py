@@ -23,8 +23,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
-from harlab.models.lstm import check_dropout
-from harlab.models.mranet import check_channels
+from harlab.models.checks import check_bool, check_channels, check_dropout
+from harlab.models.mranet import pool_kernel
 
 
 class DCNN(nn.Module):
@@ -44,7 +44,7 @@ class DCNN(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm2d(ch))
             layers.append(nn.ReLU())
-            k = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
+            k = pool_kernel(h, w)
             layers.append(nn.MaxPool2d(k, stride=k))
             cin, h, w = ch, h // k[0], w // k[1]
         self.features = nn.Sequential(*layers)
@@ -80,8 +80,7 @@ def build_dcnn(
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
             or kernel_size % 2 == 0:
         raise ConfigError(f"dcnn: kernel_size must be an odd integer >= 1, got {kernel_size!r}")
-    if not isinstance(batch_norm, bool):
-        raise ConfigError(f"dcnn: batch_norm must be true or false, got {batch_norm!r}")
+    check_bool("dcnn", "batch_norm", batch_norm)
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
         raise ConfigError(f"dcnn: hidden must be an integer >= 0 (0 = none), got {hidden!r}")
     check_dropout("dcnn", dropout)

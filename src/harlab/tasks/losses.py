@@ -18,12 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from harlab.config import LOSS_WEIGHTINGS, TASK_HEADS
 from harlab.errors import ConfigError
 
-WEIGHTINGS = ("flwl", "equal", "fixed", "uncertainty")
 PAPER_RATIOS = (2 / 3, 3 / 4, 11 / 14, 12 / 13, 1.0)
-FLWL_GRADS = ("head", "full", "none")
-FLWL_LARGER = ("activity", "identity")
 
 
 def rw_from_w(w: Tensor) -> Tensor:
@@ -139,8 +137,8 @@ def make_weighting(
     name: str, heads: tuple[str, ...], fixed_ratio: float = 0.75, flwl_larger: str = "activity"
 ) -> LossWeighting:
     """Build strategy ``name`` for ``heads`` (ConfigError for bad names or values)."""
-    if name not in WEIGHTINGS:
-        raise ConfigError(f"task.loss_weighting must be one of {', '.join(WEIGHTINGS)}; "
+    if name not in LOSS_WEIGHTINGS:
+        raise ConfigError(f"task.loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; "
                           f"got {name!r}")
     if len(heads) == 1:
         return EqualWeighting(heads)
@@ -153,7 +151,7 @@ def make_weighting(
         return FixedRatio(heads, float(fixed_ratio))
     if name == "uncertainty":
         return UncertaintyWeighting(heads)
-    if flwl_larger not in FLWL_LARGER:
+    if flwl_larger not in TASK_HEADS:
         raise ConfigError(f"task.flwl_larger must be activity or identity, got {flwl_larger!r}")
     return FLWL(heads, flwl_larger)
 
