@@ -48,9 +48,18 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
+def _nonzero_rank() -> str | None:
+    """The first non-zero rank a launcher set for this process, if any."""
+    for v in RANK_VARS:
+        value = os.environ.get(v, "0").strip()
+        if value not in ("", "0"):
+            return value
+    return None
+
+
 def is_main_process() -> bool:
     """True unless a launcher marked this process as a non-zero rank."""
-    return all(os.environ.get(v, "0").strip() in ("", "0") for v in RANK_VARS)
+    return _nonzero_rank() is None
 
 
 def inherited_run_dir() -> Path | None:
@@ -61,12 +70,12 @@ def inherited_run_dir() -> Path | None:
     valid location (rank 0 alone writes logs, checkpoints and results, and Lightning
     broadcasts the checkpoint directory), so they get a private scratch directory.
     """
-    if is_main_process():
+    rank = _nonzero_rank()
+    if rank is None:
         return None
     env = os.environ.get(RUN_ENV)
     if env:
         return Path(env)
-    rank = next(os.environ[v] for v in RANK_VARS if os.environ.get(v, "0") not in ("", "0"))
     return Path(tempfile.mkdtemp(prefix=f"harlab-rank{_slug(rank)}-"))
 
 
