@@ -107,6 +107,51 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     assert "| tiny | honest | danhar |" in md and "LEAKAGE" in md and "gone" in md
     assert (parent / "results.png").stat().st_size > 0
 
+    # interrupted after two runs: the third run's record is gone and results are partial
+    lost = next(r for r in runs if r["fold"] == 1)
+    res["runs"] = [r for r in runs if r is not lost]
+    res["complete"], res["finished"] = False, None
+    (parent / "results.json").write_text(json.dumps(res))
+    resumed = CliRunner().invoke(cli.app, [*args, "--resume", str(parent)])
+    assert resumed.exit_code == 0, f"{resumed.output}\n{resumed.exception!r}"
+    assert resumed.output.count("finished before, reused") == 2
+    assert list(out.iterdir()) == [parent]  # no new parent directory
+    res2 = json.loads((parent / "results.json").read_text())
+    assert res2["complete"] and len(res2["runs"]) == 3 and len(res2["resumed"]) == 1
+    assert res2["resumed"][0]["reused_runs"] == 2 and res2["started"] == res["started"]
+    again = next(r for r in res2["runs"] if r["fold"] == 1)
+    assert again["run_dir"] != lost["run_dir"] and Path(lost["run_dir"]).is_dir()
+    kept = {r["run_dir"] for r in res2["runs"]} & {r["run_dir"] for r in res["runs"]}
+    assert len(kept) == 2
+    assert "Resumed" in (parent / "results.md").read_text()
+
+    # resuming with other options would mix settings in one table: refused, nothing trained
+    assert args[-2:] == ["--set", "train.limit_train_batches=2"]
+    other = CliRunner().invoke(cli.app, [*args[:-2], "--resume", str(parent),
+                                         "--set", "train.limit_train_batches=3"])
+    assert other.exit_code != 0
+    assert "different options" in str(other.exception) and "limits" in str(other.exception)
+    assert len(json.loads((parent / "results.json").read_text())["runs"]) == 3
+
+
+def test_reproduce_resume_needs_a_reproduction_dir(
+        presets: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    (tmp_path / "notarun").mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.json").write_text('{"runs": [')
+    for folder, message in (("notarun", "no results.json there"),
+                            ("bad", "not a readable reproduce results file")):
+        monkeypatch.setattr(sys, "argv", ["harlab", "reproduce", "danhar", "--presets",
+                                          str(presets), "--datasets", "tiny", "--resume",
+                                          str(tmp_path / folder)])
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and str(tmp_path / folder) in err and "Traceback" not in err
+
 
 def test_reproduce_bad_model_is_one_line_error(presets: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str],

@@ -25,6 +25,29 @@ def test_mranet_radar_frame_shapes_and_embedding() -> None:
         model(torch.randn(2, 100, 150))
 
 
+def test_channels_last_layout_changes_no_result() -> None:
+    torch.manual_seed(0)
+    nchw = build_mranet((30, 20), 5, channels=(4, 8, 8), channels_last=False)
+    nhwc = build_mranet((30, 20), 5, channels=(4, 8, 8))
+    nhwc.load_state_dict(nchw.state_dict())
+    conv = nhwc.blocks[1].fine[0].weight  # (8, 4, 3, 3): the layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert nchw.blocks[1].fine[0].weight.is_contiguous()
+    x = torch.randn(4, 30, 20)
+    y = torch.tensor([0, 1, 2, 3])
+    outs = []
+    for model in (nchw, nhwc):
+        model.train()
+        model.zero_grad()
+        out = model.fc(model.embed(x))  # no dropout: compare exactly
+        F.cross_entropy(out, y).backward()
+        outs.append((out.detach(), model.blocks[1].fine[0].weight.grad.clone()))
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-5)
+    assert torch.allclose(outs[0][1], outs[1][1], atol=1e-4)
+    with pytest.raises(ConfigError, match="channels_last"):
+        build_mranet((30, 20), 5, channels_last="yes")  # type: ignore[arg-type]
+
+
 def test_block_implements_eq1() -> None:
     torch.manual_seed(0)
     block = MRABlock(1, 4, fine=True, coarse=True, attention=True).eval()

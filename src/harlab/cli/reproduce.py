@@ -71,6 +71,11 @@ def danhar(
         list[str] | None, typer.Option("--set", help="override key.path=value in every run")
     ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue an interrupted reproduction in this directory (same "
+                     "options; finished runs are reused; --out is ignored)"),
+    ] = None,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
     from harlab.cli.common import parse_names
@@ -96,7 +101,10 @@ def danhar(
             fold = f" fold {info['fold']}" if info["fold"] is not None else ""
             head = (f"{info['dataset']}/{info['protocol']}/{info['model']} seed {info['seed']}"
                     f"{fold}")
-            if info["error"]:
+            if info.get("reused"):
+                progress.console.print(f"{head}: finished before, reused "
+                                       f"(macro-F1 {info['macro_f1']:.4f})", highlight=False)
+            elif info["error"]:
                 progress.console.print(f"[red]failed[/red] {head}: {info['error']}",
                                        highlight=False)
             else:
@@ -120,6 +128,7 @@ def danhar(
             preset_dir=presets,
             command=_command_line(),
             on_event=on_event,
+            resume=resume,
         )
     console.print((parent / "results.md").read_text(), markup=False, highlight=False)
     console.print(f"[bold]results[/bold] {parent / 'results.md'}, {parent / 'results.json'}")

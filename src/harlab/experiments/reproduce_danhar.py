@@ -11,11 +11,17 @@ directory, which also gets ``results.json`` (every run's numbers and run directo
 ``results.png``. Datasets whose files are not found are skipped, with the loader's message
 in the table. Limits (epochs, seeds, folds, seconds per run) make quick runs possible;
 they are recorded in the results so short runs are never mistaken for full ones.
+
+An interrupted reproduction is continued with ``resume=<its directory>`` and the same
+options: finished runs (listed in ``results.json`` with their ``metrics.json`` on disk) are
+reused, the others are trained into new run directories beside them. Nothing already
+written is overwritten except the aggregate ``results.*`` files, which are rebuilt.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import platform
 import time
@@ -185,6 +191,8 @@ def results_markdown(result: dict[str, Any]) -> str:
         "Accuracy and macro-F1 on the test part: mean ± std over the runs (seeds, and folds "
         "for the honest protocol). Paper column: the DanHAR table's test accuracy for the "
         "paper protocol, the published WHAR-Arena subject-wise macro-F1 for the honest one.",
+        *[f"Resumed {r['at']} ({r['reused_runs']} finished runs reused): `{r['command']}`."
+          for r in result.get("resumed", [])],
         "",
         "| dataset | protocol | model | accuracy | macro-F1 | n runs | parameters | "
         "train s/run | epochs/run | paper | data |",
@@ -280,6 +288,60 @@ def _hardware() -> dict[str, Any]:
     }
 
 
+def _options(
+    datasets: list[str], protocols: list[str], models: list[str], limits: dict[str, Any],
+    preset_dir: str | Path | None,
+) -> dict[str, Any]:
+    """What a resumed reproduction must share with the original (json-comparable)."""
+    root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
+    return {"datasets": list(datasets), "protocols": list(protocols), "models": list(models),
+            "limits": dict(limits), "preset_dir": str(root.resolve())}
+
+
+RunKey = tuple[str, str, str, int, int | None]
+
+
+def _run_key(run: dict[str, Any]) -> RunKey:
+    return (run["dataset"], run["protocol"], run["model"], int(run["seed"]), run["fold"])
+
+
+def load_for_resume(
+    directory: str | Path, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[RunKey, dict[str, Any]]]:
+    """Read an earlier reproduction's results.json; its finished runs by key.
+
+    The options must equal the original's (otherwise the table would mix two settings).
+    A run counts as finished when it has no error and its ``metrics.json`` is on disk.
+    """
+    path = Path(directory) / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"cannot resume {directory}: no results.json there (not a "
+                          "'harlab reproduce danhar' directory)")
+    try:
+        stored = json.loads(path.read_text())
+        old = {"datasets": stored["datasets"], "protocols": stored["protocols"],
+               "models": stored["models"], "limits": stored["limits"],
+               "preset_dir": stored.get("preset_dir", options["preset_dir"])}
+        runs = list(stored["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot resume from {path}: not a readable reproduce results "
+                          f"file ({type(exc).__name__}: {exc})") from None
+    if old != options:
+        diff = "; ".join(f"{k}: original {old[k]!r}, now {options[k]!r}"
+                         for k in options if old[k] != options[k])
+        raise ConfigError(f"cannot resume {directory} with different options ({diff}). "
+                          f"Repeat the original options: {stored.get('command') or '?'}")
+    done: dict[RunKey, dict[str, Any]] = {}
+    for run in runs:
+        try:
+            if run.get("error") is None and (Path(run["run_dir"]) / "metrics.json").is_file():
+                done[_run_key(run)] = run
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"cannot resume from {path}: malformed run record {run!r}"
+                              ) from None
+    return stored, done
+
+
 def reproduce_danhar(
     datasets: list[str] | None = None,
     protocols: list[str] | None = None,
@@ -293,11 +355,14 @@ def reproduce_danhar(
     preset_dir: str | Path | None = None,
     command: str = "",
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    resume: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run the DanHAR table rows; returns the new parent run directory and the results.
+    """Run the DanHAR table rows; returns the parent run directory and the results.
 
     ``on_event(kind, info)`` is called with ``("plan", {"total": n})``, ``("start", job)``,
-    ``("done", run)`` and ``("skip", row)`` so a caller can show progress.
+    ``("done", run)`` (with ``reused: True`` for a run taken over by ``resume``) and
+    ``("skip", row)`` so a caller can show progress. ``resume`` continues the reproduction
+    in that directory (same options required) instead of creating a new one.
     """
     known = preset_datasets(preset_dir)
     datasets = list(datasets or known)
@@ -333,26 +398,35 @@ def reproduce_danhar(
             note = f"{DATASETS.get(ds, base.name or ds)}; {note}"
             jobs = plan_jobs(ds, proto, base, models, list(range(seeds)), folds) if found else []
             plans.append((ds, proto, base, found, note, message, jobs))
+    limits = {"epochs": epochs, "seeds": seeds, "folds": folds,
+              "max_time_per_run": max_time_per_run, "overrides": list(overrides or [])}
+    options = _options(datasets, protocols, models, limits, preset_dir)
+    done: dict[RunKey, dict[str, Any]] = {}
+    stored: dict[str, Any] = {}
+    if resume is not None:
+        stored, done = load_for_resume(resume, options)
     emit("plan", {"total": sum(len(p[-1]) for p in plans)})
 
-    parent = create_run_dir(out, "reproduce_danhar")
+    now = datetime.now().isoformat(timespec="seconds")
+    parent = Path(resume) if resume is not None else create_run_dir(out, "reproduce_danhar")
     runs: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {
-        "command": command,
+        "command": stored.get("command", command),
         "run_dir": str(parent),
-        "started": datetime.now().isoformat(timespec="seconds"),
+        "started": stored.get("started", now),
         "finished": None,
         "complete": False,
         "hardware": _hardware(),
-        "limits": {"epochs": epochs, "seeds": seeds, "folds": folds,
-                   "max_time_per_run": max_time_per_run, "overrides": list(overrides or [])},
-        "datasets": datasets,
-        "protocols": protocols,
-        "models": models,
+        **options,
         "rows": rows,
         "runs": runs,
     }
+    if resume is not None:
+        result["resumed"] = [*stored.get("resumed", []),
+                             {"at": now, "command": command, "reused_runs": len(done)}]
+        if stored.get("hardware") and stored["hardware"] != result["hardware"]:
+            result["hardware_before_resume"] = stored["hardware"]
     from harlab.training import train
 
     for ds, proto, base, found, note, message, jobs in plans:
@@ -370,6 +444,12 @@ def reproduce_danhar(
                 cfg.output_dir = str(parent)
                 fold_s = f"_fold{job.fold}" if job.fold is not None else ""
                 cfg.name = f"{ds}_{proto}_{model}_seed{job.seed}{fold_s}"
+                key = (ds, proto, model, job.seed, job.fold)
+                if key in done:  # finished before the interruption: keep its numbers
+                    model_runs.append(done[key])
+                    runs.append(done[key])
+                    emit("done", {**done[key], "reused": True})
+                    continue
                 emit("start", {"dataset": ds, "protocol": proto, "model": model,
                                "seed": job.seed, "fold": job.fold})
                 run: dict[str, Any] = {"dataset": ds, "protocol": proto, "model": model,
