@@ -27,8 +27,8 @@ changes no result: ``channels_last=False`` gives the same outputs up to fp32 rou
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
