@@ -96,3 +96,33 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "data" / "harlab_simulation.json").is_file()
     assert len(list((run / "runs").glob("*/checkpoints/best.ckpt"))) == 3
+
+    # interrupted while training the identity-only model: its metrics were never written
+    first = {r["model"]: r for r in out["runs"]}
+    for f in ("results.json", "report.md"):
+        (run / f).unlink()
+    (run / "runs" / "mranet_identity_fold0_seed0" / "metrics.json").unlink()
+    again = ["reproduce", "mranet", "--folds", "3", "--run-folds", "1", "--epochs", "1",
+             "--experiments", "table4,fig8", "--channels", "4,8,8", "--batch-size", "16",
+             "--threads", "1", "--no-progress", "--resume", str(run)]
+    res = runner.invoke(cli.app, again)
+    assert res.exit_code == 0, res.output
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run]
+    out2 = json.loads((run / "results.json").read_text())
+    rows = {r["model"]: r for r in out2["runs"]}
+    assert rows["mranet_identity"]["run"] == "runs/mranet_identity_fold0_seed0-2"
+    assert (run / "runs" / "mranet_identity_fold0_seed0").is_dir()  # kept, not overwritten
+    for key in ("mranet_flwl", "mranet_activity"):  # reloaded models score as recorded
+        assert rows[key]["activity_macro_f1"] == pytest.approx(
+            first[key]["activity_macro_f1"], abs=5e-3)
+        assert rows[key]["train_seconds"] == first[key]["train_seconds"]
+    assert out2["resumed"]["reused_models"] == 2 and "resumed" in (run / "report.md").read_text()
+
+    # other options would mix settings; --data/--simulate are the original run's
+    res = runner.invoke(cli.app, [*again, "--batch-size", "8"])
+    assert isinstance(res.exception, ConfigError) and "different options" in str(res.exception)
+    res = runner.invoke(cli.app, [*again, "--simulate"])
+    assert isinstance(res.exception, ConfigError) and "drop --data/--simulate" in str(
+        res.exception)
+    res = runner.invoke(cli.app, [*again[:-1], str(tmp_path / "elsewhere")])
+    assert isinstance(res.exception, ConfigError) and "reproduce_plan.json" in str(res.exception)

@@ -176,6 +176,11 @@ def mranet(
         "runs"
     ),
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue an interrupted reproduction in this directory (same "
+                     "options, its data; trained models are reloaded, not retrained)"),
+    ] = None,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
     from harlab.cli.common import parse_list, parse_names
@@ -205,15 +210,16 @@ def mranet(
             progress.advance(task[0])
             scores = ", ".join(f"{h} F1 {info[f'{h}_macro_f1']:.4f}"
                                for h in ("activity", "identity") if f"{h}_macro_f1" in info)
+            how = ("trained before, reloaded" if info.get("reused") else
+                   f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s")
             progress.console.print(
-                f"{info['model']} fold {info['fold']} seed {info['seed']}: {scores}, "
-                f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s",
+                f"{info['model']} fold {info['fold']} seed {info['seed']}: {scores}, {how}",
                 highlight=False)
 
     with progress:
         parent, _ = reproduce_mranet(
             data=data, simulate=simulate, quick=quick, experiments=parse_names(experiments),
             protocol=protocol, limits=lim, out=out,
-            command=_command_line(), on_event=on_event,
+            command=_command_line(), on_event=on_event, resume=resume,
         )
     console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

@@ -484,8 +484,16 @@ def reproduce_mranet(
     out: str | Path = "runs",
     command: str = "",
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    resume: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run the chosen experiments; returns the run directory and the results dict."""
+    """Run the chosen experiments; returns the run directory and the results dict.
+
+    ``resume`` continues an interrupted reproduction in its directory: the options must be
+    the original's (threads and workers may differ), the data are the folder it used, and
+    every model whose ``metrics.json`` and best checkpoint exist is reloaded and re-scored
+    instead of retrained. A model directory left half-written is kept; the model is
+    trained again beside it.
+    """
     import torch
 
     lim = limits or Limits()
@@ -495,13 +503,23 @@ def reproduce_mranet(
         raise ConfigError(f"unknown experiment(s) {bad}; valid: {', '.join(EXPERIMENTS)}")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    if (data is None) == (not simulate):
+    if resume is not None and (data is not None or simulate):
+        raise ConfigError("--resume reads the data its run used; drop --data/--simulate")
+    if resume is None and (data is None) == (not simulate):
         raise ConfigError("give exactly one of --data DIR and --simulate")
     emit = on_event or (lambda kind, info: None)
     if lim.threads:
         torch.set_num_threads(int(lim.threads))
     t_start = time.perf_counter()
-    if simulate:
+    plan = {"experiments": exps, "protocol": protocol, "limits": _plan_limits(lim)}
+    stored: dict[str, Any] = {}
+    if resume is not None:
+        parent = Path(resume)
+        stored = load_plan(parent, plan)
+        folder, quick = Path(stored["data"]), bool(stored.get("quick", False))
+        simulate = bool(stored.get("simulated_here", False))
+        fr = load_frames(folder)
+    elif simulate:
         parent = create_run_dir(out, "reproduce_mranet" + ("_quick" if quick else ""))
         emit("stage", {"what": "simulating the radar dataset"})
         folder = simulate_into(parent / "data", quick, workers=lim.workers)
@@ -510,6 +528,10 @@ def reproduce_mranet(
         folder = Path(data).expanduser()  # type: ignore[arg-type]
         fr = load_frames(folder)
         parent = create_run_dir(out, "reproduce_mranet")
+    if resume is None:  # what a later --resume must match
+        write_json(parent / PLAN_FILE, {**plan, "data": str(folder.resolve()), "quick": quick,
+                                        "simulated_here": simulate, "command": command,
+                                        "started": datetime.now().isoformat(timespec="seconds")})
     sim = load_simulation(folder) if "fig11" in exps else None
     folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
     folds = folds[: lim.run_folds or lim.folds]
@@ -517,6 +539,7 @@ def reproduce_mranet(
     total = len(keys) * len(folds) * len(lim.seeds)
     emit("plan", {"total": total, "frames": len(fr.x), "folds": len(folds)})
     runs: list[dict[str, Any]] = []
+    reused = 0
     pooled: dict[str, dict[str, list[np.ndarray]]] = {}
     sweep: dict[str, dict[float, list[dict[str, float]]]] = {}
     sweep_note = ""
@@ -530,15 +553,28 @@ def reproduce_mranet(
             keep: dict[str, Any] = {}
             for key in keys:
                 spec = SPECS[key]
-                emit("start", {"model": key, "fold": f, "seed": seed})
-                run_dir = parent / "runs" / f"{key}_fold{f}_seed{seed}"
-                run_dir.mkdir(parents=True)
-                module, facts = fit(spec, fr, idx, seed, lim, run_dir)
-                res = score(module, fr, idx[2])
-                row = {"model": key, "fold": f, "seed": seed, **facts,
-                       "run": str(run_dir.relative_to(parent)), **_head_scores(res["metrics"])}
+                name = f"{key}_fold{f}_seed{seed}"
+                found = finished_run(parent, name) if resume is not None else None
+                if found is not None:  # trained before the interruption: reload, re-score
+                    run_dir, row, module = found
+                    res = score(module, fr, idx[2])
+                    now, then = _head_scores(res["metrics"]), _head_scores(row["test"])
+                    if now.keys() != then.keys() or any(abs(now[k] - then[k]) > 5e-3
+                                                        for k in now):
+                        raise DataError(f"cannot resume: {run_dir} no longer scores as "
+                                        "recorded (were the data or code changed?)")
+                    row = {k: v for k, v in row.items() if k != "test"}
+                    reused += 1
+                else:
+                    emit("start", {"model": key, "fold": f, "seed": seed})
+                    run_dir = _new_model_dir(parent / "runs", name)
+                    module, facts = fit(spec, fr, idx, seed, lim, run_dir)
+                    res = score(module, fr, idx[2])
+                    row = {"model": key, "fold": f, "seed": seed, **facts,
+                           "run": str(run_dir.relative_to(parent)),
+                           **_head_scores(res["metrics"])}
+                    write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
                 runs.append(row)
-                write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
                 p = pooled.setdefault(key, {})
                 for head, pred in res["pred"].items():
                     p.setdefault(f"{head}_pred", []).append(pred)
@@ -549,7 +585,7 @@ def reproduce_mranet(
                 p.setdefault("test_activity", []).append(fr.activity[idx[2]])
                 if key in NEEDS["fig11"]:
                     keep[key] = module
-                emit("done", row)
+                emit("done", {**row, "reused": found is not None})
             if "fig11" in exps and sim is not None:
                 emit("stage", {"what": f"SNR sweep, fold {f}"})
                 _run_sweep(sim, fr, idx[2], lim, keep, sweep)
@@ -581,15 +617,80 @@ def reproduce_mranet(
                  "activities": fr.activities, "persons": fr.persons, "simulated_here": simulate,
                  "quick": quick},
         "limits": dataclasses.asdict(lim), "hardware": _hardware(),
-        "started": datetime.now().isoformat(timespec="seconds"),
+        "started": stored.get("started", datetime.now().isoformat(timespec="seconds")),
         "wall_seconds": None, "summary": summary, "runs": runs, "timing": timing,
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
         "fold_sizes": [[int(len(i)) for i in idx] for idx in folds],
     }
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    if resume is not None:
+        result["command"] = stored.get("command", command)
+        result["resumed"] = {"command": command, "reused_models": reused,
+                             "at": datetime.now().isoformat(timespec="seconds"),
+                             "note": "wall_seconds counts the resumed part only"}
     write_report(parent, result, fr, pooled, sweep)
     write_json(parent / "results.json", result)
     return parent, result
+
+
+PLAN_FILE = "reproduce_plan.json"
+# settings that change how fast a reproduction runs, not what it computes
+_NOT_COMPARED = ("threads", "workers")
+
+
+def _plan_limits(lim: Limits) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(lim).items() if k not in _NOT_COMPARED}
+
+
+def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan an interrupted reproduction wrote at its start; must equal ``plan``."""
+    path = parent / PLAN_FILE
+    if not path.is_file():
+        raise ConfigError(f"cannot resume {parent}: no {PLAN_FILE} there (not a "
+                          "'harlab reproduce mranet' directory)")
+    try:
+        stored = json.loads(path.read_text())
+        old = {k: stored[k] for k in plan}
+        stored["data"] = str(stored["data"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot resume from {path}: unreadable plan "
+                          f"({type(exc).__name__}: {exc})") from None
+    if json.loads(json.dumps(plan)) != old:  # compare as JSON (tuples vs lists)
+        diff = "; ".join(f"{k}: original {old[k]!r}, now {plan[k]!r}" for k in plan
+                         if old[k] != json.loads(json.dumps(plan[k])))
+        raise ConfigError(f"cannot resume {parent} with different options ({diff}). "
+                          f"Repeat the original options: {stored.get('command') or '?'}")
+    return stored
+
+
+def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | None:
+    """A model trained before an interruption: (its directory, metrics, best module)."""
+    from harlab.runs import load_module
+
+    for run_dir in sorted((parent / "runs").glob(f"{name}*"), reverse=True):
+        if run_dir.name != name and not run_dir.name.startswith(f"{name}-"):
+            continue
+        metrics, ckpt = run_dir / "metrics.json", run_dir / "checkpoints" / "best.ckpt"
+        if metrics.is_file() and ckpt.is_file():
+            try:
+                row = json.loads(metrics.read_text())
+            except ValueError:
+                continue  # half-written: train again
+            if isinstance(row, dict) and "test" in row:
+                return run_dir, row, load_module(ckpt)
+    return None
+
+
+def _new_model_dir(root: Path, name: str) -> Path:
+    """``root/name``, or ``name-2``, ``name-3``... beside a half-written earlier attempt."""
+    for i in range(1, 1000):
+        path = root / (name if i == 1 else f"{name}-{i}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise DataError(f"could not create a new model directory for {name} in {root}")
 
 
 def _protocol_note(protocol: str) -> str:
@@ -687,7 +788,12 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         f"torch {res['hardware']['torch']} ({res['hardware']['torch_threads']} threads); "
         f"wall time {res['wall_seconds']} s",
         "- model selection: the epoch with the best validation macro-F1 (mean of both heads "
-        "for multitask models); test data never chooses anything", "",
+        "for multitask models); test data never chooses anything",
+        *([f"- resumed {res['resumed']['at']} with `{res['resumed']['command']}`: "
+           f"{res['resumed']['reused_models']} models trained before the interruption were "
+           "reloaded from their best checkpoints and re-scored; the wall time counts the "
+           "resumed part only"] if res.get("resumed") else []),
+        "",
     ]
     if "table4" in exps:
         lines += ["## Table 4: multitask vs single-task MRA-Net", "",
