@@ -124,14 +124,26 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     kept = {r["run_dir"] for r in res2["runs"]} & {r["run_dir"] for r in res["runs"]}
     assert len(kept) == 2
     assert "Resumed" in (parent / "results.md").read_text()
+    (kept_json,) = parent.glob("results.before-resume-*.json")
+    assert len(json.loads(kept_json.read_text())["runs"]) == 2  # the earlier aggregate
 
-    # resuming with other options would mix settings in one table: refused, nothing trained
+    # a resume may extend the table: a third honest fold is trained, the rest reused
+    more = [a if a != "2" or args[i - 1] != "--folds" else "3" for i, a in enumerate(args)]
+    extended = CliRunner().invoke(cli.app, [*more, "--resume", str(parent)])
+    assert extended.exit_code == 0, f"{extended.output}\n{extended.exception!r}"
+    res3 = json.loads((parent / "results.json").read_text())
+    assert len(res3["runs"]) == 4 and res3["resumed"][-1]["reused_runs"] == 3
+    assert sorted(r["fold"] for r in res3["runs"] if r["protocol"] == "honest") == [0, 1, 2]
+    assert len(list(parent.glob("results.before-resume-*.json"))) == 2
+
+    # resuming with another training budget would mix settings in one table: refused
     assert args[-2:] == ["--set", "train.limit_train_batches=2"]
     other = CliRunner().invoke(cli.app, [*args[:-2], "--resume", str(parent),
                                          "--set", "train.limit_train_batches=3"])
     assert other.exit_code != 0
-    assert "different options" in str(other.exception) and "limits" in str(other.exception)
-    assert len(json.loads((parent / "results.json").read_text())["runs"]) == 3
+    assert "different training options" in str(other.exception)
+    assert "overrides" in str(other.exception)
+    assert len(json.loads((parent / "results.json").read_text())["runs"]) == 4
 
 
 def test_reproduce_resume_needs_a_reproduction_dir(

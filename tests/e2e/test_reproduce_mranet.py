@@ -118,6 +118,15 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         assert rows[key]["train_seconds"] == first[key]["train_seconds"]
     assert out2["resumed"]["reused_models"] == 2 and "resumed" in (run / "report.md").read_text()
 
+    # extending to a second fold reuses fold 0 and trains fold 1 only
+    more = [a if a != "1" or again[i - 1] != "--run-folds" else "2"
+            for i, a in enumerate(again)]
+    res = runner.invoke(cli.app, more)
+    assert res.exit_code == 0, res.output
+    out3 = json.loads((run / "results.json").read_text())
+    assert out3["resumed"]["reused_models"] == 3 and len(out3["runs"]) == 6
+    assert sorted({r["fold"] for r in out3["runs"]}) == [0, 1]
+
     # other options would mix settings; --data/--simulate are the original run's
     res = runner.invoke(cli.app, [*again, "--batch-size", "8"])
     assert isinstance(res.exception, ConfigError) and "different options" in str(res.exception)

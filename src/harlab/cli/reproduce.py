@@ -73,8 +73,9 @@ def danhar(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
     resume: Annotated[
         Path | None,
-        typer.Option(help="continue an interrupted reproduction in this directory (same "
-                     "options; finished runs are reused; --out is ignored)"),
+        typer.Option(help="continue (or extend with more seeds/folds/datasets/models) a "
+                     "reproduction in this directory: same --epochs/--max-time-per-run/--set; "
+                     "finished runs are reused; --out is ignored"),
     ] = None,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
@@ -178,8 +179,9 @@ def mranet(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
     resume: Annotated[
         Path | None,
-        typer.Option(help="continue an interrupted reproduction in this directory (same "
-                     "options, its data; trained models are reloaded, not retrained)"),
+        typer.Option(help="continue (or extend with --run-folds/--experiments) a "
+                     "reproduction in this directory: same training options, its data; "
+                     "trained models are reloaded, not retrained"),
     ] = None,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""

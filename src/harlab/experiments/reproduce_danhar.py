@@ -13,9 +13,11 @@ in the table. Limits (epochs, seeds, folds, seconds per run) make quick runs pos
 they are recorded in the results so short runs are never mistaken for full ones.
 
 An interrupted reproduction is continued with ``resume=<its directory>`` and the same
-options: finished runs (listed in ``results.json`` with their ``metrics.json`` on disk) are
-reused, the others are trained into new run directories beside them. Nothing already
-written is overwritten except the aggregate ``results.*`` files, which are rebuilt.
+training options (epochs, time cap, overrides, presets): finished runs (listed in
+``results.json`` with their ``metrics.json`` on disk) are reused, the others are trained
+into new run directories beside them. More seeds, folds, datasets or models may be asked
+for on resume, which extends the table. The aggregate ``results.*`` files are rebuilt; the
+previous ``results.json`` is kept as ``results.before-resume-<time>.json``.
 """
 
 from __future__ import annotations
@@ -288,14 +290,23 @@ def _hardware() -> dict[str, Any]:
     }
 
 
+# what every run of one table must share; seeds, folds, datasets, models and protocols may
+# grow (or shrink) on resume, since runs are keyed by them
+_TRAINING = ("epochs", "max_time_per_run", "overrides")
+
+
 def _options(
     datasets: list[str], protocols: list[str], models: list[str], limits: dict[str, Any],
     preset_dir: str | Path | None,
 ) -> dict[str, Any]:
-    """What a resumed reproduction must share with the original (json-comparable)."""
+    """The reproduction's selection and limits, as stored in results.json."""
     root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
     return {"datasets": list(datasets), "protocols": list(protocols), "models": list(models),
             "limits": dict(limits), "preset_dir": str(root.resolve())}
+
+
+def _training(options: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: options["limits"][k] for k in _TRAINING}, "preset_dir": options["preset_dir"]}
 
 
 RunKey = tuple[str, str, str, int, int | None]
@@ -310,8 +321,10 @@ def load_for_resume(
 ) -> tuple[dict[str, Any], dict[RunKey, dict[str, Any]]]:
     """Read an earlier reproduction's results.json; its finished runs by key.
 
-    The options must equal the original's (otherwise the table would mix two settings).
-    A run counts as finished when it has no error and its ``metrics.json`` is on disk.
+    The training settings (epochs, time cap, overrides, presets) must equal the original's,
+    otherwise one table would mix two budgets. Seeds, folds, datasets, models and protocols
+    may differ: a resume can also extend a finished reproduction. A run counts as finished
+    when it has no error and its ``metrics.json`` is on disk.
     """
     path = Path(directory) / "results.json"
     if not path.is_file():
@@ -319,18 +332,18 @@ def load_for_resume(
                           "'harlab reproduce danhar' directory)")
     try:
         stored = json.loads(path.read_text())
-        old = {"datasets": stored["datasets"], "protocols": stored["protocols"],
-               "models": stored["models"], "limits": stored["limits"],
+        old = {**{k: stored["limits"][k] for k in _TRAINING},
                "preset_dir": stored.get("preset_dir", options["preset_dir"])}
         runs = list(stored["runs"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume from {path}: not a readable reproduce results "
                           f"file ({type(exc).__name__}: {exc})") from None
-    if old != options:
-        diff = "; ".join(f"{k}: original {old[k]!r}, now {options[k]!r}"
-                         for k in options if old[k] != options[k])
-        raise ConfigError(f"cannot resume {directory} with different options ({diff}). "
-                          f"Repeat the original options: {stored.get('command') or '?'}")
+    now = _training(options)
+    if old != now:
+        diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}"
+                         for k in now if old[k] != now[k])
+        raise ConfigError(f"cannot resume {directory} with different training options "
+                          f"({diff}). The original command: {stored.get('command') or '?'}")
     done: dict[RunKey, dict[str, Any]] = {}
     for run in runs:
         try:
@@ -339,6 +352,14 @@ def load_for_resume(
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"cannot resume from {path}: malformed run record {run!r}"
                               ) from None
+    # the earlier aggregate is kept beside the new one, never overwritten
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i in range(1, 1000):
+        keep = path.with_name(f"results.before-resume-{stamp}" + (f"-{i}" if i > 1 else "")
+                              + ".json")
+        if not keep.exists():
+            keep.write_bytes(path.read_bytes())
+            break
     return stored, done
 
 
@@ -362,7 +383,7 @@ def reproduce_danhar(
     ``on_event(kind, info)`` is called with ``("plan", {"total": n})``, ``("start", job)``,
     ``("done", run)`` (with ``reused: True`` for a run taken over by ``resume``) and
     ``("skip", row)`` so a caller can show progress. ``resume`` continues the reproduction
-    in that directory (same options required) instead of creating a new one.
+    in that directory (same training options required) instead of creating a new one.
     """
     known = preset_datasets(preset_dir)
     datasets = list(datasets or known)

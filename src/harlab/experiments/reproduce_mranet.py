@@ -488,11 +488,11 @@ def reproduce_mranet(
 ) -> tuple[Path, dict[str, Any]]:
     """Run the chosen experiments; returns the run directory and the results dict.
 
-    ``resume`` continues an interrupted reproduction in its directory: the options must be
-    the original's (threads and workers may differ), the data are the folder it used, and
-    every model whose ``metrics.json`` and best checkpoint exist is reloaded and re-scored
-    instead of retrained. A model directory left half-written is kept; the model is
-    trained again beside it.
+    ``resume`` continues (or extends, with more ``run_folds`` or experiments) a reproduction
+    in its directory: the training settings must be the original's, the data are the
+    folder it used, and every model whose ``metrics.json`` and best checkpoint exist is
+    reloaded and re-scored instead of retrained. A model directory left half-written is
+    kept; the model is trained again beside it.
     """
     import torch
 
@@ -511,7 +511,7 @@ def reproduce_mranet(
     if lim.threads:
         torch.set_num_threads(int(lim.threads))
     t_start = time.perf_counter()
-    plan = {"experiments": exps, "protocol": protocol, "limits": _plan_limits(lim)}
+    plan = {"protocol": protocol, "limits": _plan_limits(lim)}
     stored: dict[str, Any] = {}
     if resume is not None:
         parent = Path(resume)
@@ -634,8 +634,9 @@ def reproduce_mranet(
 
 
 PLAN_FILE = "reproduce_plan.json"
-# settings that change how fast a reproduction runs, not what it computes
-_NOT_COMPARED = ("threads", "workers")
+# free on resume: how much of the plan runs now (folds, experiments, the SNR sweep, which is
+# recomputed anyway) and how fast; everything else decides what a trained model is
+_NOT_COMPARED = ("run_folds", "snrs", "snr_recordings", "threads", "workers")
 
 
 def _plan_limits(lim: Limits) -> dict[str, Any]:
@@ -643,7 +644,11 @@ def _plan_limits(lim: Limits) -> dict[str, Any]:
 
 
 def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan an interrupted reproduction wrote at its start; must equal ``plan``."""
+    """The plan a reproduction wrote at its start; its training settings must equal ``plan``.
+
+    More folds (``run_folds``), other experiments or SNR levels may be asked for: models are
+    keyed by (model, fold, seed), so finished ones are reused and the rest trained.
+    """
     path = parent / PLAN_FILE
     if not path.is_file():
         raise ConfigError(f"cannot resume {parent}: no {PLAN_FILE} there (not a "
