@@ -45,7 +45,7 @@ class TrainConfig:
     """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through)."""
 
     max_epochs: int = 30
-    min_epochs: int = 1
+    min_epochs: int | None = None  # Lightning ignores max_time until min_epochs are done
     batch_size: int = 128
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -72,6 +72,12 @@ class TrainConfig:
             raise ConfigError(
                 f"train.precision {self.precision!r} is not one of {', '.join(PRECISIONS)}"
             )
+        if self.min_epochs is not None and (
+            isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int)
+            or not 0 <= self.min_epochs <= self.max_epochs
+        ):
+            raise ConfigError(f"train.min_epochs must be an integer in 0..max_epochs "
+                              f"({self.max_epochs}), got {self.min_epochs!r}")
         for name in ("max_epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"train.{name} must be >= 1")

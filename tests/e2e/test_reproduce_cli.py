@@ -177,3 +177,40 @@ def test_reproduce_bad_model_is_one_line_error(presets: Path, monkeypatch: pytes
     err = capsys.readouterr().err
     assert "unknown model(s) ['vgg']" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()  # nothing is created before the plan is valid
+
+
+def test_max_time_stops_inside_the_first_epoch(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A time cap must bind even in epoch 0 (Lightning ignores it until min_epochs are done)."""
+    from harlab.config import load_config
+    from harlab.training import train
+
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    rng = np.random.default_rng(0)
+    frames = []
+    for s in range(4):  # 4 x 6000 samples, window 20 step 2: ~1,500 batches of 8 per epoch
+        n = 6000
+        label = np.where(np.arange(n) % 600 < 300, "walk", "sit")
+        x = rng.normal(size=(n, 3)) + (label == "walk")[:, None]
+        frames.append(pd.DataFrame({"subject": f"p{s}", "session": 1,
+                                    "timestamp": np.arange(n) / 20.0, "acc_x": x[:, 0],
+                                    "acc_y": x[:, 1], "acc_z": x[:, 2], "label": label}))
+    csv = tmp_path / "long.csv"
+    pd.concat(frames).to_csv(csv, index=False)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump({
+        **TINY, "name": "capped", "output_dir": str(tmp_path / "runs"),
+        "data": {**TINY["data"], "path": str(csv), "window": {"length": 20, "step": 2,
+                                                                "unit": "samples"}},
+        "train": {"max_epochs": 3, "batch_size": 8, "patience": None,
+                  "max_time": "00:00:00:02", "progress": False},
+    }))
+    res = train(load_config(cfg_file, []))
+    history = pd.read_csv(res.run_dir / "logs" / "metrics.csv")
+    n_train = json.loads((res.run_dir / "data.json").read_text())["windows"]["train"]
+    assert n_train // 8 > 500  # an epoch is long
+    assert int(history["step"].max()) < n_train // 8  # stopped part-way through epoch 0
+    assert history["val_macro_f1"].notna().any()  # validated before stopping
+    assert (res.run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert 0.0 <= res.metrics["test"]["macro_f1"] <= 1.0
