@@ -167,6 +167,10 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def run_name(self) -> str:
+        """``name``, or ``<dataset>_<model>`` when the config has none (run directory names)."""
+        return self.name or f"{self.data.dataset}_{self.model.name}"
+
 
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU has native bf16 matrix instructions (AMX or AVX512-BF16).

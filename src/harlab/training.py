@@ -384,7 +384,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     elif child_dir is not None:
         run_dir, ckpt_path = child_dir, None
     else:
-        name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+        name = cfg.run_name()
         run_dir, ckpt_path = create_run_dir(cfg.output_dir, name), None
     os.environ[RUN_ENV] = str(run_dir.resolve())
     cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
@@ -613,7 +613,7 @@ def cross_validate(
         else:
             folds = list(range(int(split.folds)))
     seeds = seeds or [cfg.train.seed]
-    name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+    name = cfg.run_name()
     parent = create_run_dir(cfg.output_dir, f"cv_{name}")
     results = []
     for seed in seeds:

@@ -33,7 +33,7 @@ def ratio_search(
         raise ConfigError("search-ratio needs task.heads: [activity, identity]")
     if not ratios or any(not r > 0 for r in ratios):
         raise ConfigError(f"ratios must be positive numbers, got {ratios}")
-    name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+    name = cfg.run_name()
     parent = create_run_dir(cfg.output_dir, f"ratio_search_{name}")
     rows = []
     for r in ratios:
