@@ -61,6 +61,7 @@ class TrainConfig:
     num_nodes: int = 1
     max_time: str | None = None
     limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0  # quick runs: select on part of validation
     threads: int | None = None
     progress: bool = True
     class_weights: bool = False
@@ -78,6 +79,13 @@ class TrainConfig:
         ):
             raise ConfigError(f"train.min_epochs must be an integer in 0..max_epochs "
                               f"({self.max_epochs}), got {self.min_epochs!r}")
+        for name in ("limit_train_batches", "limit_val_batches"):
+            v = getattr(self, name)
+            ok = (not isinstance(v, bool) and isinstance(v, (int, float))
+                  and (v >= 1 if isinstance(v, int) else 0.0 < v <= 1.0))
+            if not ok:
+                raise ConfigError(f"train.{name} must be a fraction in (0, 1] or a number of "
+                                  f"batches >= 1, got {v!r}")
         for name in ("max_epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"train.{name} must be >= 1")

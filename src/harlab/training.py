@@ -480,6 +480,9 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         limit_train_batches=(
             None if cfg.train.limit_train_batches == 1.0 else cfg.train.limit_train_batches
         ),
+        limit_val_batches=(
+            None if cfg.train.limit_val_batches == 1.0 else cfg.train.limit_val_batches
+        ),
         callbacks=callbacks,
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         log_every_n_steps=10,

@@ -79,6 +79,21 @@ def test_config_defaults_overrides_and_unknown_keys(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("key,value,ok", [
+    ("limit_train_batches", 1.0, True), ("limit_train_batches", 0.25, True),
+    ("limit_val_batches", 3, True), ("limit_val_batches", 0, False),
+    ("limit_val_batches", 1.5, False), ("limit_train_batches", True, False),
+    ("limit_val_batches", "half", False), ("min_epochs", None, True), ("min_epochs", 2, True),
+    ("min_epochs", 31, False), ("min_epochs", -1, False), ("min_epochs", 1.5, False),
+])
+def test_train_limits_are_checked(key: str, value: object, ok: bool) -> None:
+    if ok:
+        assert getattr(from_dict({"train": {key: value}}).train, key) == value
+    else:
+        with pytest.raises(ConfigError, match=f"train.{key}"):
+            from_dict({"train": {key: value}})
+
+
 def test_sampler_covers_all_and_shards_evenly() -> None:
     s = BatchIndexSampler(10, 4, shuffle=False)
     assert [len(b) for b in s] == [4, 4, 2] and len(s) == 3
