@@ -6,6 +6,7 @@ Built on :class:`matplotlib.figure.Figure` + Agg canvas like :mod:`harlab.evalua
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def plot_grouped_bars(
                       capsize=2, label=name)
         ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
     ax.set_ylim(max(0.0, (min(lows) if lows else 0.0) - 0.15), 1.05)
-    ax.set_xticks(xs, list(groups), fontsize=8)
+    # long model names wrap onto several lines instead of running into each other
+    ax.set_xticks(xs, [textwrap.fill(str(g), 16) for g in groups], fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
