@@ -74,11 +74,13 @@ def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert dual["parameters"] > none["parameters"]  # attention adds parameters
     for row in res["summary"]:
         assert 0 <= row["accuracy"]["mean"] <= 1 and row["accuracy"]["n"] == 1
-    runs = sorted(p for p in parent.iterdir() if p.is_dir())
-    assert len(runs) == 2
-    for run, arr in zip(runs, ("none", "channel_temporal"), strict=True):
-        saved = yaml.safe_load((run / "config.yaml").read_text())
-        assert saved["model"]["options"]["attention"] == arr
+    # run directories by arrangement (both may be created within the same second, so their
+    # timestamped names do not give the training order)
+    by_arr = {yaml.safe_load((p / "config.yaml").read_text())["model"]["options"]["attention"]: p
+              for p in parent.iterdir() if p.is_dir()}
+    assert sorted(by_arr) == ["channel_temporal", "none"]
+    runs = [by_arr["none"], by_arr["channel_temporal"]]
+    for run in runs:
         assert (run / "checkpoints" / "best.ckpt").is_file()
     md = (parent / "ablation.md").read_text()
     assert "| none (backbone) | 1 |" in md and "| channel+temporal | 1 |" in md
