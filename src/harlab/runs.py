@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,21 +27,30 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", s).strip("-") or "run"
 
 
+def first_free(root: Path, base: str, create: Callable[[Path], object], ext: str = "") -> Path:
+    """Create ``root/<base><ext>``, or ``<base>-2<ext>``, ``-3``... if taken; never reuse.
+
+    ``create(path)`` must raise FileExistsError when the path exists (``Path.mkdir``,
+    ``open(path, "xb")``), so two processes never get the same name.
+    """
+    for i in range(1, 1000):
+        path = root / f"{base}{'' if i == 1 else f'-{i}'}{ext}"
+        try:
+            create(path)
+        except FileExistsError:
+            continue
+        return path
+    raise CheckpointError(f"could not create a new {base}{ext} under {root}")
+
+
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
     """Create ``output_dir/<timestamp>_<name>`` (suffix -2, -3... if taken); never reuse."""
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}_{_slug(name)}"
-    for i in range(1, 1000):
-        path = root / (base if i == 1 else f"{base}-{i}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        (path / ".harlab-run").write_text(MARKER + "\n")
-        return path
-    raise CheckpointError(f"could not create a new run directory under {root}")
+    path = first_free(root, f"{stamp}_{_slug(name)}", Path.mkdir)
+    (path / ".harlab-run").write_text(MARKER + "\n")
+    return path
 
 
 # Set by the launchers harlab can run under: Lightning's own DDP launcher (LOCAL_RANK,

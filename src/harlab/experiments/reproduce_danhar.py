@@ -38,7 +38,7 @@ from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
-from harlab.runs import create_run_dir
+from harlab.runs import create_run_dir, first_free
 
 PROTOCOLS = ("paper", "honest")
 MODELS = tuple(MODEL_ROWS)
@@ -353,13 +353,14 @@ def load_for_resume(
             raise ConfigError(f"cannot resume from {path}: malformed run record {run!r}"
                               ) from None
     # the earlier aggregate is kept beside the new one, never overwritten
+    data = path.read_bytes()
+
+    def keep(target: Path) -> None:
+        with target.open("xb") as fh:  # "x": FileExistsError if taken
+            fh.write(data)
+
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i in range(1, 1000):
-        keep = path.with_name(f"results.before-resume-{stamp}" + (f"-{i}" if i > 1 else "")
-                              + ".json")
-        if not keep.exists():
-            keep.write_bytes(path.read_bytes())
-            break
+    first_free(path.parent, f"results.before-resume-{stamp}", keep, ".json")
     return stored, done
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import write_json
-from harlab.runs import create_run_dir
+from harlab.runs import create_run_dir, first_free
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
@@ -567,7 +567,8 @@ def reproduce_mranet(
                     reused += 1
                 else:
                     emit("start", {"model": key, "fold": f, "seed": seed})
-                    run_dir = _new_model_dir(parent / "runs", name)
+                    run_dir = first_free(parent / "runs", name,
+                                         lambda p: p.mkdir(parents=True))
                     module, facts = fit(spec, fr, idx, seed, lim, run_dir)
                     res = score(module, fr, idx[2])
                     row = {"model": key, "fold": f, "seed": seed, **facts,
@@ -660,21 +661,27 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
-    if json.loads(json.dumps(plan)) != old:  # compare as JSON (tuples vs lists)
-        diff = "; ".join(f"{k}: original {old[k]!r}, now {plan[k]!r}" for k in plan
-                         if old[k] != json.loads(json.dumps(plan[k])))
+    now = json.loads(json.dumps(plan))  # compare as stored JSON (tuples become lists)
+    if now != old:
+        diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}" for k in now
+                         if old[k] != now[k])
         raise ConfigError(f"cannot resume {parent} with different options ({diff}). "
                           f"Repeat the original options: {stored.get('command') or '?'}")
     return stored
 
 
 def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | None:
-    """A model trained before an interruption: (its directory, metrics, best module)."""
+    """A model trained before an interruption: (its directory, metrics, best module).
+
+    Attempts are ``name``, ``name-2``, ... (see :func:`harlab.runs.first_free`); the last
+    complete one counts.
+    """
     from harlab.runs import load_module
 
-    for run_dir in sorted((parent / "runs").glob(f"{name}*"), reverse=True):
-        if run_dir.name != name and not run_dir.name.startswith(f"{name}-"):
-            continue
+    attempts = [parent / "runs" / name]
+    while (nxt := parent / "runs" / f"{name}-{len(attempts) + 1}").is_dir():
+        attempts.append(nxt)
+    for run_dir in reversed(attempts):
         metrics, ckpt = run_dir / "metrics.json", run_dir / "checkpoints" / "best.ckpt"
         if metrics.is_file() and ckpt.is_file():
             try:
@@ -684,18 +691,6 @@ def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | 
             if isinstance(row, dict) and "test" in row:
                 return run_dir, row, load_module(ckpt)
     return None
-
-
-def _new_model_dir(root: Path, name: str) -> Path:
-    """``root/name``, or ``name-2``, ``name-3``... beside a half-written earlier attempt."""
-    for i in range(1, 1000):
-        path = root / (name if i == 1 else f"{name}-{i}")
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:
-            continue
-        return path
-    raise DataError(f"could not create a new model directory for {name} in {root}")
 
 
 def _protocol_note(protocol: str) -> str:
