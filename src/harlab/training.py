@@ -477,12 +477,10 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         num_nodes=cfg.train.num_nodes,
         precision=cfg.train.precision,
         max_time=cfg.train.max_time,
-        limit_train_batches=(
-            None if cfg.train.limit_train_batches == 1.0 else cfg.train.limit_train_batches
-        ),
-        limit_val_batches=(
-            None if cfg.train.limit_val_batches == 1.0 else cfg.train.limit_val_batches
-        ),
+        # as Lightning reads them: a float is a fraction, an int a number of batches (the
+        # old "== 1.0 -> None" turned an int 1, one batch, into the whole epoch)
+        limit_train_batches=cfg.train.limit_train_batches,
+        limit_val_batches=cfg.train.limit_val_batches,
         callbacks=callbacks,
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         log_every_n_steps=10,

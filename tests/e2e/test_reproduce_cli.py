@@ -214,3 +214,26 @@ def test_max_time_stops_inside_the_first_epoch(tmp_path: Path,
     assert history["val_macro_f1"].notna().any()  # validated before stopping
     assert (res.run_dir / "checkpoints" / "best.ckpt").is_file()
     assert 0.0 <= res.metrics["test"]["macro_f1"] <= 1.0
+
+
+def test_limit_batches_int_one_is_one_batch(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``limit_train_batches: 1`` (an int) means one batch per epoch, not the whole epoch."""
+    from harlab.config import load_config
+    from harlab.training import train
+
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump({
+        **TINY, "name": "one_batch", "output_dir": str(tmp_path / "runs"),
+        "data": {**TINY["data"], "path": str(write_fixture(tmp_path))},
+        "train": {"max_epochs": 2, "batch_size": 8, "patience": None, "progress": False,
+                  "limit_train_batches": 1, "limit_val_batches": 1},
+    }))
+    res = train(load_config(cfg_file, []))
+    history = pd.read_csv(res.run_dir / "logs" / "metrics.csv")
+    n_train = json.loads((res.run_dir / "data.json").read_text())["windows"]["train"]
+    assert n_train // 8 > 2  # the full epoch would be several batches
+    # one optimiser step per epoch: the epoch-end rows log global steps 0 and 1
+    assert sorted(set(zip(history["epoch"], history["step"], strict=True))) == [(0, 0), (1, 1)]
