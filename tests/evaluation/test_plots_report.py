@@ -159,3 +159,18 @@ def test_write_json_failure_keeps_old_file(tmp_path):
         write_json(out, {"bad": object()})
     assert json.loads(out.read_text()) == {"v": 1}
     assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_hardware_record_and_line() -> None:
+    from harlab.evaluation.report import hardware, hardware_line
+
+    hw = hardware()
+    assert hw["cpus"] >= 1 and hw["torch_threads"] >= 1 and hw["cpu"]
+    assert isinstance(hw["gpus"], list)
+    line = hardware_line(hw)
+    assert hw["cpu"] in line and f"{hw['cpus']} CPUs" in line and hw["torch"] in line
+    # records written before the two reports shared one helper still read
+    old = {"platform": "Linux-x", "processor": "x86_64", "cpu_count": 2, "torch_threads": 1,
+           "python": "3.11", "torch": "2.13.0"}
+    assert hardware_line(old) == "x86_64 (2 CPUs), Linux-x, torch 2.13.0 (1 threads)"
+    assert "GPU: H100" in hardware_line({**hw, "gpus": ["H100"]})

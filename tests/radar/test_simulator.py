@@ -9,10 +9,11 @@ import pytest
 from scipy import signal
 
 from harlab.errors import ConfigError, DataError
-from harlab.radar.body import JOINTS, PersonSpec, ellipsoid_rcs
+from harlab.radar.body import JOINTS, STYLE_RANGES, PersonSpec, ellipsoid_rcs
 from harlab.radar.simulate import (
     ACTIVITIES,
     DEFAULT_PERSONS,
+    DEFAULT_STYLE_SEED,
     TABLE3_FRAMES,
     SimulationConfig,
     frames_per_recording,
@@ -72,8 +73,30 @@ def test_default_persons_are_the_papers_subjects() -> None:
     ]
     styles = {tuple(p.style().values()) for p in DEFAULT_PERSONS}
     assert len(styles) == 6
-    again = PersonSpec.from_seed("x", 1.73, 73, "male", seed=1000)
-    assert again.style() == DEFAULT_PERSONS[0].style()
+    bodies = [(p.name, p.height_m, p.weight_kg, p.gender) for p in DEFAULT_PERSONS]
+    again = PersonSpec.spread(bodies, seed=DEFAULT_STYLE_SEED)
+    assert [p.style() for p in again] == [p.style() for p in DEFAULT_PERSONS]
+    assert PersonSpec.spread(bodies, seed=1)[0].style() != DEFAULT_PERSONS[0].style()
+
+
+def test_spread_puts_every_person_in_its_own_stratum_of_every_style_range() -> None:
+    bodies = [(f"p{i}", 1.6 + 0.05 * i, 60.0 + 5 * i, "unknown") for i in range(7)]
+    for seed in (0, 1, DEFAULT_STYLE_SEED):
+        persons = PersonSpec.spread(bodies, seed=seed)
+        for key, (lo, hi) in STYLE_RANGES.items():
+            v = np.array([getattr(p, key) for p in persons])
+            assert np.all((v >= lo) & (v <= hi)), key
+            strata = np.floor((v - lo) / (hi - lo) * len(bodies)).astype(int)
+            assert sorted(strata) == list(range(len(bodies))), (key, v)
+    # independent uniform draws do not have this property in general
+    drawn = [PersonSpec.from_seed(*b, seed=1000 + i) for i, b in enumerate(bodies)]
+    lo, hi = STYLE_RANGES["walk_froude"]
+    strata = {int((p.walk_froude - lo) / (hi - lo) * 7) for p in drawn}
+    assert len(strata) < 7
+    with pytest.raises(ConfigError, match="at least one"):
+        PersonSpec.spread([])
+    with pytest.raises(ConfigError, match="unique"):
+        PersonSpec.spread([("a", 1.7, 70, "male"), ("a", 1.8, 80, "male")])
 
 
 def test_table3_mapping_reproduces_frame_counts() -> None:
@@ -120,7 +143,7 @@ def test_stride_frequencies_walk_and_run() -> None:
 
 def test_limb_to_torso_doppler_ratios_walking() -> None:
     prf = 290.0
-    t = np.arange(int(4 * prf)) / prf
+    t = np.arange(int(3 * prf)) / prf  # cruise only: the fastest walker brakes after 3.1 s
     for i, p in enumerate(DEFAULT_PERSONS):
         g = scatterers(p, "walk", t, seed=i, start_range_m=6.8, direction="towards")
         vr, names = g["radial_velocity_ms"], g["names"]
@@ -304,6 +327,25 @@ def test_snr_definition_and_static_clutter() -> None:
     assert not np.allclose(gb.data, clean.data)
 
 
+def test_default_snr_keeps_micro_doppler_above_the_noise_floor() -> None:
+    """At the low end of the default SNR range the body's spectrogram column peak stands
+    >= 25 dB above the noise floor (so limbs 15-20 dB below the torso stay visible), while
+    the old default's low end (5 dB) buried them at <= 22 dB."""
+    from harlab.radar.processing import process
+
+    low = SimulationConfig().snr_db[0]
+    for i, act in enumerate(ACTIVITIES):
+        clean = simulate_recording(P1, act, RADAR, 4.5, None, seed=20 + i)
+        noisy = simulate_recording(P1, act, RADAR, 4.5, low, seed=20 + i)
+        only = dataclasses.replace(noisy, data=noisy.data - clean.data)
+        body = process(clean).magnitude ** 2
+        floor = float(np.mean(process(only).magnitude ** 2))
+        margin = 10 * np.log10(np.median(body.max(axis=0)) / floor)
+        assert margin >= 25.0, (act, margin)
+        # noise power scales as 10^(-SNR/10): the same recording at 5 dB has this margin
+        assert margin - (low - 5.0) <= 22.0, (act, margin)
+
+
 def test_fmcw_beat_peaks_at_target_range() -> None:
     radar = RadarParams(
         waveform="fmcw",
@@ -395,3 +437,27 @@ def test_config_from_dict_persons_and_counts() -> None:
                 "recordings_per_cell": {"run": 1},
             }
         )
+
+
+def test_config_persons_without_seed_share_a_latin_hypercube_draw() -> None:
+    persons = [{"name": "a", "height_m": 1.8, "weight_kg": 80},
+               {"name": "b", "height_m": 1.6, "weight_kg": 55, "arm_swing": 0.9},
+               {"name": "c", "height_m": 1.7, "weight_kg": 70, "seed": 4}]
+    cfg = SimulationConfig.from_dict({"persons": persons, "style_seed": 7,
+                                      "recordings_per_cell": 1})
+    bodies = [("a", 1.8, 80.0, "unknown"), ("b", 1.6, 55.0, "unknown")]
+    spread = PersonSpec.spread(bodies, seed=7)
+    assert cfg.persons[0].style() == spread[0].style()
+    assert cfg.persons[1].arm_swing == 0.9  # a written style field overrides the draw
+    assert cfg.persons[1].run_speed_ms == spread[1].run_speed_ms
+    assert cfg.persons[2].style() == PersonSpec.from_seed("c", 1.7, 70, seed=4).style()
+    other = SimulationConfig.from_dict({"persons": persons, "style_seed": 8,
+                                        "recordings_per_cell": 1})
+    assert other.persons[0].style() != cfg.persons[0].style()
+    with pytest.raises(ConfigError, match="style_seed must be an integer"):
+        SimulationConfig.from_dict({"persons": persons, "style_seed": "x"})
+    with pytest.raises(ConfigError, match=r"persons\[0\] needs weight_kg"):
+        SimulationConfig.from_dict({"persons": [{"name": "a", "height_m": 1.8}]})
+    with pytest.raises(ConfigError, match="must be numbers"):
+        SimulationConfig.from_dict({"persons": [{"name": "a", "height_m": "tall",
+                                                 "weight_kg": 80}]})

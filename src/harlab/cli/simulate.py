@@ -25,7 +25,7 @@ def persons() -> None:
     """Show the default simulated persons: body, walking/running speeds and drawn styles."""
     from harlab.radar.simulate import DEFAULT_PERSONS
 
-    table = Table(title="default simulated persons (MRA-Net Table 2, styles from fixed seeds)")
+    table = Table(title="default simulated persons (MRA-Net Table 2, Latin-hypercube styles)")
     cols = ("name", "gender", "height m", "weight kg", "walk m/s", "rv", "walk stride Hz",
             "arm swing", "run m/s", "run stride Hz", "punch /s", "jump vx m/s",
             "circle r m", "circle m/s")
@@ -54,7 +54,7 @@ def radar(
     ] = None,
     seed: Annotated[int, typer.Option(help="simulation seed")] = 0,
     snr: Annotated[
-        float | None, typer.Option(help="SNR in dB (default: drawn from 5-20 dB per recording)")
+        float | None, typer.Option(help="SNR in dB (default: drawn from 20-35 dB per recording)")
     ] = None,
     workers: Annotated[int, typer.Option(help="simulation processes")] = 2,
     recordings: Annotated[

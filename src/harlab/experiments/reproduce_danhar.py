@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any
 from harlab.config import RunConfig, load_config
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import write_json
+from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
 from harlab.runs import create_run_dir, first_free
 
@@ -185,7 +184,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         "",
         f"Run directory `{result['run_dir']}`, {result['started']} to "
         f"{result['finished'] or '(still running / interrupted: partial results)'}, "
-        f"on {result['hardware']['cpu']} ({result['hardware']['cpus']} CPUs).",
+        f"on {hardware_line(result['hardware'])}.",
         f"Limits: epochs {lim['epochs'] or 'preset'}, seeds {lim['seeds']}, folds "
         f"{lim['folds'] or 'all'}, max time per run "
         f"{str(lim['max_time_per_run']) + ' s' if lim['max_time_per_run'] else 'none'}"
@@ -268,26 +267,6 @@ def plot_results(result: dict[str, Any], path: Path) -> Path | None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def _hardware() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
 
 
 # what every run of one table must share; seeds, folds, datasets, models and protocols may
@@ -439,7 +418,7 @@ def reproduce_danhar(
         "started": stored.get("started", now),
         "finished": None,
         "complete": False,
-        "hardware": _hardware(),
+        "hardware": hardware(),
         **options,
         "rows": rows,
         "runs": runs,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import ConfigError, DataError
-from harlab.evaluation.report import write_json
+from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.runs import create_run_dir, first_free
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
@@ -120,6 +119,14 @@ class Frames:
     activities: list[str]
     persons: list[str]
     folder: Path
+    snr_db: np.ndarray | None = None  # (N,) per-frame SNR of simulated data, else None
+
+
+def _as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def load_frames(folder: str | Path) -> Frames:
@@ -145,6 +152,8 @@ def load_frames(folder: str | Path) -> Frames:
         activities=activities,
         persons=persons,
         folder=root,
+        snr_db=(np.asarray(table["snr_db"].map(_as_float), np.float64)
+                if "snr_db" in table.columns else None),
     )
 
 
@@ -447,16 +456,6 @@ def _head_scores(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {f"{head}_{m}": metrics[head][m] for head in metrics for m in ("macro_f1", "accuracy")}
 
 
-def _hardware() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    return {"platform": platform.platform(), "processor": platform.processor() or "unknown",
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__}
-
-
 def simulate_into(folder: Path, quick: bool, seed: int = 0, workers: int = 1,
                   progress: bool = False) -> Path:
     """Simulate the default (or ``quick``: tiny) dataset into ``folder``; record its settings."""
@@ -617,7 +616,7 @@ def reproduce_mranet(
                  "recordings": int(len(np.unique(fr.recording))),
                  "activities": fr.activities, "persons": fr.persons, "simulated_here": simulate,
                  "quick": quick},
-        "limits": dataclasses.asdict(lim), "hardware": _hardware(),
+        "limits": dataclasses.asdict(lim), "hardware": hardware(),
         "started": stored.get("started", datetime.now().isoformat(timespec="seconds")),
         "wall_seconds": None, "summary": summary, "runs": runs, "timing": timing,
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
@@ -751,6 +750,14 @@ def _ms(s: dict[str, Any] | None) -> tuple[float, float] | None:
     return None if not s else (s["mean"], s["std"])
 
 
+def _snr_range(fr: Frames) -> str:
+    """'SNR a-b dB' of the training data, from the dataset's labels, or what is unknown."""
+    if fr.snr_db is None or not np.isfinite(fr.snr_db).any():
+        return "SNR not recorded in the dataset"
+    v = fr.snr_db[np.isfinite(fr.snr_db)]
+    return f"SNR {v.min():.1f}-{v.max():.1f} dB"
+
+
 def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                  pooled: dict[str, dict[str, list[np.ndarray]]],
                  sweep: dict[str, dict[float, list[dict[str, float]]]]) -> Path:
@@ -784,9 +791,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         + f", early-stopping patience {lim['patience']}, batch {lim['batch_size']}, Adam lr "
         f"{lim['lr']}, weight decay {lim['weight_decay']}, MRA-Net channels {lim['channels']} "
         "(paper: 400 epochs, lr 5e-5, batch 128, 4 GPUs)",
-        f"- hardware: {res['hardware']['platform']}, {res['hardware']['cpu_count']} CPUs, "
-        f"torch {res['hardware']['torch']} ({res['hardware']['torch_threads']} threads); "
-        f"wall time {res['wall_seconds']} s",
+        f"- hardware: {hardware_line(res['hardware'])}; wall time {res['wall_seconds']} s",
         "- model selection: the epoch with the best validation macro-F1 (mean of both heads "
         "for multitask models); test data never chooses anything",
         *([f"- resumed {res['resumed']['at']} with `{res['resumed']['command']}`: "
@@ -876,7 +881,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                 "before MTI and STFT (the test recordings are re-simulated with identical "
                 "motion and clutter, only the noise level changes; SNR = mean target power over "
                 "the range window / noise power per sample). The models were trained on the "
-                "dataset's 5-20 dB recordings. Evaluated on the first "
+                f"dataset's recordings ({_snr_range(fr)}). Evaluated on the first "
                 f"{lim['snr_recordings']} test recording(s) of every activity x person cell "
                 f"({sum(r['n'] for r in n)} frames over all folds).", "",
                 "| model: head | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",

@@ -12,10 +12,12 @@ Joint order (``JOINTS``) is fixed; everything downstream indexes it by name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import qmc
 
 from harlab.errors import ConfigError
 
@@ -154,26 +156,36 @@ def ellipsoid_rcs(a: np.ndarray, c: np.ndarray, cos_theta: np.ndarray) -> np.nda
     return np.pi * a2 * a2 * c2 / (a2 * sin2 + c2 * cos2) ** 2
 
 
-# Style fields of PersonSpec: (low, high) of the seeded draw. Speeds of walking follow
-# Froude scaling (V = sqrt(Fr g Ht)), so taller persons walk faster at equal Fr.
+# Style fields of PersonSpec: (low, high) of the drawn value. The ranges span typical
+# adult differences rather than one population mean: preferred walking speed about
+# 1.0-1.4 m/s (Froude scaling V = sqrt(Fr g Ht), so taller persons walk faster at equal
+# Fr), cadence +-5 % around the Boulic speed-cadence relation, arm swing from stiff to
+# loose (x0.5-1.5), left/right asymmetry up to 15 %, and personal habits of boxing and
+# jumping (guard posture, bounce rhythm, crouch and pause durations). Per-recording
+# jitter (a few per cent) varies each value around the person's own.
 STYLE_RANGES: dict[str, tuple[float, float]] = {
-    "walk_froude": (0.14, 0.19),
-    "cadence_scale": (0.97, 1.03),
-    "arm_swing": (0.7, 1.3),
-    "elbow_bias_deg": (-10.0, 10.0),
-    "asymmetry": (-0.08, 0.08),
-    "asym_phase": (-0.02, 0.02),
-    "trunk_lean_deg": (0.0, 6.0),
+    "walk_froude": (0.12, 0.24),
+    "cadence_scale": (0.95, 1.05),
+    "arm_swing": (0.5, 1.5),
+    "elbow_bias_deg": (-15.0, 15.0),
+    "asymmetry": (-0.15, 0.15),
+    "asym_phase": (-0.03, 0.03),
+    "trunk_lean_deg": (0.0, 10.0),
+    "bounce": (0.6, 1.4),
     "run_speed_ms": (2.6, 3.8),
-    "run_stride_hz": (1.36, 1.44),
+    "run_stride_hz": (1.33, 1.47),
     "punch_rate_hz": (1.5, 3.0),
     "punch_time_s": (0.12, 0.18),
+    "guard_shoulder_deg": (25.0, 40.0),
+    "guard_elbow_deg": (115.0, 135.0),
+    "box_bounce_hz": (1.5, 2.5),
     "jump_vx_ms": (1.5, 2.3),
     "jump_vz_ms": (1.5, 2.2),
+    "jump_crouch_s": (0.3, 0.5),
+    "jump_pause_s": (0.2, 0.5),
     "circle_radius_m": (1.0, 1.5),
     "circle_speed_ms": (2.0, 2.8),
 }
-# Fields jittered per recording by (1 + U(-j, j)); additive fields by j x their range.
 _ADDITIVE = {"elbow_bias_deg", "asymmetry", "asym_phase", "trunk_lean_deg"}
 
 
@@ -185,8 +197,10 @@ class PersonSpec:
     ``V = sqrt(Fr g Ht)`` (Boulic relative velocity ``rv = V / Ht``), ``cadence_scale``
     scales the stride frequency, ``arm_swing`` the shoulder swing amplitude,
     ``elbow_bias_deg`` the resting elbow flexion, ``asymmetry`` / ``asym_phase`` the
-    left-vs-right amplitude and phase offset, plus running speed and stride frequency,
-    punch rate and extension time, jump take-off velocities, circle radius and speed.
+    left-vs-right amplitude and phase offset, ``bounce`` the vertical pelvis excursion of
+    walking and running, plus running speed and stride frequency, punch rate and extension
+    time, boxing guard posture and knee-bounce rate, jump take-off velocities, crouch and
+    pause durations, circle radius and speed.
     """
 
     name: str
@@ -200,12 +214,18 @@ class PersonSpec:
     asymmetry: float = 0.0
     asym_phase: float = 0.0
     trunk_lean_deg: float = 3.0
+    bounce: float = 1.0
     run_speed_ms: float = 3.2
     run_stride_hz: float = 1.4
     punch_rate_hz: float = 2.2
     punch_time_s: float = 0.15
+    guard_shoulder_deg: float = 32.0
+    guard_elbow_deg: float = 125.0
+    box_bounce_hz: float = 2.0
     jump_vx_ms: float = 1.9
     jump_vz_ms: float = 1.8
+    jump_crouch_s: float = 0.4
+    jump_pause_s: float = 0.35
     circle_radius_m: float = 1.25
     circle_speed_ms: float = 2.4
 
@@ -218,7 +238,8 @@ class PersonSpec:
                     raise ConfigError(f"person {self.name!r}: {f.name} must be finite, got {v}")
         for f in ("run_speed_ms", "run_stride_hz", "punch_rate_hz", "punch_time_s",
                   "jump_vx_ms", "jump_vz_ms", "circle_radius_m", "circle_speed_ms",
-                  "walk_froude", "cadence_scale", "arm_swing"):
+                  "walk_froude", "cadence_scale", "arm_swing", "bounce", "box_bounce_hz",
+                  "jump_crouch_s", "jump_pause_s"):
             if getattr(self, f) <= 0:
                 raise ConfigError(f"person {self.name!r}: {f} must be positive")
 
@@ -230,6 +251,34 @@ class PersonSpec:
         rng = np.random.default_rng(seed)
         style = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in STYLE_RANGES.items()}
         return cls(name=name, height_m=height_m, weight_kg=weight_kg, gender=gender, **style)
+
+    @classmethod
+    def spread(
+        cls, bodies: Sequence[tuple[str, float, float, str]], seed: int = 0
+    ) -> list[PersonSpec]:
+        """Persons ``(name, height_m, weight_kg, gender)`` with Latin-hypercube styles.
+
+        Independent uniform draws for a handful of persons often give two of them nearly
+        the same speed or cadence; a Latin hypercube (``scipy.stats.qmc``) puts the n
+        persons in n different strata of every style range, so a small group spans the
+        ranges the way a recruited subject pool would. Deterministic for ``seed``.
+        """
+        if not bodies:
+            raise ConfigError("spread needs at least one person")
+        names = [b[0] for b in bodies]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"person names must be unique, got {names}")
+        u = qmc.LatinHypercube(d=len(STYLE_RANGES), rng=np.random.default_rng(seed)).random(
+            len(bodies)
+        )
+        lo = np.array([r[0] for r in STYLE_RANGES.values()])
+        hi = np.array([r[1] for r in STYLE_RANGES.values()])
+        vals = lo + u * (hi - lo)
+        return [
+            cls(name=name, height_m=h, weight_kg=w, gender=g,
+                **{k: float(v) for k, v in zip(STYLE_RANGES, row, strict=True)})
+            for (name, h, w, g), row in zip(bodies, vals, strict=True)
+        ]
 
     @property
     def dims(self) -> BodyDims:

@@ -301,7 +301,7 @@ def _boulic_pose(u: np.ndarray, rv: float, p: PersonSpec, gain: np.ndarray) -> P
         a_l, a_a, a1 = -0.128 * rv**2 + 0.128 * rv, -0.084 * rv**2 + 0.084 * rv, -8 * rv**2 + 8 * rv
     else:
         a_l, a_a, a1 = -0.032, -0.021, 2.0
-    a_v = 0.015 * rv
+    a_v = 0.015 * rv * p.bounce
     off = np.stack([
         a_a * np.sin(2 * np.pi * (2 * ur + 2 * (0.625 - dsm))),
         a_l * np.sin(2 * np.pi * (ur - 0.1)),
@@ -344,7 +344,7 @@ def _running_pose(u: np.ndarray, p: PersonSpec, gain: np.ndarray) -> Pose:
     off = np.stack([
         0.02 * np.sin(4 * np.pi * (ur - 0.2)),
         -0.02 * np.sin(2 * np.pi * (ur - 0.1)),
-        0.04 * np.cos(4 * np.pi * (ur - 0.45)) - 0.02,
+        (0.04 * np.cos(4 * np.pi * (ur - 0.45)) - 0.02) * p.bounce,
     ], -1) * gain[:, None]
     return Pose(
         hip=amp * (15 + 30 * swing),
@@ -455,9 +455,11 @@ def _box_motion(
         prof[side] = np.where(
             tau < t_ext, _min_jerk(tau / t_ext), 1 - _min_jerk((tau - t_ext) / t_ret)
         )
-    guard_sh, guard_el = float(rng.uniform(25, 40)), float(rng.uniform(115, 135))
+    # the person's guard and bounce rhythm, varied a little per recording
+    guard_sh = p.guard_shoulder_deg + float(rng.uniform(-2, 2))
+    guard_el = p.guard_elbow_deg + float(rng.uniform(-3, 3))
     punch_sh, punch_el = float(rng.uniform(80, 90)), float(rng.uniform(0, 15))
-    f_b = float(rng.uniform(1.5, 2.5))
+    f_b = p.box_bounce_hz * float(rng.uniform(0.95, 1.05))
     bounce = np.sin(2 * np.pi * (f_b * t + rng.random()))
     knee = 18 + 6 * bounce
     sway = 0.05 * np.sin(2 * np.pi * (float(rng.uniform(0.3, 0.6)) * t + rng.random()))
@@ -524,11 +526,12 @@ def _jump_motion(
     t_end = float(t[-1]) + 1.0
     n_jumps = 0
     while now < t_end:
-        t_cm = float(rng.uniform(0.3, 0.5))
+        # the person's crouch and pause durations, +-10-20 % from jump to jump
+        t_cm = p.jump_crouch_s * float(rng.uniform(0.9, 1.1))
         t_p = float(rng.uniform(0.2, 0.3))
         t_f = 2 * vz / G
         t_l = float(rng.uniform(0.2, 0.3))
-        t_pa = float(rng.uniform(0.2, 0.5))
+        t_pa = p.jump_pause_s * float(rng.uniform(0.8, 1.2))
         x_p = vx * t_p / 2
         reach = x_p + vx * t_f + vx * t_l / 2
         if (d < 0 and x - reach < lo) or (d > 0 and x + reach > hi):

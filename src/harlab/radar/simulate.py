@@ -72,19 +72,18 @@ __all__ = [
     "simulate_recording",
 ]
 
-# MRA-Net Table 2: (name, gender, age, height cm, weight kg). Styles from fixed seeds.
+# MRA-Net Table 2: (name, height m, weight kg, gender). Styles: one Latin-hypercube draw
+# over the six (PersonSpec.spread) with DEFAULT_STYLE_SEED.
 _TABLE2 = (
-    ("sub1", "male", 173, 73),
-    ("sub2", "male", 178, 71),
-    ("sub3", "male", 172, 75),
-    ("sub4", "female", 166, 66),
-    ("sub5", "male", 188, 92),
-    ("sub6", "female", 169, 52),
+    ("sub1", 1.73, 73.0, "male"),
+    ("sub2", 1.78, 71.0, "male"),
+    ("sub3", 1.72, 75.0, "male"),
+    ("sub4", 1.66, 66.0, "female"),
+    ("sub5", 1.88, 92.0, "male"),
+    ("sub6", 1.69, 52.0, "female"),
 )
-DEFAULT_PERSONS: list[PersonSpec] = [
-    PersonSpec.from_seed(name, h / 100, w, gender, seed=1000 + i)
-    for i, (name, gender, h, w) in enumerate(_TABLE2)
-]
+DEFAULT_STYLE_SEED = 2018
+DEFAULT_PERSONS: list[PersonSpec] = PersonSpec.spread(_TABLE2, seed=DEFAULT_STYLE_SEED)
 
 # MRA-Net Table 3: spectrogram frames (1 s, hop 0.64 s) per subject and activity.
 TABLE3_FRAMES: dict[str, dict[str, int]] = {
@@ -132,6 +131,27 @@ def pulse_sigma_range_m(radar: RadarParams) -> float:
 
 
 # ------------------------------------------------------------------ ground truth
+def _spread_styles(specs: list[Any], seed: int) -> dict[int, dict[str, float]]:
+    """Latin-hypercube styles for the person entries (dicts) that carry no own ``seed``."""
+    idx = [i for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s]
+    if not idx:
+        return {}
+    bodies = []
+    for i in idx:
+        s = specs[i]
+        missing = [k for k in ("height_m", "weight_kg") if k not in s]
+        if missing:
+            raise ConfigError(f"persons[{i}] needs {', '.join(missing)}")
+        try:
+            h, w = float(s["height_m"]), float(s["weight_kg"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"persons[{i}]: height_m and weight_kg must be numbers, got "
+                              f"{s['height_m']!r}, {s['weight_kg']!r}") from None
+        bodies.append((f"person{i}", h, w, "unknown"))
+    drawn = PersonSpec.spread(bodies, seed=seed)
+    return {i: p.style() for i, p in zip(idx, drawn, strict=True)}
+
+
 def _streams(seed: int) -> list[np.random.SeedSequence]:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
@@ -409,7 +429,7 @@ class SimulationConfig:
     activities: tuple[str, ...] = ACTIVITIES
     recordings_per_cell: Counts = field(default_factory=paper_recordings_per_cell)
     duration_s: float = DEFAULT_DURATION_S
-    snr_db: float | tuple[float, float] | None = (5.0, 20.0)
+    snr_db: float | tuple[float, float] | None = (20.0, 35.0)
     radar: RadarParams = field(default_factory=_default_radar)
     seed: int = 0
     ground_bounce: bool = False
@@ -475,9 +495,18 @@ class SimulationConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimulationConfig:
-        """Build from a plain dict (YAML); unknown keys are errors."""
+        """Build from a plain dict (YAML); unknown keys are errors.
+
+        A person entry with ``seed`` draws its own style uniformly (``from_seed``); the
+        entries without one share a Latin-hypercube draw (``PersonSpec.spread``) seeded by
+        the top-level ``style_seed`` (default ``DEFAULT_STYLE_SEED``). Style fields given
+        in an entry override the drawn ones.
+        """
         d = dict(d)
-        check_keys("simulation key", d, field_names(cls))
+        check_keys("simulation key", d, (*field_names(cls), "style_seed"))
+        style_seed = d.pop("style_seed", DEFAULT_STYLE_SEED)
+        if isinstance(style_seed, bool) or not isinstance(style_seed, int):
+            raise ConfigError(f"style_seed must be an integer, got {style_seed!r}")
         if "radar" in d and isinstance(d["radar"], dict):
             check_keys("radar key", d["radar"], field_names(RadarParams))
             rd = {"range_start_m": 1.0, **d["radar"]}
@@ -493,14 +522,17 @@ class SimulationConfig:
                 raise ConfigError(f"{key} must be a list, got {d[key]!r}")
         if "persons" in d:
             persons = []
+            specs = []
             for i, spec in enumerate(d["persons"]):
+                if not isinstance(spec, dict | PersonSpec):
+                    raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
+                                      f"got {spec!r}")
+                specs.append(spec if isinstance(spec, PersonSpec) else dict(spec))
+            spread = _spread_styles(specs, style_seed)
+            for i, spec in enumerate(specs):
                 if isinstance(spec, PersonSpec):
                     persons.append(spec)
                     continue
-                if not isinstance(spec, dict):
-                    raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
-                                      f"got {spec!r}")
-                spec = dict(spec)
                 if "seed" in spec:
                     seed = spec.pop("seed")
                     base = {k: spec.pop(k) for k in ("name", "height_m", "weight_kg", "gender")
@@ -510,6 +542,8 @@ class SimulationConfig:
                     except TypeError as exc:
                         raise ConfigError(f"persons[{i}]: {exc}") from None
                     spec = {**dataclasses.asdict(p), **spec}
+                elif i in spread:
+                    spec = {**spread[i], **spec}
                 check_keys(f"persons[{i}] key", spec, field_names(PersonSpec))
                 try:
                     persons.append(PersonSpec(**spec))
