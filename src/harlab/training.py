@@ -358,6 +358,92 @@ def task_hparams(cfg: RunConfig, data: PreparedData) -> dict[str, Any] | None:
     return task
 
 
+@dataclass
+class Fit:
+    """A finished ``trainer.fit``: the Trainer, the best-checkpoint callback, seconds."""
+
+    trainer: L.Trainer
+    best: ModelCheckpoint
+    seconds: float
+
+
+def fit_module(
+    module: L.LightningModule,
+    dm: L.LightningDataModule,
+    run_dir: Path,
+    *,
+    max_epochs: int,
+    patience: int | None = None,
+    min_epochs: int | None = None,
+    accelerator: str = "auto",
+    devices: Any = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: Any = "32-true",
+    max_time: Any = None,
+    limit_train_batches: int | float | None = None,
+    limit_val_batches: int | float | None = None,
+    progress: bool = False,
+    ckpt_path: str | None = None,
+) -> Fit:
+    """Fit ``module`` with harlab's one Trainer set-up; every training job goes through here.
+
+    Checkpoints ``checkpoints/best.ckpt`` (highest ``val_macro_f1``: model selection on
+    validation data only) and ``checkpoints/last.ckpt`` (every epoch, for resume), early
+    stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/``.
+    ``limit_*_batches`` go to Lightning as given (a float is a fraction, an int a number
+    of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``.
+    """
+    best_cb = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val_macro_f1",
+        mode="max",
+        save_last=False,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    # the latest state after every epoch (Lightning's save_last only follows improvements)
+    last_cb = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [best_cb, last_cb]
+    if patience:
+        callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=patience))
+    trainer = L.Trainer(
+        max_epochs=max_epochs,
+        min_epochs=min_epochs,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        max_time=max_time,
+        limit_train_batches=limit_train_batches,
+        limit_val_batches=limit_val_batches,
+        callbacks=callbacks,
+        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        log_every_n_steps=10,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+        default_root_dir=str(run_dir),
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    return Fit(trainer, best_cb, time.perf_counter() - t0)
+
+
 def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None) -> TrainResult:
     """Run one training job; returns the run directory and (on rank 0) test metrics."""
     if cfg.train.threads:
@@ -447,29 +533,10 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
     dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
-    ckpt_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val_macro_f1",
-        mode="max",
-        save_last=False,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    # the latest state after every epoch (Lightning's save_last only follows improvements)
-    last_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="last",
-        monitor=None,
-        save_top_k=1,
-        every_n_epochs=1,
-        enable_version_counter=False,
-    )
-    callbacks: list[Callback] = [ckpt_cb, last_cb]
-    if cfg.train.patience:
-        callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=cfg.train.patience))
-    trainer = L.Trainer(
+    fit = fit_module(
+        module, dm, run_dir,
         max_epochs=cfg.train.max_epochs,
+        patience=cfg.train.patience,
         min_epochs=cfg.train.min_epochs,
         accelerator=cfg.train.accelerator,
         devices=cfg.train.devices,
@@ -477,26 +544,12 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         num_nodes=cfg.train.num_nodes,
         precision=cfg.train.precision,
         max_time=cfg.train.max_time,
-        # as Lightning reads them: a float is a fraction, an int a number of batches (the
-        # old "== 1.0 -> None" turned an int 1, one batch, into the whole epoch)
         limit_train_batches=cfg.train.limit_train_batches,
         limit_val_batches=cfg.train.limit_val_batches,
-        callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="logs", version=""),
-        log_every_n_steps=10,
-        enable_progress_bar=cfg.train.progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        deterministic=False,
-        default_root_dir=str(run_dir),
+        progress=cfg.train.progress,
+        ckpt_path=ckpt_path,
     )
-    t1 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
-    train_s = time.perf_counter() - t1
+    trainer, ckpt_cb, train_s = fit.trainer, fit.best, fit.seconds
     if not trainer.is_global_zero:
         return TrainResult(run_dir, {}, False)
 

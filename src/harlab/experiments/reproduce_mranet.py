@@ -263,12 +263,11 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
     import logging
 
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from harlab.data.datamodule import WindowDataModule
     from harlab.runs import load_module
     from harlab.tasks.classifier import WindowClassifier
+    from harlab.training import fit_module
 
     for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -291,25 +290,12 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
     dm = WindowDataModule({"train": fr.x[tr], "val": fr.x[va]},
                           {"train": labels[tr], "val": labels[va]},
                           batch_size=lim.batch_size, seed=seed)
-    best_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
-                              monitor="val_macro_f1", mode="max", save_top_k=1,
-                              enable_version_counter=False)
-    callbacks: list[Any] = [best_cb]
-    if lim.patience:
-        callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=lim.patience))
-    trainer = L.Trainer(
-        max_epochs=lim.epochs, accelerator="cpu", devices=1, precision="32-true",
+    fit_ = fit_module(
+        module, dm, run_dir, max_epochs=lim.epochs, patience=lim.patience or None,
+        accelerator="cpu", devices=1, precision="32-true",
         max_time=timedelta(seconds=lim.max_time_s) if lim.max_time_s else None,
-        callbacks=callbacks, logger=CSVLogger(str(run_dir), name="logs", version=""),
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=10, default_root_dir=str(run_dir),
     )
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
-        trainer.fit(module, datamodule=dm)
-    train_s = time.perf_counter() - t0
+    trainer, best_cb, train_s = fit_.trainer, fit_.best, fit_.seconds
     if not best_cb.best_model_path:
         raise DataError(f"{spec.key}: training produced no checkpoint (no validation epoch "
                         "finished; raise --max-time-per-run)")
