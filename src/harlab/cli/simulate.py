@@ -27,8 +27,8 @@ def persons() -> None:
 
     table = Table(title="default simulated persons (MRA-Net Table 2, Latin-hypercube styles)")
     cols = ("name", "gender", "height m", "weight kg", "walk m/s", "rv", "walk stride Hz",
-            "arm swing", "run m/s", "run stride Hz", "punch /s", "jump vx m/s",
-            "circle r m", "circle m/s")
+            "arm swing", "bounce", "run m/s", "run stride Hz", "punch /s", "guard deg",
+            "jump vx m/s", "crouch s", "circle r m", "circle m/s")
     for c in cols:
         table.add_column(c, justify="left" if c in ("name", "gender") else "right")
     for p in DEFAULT_PERSONS:
@@ -36,8 +36,9 @@ def persons() -> None:
         table.add_row(
             p.name, p.gender, f"{p.height_m:.2f}", f"{p.weight_kg:.0f}",
             f"{p.walk_speed_ms:.2f}", f"{p.walk_rv:.2f}", f"{stride:.2f}",
-            f"{p.arm_swing:.2f}", f"{p.run_speed_ms:.2f}", f"{p.run_stride_hz:.2f}",
-            f"{p.punch_rate_hz:.2f}", f"{p.jump_vx_ms:.2f}", f"{p.circle_radius_m:.2f}",
+            f"{p.arm_swing:.2f}", f"{p.bounce:.2f}", f"{p.run_speed_ms:.2f}",
+            f"{p.run_stride_hz:.2f}", f"{p.punch_rate_hz:.2f}", f"{p.guard_shoulder_deg:.0f}",
+            f"{p.jump_vx_ms:.2f}", f"{p.jump_crouch_s:.2f}", f"{p.circle_radius_m:.2f}",
             f"{p.circle_speed_ms:.2f}",
         )
     console.print(table)
