@@ -87,6 +87,10 @@ WEIGHT_RANGE_KG = (25.0, 200.0)
 
 def check_body(height_m: float, weight_kg: float, who: str = "person") -> None:
     """Raise ConfigError for a height or weight outside what the body model represents."""
+    if not all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+               for v in (height_m, weight_kg)):
+        raise ConfigError(f"{who}: height_m and weight_kg must be numbers, got {height_m!r}, "
+                          f"{weight_kg!r}")
     lo, hi = HEIGHT_RANGE_M
     if not (np.isfinite(height_m) and lo <= height_m <= hi):
         raise ConfigError(f"{who}: height {height_m!r} m outside the body model's {lo}-{hi} m")
@@ -190,6 +194,24 @@ STYLE_RANGES: dict[str, tuple[float, float]] = {
     "circle_speed_ms": (2.0, 2.8),
 }
 _ADDITIVE = {"elbow_bias_deg", "asymmetry", "asym_phase", "trunk_lean_deg"}
+# rates, speeds, durations and gains: the fields whose range lies above zero
+_POSITIVE = tuple(k for k, (lo, _) in STYLE_RANGES.items() if lo > 0)
+
+
+def latin_hypercube_styles(n: int, seed: int = 0) -> list[dict[str, float]]:
+    """``n`` style dicts from one Latin-hypercube draw over ``STYLE_RANGES``.
+
+    Independent uniform draws for a handful of persons often give two of them nearly the
+    same speed or cadence; a Latin hypercube (``scipy.stats.qmc``) puts the n persons in n
+    different strata of every style range, so a small group spans the ranges the way a
+    recruited subject pool would. Deterministic for ``seed``.
+    """
+    if n < 1:
+        raise ConfigError("a style draw needs at least one person")
+    u = qmc.LatinHypercube(d=len(STYLE_RANGES), rng=np.random.default_rng(seed)).random(n)
+    lo = np.array([r[0] for r in STYLE_RANGES.values()])
+    hi = np.array([r[1] for r in STYLE_RANGES.values()])
+    return [dict(zip(STYLE_RANGES, map(float, row), strict=True)) for row in lo + u * (hi - lo)]
 
 
 @dataclass(frozen=True)
@@ -239,10 +261,7 @@ class PersonSpec:
                 v = getattr(self, f.name)
                 if not np.isfinite(v):
                     raise ConfigError(f"person {self.name!r}: {f.name} must be finite, got {v}")
-        for f in ("run_speed_ms", "run_stride_hz", "punch_rate_hz", "punch_time_s",
-                  "jump_vx_ms", "jump_vz_ms", "circle_radius_m", "circle_speed_ms",
-                  "walk_froude", "cadence_scale", "arm_swing", "bounce", "box_bounce_hz",
-                  "jump_crouch_s", "jump_pause_s"):
+        for f in _POSITIVE:
             if getattr(self, f) <= 0:
                 raise ConfigError(f"person {self.name!r}: {f} must be positive")
 
@@ -259,29 +278,15 @@ class PersonSpec:
     def spread(
         cls, bodies: Sequence[tuple[str, float, float, str]], seed: int = 0
     ) -> list[PersonSpec]:
-        """Persons ``(name, height_m, weight_kg, gender)`` with Latin-hypercube styles.
-
-        Independent uniform draws for a handful of persons often give two of them nearly
-        the same speed or cadence; a Latin hypercube (``scipy.stats.qmc``) puts the n
-        persons in n different strata of every style range, so a small group spans the
-        ranges the way a recruited subject pool would. Deterministic for ``seed``.
+        """Persons ``(name, height_m, weight_kg, gender)`` with the styles of one
+        :func:`latin_hypercube_styles` draw (each person in its own stratum of every range).
         """
-        if not bodies:
-            raise ConfigError("spread needs at least one person")
         names = [b[0] for b in bodies]
         if len(set(names)) != len(names):
             raise ConfigError(f"person names must be unique, got {names}")
-        u = qmc.LatinHypercube(d=len(STYLE_RANGES), rng=np.random.default_rng(seed)).random(
-            len(bodies)
-        )
-        lo = np.array([r[0] for r in STYLE_RANGES.values()])
-        hi = np.array([r[1] for r in STYLE_RANGES.values()])
-        vals = lo + u * (hi - lo)
-        return [
-            cls(name=name, height_m=h, weight_kg=w, gender=g,
-                **{k: float(v) for k, v in zip(STYLE_RANGES, row, strict=True)})
-            for (name, h, w, g), row in zip(bodies, vals, strict=True)
-        ]
+        styles = latin_hypercube_styles(len(bodies), seed)
+        return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style)
+                for (name, h, w, g), style in zip(bodies, styles, strict=True)]
 
     @property
     def dims(self) -> BodyDims:

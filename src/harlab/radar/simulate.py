@@ -54,7 +54,13 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import ConfigError
-from harlab.radar.body import SCATTERER_NAMES, PersonSpec, ellipsoid_rcs, scatterer_geometry
+from harlab.radar.body import (
+    SCATTERER_NAMES,
+    PersonSpec,
+    ellipsoid_rcs,
+    latin_hypercube_styles,
+    scatterer_geometry,
+)
 from harlab.radar.kinematics import ACTIVITIES, Motion, check_activity, generate_motion
 from harlab.radar.types import SPEED_OF_LIGHT, RadarParams, RawRadar, check_keys, field_names
 
@@ -131,27 +137,6 @@ def pulse_sigma_range_m(radar: RadarParams) -> float:
 
 
 # ------------------------------------------------------------------ ground truth
-def _spread_styles(specs: list[Any], seed: int) -> dict[int, dict[str, float]]:
-    """Latin-hypercube styles for the person entries (dicts) that carry no own ``seed``."""
-    idx = [i for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s]
-    if not idx:
-        return {}
-    bodies = []
-    for i in idx:
-        s = specs[i]
-        missing = [k for k in ("height_m", "weight_kg") if k not in s]
-        if missing:
-            raise ConfigError(f"persons[{i}] needs {', '.join(missing)}")
-        try:
-            h, w = float(s["height_m"]), float(s["weight_kg"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"persons[{i}]: height_m and weight_kg must be numbers, got "
-                              f"{s['height_m']!r}, {s['weight_kg']!r}") from None
-        bodies.append((f"person{i}", h, w, "unknown"))
-    drawn = PersonSpec.spread(bodies, seed=seed)
-    return {i: p.style() for i, p in zip(idx, drawn, strict=True)}
-
-
 def _streams(seed: int) -> list[np.random.SeedSequence]:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
@@ -527,8 +512,15 @@ class SimulationConfig:
                 if not isinstance(spec, dict | PersonSpec):
                     raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
                                       f"got {spec!r}")
+                if isinstance(spec, dict):
+                    missing = [k for k in ("name", "height_m", "weight_kg") if k not in spec]
+                    if missing:
+                        raise ConfigError(f"persons[{i}] needs {', '.join(missing)}")
                 specs.append(spec if isinstance(spec, PersonSpec) else dict(spec))
-            spread = _spread_styles(specs, style_seed)
+            # the entries without their own seed share one Latin-hypercube style draw
+            unseeded = [i for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s]
+            styles = latin_hypercube_styles(len(unseeded), style_seed) if unseeded else []
+            spread = dict(zip(unseeded, styles, strict=True))
             for i, spec in enumerate(specs):
                 if isinstance(spec, PersonSpec):
                     persons.append(spec)
