@@ -10,12 +10,14 @@ above chance, and that the same test detects persons that differ in body only.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harlab.errors import DataError
 from harlab.evaluation.probe import frame_probe, invariant_features, pooled_pixels
+from harlab.experiments.reproduce_mranet import Frames, make_folds
 from harlab.radar.body import PersonSpec
 from harlab.radar.processing import frames, process
 from harlab.radar.simulate import DEFAULT_PERSONS, SimulationConfig, simulate_dataset
@@ -38,6 +40,15 @@ def _frames(persons: list[PersonSpec], recordings: int = 4, duration: float = 6.
     return np.concatenate(xs), np.array(act), np.array(per), np.array(rec)
 
 
+def _probe(x, act, per, rec) -> dict:
+    """The probe on fold 0 of 4 of reproduce mranet's recording-grouped folds."""
+    fr = Frames(x, act, per, rec.astype(str), list(ACTS), sorted(set(per.tolist())), Path("."))
+    tr, va, te = make_folds(fr, 4, "recording", seed=0, val_fraction=0.2)[0]
+    train = np.sort(np.concatenate([tr, va]))
+    return frame_probe(x, act, per, train, te, list(ACTS), components=60,
+                       features=("invariant",))
+
+
 @pytest.fixture(scope="module")
 def default_frames():
     return _frames(list(DEFAULT_PERSONS))
@@ -45,8 +56,7 @@ def default_frames():
 
 def test_default_persons_are_identifiable_from_single_frames(default_frames) -> None:
     x, act, per, rec = default_frames
-    res = frame_probe(x, act, per, rec, list(ACTS), folds=4, components=60,
-                      features=("invariant",))
+    res = _probe(x, act, per, rec)
     chance = res["chance_identity_macro_f1"]
     inv = res["invariant"]
     assert inv["activity_macro_f1"] >= 75
@@ -64,11 +74,8 @@ def test_persons_with_one_style_are_not_identifiable(default_frames) -> None:
     same = [dataclasses.replace(base, name=p.name, height_m=p.height_m, weight_kg=p.weight_kg,
                                 gender=p.gender) for p in DEFAULT_PERSONS]
     x, act, per, rec = _frames(same)
-    res = frame_probe(x, act, per, rec, list(ACTS), folds=4, components=60,
-                      features=("invariant",))
-    x0, act0, per0, rec0 = default_frames
-    ref = frame_probe(x0, act0, per0, rec0, list(ACTS), folds=4, components=60,
-                      features=("invariant",))
+    res = _probe(x, act, per, rec)
+    ref = _probe(*default_frames)
     assert res["invariant"]["identity_macro_f1"] < ref["invariant"]["identity_macro_f1"] - 10
 
 
@@ -90,7 +97,7 @@ def test_probe_features_and_errors() -> None:
     with pytest.raises(DataError, match="too small"):
         invariant_features(x[:, :20, :])
     with pytest.raises(DataError, match="unknown probe features"):
-        frame_probe(x, np.zeros(4, int), np.arange(4) % 2, np.arange(4), ["a"],
-                    features=("fft",))
+        frame_probe(x, np.zeros(4, int), np.arange(4) % 2, np.arange(2), np.arange(2, 4),
+                    ["a"], features=("fft",))
     with pytest.raises(DataError, match="at least 2 persons"):
-        frame_probe(x, np.zeros(4, int), np.zeros(4, int), np.arange(4), ["a"])
+        frame_probe(x, np.zeros(4, int), np.zeros(4, int), np.arange(2), np.arange(2, 4), ["a"])

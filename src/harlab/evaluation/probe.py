@@ -1,10 +1,10 @@
 """Linear probes: how much activity and person information do radar frames carry?
 
 A simulated dataset is only useful for MRA-Net's identification task if single frames
-carry person information. The probe answers that without training a network: frames are
-split with the same recording-grouped ``StratifiedGroupKFold`` as ``harlab reproduce
-mranet`` (fold 0), turned into features, z-scored on the training part, reduced with PCA
-and classified with logistic regression (scikit-learn). Two feature sets:
+carry person information. The probe answers that without training a network: on a given
+train/test split (the benchmark and tests use fold 0 of ``harlab reproduce mranet``'s
+``make_folds``), frames are turned into features, z-scored on the training part, reduced
+with PCA and classified with logistic regression (scikit-learn). Two feature sets:
 
 * ``pixels``: the frame, 2x2 average-pooled (what a CNN sees, but a linear model cannot
   undo shifts of gait phase or the mirror of walking away);
@@ -77,30 +77,24 @@ def frame_probe(
     x: np.ndarray,
     activity: np.ndarray,
     person: np.ndarray,
-    recording: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
     activities: list[str],
-    folds: int = 5,
     components: int = 100,
     features: tuple[str, ...] = FEATURES,
 ) -> dict[str, Any]:
-    """Macro-F1 (%) of linear probes on fold 0 of a recording-grouped split.
+    """Macro-F1 (%) of linear probes trained on frames ``train`` and scored on ``test``.
 
     Returns, per feature set, identity over all frames, activity, and identity within
     each activity (``components // 2`` PCA components there), plus the split sizes.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     unknown = [f for f in features if f not in FEATURES]
     if unknown:
         raise DataError(f"unknown probe features {unknown}; choose from {', '.join(FEATURES)}")
     n_persons = len(np.unique(person))
     if n_persons < 2:
         raise DataError("the identity probe needs at least 2 persons")
-    cells = activity * n_persons + person
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*least populated class.*")
-        split = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
-        tr, te = next(split.split(np.zeros(len(cells)), cells, recording))
+    tr, te = np.asarray(train), np.asarray(test)
     out: dict[str, Any] = {
         "frames": int(len(x)), "persons": n_persons, "train_frames": int(len(tr)),
         "test_frames": int(len(te)), "chance_identity_macro_f1": round(100 / n_persons, 2),
