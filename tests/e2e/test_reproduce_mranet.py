@@ -135,3 +135,19 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         res.exception)
     res = runner.invoke(cli.app, [*again[:-1], str(tmp_path / "elsewhere")])
     assert isinstance(res.exception, ConfigError) and "reproduce_plan.json" in str(res.exception)
+
+
+def test_snr_range_counts_frames_without_an_snr() -> None:
+    from harlab.experiments.reproduce_mranet import Frames, _snr_range
+
+    def frames(snr):
+        n = 0 if snr is None else len(snr)
+        return Frames(np.zeros((n, 2, 2)), np.zeros(n, int), np.zeros(n, int),
+                      np.zeros(n, str), ["a"], ["p"], Path("."),
+                      None if snr is None else np.asarray(snr, float))
+
+    assert _snr_range(frames([20.04, 34.96, 25.0])) == "SNR 20.0-35.0 dB"
+    assert _snr_range(frames([20.0, np.nan, 30.0, np.nan])) == (
+        "SNR 20.0-30.0 dB; 2 frames noise-free or without a recorded SNR")
+    assert _snr_range(frames([np.nan])) == "SNR not recorded in the dataset"
+    assert _snr_range(frames(None)) == "SNR not recorded in the dataset"

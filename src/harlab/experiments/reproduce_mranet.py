@@ -122,15 +122,10 @@ class Frames:
     snr_db: np.ndarray | None = None  # (N,) per-frame SNR of simulated data, else None
 
 
-def _as_float(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def load_frames(folder: str | Path) -> Frames:
     """Read a frame dataset folder (:func:`harlab.radar.dataset.read_frames_dataset`)."""
+    import pandas as pd
+
     from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
 
     root = Path(folder).expanduser()
@@ -152,7 +147,7 @@ def load_frames(folder: str | Path) -> Frames:
         activities=activities,
         persons=persons,
         folder=root,
-        snr_db=(np.asarray(table["snr_db"].map(_as_float), np.float64)
+        snr_db=(pd.to_numeric(table["snr_db"], errors="coerce").to_numpy(np.float64)
                 if "snr_db" in table.columns else None),
     )
 
@@ -291,7 +286,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
                           {"train": labels[tr], "val": labels[va]},
                           batch_size=lim.batch_size, seed=seed)
     fit_ = fit_module(
-        module, dm, run_dir, max_epochs=lim.epochs, patience=lim.patience or None,
+        module, dm, run_dir, max_epochs=lim.epochs, patience=lim.patience,
         accelerator="cpu", devices=1, precision="32-true",
         max_time=timedelta(seconds=lim.max_time_s) if lim.max_time_s else None,
     )
@@ -737,11 +732,14 @@ def _ms(s: dict[str, Any] | None) -> tuple[float, float] | None:
 
 
 def _snr_range(fr: Frames) -> str:
-    """'SNR a-b dB' of the training data, from the dataset's labels, or what is unknown."""
+    """'SNR a-b dB' of the dataset's frames (from its labels), counting frames without one."""
     if fr.snr_db is None or not np.isfinite(fr.snr_db).any():
         return "SNR not recorded in the dataset"
-    v = fr.snr_db[np.isfinite(fr.snr_db)]
-    return f"SNR {v.min():.1f}-{v.max():.1f} dB"
+    known = np.isfinite(fr.snr_db)
+    v = fr.snr_db[known]
+    rest = int((~known).sum())
+    return (f"SNR {v.min():.1f}-{v.max():.1f} dB"
+            + (f"; {rest} frames noise-free or without a recorded SNR" if rest else ""))
 
 
 def write_report(parent: Path, res: dict[str, Any], fr: Frames,
