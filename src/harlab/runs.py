@@ -27,6 +27,19 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", s).strip("-") or "run"
 
 
+def _numbered(root: Path, base: str, i: int, ext: str = "") -> Path:
+    """Attempt ``i`` of ``base``: ``base``, then ``base-2``, ``base-3``..."""
+    return root / f"{base}{'' if i == 1 else f'-{i}'}{ext}"
+
+
+def attempts(root: Path, base: str, ext: str = "") -> list[Path]:
+    """The paths :func:`first_free` has created for ``base``, oldest first."""
+    out: list[Path] = []
+    while (p := _numbered(root, base, len(out) + 1, ext)).exists():
+        out.append(p)
+    return out
+
+
 def first_free(root: Path, base: str, create: Callable[[Path], object], ext: str = "") -> Path:
     """Create ``root/<base><ext>``, or ``<base>-2<ext>``, ``-3``... if taken; never reuse.
 
@@ -34,7 +47,7 @@ def first_free(root: Path, base: str, create: Callable[[Path], object], ext: str
     ``open(path, "xb")``), so two processes never get the same name.
     """
     for i in range(1, 1000):
-        path = root / f"{base}{'' if i == 1 else f'-{i}'}{ext}"
+        path = _numbered(root, base, i, ext)
         try:
             create(path)
         except FileExistsError:

@@ -39,7 +39,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
-from harlab.runs import create_run_dir, first_free
+from harlab.runs import attempts, create_run_dir, first_free
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
@@ -658,10 +658,7 @@ def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | 
     """
     from harlab.runs import load_module
 
-    attempts = [parent / "runs" / name]
-    while (nxt := parent / "runs" / f"{name}-{len(attempts) + 1}").is_dir():
-        attempts.append(nxt)
-    for run_dir in reversed(attempts):
+    for run_dir in reversed(attempts(parent / "runs", name)):
         metrics, ckpt = run_dir / "metrics.json", run_dir / "checkpoints" / "best.ckpt"
         if metrics.is_file() and ckpt.is_file():
             try:
