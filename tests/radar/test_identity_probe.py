@@ -50,13 +50,13 @@ def _probe(x, act, per, rec) -> dict:
 
 
 @pytest.fixture(scope="module")
-def default_frames():
-    return _frames(list(DEFAULT_PERSONS))
+def default_probe():
+    """The probe on the six default persons, simulated and scored once for the module."""
+    return _probe(*_frames(list(DEFAULT_PERSONS)))
 
 
-def test_default_persons_are_identifiable_from_single_frames(default_frames) -> None:
-    x, act, per, rec = default_frames
-    res = _probe(x, act, per, rec)
+def test_default_persons_are_identifiable_from_single_frames(default_probe) -> None:
+    res = default_probe
     chance = res["chance_identity_macro_f1"]
     inv = res["invariant"]
     assert inv["activity_macro_f1"] >= 75
@@ -67,7 +67,7 @@ def test_default_persons_are_identifiable_from_single_frames(default_frames) -> 
     assert min(within.values()) >= 1.25 * chance, within
 
 
-def test_persons_with_one_style_are_not_identifiable(default_frames) -> None:
+def test_persons_with_one_style_are_not_identifiable(default_probe) -> None:
     """Same bodies, one shared motion style: the probe falls towards chance, so the
     acceptance test above measures the between-person style differences."""
     base = PersonSpec(name="x", height_m=1.75, weight_kg=70)
@@ -75,7 +75,7 @@ def test_persons_with_one_style_are_not_identifiable(default_frames) -> None:
                                 gender=p.gender) for p in DEFAULT_PERSONS]
     x, act, per, rec = _frames(same)
     res = _probe(x, act, per, rec)
-    ref = _probe(*default_frames)
+    ref = default_probe
     assert res["invariant"]["identity_macro_f1"] < ref["invariant"]["identity_macro_f1"] - 10
 
 
