@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from harlab.hardware import hardware
 from harlab.models.danhar import build_danhar
 from harlab.models.mranet import build_mranet
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
@@ -56,17 +56,6 @@ CONFIG = {"backbone": "resnet", "attention": "channel_temporal", "kernel_size": 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def matrix_flags() -> dict[str, bool]:
-    """Which bf16/int8 matrix instruction sets /proc/cpuinfo lists (Linux; else all False)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    words = set(text.split())
-    return {f: f in words for f in ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16",
-                                    "avx512_vnni", "avx512f")}
 
 
 def gemm_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
@@ -314,10 +303,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if args.accuracy_epochs > 0 else None)
     out_mranet = None if args.no_mranet else mranet(args, peak["fp32"])
     return {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "torch": torch.__version__,
+        "machine": {**hardware(), "threads": args.threads,
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "cpu_flags": matrix_flags(),
                     "load_avg_1m_start": round(load_start, 2),
                     "load_avg_1m_end": round(os.getloadavg()[0], 2)},
         "config": {"window": list(WINDOW), "classes": CLASSES, "batch": BATCH, **CONFIG},

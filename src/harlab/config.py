@@ -180,18 +180,6 @@ class RunConfig:
         return self.name or f"{self.data.dataset}_{self.model.name}"
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
-
-    Without them bf16 autocast is emulated and runs several times slower than fp32.
-    """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
-
-
 def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
     """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
     if str(precision) != "auto":
@@ -202,6 +190,8 @@ def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     if accelerator != "cpu":
         return "bf16-mixed"
+    from harlab.hardware import cpu_has_fast_bf16
+
     return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
 
 

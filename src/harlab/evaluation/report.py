@@ -14,43 +14,9 @@ import numpy as np
 from rich.table import Table
 
 from harlab.evaluation.metrics import natural_sort_key, summarize_runs
+from harlab.hardware import hardware, hardware_line  # noqa: F401  (re-exported for reports)
 
 _NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1"}
-
-
-def hardware() -> dict[str, Any]:
-    """What ran an experiment: CPU model, logical CPUs, OS, torch threads, versions, GPUs.
-
-    One record for every reproduction report, so tables from different machines say which
-    machine made them (the CPU model comes from /proc/cpuinfo where there is one).
-    """
-    import platform
-
-    import torch
-
-    cpu = platform.processor() or platform.machine() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-            if torch.cuda.is_available() else [])
-    return {"cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "gpus": gpus}
-
-
-def hardware_line(hw: Mapping[str, Any]) -> str:
-    """One readable line of a :func:`hardware` record (older records' keys too)."""
-    cpu = hw.get("cpu") or hw.get("processor") or "unknown CPU"
-    cpus = hw.get("cpus", hw.get("cpu_count", "?"))
-    gpus = hw.get("gpus") or []
-    return (f"{cpu} ({cpus} CPUs" + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
-            + (f", {hw['platform']}" if hw.get("platform") else "")
-            + f", torch {hw.get('torch', '?')} ({hw.get('torch_threads', '?')} threads)")
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

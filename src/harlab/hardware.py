@@ -1,0 +1,89 @@
+"""What machine is this: CPU model and matrix instruction sets, read once from /proc/cpuinfo.
+
+One place for the CPU description so that precision choice (``precision: auto``), the
+benchmarks and every reproduction report agree on what the machine can do. Off Linux
+(no /proc/cpuinfo) the model falls back to :mod:`platform` and every flag is False.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: Instruction sets that decide whether bf16 / int8 matrix maths is native on a CPU.
+MATRIX_FLAGS = ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f")
+
+
+@functools.cache
+def _cpuinfo(path: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
+    """(model name, flags of the first CPU listed); ("", {}) where the file is unreadable."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return "", frozenset()
+    model, flags = "", frozenset[str]()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = frozenset(value.split())
+        if model and flags:
+            break
+    return model, flags
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, or what :mod:`platform` knows where /proc/cpuinfo is absent."""
+    return _cpuinfo()[0] or platform.processor() or platform.machine() or "unknown"
+
+
+def matrix_flags() -> dict[str, bool]:
+    """Which of :data:`MATRIX_FLAGS` the CPU lists (all False off Linux)."""
+    flags = _cpuinfo()[1]
+    return {f: f in flags for f in MATRIX_FLAGS}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
+
+    Without them bf16 autocast is emulated and runs several times slower than fp32.
+    """
+    flags = matrix_flags()
+    return flags["amx_bf16"] or flags["avx512_bf16"]
+
+
+def hardware() -> dict[str, Any]:
+    """What ran an experiment: CPU model and matrix flags, CPUs, OS, torch threads, GPUs.
+
+    One record for every reproduction report and benchmark, so tables from different
+    machines say which machine made them and whether bf16 could have been native there.
+    """
+    import torch
+
+    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "cpu_matrix_flags": matrix_flags(),
+            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "gpus": gpus}
+
+
+def hardware_line(hw: Mapping[str, Any]) -> str:
+    """One readable line of a :func:`hardware` record (older records' keys too)."""
+    cpu = hw.get("cpu") or hw.get("processor") or "unknown CPU"
+    cpus = hw.get("cpus", hw.get("cpu_count", "?"))
+    gpus = hw.get("gpus") or []
+    flags = hw.get("cpu_matrix_flags")
+    bf16 = ""
+    if flags:  # records written before the flags were kept say nothing about bf16
+        native = [n for f, n in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
+                  if flags.get(f)]
+        bf16 = ", bf16: " + ("native (" + ", ".join(native) + ")" if native else "emulated")
+    return (f"{cpu} ({cpus} CPUs" + bf16 + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
+            + (f", {hw['platform']}" if hw.get("platform") else "")
+            + f", torch {hw.get('torch', '?')} ({hw.get('torch_threads', '?')} threads)")

@@ -1,0 +1,63 @@
+"""The one CPU description: /proc/cpuinfo parsing, bf16 decision, report line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harlab import hardware as hwmod
+from harlab.config import resolve_precision
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu avx512f avx512_vnni {extra}
+
+processor\t: 1
+model name\t: Other CPU
+flags\t\t: fpu
+"""
+
+
+@pytest.fixture
+def fake_cpuinfo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Returns a writer: the module then reads that cpuinfo text instead of the machine's."""
+    parse = hwmod._cpuinfo.__wrapped__  # the uncached parser
+
+    def write(extra: str) -> None:
+        p = tmp_path / "cpuinfo"
+        p.write_text(CPUINFO.format(extra=extra))
+        monkeypatch.setattr(hwmod, "_cpuinfo", lambda: parse(str(p)))
+
+    return write
+
+
+def test_amx_cpu_is_fast_bf16(fake_cpuinfo) -> None:
+    fake_cpuinfo("amx_bf16 amx_tile amx_int8")
+    assert hwmod.cpu_model() == "Intel(R) Xeon(R) Platinum 8480+"  # first CPU's name
+    flags = hwmod.matrix_flags()
+    assert flags["amx_bf16"] and flags["avx512_vnni"] and not flags["avx512_bf16"]
+    assert hwmod.cpu_has_fast_bf16()
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+
+
+def test_vnni_only_cpu_emulates_bf16(fake_cpuinfo) -> None:
+    fake_cpuinfo("avx512_bf16x")  # a longer word that only contains a flag's name
+    assert not hwmod.cpu_has_fast_bf16()
+    assert resolve_precision("auto", "cpu") == "32-true"
+    assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # explicit wins
+    line = hwmod.hardware_line({**hwmod.hardware(), "cpus": 2})
+    assert "Platinum 8480+ (2 CPUs, bf16: emulated" in line
+
+
+def test_unreadable_cpuinfo_means_no_flags(tmp_path: Path) -> None:
+    model, flags = hwmod._cpuinfo.__wrapped__(str(tmp_path / "absent"))
+    assert model == "" and flags == frozenset()
+
+
+def test_native_bf16_is_named_in_the_line() -> None:
+    rec = {"cpu": "X", "cpus": 16, "torch": "2.13.0", "torch_threads": 16,
+           "cpu_matrix_flags": {"amx_bf16": True, "avx512_bf16": True}}
+    assert hwmod.hardware_line(rec) == (
+        "X (16 CPUs, bf16: native (AMX, AVX512-BF16)), torch 2.13.0 (16 threads)")
