@@ -50,6 +50,7 @@ def root(tmp_path: Path) -> Path:
             _write(base / "dataset" / f"{subj}-{sess}.dat", _table(60, gestures, [1, 2, 0, 4, 5]))
     if NAMES is not None and NAMES.is_file():
         shutil.copy(NAMES, base / "dataset" / "column_names.txt")
+        shutil.copy(NAMES.with_name("label_legend.txt"), base / "dataset" / "label_legend.txt")
     return base
 
 
@@ -68,6 +69,34 @@ def test_parse_real_column_names():
     assert not any("Quaternion" in n or "LOCATION" in n for n in names)
     assert names[45] == "InertialMeasurementUnit RUA accX"  # right after BACK magneticZ
     assert [cols[c + 1][0] for c in (0, 243, 249)] == ["MILLISEC", "Locomotion", "ML_Both_Arms"]
+
+
+@needs_names
+def test_real_label_legend_matches_the_challenge_tables(tmp_path):
+    legend = NAMES.with_name("label_legend.txt")
+    parsed = opportunity.parse_label_legend(legend)
+    assert parsed["Locomotion"] == {1: "Stand", 2: "Walk", 4: "Sit", 5: "Lie"}
+    assert len(parsed["ML_Both_Arms"]) == 17 and parsed["ML_Both_Arms"][405506] == "Toggle Switch"
+    opportunity.check_label_legend(legend)  # the built-in gesture table agrees
+    bad = tmp_path / "label_legend.txt"
+    bad.write_text(legend.read_text().replace("Open Fridge", "Open Freezer"))
+    with pytest.raises(DataError, match=r"label_legend.txt: ML_Both_Arms labels differ.*406520"):
+        opportunity.check_label_legend(bad)
+    bad.write_text("Unique index   -   Track name   -   Label name\n")
+    with pytest.raises(DataError, match="not an OPPORTUNITY label_legend.txt"):
+        opportunity.check_label_legend(bad)
+
+
+@needs_names
+def test_load_checks_the_dataset_label_legend(root):
+    legend = root / "dataset" / "label_legend.txt"
+    rs = opportunity.load(root, subjects=["S1"])
+    assert rs.info["label_legend"] == str(legend)
+    legend.write_text(legend.read_text().replace("1   -   Locomotion   -   Stand", ""))
+    with pytest.raises(DataError, match=r"Locomotion labels differ.*1 \('Stand' vs None\)"):
+        opportunity.load(root, subjects=["S1"])
+    legend.unlink()
+    assert "not found" in opportunity.load(root, subjects=["S1"]).info["label_legend"]
 
 
 def test_column_deletion_constants():

@@ -153,6 +153,44 @@ def parse_column_names(path: Path) -> dict[int, tuple[str, str]]:
     return out
 
 
+_LEGEND_LINE = re.compile(r"^\s*(\d+)\s+-\s+(\S+)\s+-\s+(.*?)\s*$", re.MULTILINE)
+
+
+def parse_label_legend(path: Path) -> dict[str, dict[int, str]]:
+    """Parse the official ``label_legend.txt``: track name -> {label code: label name}.
+
+    Lines look like ``406516   -   ML_Both_Arms   -   Open Door 1``; the header line
+    (``Unique index - Track name - Label name``) and blank lines are skipped.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read file ({e.strerror or e})") from None
+    out: dict[str, dict[int, str]] = {}
+    for m in _LEGEND_LINE.finditer(text):
+        out.setdefault(m.group(2), {})[int(m.group(1))] = m.group(3)
+    return out
+
+
+def check_label_legend(path: Path) -> None:
+    """Check the challenge class tables (:data:`GESTURES`, locomotion) against the legend.
+
+    The challenge numbering (gesture 1..17) is not in the legend, so it stays in code; this
+    makes sure the codes and names it maps agree with the official file.
+    """
+    legend = parse_label_legend(path)
+    tracks = {"ML_Both_Arms": {c: n for c, (_, n) in GESTURES.items()},
+              "Locomotion": {c: n for c, n in LOCOMOTION_CLASSES.items() if c}}
+    for track, want in tracks.items():
+        have = legend.get(track)
+        if not have:
+            raise DataError(f"{path}: not an OPPORTUNITY label_legend.txt (no {track} labels)")
+        bad = [f"{c} ({n!r} vs {have.get(c)!r})" for c, n in want.items() if have.get(c) != n]
+        if bad:
+            raise DataError(f"{path}: {track} labels differ from the challenge's: "
+                            + ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else ""))
+
+
 def _column_names_file(root: Path) -> Path:
     cands = [root / "dataset" / "column_names.txt", root / "column_names.txt"]
     shared = shared_data_dir()
@@ -296,6 +334,9 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     files = _files(root, options)
     names_file = _column_names_file(root)
     names, units = sensor_channels(names_file)
+    legend = names_file.with_name("label_legend.txt")
+    if legend.is_file():
+        check_label_legend(legend)
     counts = {"interpolated_values": 0, "zero_filled_values": 0}
     recs = [_read(s, sess, p, options, names, units, counts) for s, sess, p in files]
     task = options.get("task", "gestures")
@@ -311,6 +352,8 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         info={
             "source": str(root),
             "column_names": str(names_file),
+            "label_legend": str(legend) if legend.is_file() else "not found; built-in "
+            "challenge table used",
             "task": task,
             "official_split_recordings": {k: list(v) for k, v in OFFICIAL_SPLIT_RECORDINGS.items()},
             "official_split_note": "per recording; S4 is not in the challenge subset",
