@@ -127,6 +127,34 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert out3["resumed"]["reused_models"] == 3 and len(out3["runs"]) == 6
     assert sorted({r["fold"] for r in out3["runs"]}) == [0, 1]
 
+    # every other experiment on fold 0 (fold 1 is kept but not run): only new models train
+    rest = [*again, "--experiments", "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
+            "--snrs", "0,30", "--snr-recordings", "1"]
+    res = runner.invoke(cli.app, rest)
+    assert res.exit_code == 0, res.output
+    out4 = json.loads((run / "results.json").read_text())
+    from harlab.experiments.reproduce_mranet import NEEDS
+
+    assert {r["model"] for r in out4["runs"]} == {k for ks in NEEDS.values() for k in ks}
+    assert out4["resumed"]["reused_models"] == 3
+    report = (run / "report.md").read_text()
+    for head in ("## Fig. 9", "## Fig. 10", "## Fig. 11", "## Fig. 12", "## Table 5",
+                 "## Table 6", "`mranet_flwl_id`, identity gets 2 + max w",
+                 "| FLWL, activity gets 2 + max w (mean w_a / w_i 1.", "**(selected)**"):
+        assert head in report, head
+    for png in ("fig9_identity_f1_per_activity.png", "fig10a_identity.png",
+                "fig10b_activity.png", "fig11_snr.png", "fig12a_loss_weights.png",
+                "fig12b_rw_histogram.png", "fig12a_loss_weights_eq6.png",
+                "fig12b_rw_histogram_eq6.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    sweep = out4["sweep"]
+    assert set(sweep) == {"mranet_flwl", "dcnn3_mt_equal"}
+    for curve in sweep.values():  # SNR (as a str key in JSON) -> per-head scores
+        assert sorted(float(k) for k in curve) == [0.0, 30.0]
+    for key in [f"mranet_abl{i}" for i in range(1, 6)]:
+        t = out4["timing"][key]["trained"]
+        assert t["parameters"] > 0 and t["ms_per_frame_b1"] > 0
+
     # other options would mix settings; --data/--simulate are the original run's
     res = runner.invoke(cli.app, [*again, "--batch-size", "8"])
     assert isinstance(res.exception, ConfigError) and "different options" in str(res.exception)

@@ -195,6 +195,7 @@ class Spec:
     weighting: str = "equal"
     options: tuple[tuple[str, Any], ...] = ()
     ratio: float = 0.75
+    flwl_larger: str = "activity"  # the task that gets 2 + max(w) (see tasks.losses.FLWL)
 
 
 def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl",
@@ -205,6 +206,10 @@ def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl
 BOTH = ("activity", "identity")
 SPECS: dict[str, Spec] = {
     "mranet_flwl": _mranet("mranet_flwl", "MRA-Net multitask (FLWL)", BOTH),
+    # Eq. 5 as printed gives activity 2 + max(w); Eq. 6, the Fig. 12b text ("w_r increases
+    # from 2.0 to 2.5") and the Table 5 grid (r_w = w_r / w_i <= 1) give it 2 + min(w)
+    "mranet_flwl_id": Spec("mranet_flwl_id", "MRA-Net multitask (FLWL, Eq. 6 reading)",
+                           "mranet", BOTH, "flwl", flwl_larger="identity"),
     "mranet_activity": _mranet("mranet_activity", "MRA-Net activity only", ("activity",),
                                "equal"),
     "mranet_identity": _mranet("mranet_identity", "MRA-Net identity only", ("identity",),
@@ -222,6 +227,7 @@ for _i, ((_c, _f, _a), *_rest) in enumerate(PAPER_TABLE6[:-1], start=1):
     SPECS[f"mranet_abl{_i}"] = _mranet(f"mranet_abl{_i}", f"row ({_i})", BOTH, coarse=_c,
                                        fine=_f, attention=_a)
 ABLATION_KEYS = [f"mranet_abl{i}" for i in range(1, 6)] + ["mranet_flwl"]
+FLWL_KEYS = ["mranet_flwl", "mranet_flwl_id"]
 RATIO_KEYS = [f"mranet_fixed_{r:.4f}" for r in PAPER_TABLE5]
 NEEDS: dict[str, list[str]] = {
     "table4": ["mranet_flwl", "mranet_activity", "mranet_identity"],
@@ -230,8 +236,8 @@ NEEDS: dict[str, list[str]] = {
     "fig10": ["dcnn3_activity", "dcnn5_identity", "lstm_activity", "dcnn3_mt_equal",
               "mranet_flwl"],
     "fig11": ["mranet_flwl", "dcnn3_mt_equal"],
-    "fig12": ["mranet_flwl"],
-    "table5": RATIO_KEYS + ["mranet_flwl"],
+    "fig12": FLWL_KEYS,
+    "table5": RATIO_KEYS + FLWL_KEYS,
     "table6": ABLATION_KEYS,
 }
 
@@ -248,7 +254,7 @@ def _task(spec: Spec, persons: list[str]) -> dict[str, Any] | None:
     if spec.heads == ("activity",):
         return None
     return {"heads": list(spec.heads), "loss_weighting": spec.weighting,
-            "fixed_ratio": float(spec.ratio), "flwl_grad": "head", "flwl_larger": "activity",
+            "fixed_ratio": float(spec.ratio), "flwl_grad": "head", "flwl_larger": spec.flwl_larger,
             "monitor": "mean", "identity_names": list(persons)}
 
 
@@ -716,6 +722,13 @@ __all__ = ["EXPERIMENTS", "Limits", "reproduce_mranet", "load_frames", "make_fol
 
 
 # ------------------------------------------------------------------ report
+def flwl_task_weights(w: np.ndarray, larger: str) -> tuple[np.ndarray, np.ndarray]:
+    """(activity, identity) loss weights of FLWL outputs ``w`` (N, 2): 2 + max(w) goes to
+    the ``larger`` task and 2 + min(w) to the other (see :class:`harlab.tasks.losses.FLWL`)."""
+    hi, lo = 2 + w.max(1), 2 + w.min(1)
+    return (hi, lo) if larger == "activity" else (lo, hi)
+
+
 def _pct(s: dict[str, Any] | None) -> str:
     return "n/a" if not s else f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
 
@@ -870,22 +883,33 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
             for name, vals in curves.items():
                 lines.append(f"| {name} | " + " | ".join(f"{100 * v:.1f}" for v in vals) + " |")
             lines += ["", f"Paper (text): {PAPER_FIG11}.", "", "![fig11](fig11_snr.png)", ""]
-    if "fig12" in exps and flwl.get("w"):
-        w = np.concatenate(flwl["w"])
-        hi, lo = 2 + w.max(1), 2 + w.min(1)
-        rw = lo / hi
-        plot_loss_weights(parent / "fig12a_loss_weights.png", hi[:64], lo[:64],
-                          "Fig. 12a: FLWL loss weights of 64 test frames")
-        plot_rw_histogram(rw, parent / "fig12b_rw_histogram.png")
-        q = np.percentile(rw, [5, 50, 95])
+    if "fig12" in exps and any(pooled.get(k, {}).get("w") for k in FLWL_KEYS):
         lines += ["## Fig. 12: FLWL loss weights", "",
-                  f"Over {len(rw)} test frames: r_w = (2 + min w)/(2 + max w) mean "
-                  f"{rw.mean():.4f}, 5/50/95th percentiles {q[0]:.4f} / {q[1]:.4f} / "
-                  f"{q[2]:.4f}; activity weight 2 + max(w) in [{hi.min():.3f}, {hi.max():.3f}]"
-                  ". Paper (Fig. 12b caption): most r_w between 2.3/2.7 = 0.852 and "
-                  "2.4/2.6 = 0.923.",
-                  "", "![fig12a](fig12a_loss_weights.png) ![fig12b](fig12b_rw_histogram.png)",
+                  "Eq. 5 as printed gives activity the weight 2 + max(w) (`mranet_flwl`); Eq. 6, "
+                  "the Fig. 12b text (\"w_r increases from 2.0 to 2.5\") and the Table 5 grid "
+                  "give it 2 + min(w) (`mranet_flwl_id`). Both are trained where present. "
+                  "r_w = (2 + min w)/(2 + max w) is the quantity of the paper's histogram; "
+                  "w_a / w_i = activity weight / identity weight is Table 5's ratio. Paper "
+                  "(Fig. 12b caption): most r_w between 2.3/2.7 = 0.852 and 2.4/2.6 = 0.923.",
                   ""]
+        for key in FLWL_KEYS:
+            if not pooled.get(key, {}).get("w"):
+                continue
+            w = np.concatenate(pooled[key]["w"])
+            w_a, w_i = flwl_task_weights(w, SPECS[key].flwl_larger)
+            rw = (2 + w.min(1)) / (2 + w.max(1))
+            tag = "" if key == "mranet_flwl" else "_eq6"
+            plot_loss_weights(parent / f"fig12a_loss_weights{tag}.png", w_a[:64], w_i[:64],
+                              f"Fig. 12a: FLWL loss weights of 64 test frames ({key})")
+            plot_rw_histogram(rw, parent / f"fig12b_rw_histogram{tag}.png")
+            q = np.percentile(rw, [5, 50, 95])
+            lines += [f"**{SPECS[key].label}** (`{key}`, {SPECS[key].flwl_larger} gets "
+                      f"2 + max w): over {len(rw)} test frames r_w mean {rw.mean():.4f}, "
+                      f"5/50/95th percentiles {q[0]:.4f} / {q[1]:.4f} / {q[2]:.4f}; activity "
+                      f"weight in [{w_a.min():.3f}, {w_a.max():.3f}], mean w_a / w_i "
+                      f"{(w_a / w_i).mean():.4f}.", "",
+                      f"![fig12a](fig12a_loss_weights{tag}.png) "
+                      f"![fig12b](fig12b_rw_histogram{tag}.png)", ""]
     if "table5" in exps:
         scored = [(summ[k]["best_val"]["mean"], k) for k in RATIO_KEYS if summ[k]["best_val"]]
         chosen = max(scored)[1] if scored else None
@@ -900,9 +924,19 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
             lines.append(f"| {r:.4f}{mark} | {_pct(s['best_val'])} | "
                          f"{_pct(s['activity_macro_f1'])} | {pa:.2f} | "
                          f"{_pct(s['identity_macro_f1'])} | {pi:.2f} |")
-        s = summ["mranet_flwl"]
-        lines += [f"| FLWL | {_pct(s['best_val'])} | {_pct(s['activity_macro_f1'])} | 98.29 | "
-                  f"{_pct(s['identity_macro_f1'])} | 95.87 |", ""]
+        for key in FLWL_KEYS:
+            s = summ.get(key)
+            if not s or not s["best_val"]:
+                continue
+            w = pooled.get(key, {}).get("w")
+            ratio = ""
+            if w:
+                w_a, w_i = flwl_task_weights(np.concatenate(w), SPECS[key].flwl_larger)
+                ratio = f" (mean w_a / w_i {(w_a / w_i).mean():.4f})"
+            lines.append(f"| FLWL, {SPECS[key].flwl_larger} gets 2 + max w{ratio} | "
+                         f"{_pct(s['best_val'])} | {_pct(s['activity_macro_f1'])} | 98.29 | "
+                         f"{_pct(s['identity_macro_f1'])} | 95.87 |")
+        lines.append("")
     if "table6" in exps:
         tm = res["timing"]
         base = summ["mranet_abl1"]["seconds_per_epoch"]
