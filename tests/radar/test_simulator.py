@@ -368,9 +368,16 @@ def test_invalid_parameters_raise_clear_errors() -> None:
         PersonSpec("x", 3.5, 70)
     with pytest.raises(ConfigError, match="weight"):
         PersonSpec("x", 1.7, -5)
-    fast = dataclasses.replace(P1, walk_froude=3.0)
+    with pytest.raises(ConfigError, match=r"'sub1': walk_froude = 3 is outside the model's "
+                       r"validity 0.02-0.5 \(drawn styles use 0.12-0.24\)"):
+        dataclasses.replace(P1, walk_froude=3.0)
+    # a legal Froude number on a small body still leaves Boulic's rv <= 3
+    small = dataclasses.replace(P1, height_m=1.0, weight_kg=30.0, walk_froude=0.5)
+    assert small.walk_rv > 3
     with pytest.raises(ConfigError, match="rv"):
-        simulate_recording(fast, "walk", RADAR, 1.0, None, seed=0, jitter=0.0)
+        simulate_recording(small, "walk", RADAR, 1.0, None, seed=0, jitter=0.0)
+    with pytest.raises(DataError, match="range_start_m"):
+        RadarParams(range_start_m=-5.0)
     with pytest.raises(ConfigError, match="Did you mean 'walk'"):
         simulate_recording(P1, "wlak", RADAR, 1.0, None, seed=0)
     with pytest.raises(DataError, match="prf_hz"):
@@ -391,6 +398,52 @@ def test_invalid_parameters_raise_clear_errors() -> None:
         SimulationConfig.from_dict({"sed": 1})
     with pytest.raises(ConfigError, match="snr_db"):
         SimulationConfig(snr_db=(20.0, 5.0))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # the cases a review found accepted before the limits existed
+        ({"run_speed_ms": 7.0}, "run_speed_ms = 7 is outside"),
+        ({"run_stride_hz": 6.0}, "run_stride_hz = 6 is outside"),
+        ({"run_speed_ms": 6.0, "run_stride_hz": 1.0}, "stride of 3.47 body heights"),
+        ({"circle_speed_ms": 4.5, "circle_radius_m": 1.25}, "1.65 g of centripetal"),
+        ({"circle_speed_ms": 9.0}, "circle_speed_ms = 9 is outside"),
+        ({"jump_vx_ms": 9.0}, "jump_vx_ms = 9 is outside"),
+        ({"cadence_scale": 5.0}, "cadence_scale = 5 is outside"),
+        ({"punch_rate_hz": 30.0}, "punch_rate_hz = 30 is outside"),
+        ({"punch_rate_hz": 4.0, "punch_time_s": 0.2}, "do not fit between punches"),
+        ({"jump_pause_s": 0.0}, "jump_pause_s must be positive"),
+    ],
+)
+def test_styles_beyond_the_kinematic_models_are_refused(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(P1, **change)
+
+
+def test_drawn_styles_with_jitter_are_never_refused() -> None:
+    """The corners of STYLE_RANGES, on the smallest and tallest bodies, jittered both ways,
+    stay inside the validity limits (so no default or drawn person fails mid-dataset)."""
+    from harlab.radar.body import HEIGHT_RANGE_M
+
+    lo = {k: r[0] for k, r in STYLE_RANGES.items()}
+    hi = {k: r[1] for k, r in STYLE_RANGES.items()}
+    worst = [  # fast, short strides / slow, long strides; fast tight circles; long punches
+        {**hi, "run_stride_hz": lo["run_stride_hz"], "circle_radius_m": lo["circle_radius_m"]},
+        {**lo, "run_stride_hz": hi["run_stride_hz"], "run_speed_ms": lo["run_speed_ms"]},
+    ]
+    for height in HEIGHT_RANGE_M:
+        for style in worst:
+            p = PersonSpec("edge", height, 60.0, **style)
+            for u in (-0.0499, 0.0499):  # beyond the default jitter of 0.04
+                changes = {k: getattr(p, k) * (1 + u) for k in STYLE_RANGES
+                           if k not in ("elbow_bias_deg", "asymmetry", "asym_phase",
+                                        "trunk_lean_deg")}
+                changes["run_stride_hz"] = p.run_stride_hz * (1 - u)  # the adverse direction
+                dataclasses.replace(p, **changes)  # must not raise
+    rng = np.random.default_rng(0)
+    for p in SimulationConfig().persons:
+        for _ in range(50):
+            p.jittered(rng, 0.04)
 
 
 def test_default_config_file_matches_defaults() -> None:

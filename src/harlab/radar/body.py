@@ -193,6 +193,44 @@ STYLE_RANGES: dict[str, tuple[float, float]] = {
     "circle_radius_m": (1.0, 1.5),
     "circle_speed_ms": (2.0, 2.8),
 }
+# What the kinematic models can represent (a style given by hand, e.g. in a YAML person,
+# must lie here; draws use the narrower STYLE_RANGES). Walking Froude numbers above ~0.5
+# are running (the walk-run transition), and Boulic's curves need rv = V/Ht <= 3; the
+# running, boxing, jumping and circling models are fits to adult motion, so speeds and
+# rates are bounded at what people reach (sprint-level running, 4 m/s circling, a 3.5 m/s
+# take-off). Derived limits (stride length, circling lean, punch duty) are in
+# ``PersonSpec.__post_init__``.
+STYLE_LIMITS: dict[str, tuple[float, float]] = {
+    "walk_froude": (0.02, 0.5),
+    "cadence_scale": (0.7, 1.3),
+    "arm_swing": (0.0, 3.0),
+    "elbow_bias_deg": (-45.0, 45.0),
+    "asymmetry": (-0.5, 0.5),
+    "asym_phase": (-0.15, 0.15),
+    "trunk_lean_deg": (-10.0, 30.0),
+    "bounce": (0.0, 3.0),
+    "run_speed_ms": (1.8, 6.0),
+    "run_stride_hz": (1.0, 1.8),
+    "punch_rate_hz": (0.5, 5.0),
+    "punch_time_s": (0.05, 0.5),
+    "guard_shoulder_deg": (0.0, 90.0),
+    "guard_elbow_deg": (60.0, 160.0),
+    "box_bounce_hz": (0.5, 4.0),
+    "jump_vx_ms": (0.3, 3.5),
+    "jump_vz_ms": (0.5, 3.5),
+    "jump_crouch_s": (0.15, 1.0),
+    "jump_pause_s": (0.05, 2.0),
+    "circle_radius_m": (0.75, 2.5),
+    "circle_speed_ms": (1.0, 4.5),
+}
+#: running stride length (speed / stride frequency) in body heights: from a shuffling jog to
+#: beyond sprint strides (about 2.6 heights), with room for a drawn style on a 1 m child
+RUN_STRIDE_HEIGHTS = (0.6, 3.2)
+#: largest centripetal acceleration of circling, in g (a 45 degree lean)
+MAX_CIRCLE_G = 1.0
+#: largest fraction of one arm's punch period spent punching (extension + return, which is
+#: up to 2.5 x the extension, must fit in the shortest jittered period 0.8 x 2 / rate)
+MAX_PUNCH_DUTY = 0.64
 _ADDITIVE = {"elbow_bias_deg", "asymmetry", "asym_phase", "trunk_lean_deg"}
 # rates, speeds, durations and gains: the fields whose range lies above zero
 _POSITIVE = tuple(k for k, (lo, _) in STYLE_RANGES.items() if lo > 0)
@@ -264,6 +302,40 @@ class PersonSpec:
         for f in _POSITIVE:
             if getattr(self, f) <= 0:
                 raise ConfigError(f"person {self.name!r}: {f} must be positive")
+        self.check_limits()
+
+    def check_limits(self) -> None:
+        """ConfigError where a style leaves what the kinematic models represent.
+
+        Applied to every spec, so a per-recording jitter that pushes a hand-set style past
+        a limit is also refused (drawn styles sit well inside the limits).
+        """
+        who = f"person {self.name!r}"
+        for f, (lo, hi) in STYLE_LIMITS.items():
+            v = float(getattr(self, f))
+            if not lo <= v <= hi:
+                raise ConfigError(f"{who}: {f} = {v:g} is outside the model's validity "
+                                  f"{lo:g}-{hi:g} (drawn styles use {STYLE_RANGES[f][0]:g}-"
+                                  f"{STYLE_RANGES[f][1]:g})")
+        stride = self.run_speed_ms / self.run_stride_hz / self.height_m
+        lo, hi = RUN_STRIDE_HEIGHTS
+        if not lo <= stride <= hi:
+            raise ConfigError(
+                f"{who}: running at {self.run_speed_ms:g} m/s with {self.run_stride_hz:g} "
+                f"strides/s gives a stride of {stride:.2f} body heights, outside {lo}-{hi}; "
+                "change run_speed_ms or run_stride_hz")
+        lateral = self.circle_speed_ms**2 / self.circle_radius_m / 9.81
+        if lateral > MAX_CIRCLE_G:
+            raise ConfigError(
+                f"{who}: circling at {self.circle_speed_ms:g} m/s on a {self.circle_radius_m:g}"
+                f" m radius needs {lateral:.2f} g of centripetal acceleration (more than "
+                f"{MAX_CIRCLE_G:g} g, a 45 degree lean); slow down or widen the circle")
+        duty = self.punch_time_s * self.punch_rate_hz
+        if duty > MAX_PUNCH_DUTY:
+            raise ConfigError(
+                f"{who}: punches of {self.punch_time_s:g} s at {self.punch_rate_hz:g} per "
+                f"second do not fit between punches (punch_time_s x punch_rate_hz = "
+                f"{duty:.2f} > {MAX_PUNCH_DUTY}); lower one of them")
 
     @classmethod
     def from_seed(

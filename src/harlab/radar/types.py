@@ -59,6 +59,9 @@ class RadarParams:
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise DataError(f"radar parameter {name} must be a positive number, got {v!r}")
+        if not (np.isfinite(self.range_start_m) and self.range_start_m >= 0):
+            raise DataError("radar parameter range_start_m (range of the first fast-time bin) "
+                            f"must be a number >= 0 m, got {self.range_start_m!r}")
         if self.waveform not in ("pulsed", "fmcw"):
             raise DataError(f"radar waveform must be 'pulsed' or 'fmcw', got {self.waveform!r}")
         if self.waveform == "fmcw" and (
