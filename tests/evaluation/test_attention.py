@@ -141,3 +141,40 @@ def test_export_on_a_tiny_weak_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert export_attention(run, "test", 2)[0] == run / "attention-test-2"
     with pytest.raises(ConfigError, match="not empty"):
         export_attention(run, "test", 2, out=out)
+
+
+def test_export_attention_of_the_attention_cnn_and_refusal_for_other_families(
+    tmp_path, monkeypatch
+) -> None:
+    """danhar_cnn (dual attention on the plain CNN) exports like danhar; the plain ``cnn``
+    row exports no maps; a model family without attention is a ConfigError naming it."""
+    import yaml
+
+    from harlab.config import from_dict
+    from harlab.errors import ConfigError
+    from harlab.evaluation.attention import export_attention
+    from harlab.training import train
+    from tests.e2e.test_ablation_cli import tiny_config
+
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    base = yaml.safe_load(tiny_config(tmp_path).read_text())
+    base["train"].update(max_epochs=1, progress=False)
+    base["output_dir"] = str(tmp_path / "runs")
+    runs = {}
+    for name, options in (("danhar_cnn", {"channels": [4, 8, 8], "head": "gap",
+                                          "reduction": 4}),
+                          ("cnn", {"channels": [4, 8, 8], "head": "gap"}),
+                          ("lstm", {"hidden": 8, "layers": 1})):
+        cfg = from_dict({**base, "model": {"name": name, "options": options}})
+        runs[name] = train(cfg).run_dir
+    out, info = export_attention(runs["danhar_cnn"], "test", n_examples=2)
+    assert info["attention"] == "channel_temporal" and len(info["block_geometry"]) == 3
+    z = np.load(out / "attention.npz")
+    assert z["example_temporal_input"].shape == (2, 3, 40)  # examples x blocks x time
+    assert z["channel_block3"].shape == (2, 8)  # classes x feature channels
+    assert (out / "temporal_attention.png").is_file() and (out / "channel_attention.png").is_file()
+    _, info = export_attention(runs["cnn"], "test", n_examples=2)
+    assert info["attention"] == "none" and "block_geometry" not in info
+    with pytest.raises(ConfigError, match="'lstm' has no attention"):
+        export_attention(runs["lstm"], "test")

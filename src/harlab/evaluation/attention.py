@@ -341,8 +341,12 @@ def export_attention(
         raise ConfigError(f"--n must be >= 1, got {n_examples}")
     run = check_run_dir(run_dir)
     cfg = from_dict(load_yaml(run / "config.yaml"))
-    if cfg.model.name != "danhar":
-        raise ConfigError(f"{run}: model {cfg.model.name!r} has no attention (DanHAR only)")
+    from harlab.models.registry import get_model_spec
+
+    spec = get_model_spec(cfg.model.name)
+    if spec.builder != "build_danhar":
+        raise ConfigError(f"{run}: model {cfg.model.name!r} has no attention (DanHAR models "
+                          "only: danhar, danhar_cnn)")
     module = load_module(best_checkpoint(run))
     data = prepare(cfg.data)
     if list(module.hparams["class_names"]) != data.class_names:
@@ -355,7 +359,7 @@ def export_attention(
     k, names = len(data.class_names), data.class_names
     chans = list(data.windowed.channels)
     rate, length = float(data.windowed.windows.rate), x.shape[1]
-    opts = dict(module.hparams["model_options"])
+    opts = {**dict(spec.defaults), **dict(module.hparams["model_options"])}
     attention = opts.get("attention", "channel_temporal")
     target = _new_out_dir(run, part, Path(out) if out is not None else None)
     arrays: dict[str, np.ndarray] = {"y_true": y, "y_pred": pred}
