@@ -84,6 +84,10 @@ def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert (run / "checkpoints" / "best.ckpt").is_file()
     md = (parent / "ablation.md").read_text()
     assert "| none (backbone) | 1 |" in md and "| channel+temporal | 1 |" in md
+    lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert lines["channel+temporal"].endswith("| 0.9885 | 2.32M |")  # paper Table VII
+    assert lines["none (backbone)"].endswith("| — | — |")
+    assert "This run is on custom" in md
     assert (parent / "ablation.png").stat().st_size > 0
 
     # attention of the dual-attention run on plain (not weak) data: no localisation
