@@ -43,6 +43,10 @@ def test_download_then_info(server, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert d["local"]["present"] and d["local"]["where"] == str(dest)
+    files = sorted(p for p in dest.rglob("*.ts"))  # the two files the loader reads
+    assert d["local"]["input_files"] == len(files) == 2
+    assert d["local"]["input_bytes"] == sum(p.stat().st_size for p in files)
+    assert d["documented"]["size"].startswith("80 series of 100 samples x 6 channels")
     assert d["counts"]["recordings"] == 12 and d["counts"]["subjects"] == 12
     assert d["counts"]["classes_present"] == {
         "0": "Standing",
@@ -81,6 +85,15 @@ def test_info_without_local_data_shows_documented_facts(tmp_path, monkeypatch):
     assert "Chavarriaga" in d["citation"] and d["licence"].startswith("CC BY 4.0")
     res = runner.invoke(cli.app, ["data", "info", "opportunity"])
     assert "not found" in res.output and "archive.ics.uci.edu" in res.output
+    assert "24 runs" in res.output and d["local"]["input_bytes"] is None
+
+
+def test_every_dataset_with_files_documents_its_size():
+    from harlab.data.sources import get_source, list_sources
+
+    for src in list_sources():
+        if src.name not in ("custom", "weak", "radar_frames"):  # no fixed content
+            assert get_source(src.name).info.get("size"), src.name
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:

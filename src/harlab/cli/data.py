@@ -63,8 +63,11 @@ def download(
         console.print(f"use it with: harlab train --dataset {name} --path '{res.dest}'")
 
 
-def _local(name: str, path: str | None) -> tuple[str | None, str | None, str | None]:
-    """(where the data are, the path= that finds them, None) or (None, None, why not)."""
+def _local(
+    name: str, path: str | None
+) -> tuple[str | None, str | None, str | None, int | None, int | None]:
+    """(where the data are, the path= that finds them, None, input files, their bytes) or
+    (None, None, why not, None, None)."""
     from harlab.data.download import default_dest, read_marker
     from harlab.data.sources import get_source
     from harlab.errors import HarlabError
@@ -82,8 +85,9 @@ def _local(name: str, path: str | None) -> tuple[str | None, str | None, str | N
             continue
         files = fp.get("files") or [{}]
         where = fp.get("root") or files[0].get("name") or p or "(found)"
-        return str(where), p, None
-    return None, None, why
+        sizes = [f["size"] for f in fp.get("files") or [] if isinstance(f.get("size"), int)]
+        return str(where), p, None, len(sizes), sum(sizes)
+    return None, None, why, None, None
 
 
 def _counts(name: str, path: str | None) -> dict[str, Any]:
@@ -121,10 +125,11 @@ def describe(name: str, path: str | None = None, count: bool = True) -> dict[str
         "class_ids": {str(k): v for k, v in (info.get("class_ids") or {}).items()} or None,
         "channels": list(channels) if isinstance(channels, tuple | list) else channels,
         "rate": info.get("rate"),
+        "size": info.get("size"),
     }
     if info.get("subjects_note"):
         doc["subjects_note"] = info["subjects_note"]
-    where, used, why = _local(name, path)
+    where, used, why, n_files, n_bytes = _local(name, path)
     out: dict[str, Any] = {
         "name": name,
         "summary": info.get("summary") or src.summary,
@@ -133,7 +138,8 @@ def describe(name: str, path: str | None = None, count: bool = True) -> dict[str
         "licence": info.get("licence", ""),
         "download": info.get("download"),
         "obtain": info.get("obtain"),
-        "local": {"present": where is not None, "where": where, "reason": why},
+        "local": {"present": where is not None, "where": where, "reason": why,
+                  "input_files": n_files, "input_bytes": n_bytes},
         "counts": None,
     }
     if where is not None and count:
@@ -172,6 +178,8 @@ def info(
         f"{len(chans)}: {', '.join(map(str, chans))}" if isinstance(chans, list) else str(chans),
     )
     t.add_row("rate (Hz)", str(doc["rate"]))
+    if doc.get("size"):
+        t.add_row("size", str(doc["size"]))
     t.add_row("citation", d["citation"])
     t.add_row("licence", d["licence"])
     dl = d["download"]
@@ -186,6 +194,8 @@ def info(
     t.add_row(
         "here",
         f"[green]present[/green] in {loc['where']}"
+        + (f" ({loc['input_files']} input files, {loc['input_bytes'] / 1e6:,.1f} MB)"
+           if loc.get("input_files") else "")
         if loc["present"]
         else f"[red]not found[/red]: {loc['reason']}",
     )

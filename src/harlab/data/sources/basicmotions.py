@@ -63,6 +63,7 @@ INFO: dict[str, Any] = {
     "class_ids": {0: "Standing", 1: "Running", 2: "Walking", 3: "Badminton"},
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "80 series of 100 samples x 6 channels (40 train, 40 test)",
     "cases": {"train": 40, "test": 40},
     "citation": CITATION,
     "licence": f"UEA/UCR time series classification archive, free for research ({URL})",

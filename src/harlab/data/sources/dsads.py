@@ -80,6 +80,7 @@ INFO: dict[str, Any] = {
     "class_ids": dict(CLASSES),
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "9,120 segments of 125 samples x 45 channels (19 activities x 8 subjects x 60)",
     "citation": CITATION,
     "licence": f"CC BY 4.0 (UCI Machine Learning Repository, {URL})",
     "download": {  # UCI publishes no checksum

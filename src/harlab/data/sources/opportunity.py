@@ -115,6 +115,8 @@ INFO: dict[str, Any] = {
     "classes": len(GESTURE_CLASSES),
     "channels": 113,
     "rate": RATE,
+    "size": ("24 runs"
+             " (4 subjects x 5 ADL + 1 Drill), 250 columns at 30 Hz (S1-Drill.dat alone 56.3 MB)"),
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository, OPPORTUNITY Activity Recognition)",
     "download": {  # UCI publishes no checksum

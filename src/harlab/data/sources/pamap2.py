@@ -113,6 +113,8 @@ INFO: dict[str, Any] = {
         f"{imu}_{s}_{a}" for imu in IMUS for s in PRESETS["acc16_gyro_mag"] for a in "xyz"
     ),
     "rate": RATE,
+    "size": ("Protocol: 9 subject files of 54 columns at 100 Hz"
+             " (subject101.dat alone 141.7 MB); Optional: 6 files"),
     "citation": CITATION,
     "licence": "CC BY 4.0 (UCI Machine Learning Repository, PAMAP2 Physical Activity Monitoring)",
     "download": {  # UCI publishes no checksum

@@ -60,6 +60,7 @@ INFO: dict[str, Any] = {
     "class_ids": dict(CLASSES),
     "channels": tuple(f"{s}_{a}" for s in DEFAULT_SIGNALS for a in "xyz"),
     "rate": RATE,
+    "size": "10,299 windows of 128 samples (7,352 train, 2,947 test)",
     "citation": CITATION,
     "licence": f"CC BY 4.0 (UCI Machine Learning Repository, {URL})",
     "download": {  # UCI publishes no checksum: sha256 None (harlab prints the computed one)

@@ -82,6 +82,7 @@ INFO: dict[str, Any] = {
     "classes": 17,
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "2017 release: 11,771 windows of 151 samples x 3 axes (7,579 ADL + 4,192 falls)",
     "citation": CITATION,
     "licence": f"research use, cite the paper (see {DOWNLOAD})",
     "obtain": f"no direct archive URL is registered; download it from the page {DOWNLOAD}, "

@@ -64,6 +64,7 @@ INFO: dict[str, Any] = {
     "classes": len(CLASSES),
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "840 .mat files (14 subjects x 12 activities x 5 trials), about 45 MB",
     "citation": CITATION,
     "licence": "free for research use, cite the paper (USC SIPI, sipi.usc.edu/had)",
     "download": {  # USC SIPI publishes no checksum

@@ -70,6 +70,7 @@ INFO: dict[str, Any] = {
     "class_ids": dict(CLASSES),
     "channels": CHANNELS,
     "rate": RATE,
+    "size": "1,098,207 raw records in WISDM_ar_v1.1_raw.txt (the dataset's readme)",
     "citation": CITATION,
     "licence": f"free for research use, cite the paper (WISDM Lab, {URL})",
     "download": {  # the WISDM Lab publishes no checksum
