@@ -203,6 +203,32 @@ def test_range_migration_matches_torso_speed() -> None:
     assert raw.meta["start_range_m"] - 0.5 < centroid[0] < raw.meta["start_range_m"] + 0.5
 
 
+def test_fmcw_ranges_come_out_where_the_body_is() -> None:
+    """FMCW beat bins start at 0 m: after the range FFT the torso sits at its true range
+    (an FMCW radar given the pulsed window's 1 m start used to come out 1 m too far)."""
+    from harlab.radar.processing import range_time_matrix
+
+    fmcw = RadarParams(prf_hz=290.0, waveform="fmcw", sweep_s=1 / 290.0, samples_per_sweep=256)
+    raw = simulate_recording(P1, "walk", fmcw, 2.0, None, seed=7, start_range_m=6.0,
+                             direction="towards", **CLEAN)
+    x, r_axis = range_time_matrix(raw)
+    power = np.abs(x) ** 2  # (range, pulse)
+    centroid = r_axis @ power / power.sum(axis=0)
+    assert raw.meta["start_range_m"] - 0.5 < centroid[0] < raw.meta["start_range_m"] + 0.5
+    with pytest.raises(ConfigError, match="range_start_m must be 0"):
+        simulate_recording(P1, "walk", dataclasses.replace(fmcw, range_start_m=1.0), 1.0, None,
+                           seed=7)
+    # processing keeps n/2 beat bins (128 x 8.3 cm = 10.7 m here); a 64-sample chirp
+    # sees 2.7 m, too short for a walk at 6 m
+    short = dataclasses.replace(fmcw, samples_per_sweep=64)
+    with pytest.raises(ConfigError, match="outside the radar's range window"):
+        simulate_recording(P1, "walk", short, 1.0, None, seed=7, start_range_m=6.0)
+    cfg = SimulationConfig.from_dict({"radar": {"waveform": "fmcw", "sweep_s": 0.002,
+                                                "samples_per_sweep": 256}})
+    assert cfg.radar.range_start_m == 0.0
+    assert SimulationConfig.from_dict({"radar": {"prf_hz": 300.0}}).radar.range_start_m == 1.0
+
+
 def test_activity_shapes() -> None:
     prf = 100.0
     t = np.arange(int(12 * prf)) / prf

@@ -310,8 +310,14 @@ def simulate_recording(
             raise ConfigError(f"range window {r_lo}-{r_hi} m is empty")
     else:
         assert radar.samples_per_sweep is not None
+        if radar.range_start_m != 0:
+            raise ConfigError(
+                f"an FMCW radar's range bins start at 0 m (beat frequency 0), so range_start_m "
+                f"must be 0, got {radar.range_start_m!r} (processing would shift every range)")
         n_fast = int(radar.samples_per_sweep)
-        r_lo, r_hi = 0.0, n_fast * radar.range_resolution_m
+        # processing keeps the first n/2 beat-frequency bins (as for real IF data), so
+        # targets and clutter must lie within them
+        r_lo, r_hi = 0.0, (n_fast // 2) * radar.range_resolution_m
     t = np.arange(n_pulses) / radar.prf_hz
     jitter = float(opts.get("jitter", 0.04))
     p, jit, motion, rng = _motion(person, activity, t, seed, jitter,
@@ -494,7 +500,9 @@ class SimulationConfig:
             raise ConfigError(f"style_seed must be an integer, got {style_seed!r}")
         if "radar" in d and isinstance(d["radar"], dict):
             check_keys("radar key", d["radar"], field_names(RadarParams))
-            rd = {"range_start_m": 1.0, **d["radar"]}
+            # the pulsed default window starts at 1 m; FMCW range bins start at 0 m
+            start = 0.0 if d["radar"].get("waveform") == "fmcw" else 1.0
+            rd = {"range_start_m": start, **d["radar"]}
             for k, v in rd.items():
                 if k not in ("waveform", "samples_per_sweep") and isinstance(v, str):
                     try:
