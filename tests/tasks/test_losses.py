@@ -71,12 +71,16 @@ def test_fixed_equal_uncertainty() -> None:
         unc.log_vars.copy_(torch.tensor([0.5, -0.3]))
     total, _ = unc(losses)
     want = sum(
-        torch.exp(-s) * losses[h].mean() + s
+        torch.exp(-s) * losses[h].mean() + s / 2  # Kendall: L / sigma^2 + log sigma
         for h, s in zip(HEADS, torch.tensor([0.5, -0.3]), strict=True)
     )
     assert torch.allclose(total, want)
     total.backward()
     assert unc.log_vars.grad is not None and torch.all(unc.log_vars.grad != 0)
+    # the optimum of exp(-s) L + s / 2 over s is exp(-s) = 1 / (2 L)
+    g = -torch.exp(-torch.tensor([0.5, -0.3])) * torch.stack(
+        [losses[h].mean() for h in HEADS]) + 0.5
+    assert torch.allclose(unc.log_vars.grad, g)
 
 
 def test_single_head_is_plain_mean() -> None:

@@ -76,7 +76,12 @@ class FixedRatio(LossWeighting):
 
 
 class UncertaintyWeighting(LossWeighting):
-    """Kendall et al. 2018: ``exp(-s_t) * L_t + s_t`` with learned ``s_t = log sigma_t^2``."""
+    """Kendall et al. 2018, classification form: ``exp(-s_t) * L_t + s_t / 2``.
+
+    With ``s_t = log sigma_t^2`` this is their ``L_t / sigma_t^2 + log sigma_t``; the
+    learned weights settle at ``exp(-s_t) = 1 / (2 L_t)``, so tasks are weighted by the
+    inverse of their own loss.
+    """
 
     def __init__(self, heads: tuple[str, ...]) -> None:
         super().__init__(heads)
@@ -86,7 +91,7 @@ class UncertaintyWeighting(LossWeighting):
         return {h: torch.exp(-self.log_vars[i]) for i, h in enumerate(self.heads)}
 
     def regulariser(self) -> Tensor:
-        return self.log_vars.sum()
+        return 0.5 * self.log_vars.sum()
 
 
 class FLWL(LossWeighting):
