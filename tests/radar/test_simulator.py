@@ -142,21 +142,24 @@ def test_stride_frequencies_walk_and_run() -> None:
 
 
 def test_limb_to_torso_doppler_ratios_walking() -> None:
+    """Peak |v_r| / V of the limb scatterers against shared/reference/radar.md section 5:
+    foot 3-4.5x and hand 1.5-2.4x as documented there; the shank scatterer sits mid-shank,
+    between the knee (about 2.0x) and the ankle (about 3.6x) of the reference's rv 1.5 row,
+    so its documented 2-2.5x is widened to 2.0-2.8x. Both sides, three recordings each."""
     prf = 290.0
     t = np.arange(int(3 * prf)) / prf  # cruise only: the fastest walker brakes after 3.1 s
+    bands = {"foot": (3.0, 4.5), "lower_leg": (2.0, 2.8), "lower_arm": (1.5, 2.4)}
     for i, p in enumerate(DEFAULT_PERSONS):
-        g = scatterers(p, "walk", t, seed=i, start_range_m=6.8, direction="towards")
-        vr, names = g["radial_velocity_ms"], g["names"]
-        v = g["meta"]["speed_ms"]
-        torso = vr[:, names.index("torso")]
-        assert np.mean(torso) == pytest.approx(v, rel=0.05)
-        ratio = {
-            n: np.abs(vr[:, names.index(n)]).max() / v
-            for n in ("r_foot", "r_lower_leg", "r_lower_arm")
-        }
-        assert 3.0 <= ratio["r_foot"] <= 4.6, ratio
-        assert 1.8 <= ratio["r_lower_leg"] <= 2.8, ratio
-        assert 1.3 <= ratio["r_lower_arm"] <= 2.4, ratio
+        for seed in (i, i + 10, i + 20):
+            g = scatterers(p, "walk", t, seed=seed, start_range_m=6.8, direction="towards")
+            vr, names = g["radial_velocity_ms"], g["names"]
+            v = g["meta"]["speed_ms"]
+            torso = vr[:, names.index("torso")]
+            assert np.mean(torso) == pytest.approx(v, rel=0.05)
+            for part, (lo, hi) in bands.items():
+                for side in "lr":
+                    ratio = np.abs(vr[:, names.index(f"{side}_{part}")]).max() / v
+                    assert lo <= ratio <= hi, (p.name, seed, side, part, ratio)
 
 
 def test_doppler_beyond_vmax_wraps() -> None:
