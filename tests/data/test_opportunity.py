@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from harlab.data.sources import opportunity
 from harlab.errors import ConfigError, DataError
 from harlab.paths import shared_data_dir
+from tests.data.fuzz_tables import mutate, mutations
 from tests.data.test_pamap2 import _write
 
 SHARED = shared_data_dir()
@@ -228,3 +229,29 @@ def test_fuzz_dat_parser(tmp_path_factory, widths, token, where):
         assert "S1-ADL1.dat" in str(e)
     else:
         assert x.shape == (len(widths), 250)
+
+
+@needs_names
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=mutations())
+def test_fuzz_load_errors_or_keeps_every_column(tmp_path_factory, m):
+    """Truncated, reordered, non-numeric and wrong-width .dat files through ``load()``: a
+    DataError naming the file, or the 113 channels each still holding their own column."""
+    base = tmp_path_factory.mktemp("opp") / "OpportunityUCIDataset"
+    p = _write(base / "dataset" / "S1-ADL1.dat", _table(30, [0] * 10 + [406516] * 20, [1, 2]))
+    shutil.copy(NAMES, base / "dataset" / "column_names.txt")
+    original = p.read_text()
+    p.write_text(mutate(original, *m))
+    try:
+        rs = opportunity.load(base)
+    except DataError as e:
+        assert "S1-ADL1.dat" in str(e)
+        return
+    (r,) = rs.recordings
+    assert r.data.shape[1] == 113 and r.n_samples <= 30
+    got = np.floor(r.data / 1000)
+    want = np.broadcast_to(np.array(opportunity.SENSOR_COLUMNS, float), got.shape)
+    zero_filled = r.data == 0  # leading NaNs are zero-filled (counted), not interpolated
+    assert np.array_equal(got[~zero_filled], want[~zero_filled]), m
+    if m[0] == "swap_rows" and p.read_text() != original:
+        pytest.fail("rows out of time order were accepted")

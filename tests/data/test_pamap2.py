@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from harlab.data.recording import UNLABELLED
 from harlab.data.sources import pamap2
 from harlab.errors import ConfigError, DataError
+from tests.data.fuzz_tables import mutate, mutations
 
 FIRST_ROW = (
     "8.38 0 104 30 2.37223 8.60074 3.51048 2.43954 8.76165 3.35465 -0.0922174 0.0568115 "
@@ -222,3 +223,26 @@ def test_fuzz_parser_only_raises_data_error(tmp_path_factory, text):
     else:
         assert x.ndim == 2 and x.shape[1] == 54
         assert x.shape[0] == sum(1 for ln in text.splitlines() if ln.strip())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=mutations())
+def test_fuzz_load_errors_or_keeps_every_column(tmp_path_factory, m):
+    """Truncated, reordered, non-numeric and wrong-width files through ``load()``: a
+    DataError naming the file, or data whose every value is still in its own column."""
+    base = tmp_path_factory.mktemp("pamap2") / "PAMAP2_Dataset"
+    p = _write(base / "Protocol" / "subject101.dat", _table(30, [1] * 30))
+    original = p.read_text()
+    p.write_text(mutate(original, *m))
+    try:
+        rs = pamap2.load(base)
+    except DataError as e:
+        assert "subject101.dat" in str(e)
+        return
+    cols, names, _ = pamap2._columns({})
+    (r,) = rs.recordings
+    assert r.channels == tuple(names) and r.n_samples <= 30
+    got = np.floor(r.data / 1000)
+    assert np.array_equal(got, np.broadcast_to(np.array(cols, float), got.shape)), m
+    if m[0] == "swap_rows" and p.read_text() != original:
+        pytest.fail("rows out of time order were accepted")

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harlab.errors import ConfigError, unknown_name
+import numpy as np
+
+from harlab.errors import ConfigError, DataError, unknown_name
 from harlab.paths import shared_data_dir
 
 
@@ -66,3 +68,21 @@ def files_fingerprint(
         "files": [file_entry(p, root) for p in files],
         "options": {k: options[k] for k in sorted(options)},
     }
+
+
+def check_time_order(path: Path, t: Any, what: str = "timestamp") -> None:
+    """DataError unless the ``what`` column ``t`` is finite and strictly increasing.
+
+    Real recordings of these datasets are in time order; a row out of order means a
+    reordered, concatenated or corrupt file, and windows cut from it would silently mix
+    moments (the error names the first data row, 1-based, that breaks the order).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    bad = ~np.isfinite(t)
+    if bad.any():
+        raise DataError(f"{path}: {what} is missing in data row {int(np.flatnonzero(bad)[0]) + 1}")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if back.size:
+        r = int(back[0]) + 1
+        raise DataError(f"{path}: data row {r + 1} has {what} {t[r]:g}, not after row {r}'s "
+                        f"{t[r - 1]:g}; rows are out of time order (reordered or corrupt file)")

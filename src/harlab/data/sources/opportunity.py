@@ -53,7 +53,12 @@ from typing import Any
 import numpy as np
 
 from harlab.data.recording import Recording, RecordingSet
-from harlab.data.sources.common import candidate_root, check_options, files_fingerprint
+from harlab.data.sources.common import (
+    candidate_root,
+    check_options,
+    check_time_order,
+    files_fingerprint,
+)
 from harlab.data.sources.pamap2 import fill_gaps, read_table
 from harlab.errors import ConfigError, DataError, unknown_name
 from harlab.paths import shared_data_dir
@@ -307,6 +312,7 @@ def _read(
     subject: str, session: str, p: Path, options: dict, names, units, counts: dict[str, int]
 ) -> Recording:
     table = read_table(p, N_COLUMNS)
+    check_time_order(p, table[:, 0], "MILLISEC")
     task = options.get("task", "gestures")
     column = GESTURE_COLUMN if task == "gestures" else LOCOMOTION_COLUMN
     labels = _labels(p, table[:, column], task)

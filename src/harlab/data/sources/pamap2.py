@@ -52,6 +52,7 @@ from harlab.data.recording import UNLABELLED, Recording, RecordingSet
 from harlab.data.sources.common import (
     candidate_root,
     check_options,
+    check_time_order,
     files_fingerprint,
     int_list,
 )
@@ -316,6 +317,7 @@ def _columns(options: dict) -> tuple[list[int], list[str], list[str]]:
 
 def _read(session: str, subject: int, p: Path, options: dict, counts: dict[str, int]) -> Recording:
     table = read_table(p, N_COLUMNS)
+    check_time_order(p, table[:, 0])
     act = table[:, 1]
     if np.isnan(act).any():
         line = int(np.flatnonzero(np.isnan(act))[0]) + 1
