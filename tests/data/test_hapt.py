@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from harlab.data.sources import hapt
 from harlab.errors import ConfigError, DataError
 from harlab.paths import shared_data_dir
+from tests.data.fuzz_tables import mutate, mutations
 
 LABEL_COUNTS = {
     -1: 307158, 1: 122091, 2: 116707, 3: 107961, 4: 126677, 5: 138105, 6: 136865,
@@ -175,6 +176,9 @@ def test_raw_errors(tmp_path):
     root = _write_raw(tmp_path / "act", {(1, 1): (a, g)}, [(1, 1, 13, 1, 2)])
     with pytest.raises(DataError, match="unknown activity id 13"):
         hapt.load(root)
+    root = _write_raw(tmp_path / "overlap", {(1, 1): (a, g)}, [(1, 1, 1, 1, 5), (1, 1, 2, 5, 8)])
+    with pytest.raises(DataError, match=r"labels.txt, line 2: segment 5..8 overlaps line 1"):
+        hapt.load(root)
     root = _write_raw(tmp_path / "orphan", {(1, 1): (a, g)}, [(1, 1, 1, 1, 2), (2, 1, 1, 1, 2)])
     with pytest.raises(DataError, match="experiment 2 user 1.*acc_exp02_user01.txt is missing"):
         hapt.load(root)
@@ -239,3 +243,27 @@ def test_read_numeric_rows_property(tmp_path, rows):
     else:
         with pytest.raises(DataError, match="acc_exp01_user01.txt"):
             hapt.read_numeric_rows(f, 3)
+
+
+_EXPS = {(1, 1): _signal(20, 0), (2, 1): _signal(15, 1)}
+_LABELS = [(1, 1, 5, 3, 6), (1, 1, 7, 7, 8), (1, 1, 2, 12, 18), (2, 1, 1, 1, 14)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=mutations())
+def test_fuzz_labels_txt_through_load(tmp_path_factory, m):
+    """A mutated labels.txt: a DataError naming it, or labels that are all official ids
+    (and, for reordered rows, exactly the original labels: segment order is irrelevant)."""
+    root = _write_raw(tmp_path_factory.mktemp("hapt"), _EXPS, _LABELS)
+    f = root / "RawData" / "labels.txt"
+    want = [r.labels.copy() for r in hapt.load(root).recordings]
+    f.write_text(mutate(f.read_text(), *m))
+    try:
+        rs = hapt.load(root)
+    except DataError as e:
+        assert "labels.txt" in str(e)
+        return
+    for r in rs.recordings:
+        assert set(np.unique(r.labels)) <= {-1, *hapt.CLASSES}
+    if m[0] == "swap_rows":
+        assert all(np.array_equal(r.labels, w) for r, w in zip(rs.recordings, want, strict=True))

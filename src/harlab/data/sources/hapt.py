@@ -281,8 +281,13 @@ def _load_raw(root: Path, wanted: set[str] | None, label_base: int) -> list[Reco
 def _segment_labels(
     table: np.ndarray, exp: int, user: int, n: int, labels_file: Path, label_base: int
 ) -> np.ndarray:
-    """Per-sample labels of one experiment from labels.txt rows (later rows win)."""
+    """Per-sample labels of one experiment from labels.txt rows.
+
+    The official segments are disjoint; two rows claiming the same samples make the labels
+    ambiguous, so an overlap is a DataError naming both lines (rows may come in any order).
+    """
     labels = np.full(n, UNLABELLED, dtype=np.int64)
+    owner = np.full(n, -1, dtype=np.int64)  # labels.txt row that labelled each sample
     rows = np.flatnonzero((table[:, 0] == exp) & (table[:, 1] == user))
     for r in rows:  # one iteration per labelled segment, not per sample
         act, start, end = (int(v) for v in table[r, 2:])
@@ -294,6 +299,14 @@ def _segment_labels(
                 f"{labels_file}, line {r + 1}: segment {start}..{end} is outside the "
                 f"{n} samples of experiment {exp} user {user}"
             )
+        taken = owner[lo:hi]
+        if (taken >= 0).any():
+            other = int(taken[taken >= 0][0])
+            raise DataError(
+                f"{labels_file}, line {r + 1}: segment {start}..{end} overlaps line "
+                f"{other + 1}'s segment of experiment {exp} user {user}"
+            )
+        owner[lo:hi] = r
         labels[lo:hi] = act
     return labels
 
