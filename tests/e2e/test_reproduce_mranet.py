@@ -179,3 +179,30 @@ def test_snr_range_counts_frames_without_an_snr() -> None:
         "SNR 20.0-30.0 dB; 2 frames noise-free or without a recorded SNR")
     assert _snr_range(frames([np.nan])) == "SNR not recorded in the dataset"
     assert _snr_range(frames(None)) == "SNR not recorded in the dataset"
+
+
+def test_snr_sweep_reprocesses_with_the_folders_own_chain(tmp_path: Path) -> None:
+    """A folder written by `harlab simulate radar --processing CUSTOM` re-simulates to its
+    own frames (the sweep reads dataset.json's processing, not the default chain)."""
+    from harlab.experiments.reproduce_mranet import (
+        check_resimulation,
+        load_frames,
+        load_processing,
+        load_simulation,
+    )
+
+    custom = tmp_path / "proc.yaml"
+    custom.write_text("dynamic_range_db: 25.0\nmti: two_pulse\n")
+    out = tmp_path / "sim"
+    res = runner.invoke(cli.app, ["simulate", "radar", "--out", str(out), "--quick",
+                                  "--persons", "sub1,sub2", "--activities", "box,walk",
+                                  "--workers", "1",
+                                  "--processing", str(custom), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    fr, sim = load_frames(out), load_simulation(out)
+    proc = load_processing(out)
+    assert proc.dynamic_range_db == 25.0 and proc.mti == "two_pulse"
+    check_resimulation(sim, fr, str(fr.recording[0]))  # must not raise
+    (out / "dataset.json").unlink()  # without the record, the default chain differs
+    with pytest.raises(DataError, match="does not reproduce its frames"):
+        check_resimulation(sim, fr, str(fr.recording[0]))

@@ -363,8 +363,26 @@ def load_simulation(folder: Path) -> Any:
         raise DataError(f"{p}: cannot read the simulation settings ({exc})") from None
 
 
+def load_processing(folder: Path) -> Any:
+    """The ProcessingConfig a frame dataset was made with (``dataset.json``; default if absent).
+
+    The SNR sweep must re-process with the same chain, or a folder written with custom
+    ``--processing`` settings would fail the re-simulation check for the wrong reason.
+    """
+    from harlab.radar.processing import ProcessingConfig
+
+    p = folder / "dataset.json"
+    if not p.is_file():
+        return ProcessingConfig()
+    try:
+        values = json.loads(p.read_text()).get("processing")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{p}: cannot read the processing settings ({exc})") from None
+    return ProcessingConfig.from_dict(values) if values else ProcessingConfig()
+
+
 def snr_sweep_frames(
-    sim: Any, recordings: list[str], snrs: list[float], workers: int = 1,
+    sim: Any, recordings: list[str], snrs: list[float], workers: int = 1, proc: Any = None,
 ) -> dict[float, list[np.ndarray]]:
     """Re-simulate ``recordings`` at each SNR and re-process them: ``{snr: [frames]}``.
 
@@ -372,11 +390,12 @@ def snr_sweep_frames(
     STFT, with the simulator's SNR definition (mean target power over the range window /
     noise power per sample). Recording ``i`` (id ``%05d``) is task ``i`` of ``sim``; the
     target and clutter are identical to the dataset's, only the noise level changes.
+    ``proc`` is the dataset's processing (:func:`load_processing`; default chain if None).
     """
     from harlab.radar.processing import ProcessingConfig
 
     tasks = sim.tasks()
-    proc = ProcessingConfig()
+    proc = proc if proc is not None else ProcessingConfig()
     jobs = [(tasks[int(r)], float(s), proc) for s in snrs for r in recordings]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as ex:
@@ -389,10 +408,8 @@ def snr_sweep_frames(
 
 def check_resimulation(sim: Any, fr: Frames, recording: str) -> None:
     """DataError unless re-simulating ``recording`` reproduces its stored frames."""
-    from harlab.radar.processing import ProcessingConfig
-
     task = sim.tasks()[int(recording)]
-    got = _sweep_one((task, task[4], ProcessingConfig()))
+    got = _sweep_one((task, task[4], load_processing(fr.folder)))
     want = fr.x[fr.recording == recording]
     if got.shape != want.shape or not np.allclose(got, want, atol=1e-3):
         raise DataError(f"{fr.folder}: re-simulating recording {recording} does not reproduce "
@@ -696,7 +713,7 @@ def _run_sweep(sim: Any, fr: Frames, test: np.ndarray, lim: Limits, modules: dic
         if seen.get(cell, 0) < lim.snr_recordings:
             seen[cell] = seen.get(cell, 0) + 1
             recs.append(str(r))
-    stacks = snr_sweep_frames(sim, recs, lim.snrs, lim.workers)
+    stacks = snr_sweep_frames(sim, recs, lim.snrs, lim.workers, load_processing(fr.folder))
     # the dataset's frames of those recordings, in the order the re-simulation returns them
     idx = np.concatenate([np.flatnonzero(fr.recording == r) for r in recs])
     for snr, st in stacks.items():
