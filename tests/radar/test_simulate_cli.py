@@ -116,6 +116,16 @@ def test_without_config_the_defaults_stay() -> None:
     assert fmcw.radar.waveform == "fmcw" and fmcw.radar.prf_hz == 500.0
     assert fmcw.radar.sweep_s == pytest.approx(1 / 500) and fmcw.radar.samples_per_sweep == 256
     assert fmcw.radar.range_start_m == 0.0 and fmcw.ground_bounce and not fmcw.clutter
+    # a new --duration re-sizes the Table-3 counts (frames per cell stay near the paper's);
+    # explicit counts are kept
+    from harlab.radar.simulate import frames_per_recording, paper_recordings_per_cell
+
+    long = simulation_config(duration=23.5)
+    assert long.recordings_per_cell == paper_recordings_per_cell(23.5)
+    frames = {k: n * frames_per_recording(23.5) for k, n in long.counts().items()}
+    base = {k: n * frames_per_recording(11.5) for k, n in SimulationConfig().counts().items()}
+    assert all(abs(frames[k] - base[k]) <= frames_per_recording(23.5) for k in base)
+    assert simulation_config(duration=23.5, recordings=3).recordings_per_cell == 3
     # only --prf changes: the rest of the radar is the default's
     assert simulation_config(prf=300.0).radar == dataclasses.replace(
         SimulationConfig().radar, prf_hz=300.0

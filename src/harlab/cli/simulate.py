@@ -165,6 +165,13 @@ def simulation_config(
         changes["recordings_per_cell"] = recordings
     if duration is not None:
         changes["duration_s"] = duration
+        # Table-3-sized counts were sized for the old duration: re-size them (frame totals
+        # per cell stay near the paper's) unless the counts were set explicitly
+        if "recordings_per_cell" not in changes and duration > 0:
+            from harlab.radar.simulate import paper_recordings_per_cell
+
+            if sim.recordings_per_cell == paper_recordings_per_cell(sim.duration_s):
+                changes["recordings_per_cell"] = paper_recordings_per_cell(duration)
     if ground_bounce is not None:
         changes["ground_bounce"] = ground_bounce
     if clutter is not None:
