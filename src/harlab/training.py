@@ -133,6 +133,10 @@ def _data_summary(data: PreparedData) -> dict[str, Any]:
         "class_names": data.class_names,
         "split": data.split.description,
         "split_subjects": data.split.subjects,
+        # which sessions (trials, experiments) each part's windows come from, so a session
+        # or recording split can be audited from the run directory alone
+        "split_sessions": {k: sorted({str(x) for x in np.unique(data.sessions(k))})
+                           for k in data.y},
         "warnings": data.split.warnings,
         "windows": {k: int(v.shape[0]) for k, v in data.y.items()},
         "dropped": {

@@ -164,6 +164,8 @@ def test_usc_had_multitask_run(usc_run: Path, env: dict[str, str],
     assert (data["window_length"], data["window_step"]) == (200, 100)
     for part in ("train", "val", "test"):
         assert data["split_subjects"][part] == SLICE_SUBJECTS
+    assert data["split_sessions"] == {"train": sorted(TRAIN_TRIALS), "val": sorted(TRAIN_TRIALS),
+                                      "test": sorted(TEST_TRIALS)}
 
     # the split: the run's own resolved config, re-prepared here, gives the same parts
     from harlab.data.prepare import prepare
