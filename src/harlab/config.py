@@ -97,6 +97,7 @@ TASK_HEADS = ("activity", "identity")
 LOSS_WEIGHTINGS = ("flwl", "equal", "fixed", "uncertainty")
 MONITORS = ("mean", "activity", "identity")
 FLWL_GRADS = ("head", "full", "none")
+FLWL_INPUTS = ("raw", "unit")
 
 
 @dataclass
@@ -113,6 +114,9 @@ class TaskConfig:
     from the loss, the shared embedding is detached), ``full`` (also back-propagates into
     the backbone, the paper read literally) or ``none`` (fixed random branch; ablation).
     ``flwl_larger``: which task gets ``2 + max(w)`` (``activity`` = Eq. 5 as printed).
+    ``flwl_input``: what P_w's FC sees -- ``raw`` (the embedding X_n, Eq. 4) or ``unit``
+    (X_n / ||X_n||; harlab's variant: the embedding's norm grows during training, which
+    drives softmax(FC(X_n)) into saturation where the loss can no longer move w).
     ``monitor``: validation quantity for checkpointing and early stopping -- the mean of
     the heads' macro-F1s (``mean``) or one head's macro-F1.
     """
@@ -122,6 +126,7 @@ class TaskConfig:
     fixed_ratio: float = 0.75
     flwl_grad: str = "head"
     flwl_larger: str = "activity"
+    flwl_input: str = "raw"
     monitor: str = "mean"
 
     def __post_init__(self) -> None:
@@ -144,6 +149,8 @@ class TaskConfig:
         if self.flwl_grad not in FLWL_GRADS:
             raise ConfigError(f"task.flwl_grad must be head, full or none; got "
                               f"{self.flwl_grad!r}")
+        if self.flwl_input not in FLWL_INPUTS:
+            raise ConfigError(f"task.flwl_input must be raw or unit; got {self.flwl_input!r}")
         if self.flwl_larger not in TASK_HEADS:
             raise ConfigError(f"task.flwl_larger must be activity or identity; got "
                               f"{self.flwl_larger!r}")

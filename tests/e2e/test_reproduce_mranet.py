@@ -145,7 +145,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     for png in ("fig9_identity_f1_per_activity.png", "fig10a_identity.png",
                 "fig10b_activity.png", "fig11_snr.png", "fig12a_loss_weights.png",
                 "fig12b_rw_histogram.png", "fig12a_loss_weights_eq6.png",
-                "fig12b_rw_histogram_eq6.png"):
+                "fig12b_rw_histogram_eq6.png", "fig12b_rw_histogram_eq6_unit.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     sweep = out4["sweep"]
     assert set(sweep) == {"mranet_flwl", "dcnn3_mt_equal"}

@@ -50,6 +50,40 @@ def test_flwl_gradient_modes(mode: str, backbone_grad: bool, head_grad: bool) ->
     assert (bb, wh) == (backbone_grad, head_grad)
 
 
+def test_flwl_unit_input_is_immune_to_the_embedding_scale() -> None:
+    """With ``raw`` input, a larger embedding norm (as training produces) saturates w; with
+    ``unit`` input w depends only on the embedding's direction."""
+    torch.manual_seed(0)
+    raw = build_multitask_model("danhar", TINY_DANHAR, (40, 3), {"activity": 3, "identity": 4},
+                                flwl=True, flwl_input="raw")
+    unit = build_multitask_model("danhar", TINY_DANHAR, (40, 3), {"activity": 3, "identity": 4},
+                                 flwl=True, flwl_input="unit")
+    unit.load_state_dict(raw.state_dict())
+    e = torch.randn(8, raw.embedding_dim)
+    for model in (raw, unit):
+        model.weight_head.weight.data.normal_(0, 1)  # a trained-like head
+
+    class Fixed(torch.nn.Module):  # stands in for the backbone: a chosen embedding
+        def __init__(self, scale: float) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return e * self.scale
+
+    w = {}
+    for name, model in (("raw", raw), ("unit", unit)):
+        for scale in (1.0, 100.0):
+            model.backbone = Fixed(scale)
+            w[name, scale] = model(torch.zeros(8, 40, 3))["w"].detach()
+    assert w["raw", 100.0].max(1).values.min() > 0.999  # saturated
+    assert not torch.allclose(w["raw", 1.0], w["raw", 100.0])
+    assert torch.allclose(w["unit", 1.0], w["unit", 100.0], atol=1e-6)
+    with pytest.raises(ConfigError, match="flwl_input must be raw or unit"):
+        from_dict({"data": {"dataset": "hapt"}, "task": {"heads": ["activity", "identity"],
+                                                          "flwl_input": "norm"}})
+
+
 def test_person_labels_map_training_subjects_and_flag_unseen() -> None:
     labels, names = person_labels({
         "train": np.array(["10", "2", "2", "1"]),

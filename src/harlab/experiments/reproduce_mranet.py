@@ -196,6 +196,7 @@ class Spec:
     options: tuple[tuple[str, Any], ...] = ()
     ratio: float = 0.75
     flwl_larger: str = "activity"  # the task that gets 2 + max(w) (see tasks.losses.FLWL)
+    flwl_input: str = "raw"  # what P_w sees: X_n (Eq. 4) or X_n / ||X_n|| (task.flwl_input)
 
 
 def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl",
@@ -210,6 +211,12 @@ SPECS: dict[str, Spec] = {
     # from 2.0 to 2.5") and the Table 5 grid (r_w = w_r / w_i <= 1) give it 2 + min(w)
     "mranet_flwl_id": Spec("mranet_flwl_id", "MRA-Net multitask (FLWL, Eq. 6 reading)",
                            "mranet", BOTH, "flwl", flwl_larger="identity"),
+    # harlab's variant: P_w sees the unit-norm embedding, so the growing norm of X_n cannot
+    # saturate its softmax (see harlab.tasks.multitask)
+    "mranet_flwl_id_unit": Spec("mranet_flwl_id_unit",
+                                "MRA-Net multitask (FLWL, Eq. 6 reading, unit-norm P_w input)",
+                                "mranet", BOTH, "flwl", flwl_larger="identity",
+                                flwl_input="unit"),
     "mranet_activity": _mranet("mranet_activity", "MRA-Net activity only", ("activity",),
                                "equal"),
     "mranet_identity": _mranet("mranet_identity", "MRA-Net identity only", ("identity",),
@@ -227,7 +234,7 @@ for _i, ((_c, _f, _a), *_rest) in enumerate(PAPER_TABLE6[:-1], start=1):
     SPECS[f"mranet_abl{_i}"] = _mranet(f"mranet_abl{_i}", f"row ({_i})", BOTH, coarse=_c,
                                        fine=_f, attention=_a)
 ABLATION_KEYS = [f"mranet_abl{i}" for i in range(1, 6)] + ["mranet_flwl"]
-FLWL_KEYS = ["mranet_flwl", "mranet_flwl_id"]
+FLWL_KEYS = ["mranet_flwl", "mranet_flwl_id", "mranet_flwl_id_unit"]
 RATIO_KEYS = [f"mranet_fixed_{r:.4f}" for r in PAPER_TABLE5]
 NEEDS: dict[str, list[str]] = {
     "table4": ["mranet_flwl", "mranet_activity", "mranet_identity"],
@@ -255,6 +262,7 @@ def _task(spec: Spec, persons: list[str]) -> dict[str, Any] | None:
         return None
     return {"heads": list(spec.heads), "loss_weighting": spec.weighting,
             "fixed_ratio": float(spec.ratio), "flwl_grad": "head", "flwl_larger": spec.flwl_larger,
+            "flwl_input": spec.flwl_input,
             "monitor": "mean", "identity_names": list(persons)}
 
 
@@ -904,7 +912,10 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         lines += ["## Fig. 12: FLWL loss weights", "",
                   "Eq. 5 as printed gives activity the weight 2 + max(w) (`mranet_flwl`); Eq. 6, "
                   "the Fig. 12b text (\"w_r increases from 2.0 to 2.5\") and the Table 5 grid "
-                  "give it 2 + min(w) (`mranet_flwl_id`). Both are trained where present. "
+                  "give it 2 + min(w) (`mranet_flwl_id`); `mranet_flwl_id_unit` is the latter "
+                  "with P_w fed the unit-norm embedding (harlab's variant: the raw embedding's "
+                  "norm grows during training and saturates P_w's softmax). Each is shown "
+                  "where trained. "
                   "r_w = (2 + min w)/(2 + max w) is the quantity of the paper's histogram; "
                   "w_a / w_i = activity weight / identity weight is Table 5's ratio. Paper "
                   "(Fig. 12b caption): most r_w between 2.3/2.7 = 0.852 and 2.4/2.6 = 0.923.",
@@ -915,7 +926,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
             w = np.concatenate(pooled[key]["w"])
             w_a, w_i = flwl_task_weights(w, SPECS[key].flwl_larger)
             rw = (2 + w.min(1)) / (2 + w.max(1))
-            tag = "" if key == "mranet_flwl" else "_eq6"
+            tag = {"mranet_flwl": "", "mranet_flwl_id": "_eq6"}.get(key, "_eq6_unit")
             plot_loss_weights(parent / f"fig12a_loss_weights{tag}.png", w_a[:64], w_i[:64],
                               f"Fig. 12a: FLWL loss weights of 64 test frames ({key})")
             plot_rw_histogram(rw, parent / f"fig12b_rw_histogram{tag}.png")

@@ -74,7 +74,7 @@ class WindowClassifier(L.LightningModule):
         self.model = build_multitask_model(
             hp.model_name, dict(hp.model_options), tuple(hp.input_shape),
             {h: sizes[h] for h in self.heads}, flwl=flwl,
-            flwl_grad=task.get("flwl_grad", "head"),
+            flwl_grad=task.get("flwl_grad", "head"), flwl_input=task.get("flwl_input", "raw"),
         )
         self.weighting = make_weighting(
             task.get("loss_weighting", "equal"), self.heads,

@@ -17,6 +17,12 @@ which is a sensible per-sample reweighting but a poor signal for the shared feat
 embeddings that classify. The default ``head`` therefore lets P_w's FC learn from the loss
 on a detached copy of X_n; ``full`` is the literal end-to-end reading, ``none`` freezes the
 branch at its random initialisation (an ablation).
+
+FLWL input (``flwl_input``): Eq. 4 feeds X_n itself (``raw``). X_n's norm grows during
+training (MRA-Net at 8/16/32 channels: from about 1 at initialisation to about 60), so the
+logits of P_w grow with it and the softmax saturates at w = (0, 1), where its gradient
+vanishes and w stops following the loss. ``unit`` feeds X_n / ||X_n|| instead, so only P_w's
+own weights set the logit scale.
 """
 
 from __future__ import annotations
@@ -35,13 +41,14 @@ class MultiTaskModel(nn.Module):
     """Shared backbone + one linear head per task (+ optional FLWL weight branch)."""
 
     def __init__(self, backbone: nn.Module, embedding_dim: int, head_classes: dict[str, int],
-                 flwl: bool = False, flwl_grad: str = "head") -> None:
+                 flwl: bool = False, flwl_grad: str = "head", flwl_input: str = "raw") -> None:
         super().__init__()
         self.backbone = backbone
         self.embedding_dim = int(embedding_dim)
         self.heads = nn.ModuleDict({h: nn.Linear(embedding_dim, k)
                                     for h, k in head_classes.items()})
         self.flwl_grad = flwl_grad
+        self.flwl_input = flwl_input
         self.weight_head = nn.Linear(embedding_dim, 2) if flwl else None
         if self.weight_head is not None and flwl_grad == "none":
             self.weight_head.requires_grad_(False)
@@ -55,6 +62,8 @@ class MultiTaskModel(nn.Module):
         out = {h: head(e) for h, head in self.heads.items()}
         if self.weight_head is not None:
             src = e if self.flwl_grad == "full" else e.detach()
+            if self.flwl_input == "unit":
+                src = torch.nn.functional.normalize(src.float(), dim=-1)
             out["w"] = torch.softmax(self.weight_head(src).float(), dim=-1)
         return out
 
@@ -62,13 +71,14 @@ class MultiTaskModel(nn.Module):
 def build_multitask_model(
     model_name: str, model_options: dict[str, Any], input_shape: tuple[int, int],
     head_classes: dict[str, int], flwl: bool = False, flwl_grad: str = "head",
+    flwl_input: str = "raw",
 ) -> MultiTaskModel:
     """Registered model ``model_name`` as backbone with the given heads."""
     for h, k in head_classes.items():
         if k < 2:
             raise ConfigError(f"the {h} head needs at least 2 classes, got {k}")
     backbone, dim = build_backbone(model_name, input_shape, **model_options)
-    return MultiTaskModel(backbone, dim, head_classes, flwl, flwl_grad)
+    return MultiTaskModel(backbone, dim, head_classes, flwl, flwl_grad, flwl_input)
 
 
 def plot_rw_histogram(rw: np.ndarray, path: Any, title: str = "") -> Any:
