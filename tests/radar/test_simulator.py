@@ -407,6 +407,9 @@ def test_invalid_parameters_raise_clear_errors() -> None:
         simulate_recording(small, "walk", RADAR, 1.0, None, seed=0, jitter=0.0)
     with pytest.raises(DataError, match="range_start_m"):
         RadarParams(range_start_m=-5.0)
+    with pytest.raises(DataError, match="sweep of 4 ms does not fit between chirps at PRF 290"):
+        RadarParams(waveform="fmcw", sweep_s=0.004, samples_per_sweep=128)
+    RadarParams(waveform="fmcw", prf_hz=1000.0, sweep_s=1e-3, samples_per_sweep=128)  # Glasgow
     with pytest.raises(ConfigError, match="Did you mean 'walk'"):
         simulate_recording(P1, "wlak", RADAR, 1.0, None, seed=0)
     with pytest.raises(DataError, match="prf_hz"):

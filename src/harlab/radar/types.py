@@ -71,6 +71,10 @@ class RadarParams:
             or self.samples_per_sweep <= 0
         ):
             raise DataError("an FMCW radar needs a positive sweep_s and samples_per_sweep")
+        if self.waveform == "fmcw" and self.sweep_s * self.prf_hz > 1 + 1e-9:
+            raise DataError(
+                f"an FMCW sweep of {self.sweep_s * 1e3:g} ms does not fit between chirps at "
+                f"PRF {self.prf_hz:g} Hz (at most {1e3 / self.prf_hz:g} ms)")
 
     @property
     def wavelength_m(self) -> float:
