@@ -220,3 +220,37 @@ def test_bad_activity_labels_file(tmp_path):
     (root / "activity_labels.txt").write_text("WALKING 1\n")
     with pytest.raises(DataError, match=r"activity_labels\.txt: expected lines '<id> <NAME>'"):
         uci_har.load(root)
+
+
+@needs_samples
+@pytest.mark.parametrize("protocol", ["paper", "honest"])
+def test_inertial_presets_on_the_real_split(tmp_path, protocol):
+    """configs/danhar/uci_har_inertial_*.yaml on full-size files with the real subject/label
+    lists: every published window is used once, 6 channels, and the test subjects are the
+    official 9 (paper) or a subject-disjoint fold (honest)."""
+    from harlab.config import load_config
+    from harlab.data.prepare import load_windowed, prepare
+
+    root = tmp_path / "UCI HAR Dataset"
+    subjects = {}
+    for split in ("train", "test"):
+        subj = np.loadtxt(SAMPLES / split / f"subject_{split}.txt", dtype=int)
+        y = np.loadtxt(SAMPLES / split / f"y_{split}.txt", dtype=int)
+        subjects[split] = {str(s) for s in subj.tolist()}
+        _write_split(root, split, subj.tolist(), y.tolist(),
+                     signals=("total_acc", "body_gyro"), fast=True)
+    shutil.copy(SAMPLES / "activity_labels.txt", root)
+    preset = Path(__file__).resolve().parents[2] / "configs" / "danhar"
+    cfg = load_config(preset / f"uci_har_inertial_{protocol}.yaml", [f"data.path={root}"])
+    data = prepare(cfg.data, load_windowed(cfg.data, use_cache=False))
+    n = {p: data.index[p].size for p in ("train", "val", "test")}
+    assert sum(n.values()) == 7352 + 2947 and min(n.values()) > 0
+    assert data.x["test"].shape[1:] == (128, 6)
+    parts = {p: set(data.windowed.subject[data.index[p]].tolist()) for p in n}
+    assert not (parts["train"] & parts["val"] or parts["train"] & parts["test"]
+                or parts["val"] & parts["test"])
+    if protocol == "paper":
+        assert parts["test"] == subjects["test"]
+        assert parts["train"] | parts["val"] == subjects["train"]
+    else:
+        assert len(parts["test"]) == 3  # 30 subjects in 10 folds

@@ -27,6 +27,7 @@ DATA = {
     "weak": (50.0, [str(i) for i in range(1, 15)], ["w0"]),
     "hapt": (50.0, [str(i) for i in range(1, 31)], ["1", "2"]),
     "uci_har": (50.0, [str(i) for i in range(1, 31)], ["1", "2"]),
+    "uci_har_inertial": (50.0, [str(i) for i in range(1, 31)], ["train-0", "train-1"]),
     "usc_had": (100.0, [str(i) for i in range(1, 15)], ["t1"]),
 }
 
@@ -69,7 +70,7 @@ def synthetic(cfg: RunConfig, dataset: str) -> tuple[list[Recording], object]:
 
 def split_of(cfg: RunConfig, dataset: str, recs: list[Recording], w: object) -> object:
     official = None
-    if dataset == "uci_har":
+    if dataset in ("uci_har", "uci_har_inertial"):
         official = {s: "test" if s in UCI_HAR_TEST else "train" for s in DATA[dataset][1]}
     return make_split(w, recs, cfg.data.split, official)
 
@@ -83,7 +84,8 @@ def test_every_dataset_has_both_presets_and_nothing_else() -> None:
 @pytest.mark.parametrize("protocol", ["paper", "honest"])
 def test_preset_loads_strictly_and_builds_every_table_model(dataset: str, protocol: str) -> None:
     cfg = preset(dataset, protocol)
-    assert cfg.data.dataset == ("hapt" if dataset == "uci_har" else dataset)
+    source = {"uci_har": "hapt", "uci_har_inertial": "uci_har"}
+    assert cfg.data.dataset == source.get(dataset, dataset)
     assert cfg.description.startswith("PAPER PROTOCOL" if protocol == "paper" else "HONEST")
     # the registry's backbone/attention defaults must not be overridden by the preset
     assert not {"backbone", "attention"} & set(cfg.model.options)
@@ -110,6 +112,7 @@ def test_strict_keys_reject_a_typo(tmp_path: Path) -> None:
         ("weak", 50.0, 2048, 2048, 200, 1e-3, None),
         ("hapt", 50.0, 128, 64, 128, 1e-3, 50),
         ("uci_har", 50.0, 128, 64, 128, 1e-3, 50),
+        ("uci_har_inertial", 50.0, 128, 128, 128, 1e-3, 50),
         ("usc_had", 100.0, 200, 100, 128, 1e-3, 50),
     ],
 )
@@ -151,11 +154,14 @@ def test_opportunity_paper_uses_the_challenge_runs() -> None:
     assert not runs[0] & runs[1]
 
 
-def test_uci_har_paper_uses_the_official_subject_split() -> None:
-    cfg = preset("uci_har", "paper")
-    assert cfg.data.labels == [1, 2, 3, 4, 5, 6] and cfg.data.split.kind == "given"
-    recs, w = synthetic(cfg, "uci_har")
-    sp = split_of(cfg, "uci_har", recs, w)
+@pytest.mark.parametrize("dataset", ["uci_har", "uci_har_inertial"])
+def test_uci_har_paper_uses_the_official_subject_split(dataset: str) -> None:
+    cfg = preset(dataset, "paper")
+    if dataset == "uci_har":  # HAPT raw: keep UCI-HAR's six classes
+        assert cfg.data.labels == [1, 2, 3, 4, 5, 6]
+    assert cfg.data.split.kind == "given"
+    recs, w = synthetic(cfg, dataset)
+    sp = split_of(cfg, dataset, recs, w)
     assert {recs[i].subject for i in w.recording[sp.test]} == UCI_HAR_TEST
 
 
@@ -178,7 +184,7 @@ def test_honest_preset_is_subject_wise(dataset: str) -> None:
     assert split.kind == "subject" and not split.test_subjects
     assert split.folds == min(10, len(subjects)) and split.val_fraction == 0.2
     assert cfg.data.normalize and cfg.train.patience
-    if dataset not in ("weak", "unimib"):  # 3 s windows with 50 % overlap
+    if dataset not in ("weak", "unimib", "uci_har_inertial"):  # 3 s windows, 50 % overlap
         length, step, rate = window_samples(cfg, dataset)
         assert (length / rate, step / rate) == (3.0, 1.5)
     recs, w = synthetic(cfg, dataset)

@@ -43,7 +43,7 @@ def danhar(
     datasets: Annotated[
         str | None,
         typer.Option(help="comma-separated: wisdm,unimib,pamap2,opportunity,weak,hapt,uci_har,"
-                     "usc_had (default: all; absent data are skipped)"),
+                     "uci_har_inertial,usc_had (default: all; absent data are skipped)"),
     ] = None,
     protocols: Annotated[
         str, typer.Option(help="comma-separated: paper,honest")

@@ -108,6 +108,7 @@ DANHAR_ABLATION_WISDM: dict[str, tuple[float, float]] = {
 WHAR_ARENA_MACRO_F1: dict[str, float] = {
     "hapt": 0.848,
     "uci_har": 0.961,
+    "uci_har_inertial": 0.961,
     "wisdm": 0.855,
     "unimib": 0.633,
     "pamap2": 0.651,

@@ -50,6 +50,7 @@ DATASETS: dict[str, str] = {
     "weak": "weak labels built from USC-HAD; the paper's iPhone set is private (Table VI)",
     "hapt": "UCI HAPT raw, 12 activities (not in the paper)",
     "uci_har": "UCI-HAR classes and split built from HAPT raw (not in the paper)",
+    "uci_har_inertial": "UCI-HAR Inertial Signals, the release's windows (not in the paper)",
     "usc_had": "USC-HAD (not in the paper)",
 }
 
