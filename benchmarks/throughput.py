@@ -15,9 +15,10 @@ Prints one JSON object on stdout (progress goes to stderr):
   the largest training speed-up any fp32 implementation of the same FLOPs could reach;
 * MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
   training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last;
-* with ``--accuracy-epochs N``: reference and harlab trained in lockstep (same weights,
-  same batches) for N epochs on a real split (default: the HAPT demo config), with test
-  accuracy / macro-F1 of each, their prediction agreement and real-data windows/s.
+* with ``--accuracy-epochs N``: the reference (fp32), harlab fp32 and harlab under bf16
+  autocast trained in lockstep (same weights, same batches) for N epochs on a real split
+  (default: the HAPT demo config), with test accuracy / macro-F1 of each, their prediction
+  agreement with the reference and real-data windows/s.
 
 Training steps of the three variants are interleaved round-robin so that a change in
 machine load hits all of them alike; medians are reported (best values alongside).
@@ -160,11 +161,12 @@ def mranet(args: argparse.Namespace, peak: float) -> dict[str, Any]:
 
 
 def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str, Any]:
-    """Train reference and harlab fp32 in lockstep on a real split; compare test scores.
+    """Train the reference (fp32), harlab fp32 and harlab bf16-autocast in lockstep on a real
+    split; compare test scores.
 
-    Both start from the same weights (``copy_reference_weights``) and see the same shuffled
-    batches, so any accuracy difference comes from the implementation alone (fp32 rounding
-    order), not from initialisation or data order. Also times both on the real windows.
+    All start from the same weights (``copy_reference_weights``) and see the same shuffled
+    batches, so any accuracy difference comes from the implementation and precision alone
+    (rounding), not from initialisation or data order. Also times each on the real windows.
     """
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
@@ -179,9 +181,12 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
     torch.manual_seed(cfg.train.seed)
     ref = ReferenceDanHAR(shape, k, **opts)
     fast = build_danhar(shape, k, **opts)
+    fast_bf16 = build_danhar(shape, k, **opts)
     copy_reference_weights(ref, fast)
+    copy_reference_weights(ref, fast_bf16)
     xtr, ytr = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"]).long()
-    models = {"reference_fp32": ref, "harlab_fp32": fast}
+    models = {"reference_fp32": ref, "harlab_fp32": fast, "harlab_bf16_autocast": fast_bf16}
+    bf16 = {"harlab_bf16_autocast"}
     opts_ = {n: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for n, m in models.items()}
     seconds = dict.fromkeys(models, 0.0)
     bs, seen = cfg.train.batch_size, 0
@@ -195,7 +200,8 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
             xb, yb = xtr[idx], ytr[idx]
             for name, m in models.items():
                 t = time.perf_counter()
-                loss = F.cross_entropy(m(xb), yb)
+                with autocast(name in bf16):
+                    loss = F.cross_entropy(m(xb).float(), yb)
                 opts_[name].zero_grad(set_to_none=True)
                 loss.backward()
                 opts_[name].step()
@@ -206,21 +212,24 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
     with torch.inference_mode():
         for name, m in models.items():
             m.eval()
-            logits[name] = torch.cat([m(xte[i : i + 512]) for i in range(0, len(xte), 512)])
+            with autocast(name in bf16):  # bf16 models are scored as they would be deployed
+                logits[name] = torch.cat([m(xte[i : i + 512]).float()
+                                          for i in range(0, len(xte), 512)])
     preds = {n: v.argmax(1).numpy() for n, v in logits.items()}
+    ref_logits, ref_pred = logits["reference_fp32"], preds["reference_fp32"]
     out: dict[str, Any] = {"config": str(config), "split": data.split.description,
                            "epochs": epochs, "train_windows_seen": seen,
-                           "test_windows": int(len(yte)),
-                           "max_abs_logit_diff": float((logits["reference_fp32"]
-                                                        - logits["harlab_fp32"]).abs().max()),
-                           "prediction_agreement": float((preds["reference_fp32"]
-                                                          == preds["harlab_fp32"]).mean())}
+                           "test_windows": int(len(yte))}
     for name, p in preds.items():
         out[name] = {"test_accuracy": round(float(accuracy_score(yte, p)), 4),
                      "test_macro_f1": round(float(f1_score(yte, p, average="macro")), 4),
-                     "train_windows_per_s": round(seen / seconds[name], 1)}
-    out["train_speedup"] = round(out["harlab_fp32"]["train_windows_per_s"]
-                                 / out["reference_fp32"]["train_windows_per_s"], 2)
+                     "train_windows_per_s": round(seen / seconds[name], 1),
+                     "train_speedup_vs_reference": round(seconds["reference_fp32"]
+                                                         / seconds[name], 2)}
+        if name != "reference_fp32":
+            out[name]["max_abs_logit_diff_vs_reference"] = float(
+                (ref_logits - logits[name]).abs().max())
+            out[name]["prediction_agreement_with_reference"] = float((ref_pred == p).mean())
     return out
 
 
