@@ -163,6 +163,10 @@ def test_config_fmcw_values_are_kept(tmp_path) -> None:
         (["--prf", "-5"], None, DataError, "prf_hz must be a positive number"),
         (["--recordings", "0"], None, ConfigError, "--recordings must be >= 1"),
         (["--activities", "swim"], None, ConfigError, "unknown activity"),
+        (["--snr", "loud"], None, ConfigError, "--snr must be a number of dB, LOW,HIGH or none"),
+        (["--snr", "1,2,3"], None, ConfigError, "--snr must be a number of dB"),
+        (["--snr", "nan"], None, ConfigError, "--snr must be a number of dB"),
+        (["--snr", "30,20"], None, ConfigError, "snr_db range low > high"),
     ],
 )
 def test_bad_settings_give_one_clear_error(tmp_path, args, yaml_text, error, message) -> None:
@@ -174,6 +178,22 @@ def test_bad_settings_give_one_clear_error(tmp_path, args, yaml_text, error, mes
     assert isinstance(res.exception, error), res.output
     assert message in str(res.exception)
     assert not out.exists()
+
+
+def test_snr_option_number_range_or_no_noise(tmp_path) -> None:
+    assert simulation_config(snr="12.5").snr_db == 12.5
+    assert simulation_config(snr="-5").snr_db == -5.0
+    assert simulation_config(snr="10,20").snr_db == (10.0, 20.0)
+    assert simulation_config(snr="-3:4").snr_db == (-3.0, 4.0)
+    assert simulation_config(snr="None").snr_db is None
+    assert simulation_config().snr_db == SimulationConfig().snr_db  # not given: the default
+    out = tmp_path / "sim"
+    res = run("--out", str(out), "--snr", "none", "--activities", "box", *FAST)
+    assert res.exit_code == 0, res.output
+    assert "no noise" in res.output
+    sim, _, table = recorded(out)
+    assert sim["snr_db"] is None and table["snr_db"].isna().all()
+    assert SimulationConfig.from_dict(sim).snr_db is None  # the record reproduces it
 
 
 def test_missing_config_file(tmp_path) -> None:

@@ -109,12 +109,37 @@ def _radar_overrides(
     return data
 
 
+NO_NOISE = ("none", "off", "inf")
+
+
+def parse_snr(text: str | float | None) -> float | tuple[float, float] | None | bool:
+    """``--snr``: a number of dB, ``LOW,HIGH`` (or ``LOW:HIGH``; drawn per recording) or
+    ``none`` (no noise). Returns False when the option was not given."""
+    from harlab.errors import ConfigError
+
+    if text is None:
+        return False
+    if isinstance(text, int | float):
+        return float(text)
+    t = text.strip().lower()
+    if t in NO_NOISE:
+        return None
+    parts = t.replace(":", ",").split(",")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--snr must be a number of dB, LOW,HIGH or none; got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
 def simulation_config(
     config: Path | None = None,
     persons: str | None = None,
     activities: str | None = None,
     seed: int | None = None,
-    snr: float | None = None,
+    snr: str | float | None = None,
     recordings: int | None = None,
     duration: float | None = None,
     prf: float | None = None,
@@ -154,8 +179,9 @@ def simulation_config(
         changes["activities"] = tuple(acts)
     if seed is not None:
         changes["seed"] = seed
-    if snr is not None:
-        changes["snr_db"] = snr
+    snr_db = parse_snr(snr)
+    if snr_db is not False:
+        changes["snr_db"] = snr_db
     if quick:
         changes["recordings_per_cell"] = 1
         changes["duration_s"] = 3.5
@@ -219,7 +245,9 @@ def radar(
         int | None, typer.Option(help="simulation seed (default: the config's, else 0)")
     ] = None,
     snr: Annotated[
-        float | None, typer.Option(help="SNR in dB (default: drawn from 20-35 dB per recording)")
+        str | None,
+        typer.Option(help="SNR in dB: a number, LOW,HIGH (drawn per recording) or none (no "
+                     "noise); default: the config's, else 20,35"),
     ] = None,
     workers: Annotated[int, typer.Option(help="simulation processes")] = 2,
     recordings: Annotated[
