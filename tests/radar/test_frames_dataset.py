@@ -102,6 +102,20 @@ def test_refuses_to_overwrite(dataset, tmp_path):
     assert list(tmp_path.iterdir()) == [empty] and not any(empty.iterdir())
 
 
+def test_extra_files_are_in_the_folder_when_it_appears(tmp_path):
+    out = tmp_path / "ds"
+    write_frames_dataset([fake_raw("walk", "p1", 1.0)], out, progress=False,
+                         extra_files={"settings.json": '{"seed": 3}\n'})
+    assert (out / "settings.json").read_text() == '{"seed": 3}\n'
+    for bad in ("../x.json", "sub/x.json", "dataset.json"):
+        target = tmp_path / "bad"
+        with pytest.raises(ValueError, match="plain file name"):
+            write_frames_dataset([fake_raw("walk", "p1", 1.0)], target, progress=False,
+                                 extra_files={bad: "{}"})
+        assert not target.exists() and not (tmp_path / "x.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no partial folder left
+
+
 def _own_dataset(tmp_path, files: dict[str, np.ndarray], rows=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     for name, arr in files.items():

@@ -303,8 +303,9 @@ def radar(
     cfg = ProcessingConfig.from_yaml(processing) if processing else ProcessingConfig()
     console.print(_settings_line(sim_cfg), highlight=False)
     raws = simulate_dataset(sim_cfg, workers=workers, progress=not no_progress)
-    summary = write_frames_dataset(raws, out, cfg, progress=False, figures=True)
-    (out / SIM_FILE).write_text(json.dumps(dataclasses.asdict(sim_cfg), indent=2) + "\n")
+    settings = json.dumps(dataclasses.asdict(sim_cfg), indent=2) + "\n"
+    summary = write_frames_dataset(raws, out, cfg, progress=False, figures=True,
+                                   extra_files={SIM_FILE: settings})
     console.print(
         f"wrote {summary['n_frames']} frames from {summary['n_recordings']} recordings "
         f"({len(summary['persons'])} persons x {len(summary['classes'])} activities) to {out}"

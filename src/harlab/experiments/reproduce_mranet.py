@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import ConfigError, DataError
-from harlab.evaluation.report import hardware, hardware_line, write_json
+from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
 from harlab.runs import attempts, create_run_dir, first_free
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
@@ -480,8 +480,9 @@ def simulate_into(folder: Path, quick: bool, seed: int = 0, workers: int = 1,
     else:
         sim = SimulationConfig(seed=seed)
     raws = simulate_dataset(sim, workers=workers, progress=progress)
-    write_frames_dataset(raws, folder, progress=False, figures=False)
-    write_json(folder / SIM_FILE, dataclasses.asdict(sim))
+    settings = json.dumps(to_jsonable(dataclasses.asdict(sim)), indent=2) + "\n"
+    write_frames_dataset(raws, folder, progress=False, figures=False,
+                         extra_files={SIM_FILE: settings})
     return folder
 
 

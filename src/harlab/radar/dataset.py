@@ -89,6 +89,7 @@ def write_frames_dataset(
     cfg: ProcessingConfig | None = None,
     progress: bool = True,
     figures: bool = False,
+    extra_files: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Process every recording and write a frame dataset folder; returns its summary.
 
@@ -99,6 +100,8 @@ def write_frames_dataset(
     at the end, so a failure never leaves a half-written dataset; an existing non-empty
     ``out_dir`` is refused. With ``figures``, the spectrogram, range-time map and first
     frames of the first recording of each activity are saved as PNG in ``out_dir/figures``.
+    ``extra_files`` (name -> text, e.g. the simulation settings) are written into the folder
+    before the rename, so a finished folder always has them.
     """
     cfg = cfg or ProcessingConfig()
     out = Path(out_dir)
@@ -192,6 +195,10 @@ def write_frames_dataset(
             "radar": radars[0] if len(radars) == 1 else radars,
         }
         (tmp / META).write_text(json.dumps(summary, indent=2))
+        for name, text in (extra_files or {}).items():
+            if Path(name).name != name or name == META:
+                raise ValueError(f"extra file name must be a plain file name, not {name!r}")
+            (tmp / name).write_text(text)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)
