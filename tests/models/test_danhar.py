@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from harlab.errors import ConfigError
 from harlab.models import build_model
-from harlab.models.blocks import ChannelAttention, TemporalAttention
+from harlab.models.blocks import ChannelAttention, TemporalAttention, mean_max
 from harlab.models.danhar import build_danhar
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
 from tests.models.conftest import fit_losses
@@ -147,6 +147,27 @@ def test_attention_blocks_standalone() -> None:
         assert sum(p.numel() for p in ta.parameters()) == count
         w = ta(x)
         assert w.shape == (2, 3, 10) and ((w >= 0) & (w <= 1)).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_mean_max_gradient_matches_autograd_with_ties(dtype: torch.dtype) -> None:
+    """The fused mean/max backward equals autograd's (mean + amax), ties shared evenly."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 30, 5).to(dtype)
+    x[0, 3:6, 1] = x[0, :, 1].max() + 1  # three tied maxima
+    x[1, :, 2] = 0.5  # a constant column: every element ties
+    g_mean, g_max = torch.randn(4, 5).to(dtype), torch.randn(4, 5).to(dtype)
+    grads = []
+    for fused in (True, False):
+        xi = x.clone().requires_grad_(True)
+        mean, mx = mean_max(xi, 1) if fused else (xi.mean(1), xi.amax(1))
+        ((mean * g_mean).sum() + (mx * g_max).sum()).backward()
+        grads.append(xi.grad.float())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-2, atol=1e-2)
+    # the tied column shares g_max: three elements get a third each (plus the mean's part)
+    share = grads[0][0, 3:6, 1] - (g_mean[0, 1].float() / 30)
+    torch.testing.assert_close(share, (g_max[0, 1].float() / 3).expand(3), rtol=1e-2,
+                               atol=1e-2)
 
 
 def test_bf16_autocast_runs_and_is_close() -> None:

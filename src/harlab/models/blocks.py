@@ -20,8 +20,9 @@ class _MeanMax(torch.autograd.Function):
 
     Autograd's own max backward (scatter or tie-counting) plus separate accumulation of
     the mean and max gradients costs several extra passes over a large activation. Here
-    the gradient is ``where(x == max, g_max + g_mean / n, g_mean / n)``; exact ties (which
-    do not occur for continuous fp32 activations) would each receive ``g_max``.
+    the gradient is ``where(x == max, g_max / ties + g_mean / n, g_mean / n)``: like
+    ``amax``'s own backward, tied maxima share ``g_max`` evenly. Ties are rare in fp32 but
+    not in bf16 (8-bit mantissa), which autocast uses on CPUs with native bf16.
     """
 
     @staticmethod
@@ -36,7 +37,9 @@ class _MeanMax(torch.autograd.Function):
         x, mx = ctx.saved_tensors
         d = ctx.dim
         gm = (g_mean / x.shape[d]).unsqueeze(d)
-        return torch.where(x == mx, gm + g_max.unsqueeze(d), gm).to(x.dtype), None
+        top = x == mx
+        ties = top.sum(d, keepdim=True, dtype=g_max.dtype)
+        return torch.where(top, gm + g_max.unsqueeze(d) / ties, gm).to(x.dtype), None
 
 
 def mean_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
