@@ -46,9 +46,6 @@ def persons() -> None:
     console.print(table)
 
 
-# Same name as harlab.experiments.reproduce_mranet.SIM_FILE (not imported: that pulls torch),
-# so that `harlab reproduce mranet --data OUT` can re-simulate a dataset written here.
-SIM_FILE = "harlab_simulation.json"
 WAVEFORMS = ("pulsed", "fmcw")
 
 
@@ -294,7 +291,7 @@ def radar(
     """
     from harlab.radar.dataset import write_frames_dataset
     from harlab.radar.processing import ProcessingConfig
-    from harlab.radar.simulate import simulate_dataset
+    from harlab.radar.simulate import SIM_FILE, simulate_dataset
 
     sim_cfg = simulation_config(
         config, persons, activities, seed, snr, recordings, duration, prf, waveform,
@@ -303,9 +300,8 @@ def radar(
     cfg = ProcessingConfig.from_yaml(processing) if processing else ProcessingConfig()
     console.print(_settings_line(sim_cfg), highlight=False)
     raws = simulate_dataset(sim_cfg, workers=workers, progress=not no_progress)
-    settings = json.dumps(dataclasses.asdict(sim_cfg), indent=2) + "\n"
     summary = write_frames_dataset(raws, out, cfg, progress=False, figures=True,
-                                   extra_files={SIM_FILE: settings})
+                                   extra_files={SIM_FILE: sim_cfg.to_json()})
     console.print(
         f"wrote {summary['n_frames']} frames from {summary['n_recordings']} recordings "
         f"({len(summary['persons'])} persons x {len(summary['classes'])} activities) to {out}"

@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import ConfigError, DataError
-from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
+from harlab.evaluation.report import hardware, hardware_line, write_json
+from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
-SIM_FILE = "harlab_simulation.json"
 PAPER_SOURCE = (
     "He, Zhang, Chen, Zhou, Jing. Joint Activity Recognition and Person Identification With "
     "Radar Micro-Doppler Signatures (MRA-Net). Remote Sensing 2019"
@@ -480,9 +480,8 @@ def simulate_into(folder: Path, quick: bool, seed: int = 0, workers: int = 1,
     else:
         sim = SimulationConfig(seed=seed)
     raws = simulate_dataset(sim, workers=workers, progress=progress)
-    settings = json.dumps(to_jsonable(dataclasses.asdict(sim)), indent=2) + "\n"
     write_frames_dataset(raws, folder, progress=False, figures=False,
-                         extra_files={SIM_FILE: settings})
+                         extra_files={SIM_FILE: sim.to_json()})
     return folder
 
 

@@ -44,6 +44,7 @@ frames; 469 recordings, 7504 frames in total (paper: 7498).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -89,6 +90,9 @@ _TABLE2 = (
     ("sub6", 1.69, 52.0, "female"),
 )
 DEFAULT_STYLE_SEED = 2018
+# The settings a simulated frame folder was made with (written beside dataset.json), so that
+# `harlab reproduce mranet` can re-simulate its test recordings at other SNRs.
+SIM_FILE = "harlab_simulation.json"
 DEFAULT_PERSONS: list[PersonSpec] = PersonSpec.spread(_TABLE2, seed=DEFAULT_STYLE_SEED)
 
 # MRA-Net Table 3: spectrogram frames (1 s, hop 0.64 s) per subject and activity.
@@ -559,6 +563,10 @@ class SimulationConfig:
                 float(d.get("duration_s", DEFAULT_DURATION_S))
             )
         return cls(**d)
+
+    def to_json(self) -> str:
+        """The settings as JSON text that :meth:`from_dict` reads back to an equal config."""
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SimulationConfig:
