@@ -105,6 +105,10 @@ def write_frames_dataset(
     """
     cfg = cfg or ProcessingConfig()
     out = Path(out_dir)
+    extra = dict(extra_files or {})
+    for name in extra:  # checked before any recording is processed
+        if Path(name).name != name or name == META:
+            raise ValueError(f"extra file name must be a plain file name, not {name!r}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out}: exists and is not empty; refusing to overwrite a dataset")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,9 +199,7 @@ def write_frames_dataset(
             "radar": radars[0] if len(radars) == 1 else radars,
         }
         (tmp / META).write_text(json.dumps(summary, indent=2))
-        for name, text in (extra_files or {}).items():
-            if Path(name).name != name or name == META:
-                raise ValueError(f"extra file name must be a plain file name, not {name!r}")
+        for name, text in extra.items():
             (tmp / name).write_text(text)
         if out.exists():
             out.rmdir()  # empty (checked above)
