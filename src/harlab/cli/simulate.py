@@ -109,13 +109,11 @@ def _radar_overrides(
 NO_NOISE = ("none", "off", "inf")
 
 
-def parse_snr(text: str | float | None) -> float | tuple[float, float] | None | bool:
+def parse_snr(text: str | float) -> float | tuple[float, float] | None:
     """``--snr``: a number of dB, ``LOW,HIGH`` (or ``LOW:HIGH``; drawn per recording) or
-    ``none`` (no noise). Returns False when the option was not given."""
+    ``none`` (no noise, returned as None)."""
     from harlab.errors import ConfigError
 
-    if text is None:
-        return False
     if isinstance(text, int | float):
         return float(text)
     t = text.strip().lower()
@@ -176,9 +174,8 @@ def simulation_config(
         changes["activities"] = tuple(acts)
     if seed is not None:
         changes["seed"] = seed
-    snr_db = parse_snr(snr)
-    if snr_db is not False:
-        changes["snr_db"] = snr_db
+    if snr is not None:
+        changes["snr_db"] = parse_snr(snr)
     if quick:
         changes["recordings_per_cell"] = 1
         changes["duration_s"] = 3.5
