@@ -185,9 +185,11 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
     copy_reference_weights(ref, fast)
     copy_reference_weights(ref, fast_bf16)
     xtr, ytr = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"]).long()
-    models = {"reference_fp32": ref, "harlab_fp32": fast, "harlab_bf16_autocast": fast_bf16}
-    bf16 = {"harlab_bf16_autocast"}
-    opts_ = {n: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for n, m in models.items()}
+    models = {  # name: (model, bf16 autocast), as in main()'s variants
+        "reference_fp32": (ref, False), "harlab_fp32": (fast, False),
+        "harlab_bf16_autocast": (fast_bf16, True),
+    }
+    opts_ = {n: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for n, (m, _) in models.items()}
     seconds = dict.fromkeys(models, 0.0)
     bs, seen = cfg.train.batch_size, 0
     for epoch in range(epochs):
@@ -198,9 +200,9 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
             if b % 10 == 0:
                 log(f"accuracy check: epoch {epoch + 1}/{epochs}, batch {b}/{len(batches)}")
             xb, yb = xtr[idx], ytr[idx]
-            for name, m in models.items():
+            for name, (m, bf16) in models.items():
                 t = time.perf_counter()
-                with autocast(name in bf16):
+                with autocast(bf16):
                     loss = F.cross_entropy(m(xb).float(), yb)
                 opts_[name].zero_grad(set_to_none=True)
                 loss.backward()
@@ -210,9 +212,9 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0) -> dict[str,
     xte, yte = torch.from_numpy(data.x["test"]), data.y["test"]
     logits = {}
     with torch.inference_mode():
-        for name, m in models.items():
+        for name, (m, bf16) in models.items():
             m.eval()
-            with autocast(name in bf16):  # bf16 models are scored as they would be deployed
+            with autocast(bf16):  # bf16 models are scored as they would be deployed
                 logits[name] = torch.cat([m(xte[i : i + 512]).float()
                                           for i in range(0, len(xte), 512)])
     preds = {n: v.argmax(1).numpy() for n, v in logits.items()}
