@@ -32,6 +32,7 @@ from harlab.errors import CheckpointError, ConfigError
 from harlab.evaluation.metrics import compute_metrics
 from harlab.evaluation.plots import plot_confusion_matrix, plot_per_group, plot_training_curves
 from harlab.evaluation.report import metrics_markdown, write_json
+from harlab.hardware import reuse_freed_memory
 from harlab.runs import (
     RUN_ENV,
     best_checkpoint,
@@ -396,8 +397,10 @@ def fit_module(
     validation data only) and ``checkpoints/last.ckpt`` (every epoch, for resume), early
     stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/``.
     ``limit_*_batches`` go to Lightning as given (a float is a fraction, an int a number
-    of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``.
+    of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``. Freed
+    memory is kept for reuse (:func:`harlab.hardware.reuse_freed_memory`).
     """
+    reuse_freed_memory()
     best_cb = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",

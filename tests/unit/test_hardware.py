@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,37 @@ def test_native_bf16_is_named_in_the_line() -> None:
            "cpu_matrix_flags": {"amx_bf16": True, "avx512_bf16": True}}
     assert hwmod.hardware_line(rec) == (
         "X (16 CPUs, bf16: native (AMX, AVX512-BF16)), torch 2.13.0 (16 threads)")
+
+
+_FAULTS = """
+import ctypes, resource
+from harlab.hardware import reuse_freed_memory
+on = reuse_freed_memory()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 128 << 20
+def touch():
+    p = libc.malloc(size)
+    ctypes.memset(p, 1, size)  # write every page, as a tensor's first use does
+    return p
+libc.free(touch())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+libc.free(touch())  # the same size again
+print(int(on), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+@pytest.mark.parametrize("env", ["1", "0"])
+def test_reuse_freed_memory_stops_page_faults_on_reallocation(env: str) -> None:
+    """With reuse on, a second 128 MB block comes from the kept heap (no page faults);
+    glibc's default mmaps it afresh and faults in every page (~32k); the variable opts out."""
+    out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True,
+                         env={**os.environ, "HARLAB_MALLOC_REUSE": env}, check=True)
+    on, faults = map(int, out.stdout.split())
+    if env == "1":
+        assert on == 1 and faults < 2000
+    else:
+        assert on == 0 and faults > 20000
