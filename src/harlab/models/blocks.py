@@ -16,34 +16,34 @@ from torch import Tensor, nn
 
 
 class _MeanMax(torch.autograd.Function):
-    """Mean and max over ``dim`` in one autograd node with a two-pass backward.
+    """Mean and max over ``dim`` in one autograd node with a one-pass backward.
 
-    Autograd's own max backward (scatter or tie-counting) plus separate accumulation of
-    the mean and max gradients costs several extra passes over a large activation. Here
-    the gradient is ``where(x == max, g_max / ties + g_mean / n, g_mean / n)``: like
-    ``amax``'s own backward, tied maxima share ``g_max`` evenly. Ties are rare in fp32 but
-    not in bf16 (8-bit mantissa), which autocast uses on CPUs with native bf16.
+    The max gradient goes to the element ``torch.max`` returns (the first maximum), as the
+    authors' ``torch.max`` / ``AdaptiveMaxPool2d`` pooling routes it; the backward is the
+    broadcast mean gradient plus a scatter of ``g_max`` at the saved indices. Compared
+    with routing by ``x == max`` (a compare, a tie count and a select over the whole
+    activation) this is one write pass, and only the indices are kept for backward. The
+    mean is ``sum / n``: ``mean`` of a bf16 tensor first copies all of it to fp32.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-        mx = x.amax(dim, keepdim=True)
-        ctx.save_for_backward(x, mx)
-        ctx.dim = dim
-        return x.mean(dim), mx.squeeze(dim)
+        mx, idx = x.max(dim, keepdim=True)
+        ctx.save_for_backward(idx)
+        ctx.dim, ctx.shape, ctx.dtype = dim, x.shape, x.dtype
+        return x.sum(dim) / x.shape[dim], mx.squeeze(dim)
 
     @staticmethod
     def backward(ctx: Any, g_mean: Tensor, g_max: Tensor) -> tuple[Tensor, None]:
-        x, mx = ctx.saved_tensors
+        (idx,) = ctx.saved_tensors
         d = ctx.dim
-        gm = (g_mean / x.shape[d]).unsqueeze(d)
-        top = x == mx
-        ties = top.sum(d, keepdim=True, dtype=g_max.dtype)
-        return torch.where(top, gm + g_max.unsqueeze(d) / ties, gm).to(x.dtype), None
+        gx = (g_mean / ctx.shape[d]).to(ctx.dtype).unsqueeze(d).expand(ctx.shape).contiguous()
+        return gx.scatter_add_(d, idx, g_max.to(ctx.dtype).unsqueeze(d)), None
 
 
 def mean_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """``(x.mean(dim), x.amax(dim))`` with a cheap fused backward."""
+    """``(x.mean(dim), x.amax(dim))`` with a cheap fused backward (max gradient to the first
+    maximum, like ``torch.max``)."""
     return _MeanMax.apply(x, dim)
 
 
