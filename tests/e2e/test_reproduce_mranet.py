@@ -64,6 +64,12 @@ def test_bad_input_is_one_clear_error_and_leaves_no_run_dir(tmp_path: Path) -> N
     res = runner.invoke(cli.app, ["reproduce", "mranet", "--simulate", "--experiments",
                                   "table9", "--out", str(tmp_path / "runs")])
     assert isinstance(res.exception, ConfigError) and "table9" in str(res.exception)
+    res = runner.invoke(cli.app, ["reproduce", "mranet", "--simulate", "--experiments",
+                                  "table4", "--models", "lstm_activity", "--out",
+                                  str(tmp_path / "runs")])
+    msg = str(res.exception)
+    assert isinstance(res.exception, ConfigError) and "lstm_activity" in msg
+    assert "mranet_identity" in msg  # the choices for the chosen experiments
     assert not (tmp_path / "runs").exists()
 
 
@@ -127,6 +133,20 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert out3["resumed"]["reused_models"] == 3 and len(out3["runs"]) == 6
     assert sorted({r["fold"] for r in out3["runs"]}) == [0, 1]
 
+    # --models: of Fig. 10's and Table 6's models train only dcnn3_activity; the finished
+    # MRA-Net is reloaded, the rest read n/a
+    part = [*again, "--experiments", "fig10,table6", "--models", "dcnn3_activity"]
+    res = runner.invoke(cli.app, part)
+    assert res.exit_code == 0, res.output
+    out_p = json.loads((run / "results.json").read_text())
+    assert {r["model"] for r in out_p["runs"]} == {"dcnn3_activity", "mranet_flwl"}
+    assert out_p["resumed"]["reused_models"] == 1
+    assert "dcnn5_identity" in out_p["not_run"] and "mranet_abl2" in out_p["not_run"]
+    report = (run / "report.md").read_text()
+    assert "- not run (`--models` left them out): dcnn5_identity" in report
+    assert "| dcnn5 (identity) | n/a | n/a | n/a | n/a |" in report
+    assert "| (2) | × | √ | × | n/a / 94.52 |" in report  # Table 6 row, model not trained
+
     # every other experiment on fold 0 (fold 1 is kept but not run): only new models train
     rest = [*again, "--experiments", "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
             "--snrs", "0,30", "--snr-recordings", "1"]
@@ -136,7 +156,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     from harlab.experiments.reproduce_mranet import NEEDS
 
     assert {r["model"] for r in out4["runs"]} == {k for ks in NEEDS.values() for k in ks}
-    assert out4["resumed"]["reused_models"] == 3
+    assert out4["resumed"]["reused_models"] == 4 and not out4["not_run"]
     report = (run / "report.md").read_text()
     for head in ("## Fig. 9", "## Fig. 10", "## Fig. 11", "## Fig. 12", "## Table 5",
                  "## Table 6", "`mranet_flwl_id`, identity gets 2 + max w",

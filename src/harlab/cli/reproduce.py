@@ -150,6 +150,12 @@ def mranet(
         str, typer.Option(help="comma-separated: table4,fig8,fig9,fig10,fig11,fig12,table5,"
                           "table6")
     ] = "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated model keys: train only these of the "
+                                 "models the experiments need (e.g. dcnn3_activity,"
+                                 "lstm_activity); the rest read n/a until a --resume adds "
+                                 "them (default: all)")
+    ] = None,
     protocol: Annotated[
         str, typer.Option(help="recording (honest: folds by recording) or paper (random "
                           "frames, leaks)")
@@ -179,7 +185,7 @@ def mranet(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
     resume: Annotated[
         Path | None,
-        typer.Option(help="continue (or extend with --run-folds/--experiments) a "
+        typer.Option(help="continue (or extend with --run-folds/--experiments/--models) a "
                      "reproduction in this directory: same training options, its data; "
                      "trained models are reloaded, not retrained"),
     ] = None,
@@ -223,5 +229,6 @@ def mranet(
             data=data, simulate=simulate, quick=quick, experiments=parse_names(experiments),
             protocol=protocol, limits=lim, out=out,
             command=_command_line(), on_event=on_event, resume=resume,
+            models=None if models is None else (parse_names(models) or []),
         )
     console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

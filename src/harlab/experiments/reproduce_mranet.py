@@ -496,8 +496,13 @@ def reproduce_mranet(
     command: str = "",
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     resume: str | Path | None = None,
+    models: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the chosen experiments; returns the run directory and the results dict.
+
+    ``models`` (keys of ``SPECS``) limits which of the models the experiments need are
+    trained, so that expensive ones can be run one at a time; the report marks the others
+    "not run". On resume, models finished earlier are always reloaded and reported.
 
     ``resume`` continues (or extends, with more ``run_folds`` or experiments) a reproduction
     in its directory: the training settings must be the original's, the data are the
@@ -518,6 +523,13 @@ def reproduce_mranet(
         raise ConfigError("--resume reads the data its run used; drop --data/--simulate")
     if resume is None and (data is None) == (not simulate):
         raise ConfigError("give exactly one of --data DIR and --simulate")
+    wanted = [k for k in SPECS if any(k in NEEDS[e] for e in exps)]
+    if models is not None:
+        bad = [m for m in models if m not in wanted]
+        if bad or not models:
+            raise ConfigError(f"--models: {bad or 'none given'} not needed by "
+                              f"{', '.join(exps)}; choose from {', '.join(wanted)}")
+    selected = set(wanted if models is None else models)
     emit = on_event or (lambda kind, info: None)
     if lim.threads:
         torch.set_num_threads(int(lim.threads))
@@ -546,7 +558,9 @@ def reproduce_mranet(
     sim = load_simulation(folder) if "fig11" in exps else None
     folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
     folds = folds[: lim.run_folds or lim.folds]
-    keys = [k for k in SPECS if any(k in NEEDS[e] for e in exps)]
+    # the selected models, plus (on resume) any other model with a finished run to reload
+    keys = [k for k in wanted if k in selected or (resume is not None and any(
+        (d / "metrics.json").is_file() for d in (parent / "runs").glob(f"{k}_fold*")))]
     total = len(keys) * len(folds) * len(lim.seeds)
     emit("plan", {"total": total, "frames": len(fr.x), "folds": len(folds)})
     runs: list[dict[str, Any]] = []
@@ -566,6 +580,8 @@ def reproduce_mranet(
                 spec = SPECS[key]
                 name = f"{key}_fold{f}_seed{seed}"
                 found = finished_run(parent, name) if resume is not None else None
+                if found is None and key not in selected:
+                    continue
                 if found is not None:  # trained before the interruption: reload, re-score
                     run_dir, row, module = found
                     res = score(module, fr, idx[2])
@@ -613,7 +629,7 @@ def reproduce_mranet(
                                                        len(fr.activities), len(fr.persons),
                                                        channels=[32, 64, 128], reps=1)
     summary = {}
-    for key in keys:
+    for key in wanted:
         rs = [r for r in runs if r["model"] == key]
         summary[key] = _stats(rs, (
             "activity_macro_f1", "identity_macro_f1", "activity_accuracy",
@@ -629,6 +645,7 @@ def reproduce_mranet(
                  "activities": fr.activities, "persons": fr.persons, "simulated_here": simulate,
                  "quick": quick},
         "limits": dataclasses.asdict(lim), "hardware": hardware(),
+        "not_run": [k for k in wanted if not any(r["model"] == k for r in runs)],
         "started": stored.get("started", datetime.now().isoformat(timespec="seconds")),
         "wall_seconds": None, "summary": summary, "runs": runs, "timing": timing,
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
@@ -758,6 +775,10 @@ def _pct(s: dict[str, Any] | None) -> str:
     return "n/a" if not s else f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
 
 
+def _mean(s: dict[str, Any] | None, fmt: str) -> str:
+    return "n/a" if not s else format(s["mean"], fmt)
+
+
 def _paper(v: float | None) -> str:
     return "×" if v is None else f"{v:.2f}"
 
@@ -813,6 +834,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         f"- hardware: {hardware_line(res['hardware'])}; wall time {res['wall_seconds']} s",
         "- model selection: the epoch with the best validation macro-F1 (mean of both heads "
         "for multitask models); test data never chooses anything",
+        *([f"- not run (`--models` left them out): {', '.join(res['not_run'])}; their rows "
+           "read n/a"] if res.get("not_run") else []),
         *([f"- resumed {res['resumed']['at']} with `{res['resumed']['command']}`: "
            f"{res['resumed']['reused_models']} models trained before the interruption were "
            "reloaded from their best checkpoints and re-scored; the wall time counts the "
@@ -827,8 +850,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
             s, (pa, pi) = summ[key], PAPER_TABLE4[key]
             lines.append(f"| {SPECS[key].label} | {_pct(s['activity_macro_f1'])} | "
                          f"{_paper(pa)} | {_pct(s['identity_macro_f1'])} | {_paper(pi)} | "
-                         f"{s['epochs_trained']['mean']:.1f} | "
-                         f"{s['train_seconds']['mean']:.0f} |")
+                         f"{_mean(s['epochs_trained'], '.1f')} | "
+                         f"{_mean(s['train_seconds'], '.0f')} |")
         lines.append("")
     flwl = pooled.get("mranet_flwl", {})
     if "fig8" in exps and flwl:
@@ -872,8 +895,9 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         for k in dict.fromkeys(act_keys + id_keys):
             s = summ[k]
             lines.append(f"| {SPECS[k].label} | {_pct(s['activity_macro_f1'])} | "
-                         f"{_pct(s['identity_macro_f1'])} | {s['parameters']:,} | "
-                         f"{s['epochs_trained']['mean']:.1f} |")
+                         f"{_pct(s['identity_macro_f1'])} | "
+                         f"{'n/a' if s['parameters'] is None else format(s['parameters'], ',')} | "
+                         f"{_mean(s['epochs_trained'], '.1f')} |")
         lines += ["", f"Paper (text): {PAPER_FIG10}. The paper's baselines are not specified "
                   "layer by layer; dcnn3/dcnn5/lstm are style baselines (see "
                   "harlab.models.radar_baselines), the equal-weight multitask dcnn3 stands in "
@@ -979,9 +1003,9 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         for i, (key, ((c, f, a), pa, pi, pt)) in enumerate(zip(ABLATION_KEYS, PAPER_TABLE6,
                                                               strict=True), start=1):
             s, t = summ[key], tm[key]["trained"]
-            spe = s["seconds_per_epoch"]["mean"]
-            rel = (f"{spe:.2f} ({100 * (spe / base['mean'] - 1):+.1f}%)" if i > 1
-                   else f"{spe:.2f}")
+            spe = s["seconds_per_epoch"]
+            rel = ("n/a" if not spe else f"{spe['mean']:.2f}" if i == 1 or not base
+                   else f"{spe['mean']:.2f} ({100 * (spe['mean'] / base['mean'] - 1):+.1f}%)")
             yes = {True: "√", False: "×"}
             lines.append(
                 f"| ({i}) | {yes[c]} | {yes[f]} | {yes[a]} | {_pct(s['activity_macro_f1'])} / "
