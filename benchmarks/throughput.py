@@ -12,7 +12,8 @@ Prints one JSON object on stdout (progress goes to stderr):
   speed-up over the reference (``--compile`` adds harlab under ``torch.compile`` and
   reports the compile time of its first step);
 * ``peak_bound_max_speedup``: the fp32 GEMM peak over the reference's achieved GFLOP/s --
-  the largest training speed-up any fp32 implementation of the same FLOPs could reach;
+  the largest training speed-up any fp32 implementation of the same FLOPs could reach
+  (``peak_bound_max_speedup_bf16``: the same with the bf16 peak);
 * MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
   training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last;
 * with ``--accuracy-epochs N``: the reference (fp32), harlab fp32 and harlab under bf16
@@ -21,10 +22,14 @@ Prints one JSON object on stdout (progress goes to stderr):
   agreement with the reference and real-data windows/s.
 
 Training steps of the three variants are interleaved round-robin so that a change in
-machine load hits all of them alike; medians are reported (best values alongside).
+machine load hits all of them alike; medians are reported (best values alongside). Like
+harlab's training, the benchmark keeps freed memory for reuse
+(``harlab.hardware.reuse_freed_memory``, process-wide, so the reference gets it too);
+``--default-malloc`` measures with glibc's default allocator instead.
 
     python benchmarks/throughput.py [--warmup 2] [--iters 6] [--threads N] [--quick]
                                     [--no-mranet] [--compile] [--accuracy-epochs N]
+                                    [--default-malloc]
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from harlab.hardware import hardware
+from harlab.hardware import hardware, reuse_freed_memory
 from harlab.models.danhar import build_danhar
 from harlab.models.mranet import build_mranet
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
@@ -248,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="cap on training batches per epoch of the accuracy check (0: all)")
     ap.add_argument("--accuracy-config", type=Path,
                     default=Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="keep glibc's default allocator (no harlab.hardware.reuse_freed_memory)")
     ap.add_argument("--compile", action="store_true",
                     help="add harlab fp32 under torch.compile (inductor) as a fourth variant")
     args = ap.parse_args(argv)
@@ -255,6 +262,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.warmup, args.iters = 1, 2
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if not args.default_malloc:  # process-wide, so every variant gets it (harlab training does)
+        reuse_freed_memory()
 
     n = 1024 if args.quick else 2048
     log(f"GEMM peak ({n}^3, {args.threads} threads) ...")
@@ -326,6 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "train_flops_per_window": 3 * flops,
         "results": results,
         "peak_bound_max_speedup": round(peak["fp32"] / ref_gflops, 2),
+        "peak_bound_max_speedup_bf16": round(peak["bf16"] / ref_gflops, 2),
         "mranet": out_mranet,
         "accuracy_check": accuracy,
     }
