@@ -8,7 +8,12 @@ frames), and ``dataset_write_s`` times ``harlab.radar.dataset.write_frames_datas
 ``simulate_dataset`` (simulation in ``workers`` processes, processing and writing in the
 main process).
 
-Usage: ``python benchmarks/radar_sim.py [--duration 30] [--workers 2] [--no-dataset]``
+Like ``simulate_dataset``, the benchmark keeps freed memory for reuse
+(``harlab.hardware.reuse_freed_memory``) in the main process and its pool;
+``--default-malloc`` measures with glibc's default allocator instead.
+
+Usage: ``python benchmarks/radar_sim.py [--duration 30] [--workers 2] [--no-dataset]
+[--default-malloc]``
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from harlab.hardware import MALLOC_ENV, reuse_freed_memory
 from harlab.radar.dataset import write_frames_dataset
 from harlab.radar.processing import frames, process
 from harlab.radar.simulate import (
@@ -44,11 +50,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-dataset", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="glibc's default allocator everywhere (simulate_dataset included)")
     args = ap.parse_args()
+    if args.default_malloc:  # before anything calls reuse_freed_memory()
+        os.environ[MALLOC_ENV] = "0"
+    reuse = reuse_freed_memory()
 
     cfg = SimulationConfig()
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "prf_hz": cfg.radar.prf_hz,
-                           "recording_s": args.duration, "realtime_factor": {}}
+                           "recording_s": args.duration, "malloc_reuse": reuse,
+                           "realtime_factor": {}}
     simulate_recording(DEFAULT_PERSONS[0], "walk", cfg.radar, 1.0, 10.0, 0)  # warm-up
     for act in ACTIVITIES:
         walls = []
@@ -69,7 +81,7 @@ def main() -> None:
         out["dataset_sim_s"] = round(time.perf_counter() - t0, 2)
         assert n == len(tasks)
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(args.workers) as ex:
+        with ProcessPoolExecutor(args.workers, initializer=reuse_freed_memory) as ex:
             n_frames = sum(ex.map(_sim_and_process, tasks, chunksize=2))
         out["dataset_sim_proc_s"] = round(time.perf_counter() - t0, 2)
         out["dataset_frames"] = n_frames
