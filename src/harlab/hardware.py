@@ -123,4 +123,5 @@ def hardware_line(hw: Mapping[str, Any]) -> str:
         bf16 = ", bf16: " + ("native (" + ", ".join(native) + ")" if native else "emulated")
     return (f"{cpu} ({cpus} CPUs" + bf16 + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
             + (f", {hw['platform']}" if hw.get("platform") else "")
-            + f", torch {hw.get('torch', '?')} ({hw.get('torch_threads', '?')} threads)")
+            + f", torch {hw.get('torch', '?')} ({hw.get('torch_threads', '?')} threads)"
+            + (", freed memory kept for reuse" if hw.get("malloc_reuse") else ""))

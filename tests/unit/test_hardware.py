@@ -65,6 +65,8 @@ def test_native_bf16_is_named_in_the_line() -> None:
            "cpu_matrix_flags": {"amx_bf16": True, "avx512_bf16": True}}
     assert hwmod.hardware_line(rec) == (
         "X (16 CPUs, bf16: native (AMX, AVX512-BF16)), torch 2.13.0 (16 threads)")
+    assert hwmod.hardware_line({**rec, "malloc_reuse": True}).endswith(
+        "(16 threads), freed memory kept for reuse")
 
 
 _FAULTS = """
