@@ -39,6 +39,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
+from harlab.hardware import reuse_freed_memory
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
@@ -405,8 +406,9 @@ def snr_sweep_frames(
     tasks = sim.tasks()
     proc = proc if proc is not None else ProcessingConfig()
     jobs = [(tasks[int(r)], float(s), proc) for s in snrs for r in recordings]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+    reuse_freed_memory()
+    if workers > 1:  # the initializer covers start methods that do not fork
+        with ProcessPoolExecutor(max_workers=workers, initializer=reuse_freed_memory) as ex:
             stacks = list(ex.map(_sweep_one, jobs, chunksize=2))
     else:
         stacks = [_sweep_one(j) for j in jobs]
