@@ -24,10 +24,9 @@ import os
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from harlab.hardware import MALLOC_ENV, reuse_freed_memory
+from harlab.hardware import MALLOC_ENV, process_pool, reuse_freed_memory
 from harlab.radar.dataset import write_frames_dataset
 from harlab.radar.processing import frames, process
 from harlab.radar.simulate import (
@@ -81,7 +80,7 @@ def main() -> None:
         out["dataset_sim_s"] = round(time.perf_counter() - t0, 2)
         assert n == len(tasks)
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, initializer=reuse_freed_memory) as ex:
+        with process_pool(args.workers) as ex:
             n_frames = sum(ex.map(_sim_and_process, tasks, chunksize=2))
         out["dataset_sim_proc_s"] = round(time.perf_counter() - t0, 2)
         out["dataset_frames"] = n_frames

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from harlab.hardware import hardware, reuse_freed_memory
+from harlab.hardware import MALLOC_ENV, hardware, reuse_freed_memory
 from harlab.models.danhar import build_danhar
 from harlab.models.mranet import build_mranet
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
@@ -262,8 +262,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.warmup, args.iters = 1, 2
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if not args.default_malloc:  # process-wide, so every variant gets it (harlab training does)
-        reuse_freed_memory()
+    if args.default_malloc:  # before anything calls reuse_freed_memory()
+        os.environ[MALLOC_ENV] = "0"
+    reuse_freed_memory()  # process-wide, so every variant gets it (harlab training does)
 
     n = 1024 if args.quick else 2048
     log(f"GEMM peak ({n}^3, {args.threads} threads) ...")

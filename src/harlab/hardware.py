@@ -12,6 +12,7 @@ import functools
 import os
 import platform
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,9 @@ def cpu_has_fast_bf16() -> bool:
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 #: set to ``0`` to keep glibc's default allocator behaviour in training processes
 MALLOC_ENV = "HARLAB_MALLOC_REUSE"
-_MALLOC_REUSE = [False]  # whether reuse_freed_memory() took effect in this process
+_malloc_reuse: bool | None = None  # None until reuse_freed_memory() has been called
 
 
-@functools.cache
 def reuse_freed_memory() -> bool:
     """Make glibc's malloc keep and reuse freed memory; True when it is in effect.
 
@@ -75,10 +75,23 @@ def reuse_freed_memory() -> bool:
     again (tens of thousands of faults per DanHAR step, 5-10 % of the step on a 2-vCPU
     VM). Serving them from the heap and never trimming it stops that, at the price of
     the process keeping its peak memory until it exits -- the same trade that the
-    jemalloc / tcmalloc preloads of PyTorch's CPU tuning guide make. Called by the
-    training entry points and the benchmarks, never at import. Off glibc, or with
-    ``HARLAB_MALLOC_REUSE=0``, it changes nothing and returns False.
+    jemalloc / tcmalloc preloads of PyTorch's CPU tuning guide make. Called by training
+    (``fit_module``), radar simulation (:func:`process_pool` workers included) and the
+    benchmarks, never at import; later calls return the first call's answer. Off glibc,
+    or with ``HARLAB_MALLOC_REUSE=0``, it changes nothing and returns False.
     """
+    global _malloc_reuse
+    if _malloc_reuse is None:
+        _malloc_reuse = _set_mallopt()
+    return _malloc_reuse
+
+
+def malloc_reuse_active() -> bool:
+    """Whether :func:`reuse_freed_memory` has taken effect in this process (changes nothing)."""
+    return bool(_malloc_reuse)
+
+
+def _set_mallopt() -> bool:
     if os.environ.get(MALLOC_ENV, "1").strip() in ("0", "false", "no", "off"):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -88,10 +101,15 @@ def reuse_freed_memory() -> bool:
     except OSError:
         return False
     # heap only (no mmap'd blocks), never give the top of the heap back, grow it in 64 MB
-    _MALLOC_REUSE[0] = bool(libc.mallopt(_M_MMAP_MAX, 0)
-                            and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-                            and libc.mallopt(_M_TOP_PAD, 64 << 20))
-    return _MALLOC_REUSE[0]
+    return bool(libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+                and libc.mallopt(_M_TOP_PAD, 64 << 20))
+
+
+def process_pool(workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
+    """A process pool whose workers keep freed memory too, whatever the start method (a
+    forked worker inherits the parent's setting, a spawned one would not)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context,
+                               initializer=reuse_freed_memory)
 
 
 def hardware() -> dict[str, Any]:
@@ -106,7 +124,7 @@ def hardware() -> dict[str, Any]:
             if torch.cuda.is_available() else [])
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "cpu_matrix_flags": matrix_flags(),
             "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-            "malloc_reuse": _MALLOC_REUSE[0],
+            "malloc_reuse": malloc_reuse_active(),
             "torch": torch.__version__, "python": platform.python_version(), "gpus": gpus}
 
 

@@ -101,3 +101,17 @@ def test_reuse_freed_memory_stops_page_faults_on_reallocation(env: str) -> None:
         assert on == 1 and faults < 2000
     else:
         assert on == 0 and faults > 20000
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+def test_process_pool_workers_keep_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers of process_pool() report reuse in effect, with fork and with spawn (where
+    nothing is inherited and only the initializer can switch it on)."""
+    import multiprocessing
+
+    monkeypatch.delenv(hwmod.MALLOC_ENV, raising=False)
+    with hwmod.process_pool(1) as ex:
+        assert ex.submit(hwmod.malloc_reuse_active).result() is True
+    with hwmod.process_pool(1, multiprocessing.get_context("spawn")) as ex:
+        assert ex.submit(hwmod.malloc_reuse_active).result() is True

@@ -29,7 +29,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,7 +38,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
-from harlab.hardware import reuse_freed_memory
+from harlab.hardware import process_pool, reuse_freed_memory
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
@@ -407,8 +406,8 @@ def snr_sweep_frames(
     proc = proc if proc is not None else ProcessingConfig()
     jobs = [(tasks[int(r)], float(s), proc) for s in snrs for r in recordings]
     reuse_freed_memory()
-    if workers > 1:  # the initializer covers start methods that do not fork
-        with ProcessPoolExecutor(max_workers=workers, initializer=reuse_freed_memory) as ex:
+    if workers > 1:
+        with process_pool(workers) as ex:
             stacks = list(ex.map(_sweep_one, jobs, chunksize=2))
     else:
         stacks = [_sweep_one(j) for j in jobs]
@@ -560,10 +559,15 @@ def reproduce_mranet(
     sim = load_simulation(folder) if "fig11" in exps else None
     folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
     folds = folds[: lim.run_folds or lim.folds]
+    planned = [(f, seed) for f in range(len(folds)) for seed in lim.seeds]
+
+    def written(key: str, f: int, seed: int) -> bool:  # a cheap look before finished_run()
+        return resume is not None and any((d / "metrics.json").is_file() for d in attempts(
+            parent / "runs", f"{key}_fold{f}_seed{seed}"))
+
     # the selected models, plus (on resume) any other model with a finished run to reload
-    keys = [k for k in wanted if k in selected or (resume is not None and any(
-        (d / "metrics.json").is_file() for d in (parent / "runs").glob(f"{k}_fold*")))]
-    total = len(keys) * len(folds) * len(lim.seeds)
+    keys = [k for k in wanted if k in selected or any(written(k, *fs) for fs in planned)]
+    total = sum(k in selected or written(k, *fs) for k in keys for fs in planned)
     emit("plan", {"total": total, "frames": len(fr.x), "folds": len(folds)})
     runs: list[dict[str, Any]] = []
     reused = 0

@@ -47,7 +47,6 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import ConfigError
-from harlab.hardware import reuse_freed_memory
+from harlab.hardware import process_pool, reuse_freed_memory
 from harlab.radar.body import (
     SCATTERER_NAMES,
     PersonSpec,
@@ -627,8 +626,7 @@ def simulate_dataset(
                 yield _run_task(task)
                 bar.advance(job)
         else:
-            with ProcessPoolExecutor(max_workers=workers,
-                                     initializer=reuse_freed_memory) as ex:
+            with process_pool(workers) as ex:
                 for raw in ex.map(_run_task, tasks, chunksize=2):
                     yield raw
                     bar.advance(job)
