@@ -25,7 +25,11 @@ from harlab.radar.simulate import DEFAULT_PERSONS, SimulationConfig, simulate_da
 ACTS = ("walk", "run", "box", "jump_forward", "circle")
 
 
-def _frames(persons: list[PersonSpec], recordings: int = 4, duration: float = 6.5):
+def _frames(persons: list[PersonSpec], recordings: int = 8, duration: float = 6.5):
+    """Frames of ``recordings`` recordings per person x activity. With 4, the test fold held
+    one recording per cell and a per-activity score moved by up to 10 points between
+    dataset seeds; 8 keep the weakest activities (walk, run) above the bound for seeds
+    11-13 and 21-22, measured with and without the stride-band truncation of the jitter."""
     cfg = SimulationConfig(
         persons=persons, activities=ACTS, duration_s=duration, seed=11,
         recordings_per_cell=recordings,

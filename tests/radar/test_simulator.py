@@ -141,6 +141,58 @@ def test_stride_frequencies_walk_and_run() -> None:
         assert 1.3 <= stride_hz(p, "run", seed=i) <= 1.5, p.name
 
 
+def test_every_recording_keeps_its_stride_frequency_in_the_realistic_band() -> None:
+    """The per-recording jitter of a person inside the bands is truncated to them: before,
+    the default dataset had runs at 1.297 Hz (sub1) and 1.507 Hz (sub6). The truncated
+    jitter must still vary the recordings, and the other fields must draw as before."""
+    rng = np.random.default_rng(0)
+    for p in DEFAULT_PERSONS:
+        walk, run = [], []
+        for _ in range(400):
+            q, jit = p.jittered(rng, 0.04)
+            walk.append(q.walk_stride_hz)
+            run.append(q.run_stride_hz)
+        assert min(walk) >= 0.75 and max(walk) <= 1.0, p.name
+        assert min(run) >= 1.3 and max(run) <= 1.5, p.name
+        # spread of at least 5 % of the 8 % an untruncated +-4 % jitter gives
+        assert np.ptp(walk) / p.walk_stride_hz > 0.05, p.name
+        assert np.ptp(run) / p.run_stride_hz > 0.05, p.name
+    # the recording metadata (what the simulator ran) agrees, for walk, run and circle
+    t = np.arange(200) / 100.0
+    for seed in range(30):
+        for act, band in (("walk", (0.75, 1.0)), ("run", (1.3, 1.5)), ("circle", (1.3, 1.5))):
+            f = scatterers(DEFAULT_PERSONS[5], act, t, seed=seed)["meta"]["stride_hz"]
+            assert band[0] <= f <= band[1], (act, seed, f)
+    # a person at the band's top edge: all its recordings at or below it
+    edge = dataclasses.replace(P1, run_stride_hz=1.5)
+    runs = [edge.jittered(np.random.default_rng(i), 0.04)[0].run_stride_hz for i in range(50)]
+    assert max(runs) <= 1.5 and min(runs) < 1.45
+    # only a truncated field changes: the rest of the draw is the untruncated one (P1 walks
+    # well inside its band, so its cadence jitter is untouched; its runs reach 1.285 Hz)
+    _, ja = P1.jittered(np.random.default_rng(3), 0.04)
+    _, jb = dataclasses.replace(P1, run_stride_hz=1.6).jittered(np.random.default_rng(3), 0.04)
+    assert {k for k in ja if ja[k] != jb[k]} == {"run_stride_hz"}
+
+
+def test_hand_set_persons_outside_the_bands_keep_their_full_jitter() -> None:
+    fast = dataclasses.replace(P1, run_stride_hz=1.7)
+    assert not fast.in_gait_bands()
+    runs = [fast.jittered(np.random.default_rng(i), 0.04)[0].run_stride_hz for i in range(200)]
+    assert min(runs) < 1.7 * 0.97 and max(runs) > 1.7 * 1.03
+
+
+@pytest.mark.parametrize("height", [1.2, 1.5, 1.75, 2.0, 2.1])
+def test_drawn_persons_walk_and_run_in_the_realistic_bands(height: float) -> None:
+    """Any drawn style on any body height: Froude-scaled walking makes short persons step
+    fast and tall ones slow, so the drawn cadence is moved into the band where needed."""
+    for seed in range(40):
+        p = PersonSpec.from_seed("x", height, 25 * height**2, seed=seed)
+        assert 0.75 <= p.walk_stride_hz <= 1.0 and 1.3 <= p.run_stride_hz <= 1.5, seed
+    for p in PersonSpec.spread([(f"p{i}", height, 25 * height**2, "unknown")
+                                for i in range(8)], seed=1):
+        assert p.in_gait_bands()
+
+
 def test_limb_to_torso_doppler_ratios_walking() -> None:
     """Peak |v_r| / V of the limb scatterers against shared/reference/radar.md section 5:
     foot 3-4.5x and hand 1.5-2.4x as documented there; the shank scatterer sits mid-shank,

@@ -34,7 +34,7 @@ def persons() -> None:
     for c in cols:
         table.add_column(c, justify="left" if c in ("name", "gender") else "right")
     for p in DEFAULT_PERSONS:
-        stride = p.walk_rv**0.5 / 1.346 * p.cadence_scale
+        stride = p.walk_stride_hz
         table.add_row(
             p.name, p.gender, f"{p.height_m:.2f}", f"{p.weight_kg:.0f}",
             f"{p.walk_speed_ms:.2f}", f"{p.walk_rv:.2f}", f"{stride:.2f}",

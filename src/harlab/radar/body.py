@@ -226,6 +226,16 @@ STYLE_LIMITS: dict[str, tuple[float, float]] = {
 #: running stride length (speed / stride frequency) in body heights: from a shuffling jog to
 #: beyond sprint strides (about 2.6 heights), with room for a drawn style on a 1 m child
 RUN_STRIDE_HEIGHTS = (0.6, 3.2)
+#: realistic stride (gait-cycle) frequencies, Hz (shared/reference/radar.md section 5: walking
+#: 0.75-1.0, running 1.3-1.5). Drawn persons lie inside them, and the per-recording jitter of
+#: a person inside them is truncated so that every recording stays inside (circling is
+#: running, so it shares the running band). Hand-set persons outside are left as given.
+GAIT_STRIDE_HZ: dict[str, tuple[float, float]] = {"walk": (0.75, 1.0), "run": (1.3, 1.5)}
+
+
+def _inner(band: tuple[float, float]) -> tuple[float, float]:
+    """``band`` narrowed by 1e-9 relative, so a value moved to its edge is not rounded out."""
+    return band[0] * (1 + 1e-9), band[1] * (1 - 1e-9)
 #: largest centripetal acceleration of circling, in g (a 45 degree lean)
 MAX_CIRCLE_G = 1.0
 #: largest fraction of one arm's punch period spent punching (extension + return, which is
@@ -344,7 +354,8 @@ class PersonSpec:
         """Draw a motion style uniformly from ``STYLE_RANGES`` with ``seed``."""
         rng = np.random.default_rng(seed)
         style = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in STYLE_RANGES.items()}
-        return cls(name=name, height_m=height_m, weight_kg=weight_kg, gender=gender, **style)
+        return cls(name=name, height_m=height_m, weight_kg=weight_kg, gender=gender,
+                   **style).gait_in_band()
 
     @classmethod
     def spread(
@@ -357,7 +368,7 @@ class PersonSpec:
         if len(set(names)) != len(names):
             raise ConfigError(f"person names must be unique, got {names}")
         styles = latin_hypercube_styles(len(bodies), seed)
-        return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style)
+        return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style).gait_in_band()
                 for (name, h, w, g), style in zip(bodies, styles, strict=True)]
 
     @property
@@ -373,12 +384,40 @@ class PersonSpec:
         """Boulic relative velocity V / Ht (model valid for 0 < rv <= 3)."""
         return self.walk_speed_ms / self.dims.leg_length
 
+    @property
+    def walk_stride_hz(self) -> float:
+        """Walking stride (gait-cycle) frequency: Boulic's ``sqrt(rv) / 1.346`` x cadence."""
+        return float(np.sqrt(self.walk_rv) / 1.346 * self.cadence_scale)
+
+    def in_gait_bands(self) -> bool:
+        """Whether walking and running stride frequencies lie in ``GAIT_STRIDE_HZ``."""
+        (wlo, whi), (rlo, rhi) = GAIT_STRIDE_HZ["walk"], GAIT_STRIDE_HZ["run"]
+        return wlo <= self.walk_stride_hz <= whi and rlo <= self.run_stride_hz <= rhi
+
+    def gait_in_band(self) -> PersonSpec:
+        """This person with ``cadence_scale`` and ``run_stride_hz`` moved to the nearest
+        value inside ``GAIT_STRIDE_HZ`` (a drawn style on a very tall or short body can
+        otherwise walk outside the realistic band); unchanged when already inside."""
+        lo, hi = _inner(GAIT_STRIDE_HZ["walk"])
+        f = self.walk_stride_hz
+        lo_r, hi_r = _inner(GAIT_STRIDE_HZ["run"])
+        changes = {}
+        if not lo <= f <= hi:
+            changes["cadence_scale"] = self.cadence_scale * min(max(f, lo), hi) / f
+        if not lo_r <= self.run_stride_hz <= hi_r:
+            changes["run_stride_hz"] = min(max(self.run_stride_hz, lo_r), hi_r)
+        return dataclasses.replace(self, **changes) if changes else self
+
     def style(self) -> dict[str, float]:
         return {k: float(getattr(self, k)) for k in STYLE_RANGES}
 
     def jittered(self, rng: np.random.Generator, frac: float) -> tuple[PersonSpec, dict[str, Any]]:
         """A per-recording variant: style fields x (1 + U(-frac, frac)), body size +-frac/4.
 
+        For a person inside ``GAIT_STRIDE_HZ`` the jitter of ``cadence_scale`` and
+        ``run_stride_hz`` is drawn from the part of ``(-frac, frac)`` that keeps the
+        recording's walking and running stride frequencies inside the bands (the same
+        random number, mapped linearly onto that part, so the other fields draw as before).
         Returns the new spec and the applied factors / offsets (for the metadata).
         """
         if not (np.isfinite(frac) and 0 <= frac < 0.5):
@@ -396,4 +435,17 @@ class PersonSpec:
             u = float(rng.uniform(-frac / 4, frac / 4))
             changes[k] = getattr(self, k) * (1 + u)
             jit[k] = u
+        if frac > 0 and self.in_gait_bands():
+            # stride frequency before the cadence jitter: the other fields' jitter applied
+            rest = dataclasses.replace(self, **{**changes, "cadence_scale": self.cadence_scale})
+            for k, f0, band in (("cadence_scale", rest.walk_stride_hz,
+                                 _inner(GAIT_STRIDE_HZ["walk"])),
+                                ("run_stride_hz", self.run_stride_hz,
+                                 _inner(GAIT_STRIDE_HZ["run"]))):
+                a = max(-frac, band[0] / f0 - 1)
+                b = min(frac, band[1] / f0 - 1)
+                if a < b and (a > -frac or b < frac):
+                    u = a + (jit[k] + frac) / (2 * frac) * (b - a)
+                    changes[k] = getattr(self, k) * (1 + u)
+                    jit[k] = u
         return dataclasses.replace(self, **changes), jit

@@ -394,7 +394,7 @@ def _path_motion(
     else:
         speed = p.walk_speed_ms
         boulic_curves(p.walk_rv)  # validates rv before anything else
-        f_stride = np.sqrt(p.walk_rv) / 1.346 * p.cadence_scale
+        f_stride = p.walk_stride_hz
         ramp, turn = 1.0, float(rng.uniform(0.8, 1.5))
     d = _direction(opts.get("direction"), rng)
     ramp_d = speed * ramp / 2
