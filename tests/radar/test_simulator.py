@@ -595,6 +595,17 @@ def test_config_persons_without_seed_share_a_latin_hypercube_draw() -> None:
         SimulationConfig.from_dict({"persons": persons, "style_seed": "x"})
     with pytest.raises(ConfigError, match=r"persons\[0\] needs weight_kg"):
         SimulationConfig.from_dict({"persons": [{"name": "a", "height_m": 1.8}]})
-    with pytest.raises(ConfigError, match="must be numbers"):
+    with pytest.raises(ConfigError, match=r"persons\[0\] \('a'\): .*must be numbers"):
         SimulationConfig.from_dict({"persons": [{"name": "a", "height_m": "tall",
                                                  "weight_kg": 80}]})
+    # the same styles as PersonSpec.spread, also where a short body's drawn cadence is moved
+    # into the walking band (the YAML path used to skip that step)
+    for seed in range(4):
+        kid = [{"name": "kid", "height_m": 1.05, "weight_kg": 28.0},
+               {"name": "b", "height_m": 1.8, "weight_kg": 80.0}]
+        got = SimulationConfig.from_dict({"persons": kid, "style_seed": seed,
+                                          "recordings_per_cell": 1}).persons
+        ref = PersonSpec.spread([("kid", 1.05, 28.0, "unknown"), ("b", 1.8, 80.0, "unknown")],
+                                seed=seed)
+        assert [p.style() for p in got] == [p.style() for p in ref]
+        assert got[0].in_gait_bands()

@@ -262,6 +262,15 @@ def latin_hypercube_styles(n: int, seed: int = 0) -> list[dict[str, float]]:
     return [dict(zip(STYLE_RANGES, map(float, row), strict=True)) for row in lo + u * (hi - lo)]
 
 
+def spread_styles(bodies: Sequence[tuple[float, float]], seed: int = 0) -> list[dict[str, float]]:
+    """Styles for bodies ``(height_m, weight_kg)``: one :func:`latin_hypercube_styles` draw,
+    each style moved into ``GAIT_STRIDE_HZ`` on its body (:meth:`PersonSpec.gait_in_band`).
+    What ``PersonSpec.spread`` and a YAML person list without seeds both use."""
+    styles = latin_hypercube_styles(len(bodies), seed)
+    return [PersonSpec("style", h, w, **st).gait_in_band().style()
+            for (h, w), st in zip(bodies, styles, strict=True)]
+
+
 @dataclass(frozen=True)
 class PersonSpec:
     """One simulated subject: body (height, weight, gender) and a personal motion style.
@@ -367,8 +376,8 @@ class PersonSpec:
         names = [b[0] for b in bodies]
         if len(set(names)) != len(names):
             raise ConfigError(f"person names must be unique, got {names}")
-        styles = latin_hypercube_styles(len(bodies), seed)
-        return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style).gait_in_band()
+        styles = spread_styles([(h, w) for _, h, w, _ in bodies], seed)
+        return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style)
                 for (name, h, w, g), style in zip(bodies, styles, strict=True)]
 
     @property

@@ -58,9 +58,10 @@ from harlab.hardware import process_pool, reuse_freed_memory
 from harlab.radar.body import (
     SCATTERER_NAMES,
     PersonSpec,
+    check_body,
     ellipsoid_rcs,
-    latin_hypercube_styles,
     scatterer_geometry,
+    spread_styles,
 )
 from harlab.radar.kinematics import ACTIVITIES, Motion, check_activity, generate_motion
 from harlab.radar.types import SPEED_OF_LIGHT, RadarParams, RawRadar, check_keys, field_names
@@ -531,7 +532,11 @@ class SimulationConfig:
                 specs.append(spec if isinstance(spec, PersonSpec) else dict(spec))
             # the entries without their own seed share one Latin-hypercube style draw
             unseeded = [i for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s]
-            styles = latin_hypercube_styles(len(unseeded), style_seed) if unseeded else []
+            for i in unseeded:
+                check_body(specs[i]["height_m"], specs[i]["weight_kg"],
+                           who=f"persons[{i}] ({specs[i]['name']!r})")
+            styles = spread_styles([(specs[i]["height_m"], specs[i]["weight_kg"])
+                                    for i in unseeded], style_seed) if unseeded else []
             spread = dict(zip(unseeded, styles, strict=True))
             for i, spec in enumerate(specs):
                 if isinstance(spec, PersonSpec):
