@@ -231,11 +231,6 @@ RUN_STRIDE_HEIGHTS = (0.6, 3.2)
 #: a person inside them is truncated so that every recording stays inside (circling is
 #: running, so it shares the running band). Hand-set persons outside are left as given.
 GAIT_STRIDE_HZ: dict[str, tuple[float, float]] = {"walk": (0.75, 1.0), "run": (1.3, 1.5)}
-
-
-def _inner(band: tuple[float, float]) -> tuple[float, float]:
-    """``band`` narrowed by 1e-9 relative, so a value moved to its edge is not rounded out."""
-    return band[0] * (1 + 1e-9), band[1] * (1 - 1e-9)
 #: largest centripetal acceleration of circling, in g (a 45 degree lean)
 MAX_CIRCLE_G = 1.0
 #: largest fraction of one arm's punch period spent punching (extension + return, which is
@@ -244,6 +239,11 @@ MAX_PUNCH_DUTY = 0.64
 _ADDITIVE = {"elbow_bias_deg", "asymmetry", "asym_phase", "trunk_lean_deg"}
 # rates, speeds, durations and gains: the fields whose range lies above zero
 _POSITIVE = tuple(k for k, (lo, _) in STYLE_RANGES.items() if lo > 0)
+
+
+def _inner(band: tuple[float, float]) -> tuple[float, float]:
+    """``band`` narrowed by 1e-9 relative, so a value moved to its edge is not rounded out."""
+    return band[0] * (1 + 1e-9), band[1] * (1 - 1e-9)
 
 
 def latin_hypercube_styles(n: int, seed: int = 0) -> list[dict[str, float]]:
@@ -264,10 +264,10 @@ def latin_hypercube_styles(n: int, seed: int = 0) -> list[dict[str, float]]:
 
 def spread_styles(bodies: Sequence[tuple[float, float]], seed: int = 0) -> list[dict[str, float]]:
     """Styles for bodies ``(height_m, weight_kg)``: one :func:`latin_hypercube_styles` draw,
-    each style moved into ``GAIT_STRIDE_HZ`` on its body (:meth:`PersonSpec.gait_in_band`).
+    each style moved into ``GAIT_STRIDE_HZ`` on its body (:meth:`PersonSpec.into_gait_bands`).
     What ``PersonSpec.spread`` and a YAML person list without seeds both use."""
     styles = latin_hypercube_styles(len(bodies), seed)
-    return [PersonSpec("style", h, w, **st).gait_in_band().style()
+    return [PersonSpec("style", h, w, **st).into_gait_bands().style()
             for (h, w), st in zip(bodies, styles, strict=True)]
 
 
@@ -364,7 +364,7 @@ class PersonSpec:
         rng = np.random.default_rng(seed)
         style = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in STYLE_RANGES.items()}
         return cls(name=name, height_m=height_m, weight_kg=weight_kg, gender=gender,
-                   **style).gait_in_band()
+                   **style).into_gait_bands()
 
     @classmethod
     def spread(
@@ -403,7 +403,7 @@ class PersonSpec:
         (wlo, whi), (rlo, rhi) = GAIT_STRIDE_HZ["walk"], GAIT_STRIDE_HZ["run"]
         return wlo <= self.walk_stride_hz <= whi and rlo <= self.run_stride_hz <= rhi
 
-    def gait_in_band(self) -> PersonSpec:
+    def into_gait_bands(self) -> PersonSpec:
         """This person with ``cadence_scale`` and ``run_stride_hz`` moved to the nearest
         value inside ``GAIT_STRIDE_HZ`` (a drawn style on a very tall or short body can
         otherwise walk outside the realistic band); unchanged when already inside."""
