@@ -97,6 +97,8 @@ def test_spread_puts_every_person_in_its_own_stratum_of_every_style_range() -> N
         PersonSpec.spread([])
     with pytest.raises(ConfigError, match="unique"):
         PersonSpec.spread([("a", 1.7, 70, "male"), ("a", 1.8, 80, "male")])
+    with pytest.raises(ConfigError, match="person 'kid': height 0.5 m"):  # its own name
+        PersonSpec.spread([("kid", 0.5, 30.0, "x"), ("b", 1.8, 80.0, "x")])
 
 
 def test_table3_mapping_reproduces_frame_counts() -> None:

@@ -565,9 +565,11 @@ def reproduce_mranet(
         return resume is not None and any((d / "metrics.json").is_file() for d in attempts(
             parent / "runs", f"{key}_fold{f}_seed{seed}"))
 
-    # the selected models, plus (on resume) any other model with a finished run to reload
-    keys = [k for k in wanted if k in selected or any(written(k, *fs) for fs in planned)]
-    total = sum(k in selected or written(k, *fs) for k in keys for fs in planned)
+    # the selected models, plus (on resume) any other model with finished runs to reload
+    n_runs = {k: len(planned) if k in selected else sum(written(k, *fs) for fs in planned)
+              for k in wanted}
+    keys = [k for k in wanted if n_runs[k]]
+    total = sum(n_runs[k] for k in keys)
     emit("plan", {"total": total, "frames": len(fr.x), "folds": len(folds)})
     runs: list[dict[str, Any]] = []
     reused = 0

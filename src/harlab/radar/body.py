@@ -262,13 +262,15 @@ def latin_hypercube_styles(n: int, seed: int = 0) -> list[dict[str, float]]:
     return [dict(zip(STYLE_RANGES, map(float, row), strict=True)) for row in lo + u * (hi - lo)]
 
 
-def spread_styles(bodies: Sequence[tuple[float, float]], seed: int = 0) -> list[dict[str, float]]:
-    """Styles for bodies ``(height_m, weight_kg)``: one :func:`latin_hypercube_styles` draw,
-    each style moved into ``GAIT_STRIDE_HZ`` on its body (:meth:`PersonSpec.into_gait_bands`).
-    What ``PersonSpec.spread`` and a YAML person list without seeds both use."""
+def spread_styles(bodies: Sequence[tuple[str, float, float]], seed: int = 0
+                  ) -> list[dict[str, float]]:
+    """Styles for bodies ``(name, height_m, weight_kg)``: one :func:`latin_hypercube_styles`
+    draw, each style moved into ``GAIT_STRIDE_HZ`` on its body
+    (:meth:`PersonSpec.into_gait_bands`; a bad body is refused under its own name). What
+    ``PersonSpec.spread`` and a YAML person list without seeds both use."""
     styles = latin_hypercube_styles(len(bodies), seed)
-    return [PersonSpec("style", h, w, **st).into_gait_bands().style()
-            for (h, w), st in zip(bodies, styles, strict=True)]
+    return [PersonSpec(name, h, w, **st).into_gait_bands().style()
+            for (name, h, w), st in zip(bodies, styles, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,7 @@ class PersonSpec:
         names = [b[0] for b in bodies]
         if len(set(names)) != len(names):
             raise ConfigError(f"person names must be unique, got {names}")
-        styles = spread_styles([(h, w) for _, h, w, _ in bodies], seed)
+        styles = spread_styles([(name, h, w) for name, h, w, _ in bodies], seed)
         return [cls(name=name, height_m=h, weight_kg=w, gender=g, **style)
                 for (name, h, w, g), style in zip(bodies, styles, strict=True)]
 
@@ -398,23 +400,25 @@ class PersonSpec:
         """Walking stride (gait-cycle) frequency: Boulic's ``sqrt(rv) / 1.346`` x cadence."""
         return float(np.sqrt(self.walk_rv) / 1.346 * self.cadence_scale)
 
+    def _gait_strides(self) -> tuple[tuple[str, float, tuple[float, float]], ...]:
+        """``(field, stride frequency, band)`` for walking and running; each frequency is
+        proportional to its field, so scaling the field scales the frequency."""
+        return (("cadence_scale", self.walk_stride_hz, GAIT_STRIDE_HZ["walk"]),
+                ("run_stride_hz", self.run_stride_hz, GAIT_STRIDE_HZ["run"]))
+
     def in_gait_bands(self) -> bool:
         """Whether walking and running stride frequencies lie in ``GAIT_STRIDE_HZ``."""
-        (wlo, whi), (rlo, rhi) = GAIT_STRIDE_HZ["walk"], GAIT_STRIDE_HZ["run"]
-        return wlo <= self.walk_stride_hz <= whi and rlo <= self.run_stride_hz <= rhi
+        return all(lo <= f <= hi for _, f, (lo, hi) in self._gait_strides())
 
     def into_gait_bands(self) -> PersonSpec:
         """This person with ``cadence_scale`` and ``run_stride_hz`` moved to the nearest
         value inside ``GAIT_STRIDE_HZ`` (a drawn style on a very tall or short body can
         otherwise walk outside the realistic band); unchanged when already inside."""
-        lo, hi = _inner(GAIT_STRIDE_HZ["walk"])
-        f = self.walk_stride_hz
-        lo_r, hi_r = _inner(GAIT_STRIDE_HZ["run"])
         changes = {}
-        if not lo <= f <= hi:
-            changes["cadence_scale"] = self.cadence_scale * min(max(f, lo), hi) / f
-        if not lo_r <= self.run_stride_hz <= hi_r:
-            changes["run_stride_hz"] = min(max(self.run_stride_hz, lo_r), hi_r)
+        for k, f, band in self._gait_strides():
+            lo, hi = _inner(band)
+            if not lo <= f <= hi:
+                changes[k] = getattr(self, k) * min(max(f, lo), hi) / f
         return dataclasses.replace(self, **changes) if changes else self
 
     def style(self) -> dict[str, float]:
@@ -445,14 +449,14 @@ class PersonSpec:
             changes[k] = getattr(self, k) * (1 + u)
             jit[k] = u
         if frac > 0 and self.in_gait_bands():
-            # stride frequency before the cadence jitter: the other fields' jitter applied
-            rest = dataclasses.replace(self, **{**changes, "cadence_scale": self.cadence_scale})
-            for k, f0, band in (("cadence_scale", rest.walk_stride_hz,
-                                 _inner(GAIT_STRIDE_HZ["walk"])),
-                                ("run_stride_hz", self.run_stride_hz,
-                                 _inner(GAIT_STRIDE_HZ["run"]))):
-                a = max(-frac, band[0] / f0 - 1)
-                b = min(frac, band[1] / f0 - 1)
+            # stride frequencies with every other field's jitter applied (walking's also
+            # depends on the Froude number and the body), before their own
+            rest = dataclasses.replace(self, **{**changes, "cadence_scale": self.cadence_scale,
+                                                "run_stride_hz": self.run_stride_hz})
+            for k, f0, band in rest._gait_strides():
+                lo, hi = _inner(band)
+                a = max(-frac, lo / f0 - 1)
+                b = min(frac, hi / f0 - 1)
                 if a < b and (a > -frac or b < frac):
                     u = a + (jit[k] + frac) / (2 * frac) * (b - a)
                     changes[k] = getattr(self, k) * (1 + u)

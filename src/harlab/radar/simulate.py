@@ -535,8 +535,9 @@ class SimulationConfig:
             for i in unseeded:
                 check_body(specs[i]["height_m"], specs[i]["weight_kg"],
                            who=f"persons[{i}] ({specs[i]['name']!r})")
-            styles = spread_styles([(specs[i]["height_m"], specs[i]["weight_kg"])
-                                    for i in unseeded], style_seed) if unseeded else []
+            styles = spread_styles([(specs[i]["name"], specs[i]["height_m"],
+                                     specs[i]["weight_kg"]) for i in unseeded],
+                                   style_seed) if unseeded else []
             spread = dict(zip(unseeded, styles, strict=True))
             for i, spec in enumerate(specs):
                 if isinstance(spec, PersonSpec):
