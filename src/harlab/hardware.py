@@ -13,6 +13,7 @@ import os
 import platform
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,20 @@ def hardware() -> dict[str, Any]:
             "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
             "malloc_reuse": malloc_reuse_active(),
             "torch": torch.__version__, "python": platform.python_version(), "gpus": gpus}
+
+
+def training_conditions() -> dict[str, Any]:
+    """When, on which CPU, with how many threads and under what load a model was trained.
+
+    Training times compare only between models trained under the same conditions; a resumed
+    reproduction mixes models from several sessions, so every run keeps its own record
+    (load average: 1, 5 and 15 minutes, read at the end of training).
+    """
+    import torch
+
+    return {"trained_at": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+            "threads": torch.get_num_threads(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def hardware_line(hw: Mapping[str, Any]) -> str:

@@ -89,6 +89,8 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
             assert (run_dir / f).is_file(), f
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["test"]["macro_f1"] == r["macro_f1"] and metrics["model"] == r["model"]
+        assert r["trained_at"][:4].isdigit() and r["cpu"] and r["threads"] >= 1
+        assert len(r["load_average"]) == 3
     paper = next(r for r in runs if r["protocol"] == "paper")
     assert any("LEAKAGE" in w for w in paper["warnings"])
     honest = [r for r in runs if r["protocol"] == "honest"]
@@ -105,6 +107,7 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
         (Path(honest[-1]["run_dir"]) / "metrics.json").read_text())["parameters"]
     md = (parent / "results.md").read_text()
     assert "| tiny | honest | danhar |" in md and "LEAKAGE" in md and "gone" in md
+    assert "more than one session" not in md
     assert (parent / "results.png").stat().st_size > 0
 
     # interrupted after two runs: the third run's record is gone and results are partial
@@ -124,6 +127,8 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     kept = {r["run_dir"] for r in res2["runs"]} & {r["run_dir"] for r in res["runs"]}
     assert len(kept) == 2
     assert "Resumed" in (parent / "results.md").read_text()
+    assert "Training times (train s/run) come from more than one session" in (
+        parent / "results.md").read_text()
     (kept_json,) = parent.glob("results.before-resume-*.json")
     assert len(json.loads(kept_json.read_text())["runs"]) == 2  # the earlier aggregate
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from harlab.cli import main as cli
 from harlab.errors import ConfigError, DataError
-from harlab.experiments.reproduce_mranet import Frames, make_folds
+from harlab.experiments.reproduce_mranet import Frames, conditions_note, make_folds
 
 runner = CliRunner()
 
@@ -103,11 +103,19 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert (run / "data" / "harlab_simulation.json").is_file()
     assert len(list((run / "runs").glob("*/checkpoints/best.ckpt"))) == 3
 
+    for r in out["runs"]:  # each row records when, where and under what load it trained
+        assert r["trained_at"][:4].isdigit() and r["cpu"] and r["threads"] == 2
+        assert len(r["load_average"]) == 3 and "reloaded" not in r
+
     # interrupted while training the identity-only model: its metrics were never written
     first = {r["model"]: r for r in out["runs"]}
     for f in ("results.json", "report.md"):
         (run / f).unlink()
     (run / "runs" / "mranet_identity_fold0_seed0" / "metrics.json").unlink()
+    # and the activity-only model was trained by a harlab that did not record conditions
+    old = run / "runs" / "mranet_activity_fold0_seed0" / "metrics.json"
+    m = json.loads(old.read_text())
+    old.write_text(json.dumps({k: v for k, v in m.items() if k != "trained_at"}))
     again = ["reproduce", "mranet", "--folds", "3", "--run-folds", "1", "--epochs", "1",
              "--experiments", "table4,fig8", "--channels", "4,8,8", "--batch-size", "16",
              "--threads", "1", "--no-progress", "--resume", str(run)]
@@ -123,6 +131,10 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
             first[key]["activity_macro_f1"], abs=5e-3)
         assert rows[key]["train_seconds"] == first[key]["train_seconds"]
     assert out2["resumed"]["reused_models"] == 2 and "resumed" in (run / "report.md").read_text()
+    assert rows["mranet_flwl"]["reloaded"] and "reloaded" not in rows["mranet_identity"]
+    assert rows["mranet_flwl"]["trained_at"] == first["mranet_flwl"]["trained_at"]
+    assert rows["mranet_identity"]["threads"] == 1  # trained now, with --threads 1
+    assert rows["mranet_activity"]["trained_at_from"] == "metrics.json file time"
 
     # extending to a second fold reuses fold 0 and trains fold 1 only
     more = [a if a != "1" or again[i - 1] != "--run-folds" else "2"
@@ -171,6 +183,9 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert set(sweep) == {"mranet_flwl", "dcnn3_mt_equal"}
     for curve in sweep.values():  # SNR (as a str key in JSON) -> per-head scores
         assert sorted(float(k) for k in curve) == [0.0, 30.0]
+    # rows (1)-(5) trained now, row (6) (the FLWL model) reloaded: the report says so
+    assert "Training times come from different sessions: (6) were reloaded" in report
+    assert "(1), (2), (3), (4), (5) were trained in this one" in report
     for key in [f"mranet_abl{i}" for i in range(1, 6)]:
         t = out4["timing"][key]["trained"]
         assert t["parameters"] > 0 and t["ms_per_frame_b1"] > 0
@@ -226,3 +241,34 @@ def test_snr_sweep_reprocesses_with_the_folders_own_chain(tmp_path: Path) -> Non
     (out / "dataset.json").unlink()  # without the record, the default chain differs
     with pytest.raises(DataError, match="does not reproduce its frames"):
         check_resimulation(sim, fr, str(fr.recording[0]))
+
+
+def test_conditions_note_flags_mixed_sessions_and_cpus() -> None:
+    now = {"trained_at": "2026-12-02T08:00:00", "cpu": "CPU A", "load_average": [1, 1, 1]}
+    old = {"trained_at": "2026-12-01T23:00:00", "cpu": "CPU B", "load_average": [3, 3, 3],
+           "reloaded": True}
+    assert conditions_note({"(1)": [now], "(2)": [now]}, "CPU A") == [
+        "Every row was trained in this run, on this CPU."]
+    mixed = " ".join(conditions_note({"(1)": [now], "(2)": [old]}, "CPU A"))
+    assert "(2) were reloaded from an earlier session" in mixed
+    assert "(1) were trained in this one" in mixed
+    assert "different CPUs (CPU A; CPU B)" in mixed
+    # all reloaded, on the machine writing the report: no CPU note, but not "this run"
+    only_old = conditions_note({"(1)": [{**old, "cpu": "CPU A"}]}, "CPU A")
+    assert len(only_old) == 1 and only_old[0].startswith("Every row was reloaded")
+    # an older row without recorded conditions
+    legacy = conditions_note({"(1)": [{"trained_at": "2026-11-30T10:00:00", "reloaded": True,
+                                        "trained_at_from": "metrics.json file time"}]}, "CPU A")
+    assert any("show the time their metrics.json was written" in n for n in legacy)
+
+
+def test_trained_cell_gives_time_span_and_load() -> None:
+    from harlab.experiments.reproduce_mranet import _trained_cell
+
+    a = {"trained_at": "2026-12-02T08:00:59", "load_average": [0.5, 1.04, 1.0]}
+    b = {"trained_at": "2026-12-02T09:30:00", "load_average": [2.0, 2.96, 2.0]}
+    assert _trained_cell([a]) == "2026-12-02 08:00 (1.0)"
+    assert _trained_cell([b, a]) == "2026-12-02 08:00 - 2026-12-02 09:30 (1.0-3.0)"
+    assert _trained_cell([{"trained_at": "2026-11-30T10:00:00"}]) == (
+        "2026-11-30 10:00 (load not recorded)")
+    assert _trained_cell([]) == "n/a"

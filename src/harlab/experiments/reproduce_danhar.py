@@ -37,6 +37,7 @@ from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
+from harlab.hardware import training_conditions
 from harlab.runs import create_run_dir, first_free
 
 PROTOCOLS = ("paper", "honest")
@@ -219,6 +220,13 @@ def results_markdown(result: dict[str, Any]) -> str:
             _cell(ref["text"]) if ref else "—", _cell(row["note"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    cpus = sorted({r["cpu"] for r in result["runs"] if r.get("cpu")})
+    if result.get("resumed") or len(cpus) > 1:
+        lines += ["", "Training times (train s/run) come from more than one session"
+                  + (f" and from different CPUs ({'; '.join(cpus)})" if len(cpus) > 1 else "")
+                  + ": compare them only between runs trained under similar conditions "
+                  "(each run's `trained_at`, `cpu`, `threads` and `load_average` are in "
+                  "`results.json`)."]
     warn = sorted({w for r in result["runs"] for w in r.get("warnings", [])})
     if warn:
         lines += ["", "Warnings recorded by the runs:", ""] + [f"- {w}" for w in warn]
@@ -475,6 +483,7 @@ def reproduce_danhar(
                         best_val_macro_f1=res.metrics.get("best_val_macro_f1"),
                         split=res.metrics["split"],
                         warnings=list(res.metrics.get("warnings", [])),
+                        **training_conditions(),
                     )
                 run["wall_seconds"] = round(time.perf_counter() - t0, 2)
                 model_runs.append(run)

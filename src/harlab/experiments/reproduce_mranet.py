@@ -38,7 +38,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
-from harlab.hardware import process_pool, reuse_freed_memory
+from harlab.hardware import process_pool, reuse_freed_memory, training_conditions
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
@@ -319,6 +319,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
         "parameters": int(sum(p.numel() for p in best.parameters())),
         "stopped_by_time": bool(lim.max_time_s and epochs < lim.epochs
                                 and train_s >= 0.95 * lim.max_time_s),
+        **training_conditions(),
     }
     return best, facts
 
@@ -599,6 +600,12 @@ def reproduce_mranet(
                         raise DataError(f"cannot resume: {run_dir} no longer scores as "
                                         "recorded (were the data or code changed?)")
                     row = {k: v for k, v in row.items() if k != "test"}
+                    if "trained_at" not in row:  # written before rows kept their conditions
+                        mtime = (run_dir / "metrics.json").stat().st_mtime
+                        row["trained_at"] = datetime.fromtimestamp(mtime).isoformat(
+                            timespec="seconds")
+                        row["trained_at_from"] = "metrics.json file time"
+                    row["reloaded"] = True
                     reused += 1
                 else:
                     emit("start", {"model": key, "fold": f, "seed": seed})
@@ -724,6 +731,48 @@ def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | 
             if isinstance(row, dict) and "test" in row:
                 return run_dir, row, load_module(ckpt)
     return None
+
+
+def _trained_cell(rows: list[dict[str, Any]]) -> str:
+    """When a table row's models were trained (first - last) and the 5-minute load average."""
+    when = sorted(r["trained_at"][:16].replace("T", " ") for r in rows if r.get("trained_at"))
+    if not when:
+        return "n/a"
+    cell = when[0] if when[0] == when[-1] else f"{when[0]} - {when[-1]}"
+    loads = [r["load_average"][1] for r in rows if r.get("load_average")]
+    return cell + (f" ({min(loads):.1f}-{max(loads):.1f})" if len(set(loads)) > 1
+                   else f" ({loads[0]:.1f})" if loads else " (load not recorded)")
+
+
+def conditions_note(by_key: dict[str, list[dict[str, Any]]], cpu: str | None) -> list[str]:
+    """Say when training times in one table were measured under different conditions.
+
+    Rows reloaded by ``--resume`` keep the time measured in their own session, and a
+    resume may run on another machine or under another load; the reader must know before
+    comparing seconds per epoch between rows.
+    """
+    rows = [r for rs in by_key.values() for r in rs]
+    notes = []
+    reloaded = sorted({k for k, rs in by_key.items() if any(r.get("reloaded") for r in rs)})
+    fresh = sorted({k for k, rs in by_key.items() if any(not r.get("reloaded") for r in rs)})
+    if reloaded and fresh:
+        notes.append(f"Training times come from different sessions: {', '.join(reloaded)} "
+                     "were reloaded from an earlier session and keep the time measured there; "
+                     f"{', '.join(fresh)} were trained in this one. Compare seconds per epoch "
+                     "only between rows trained under similar load (last column: 5-minute "
+                     "load average at the end of training).")
+    elif reloaded:
+        notes.append("Every row was reloaded from earlier sessions and keeps the training "
+                     "time measured there (last column: when, and the 5-minute load average "
+                     "at the end of training).")
+    cpus = sorted({r["cpu"] for r in rows if r.get("cpu")})
+    if len(cpus) > 1 or (cpus and cpu and cpus != [cpu]):
+        notes.append(f"Rows were trained on different CPUs ({'; '.join(cpus)}), this report "
+                     f"was written on {cpu or 'an unknown CPU'}.")
+    if any(r.get("trained_at_from") for r in rows):
+        notes.append("Rows trained before harlab recorded training conditions show the time "
+                     "their metrics.json was written and no load.")
+    return notes or ["Every row was trained in this run, on this CPU."]
 
 
 def _protocol_note(protocol: str) -> str:
@@ -1006,8 +1055,10 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                   "is what the paper's 'execution time' measures (one pass over the data).", "",
                   "| row | coarse | fine | att. | activity F1 (ours / paper) | identity F1 "
                   "(ours / paper) | params | ms/frame b1 | ms/frame b64 | train s/epoch (vs "
-                  "(1)) | paper time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "(1)) | paper time | trained (load) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         paper_size = []
+        by_key = {k: [r for r in res["runs"] if r["model"] == k] for k in ABLATION_KEYS}
         for i, (key, ((c, f, a), pa, pi, pt)) in enumerate(zip(ABLATION_KEYS, PAPER_TABLE6,
                                                               strict=True), start=1):
             s, t = summ[key], tm[key]["trained"]
@@ -1019,11 +1070,14 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                 f"| ({i}) | {yes[c]} | {yes[f]} | {yes[a]} | {_pct(s['activity_macro_f1'])} / "
                 f"{pa:.2f} | {_pct(s['identity_macro_f1'])} / {pi:.2f} | "
                 f"{t['parameters']:,} | {t['ms_per_frame_b1']:.2f} | "
-                f"{t['ms_per_frame_b64']:.2f} | {rel} | {pt} |")
+                f"{t['ms_per_frame_b64']:.2f} | {rel} | {pt} | "
+                f"{_trained_cell(by_key.get(key, []))} |")
             if "paper_size" in tm[key]:
                 ps = tm[key]["paper_size"]
                 paper_size.append(f"| ({i}) | {ps['parameters']:,} | "
                                   f"{ps['ms_per_frame_b1']:.2f} | {ps['ms_per_frame_b64']:.2f} |")
+        labelled = {f"({i})": by_key[k] for i, k in enumerate(ABLATION_KEYS, start=1)}
+        lines += ["", *conditions_note(labelled, res["hardware"].get("cpu"))]
         if paper_size:
             lines += ["", "The same rows at harlab's full size (channels [32, 64, 128], "
                       "untrained, timing only):", "",
