@@ -138,9 +138,10 @@ def training_conditions() -> dict[str, Any]:
     """
     import torch
 
+    load = ([round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg")
+            else None)  # not on Windows
     return {"trained_at": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
-            "threads": torch.get_num_threads(),
-            "load_average": [round(v, 2) for v in os.getloadavg()]}
+            "threads": torch.get_num_threads(), "load_average": load}
 
 
 def hardware_line(hw: Mapping[str, Any]) -> str:

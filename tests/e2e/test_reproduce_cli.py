@@ -242,3 +242,17 @@ def test_limit_batches_int_one_is_one_batch(tmp_path: Path,
     assert n_train // 8 > 2  # the full epoch would be several batches
     # one optimiser step per epoch: the epoch-end rows log global steps 0 and 1
     assert sorted(set(zip(history["epoch"], history["step"], strict=True))) == [(0, 0), (1, 1)]
+
+
+def test_mixes_sessions_places_runs_by_training_time() -> None:
+    from harlab.experiments.reproduce_danhar import mixes_sessions
+
+    first = {"trained_at": "2026-12-01T10:30:00"}
+    later = {"trained_at": "2026-12-02T08:10:00"}
+    one = {"started": "2026-12-01T10:00:00", "runs": [first, first]}
+    assert not mixes_sessions(one)
+    resumed = {**one, "resumed": [{"at": "2026-12-02T08:00:00"}]}
+    assert not mixes_sessions(resumed)  # resumed, but nothing was trained in the resume
+    assert mixes_sessions({**resumed, "runs": [first, later]})
+    assert not mixes_sessions({**resumed, "runs": [later, {**first, "error": "bad"}]})
+    assert mixes_sessions({**resumed, "runs": [later, {"macro_f1": 0.5}]})  # older record

@@ -22,6 +22,7 @@ previous ``results.json`` is kept as ``results.before-resume-<time>.json``.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -221,7 +222,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     cpus = sorted({r["cpu"] for r in result["runs"] if r.get("cpu")})
-    if result.get("resumed") or len(cpus) > 1:
+    if mixes_sessions(result) or len(cpus) > 1:
         lines += ["", "Training times (train s/run) come from more than one session"
                   + (f" and from different CPUs ({'; '.join(cpus)})" if len(cpus) > 1 else "")
                   + ": compare them only between runs trained under similar conditions "
@@ -237,6 +238,21 @@ def results_markdown(result: dict[str, Any]) -> str:
             f"{r['error']}" for r in errors
         ]
     return "\n".join(lines) + "\n"
+
+
+def mixes_sessions(result: dict[str, Any]) -> bool:
+    """Whether the finished runs were trained in more than one session (first run, resumes).
+
+    A run is placed by its ``trained_at`` among the session starts. A resumed reproduction
+    with runs recorded by an older harlab (no ``trained_at``) may mix sessions: say yes.
+    """
+    starts = [result["started"], *[r["at"] for r in result.get("resumed", [])]]
+    runs = [r for r in result["runs"] if not r.get("error")]
+    if len(starts) == 1 or not runs:
+        return False
+    if any(not r.get("trained_at") for r in runs):
+        return True
+    return len({bisect.bisect_right(starts, r["trained_at"]) for r in runs}) > 1
 
 
 def _cell(text: str) -> str:
