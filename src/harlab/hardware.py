@@ -144,6 +144,16 @@ def training_conditions() -> dict[str, Any]:
             "threads": torch.get_num_threads(), "load_average": load}
 
 
+def cpu_note(runs: list[dict[str, Any]], cpu: str | None, noun: str = "Runs") -> str | None:
+    """A sentence when ``runs`` were not all trained on ``cpu`` (the CPU writing the report):
+    their training times then come from another machine. None when they were."""
+    cpus = sorted({r["cpu"] for r in runs if r.get("cpu")})
+    if not (len(cpus) > 1 or (cpus and cpu and cpus != [cpu])):
+        return None
+    where = (f"different CPUs ({'; '.join(cpus)})" if len(cpus) > 1 else cpus[0])
+    return f"{noun} were trained on {where}, this report was written on {cpu or 'an unknown CPU'}."
+
+
 def hardware_line(hw: Mapping[str, Any]) -> str:
     """One readable line of a :func:`hardware` record (older records' keys too)."""
     cpu = hw.get("cpu") or hw.get("processor") or "unknown CPU"

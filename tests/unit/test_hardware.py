@@ -115,3 +115,16 @@ def test_process_pool_workers_keep_freed_memory(monkeypatch: pytest.MonkeyPatch)
         assert ex.submit(hwmod.malloc_reuse_active).result() is True
     with hwmod.process_pool(1, multiprocessing.get_context("spawn")) as ex:
         assert ex.submit(hwmod.malloc_reuse_active).result() is True
+
+
+def test_cpu_note_names_the_cpus_only_when_they_are_not_all_this_one() -> None:
+    from harlab.hardware import cpu_note
+
+    a, b = {"cpu": "CPU A"}, {"cpu": "CPU B"}
+    assert cpu_note([a, a, {}], "CPU A") is None  # a run without a record says nothing
+    assert cpu_note([], "CPU A") is None
+    assert cpu_note([a, b], "CPU A") == (
+        "Runs were trained on different CPUs (CPU A; CPU B), this report was written on CPU A.")
+    # all on one machine, the table rewritten (a resume with nothing new) on another
+    assert cpu_note([a], "CPU B", "Rows") == (
+        "Rows were trained on CPU A, this report was written on CPU B.")

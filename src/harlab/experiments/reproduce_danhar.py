@@ -38,7 +38,7 @@ from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
-from harlab.hardware import training_conditions
+from harlab.hardware import cpu_note, training_conditions
 from harlab.runs import create_run_dir, first_free
 
 PROTOCOLS = ("paper", "honest")
@@ -221,13 +221,13 @@ def results_markdown(result: dict[str, Any]) -> str:
             _cell(ref["text"]) if ref else "—", _cell(row["note"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    cpus = sorted({r["cpu"] for r in result["runs"] if r.get("cpu")})
-    if mixes_sessions(result) or len(cpus) > 1:
-        lines += ["", "Training times (train s/run) come from more than one session"
-                  + (f" and from different CPUs ({'; '.join(cpus)})" if len(cpus) > 1 else "")
-                  + ": compare them only between runs trained under similar conditions "
-                  "(each run's `trained_at`, `cpu`, `threads` and `load_average` are in "
-                  "`results.json`)."]
+    if mixes_sessions(result):
+        lines += ["", "Training times (train s/run) come from more than one session: compare "
+                  "them only between runs trained under similar conditions (each run's "
+                  "`trained_at`, `cpu`, `threads` and `load_average` are in `results.json`)."]
+    done = [r for r in result["runs"] if not r.get("error")]
+    if (other := cpu_note(done, result["hardware"].get("cpu"))) is not None:
+        lines += ["", other]
     warn = sorted({w for r in result["runs"] for w in r.get("warnings", [])})
     if warn:
         lines += ["", "Warnings recorded by the runs:", ""] + [f"- {w}" for w in warn]

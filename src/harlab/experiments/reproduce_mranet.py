@@ -38,7 +38,7 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
-from harlab.hardware import process_pool, reuse_freed_memory, training_conditions
+from harlab.hardware import cpu_note, process_pool, reuse_freed_memory, training_conditions
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
@@ -765,10 +765,8 @@ def conditions_note(by_key: dict[str, list[dict[str, Any]]], cpu: str | None) ->
         notes.append("Every row was reloaded from earlier sessions and keeps the training "
                      "time measured there (last column: when, and the 5-minute load average "
                      "at the end of training).")
-    cpus = sorted({r["cpu"] for r in rows if r.get("cpu")})
-    if len(cpus) > 1 or (cpus and cpu and cpus != [cpu]):
-        notes.append(f"Rows were trained on different CPUs ({'; '.join(cpus)}), this report "
-                     f"was written on {cpu or 'an unknown CPU'}.")
+    if (other := cpu_note(rows, cpu, "Rows")) is not None:
+        notes.append(other)
     if any(r.get("trained_at_from") for r in rows):
         notes.append("Rows trained before harlab recorded training conditions show the time "
                      "their metrics.json was written and no load.")
