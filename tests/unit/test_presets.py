@@ -29,6 +29,9 @@ DATA = {
     "uci_har": (50.0, [str(i) for i in range(1, 31)], ["1", "2"]),
     "uci_har_inertial": (50.0, [str(i) for i in range(1, 31)], ["train-0", "train-1"]),
     "usc_had": (100.0, [str(i) for i in range(1, 15)], ["t1"]),
+    "dsads": (25.0, [str(i) for i in range(1, 9)], ["1"]),
+    "opportunity_locomotion": (30.0, ["S1", "S2", "S3", "S4"],
+                               ["ADL1", "ADL2", "ADL3", "ADL4", "ADL5", "Drill"]),
 }
 
 
@@ -62,7 +65,8 @@ def synthetic(cfg: RunConfig, dataset: str) -> tuple[list[Recording], object]:
     n = int(np.ceil(3 * length * rate / (cfg.data.window.target_rate or rate)))
     recs = [
         Recording(np.zeros((n, 1), np.float32), np.full(n, 1), rate, ["x"], ["g"], s, k,
-                  meta={"official_split": _opp_part(s, k)} if dataset == "opportunity" else {})
+                  meta={"official_split": _opp_part(s, k)}
+                  if dataset.startswith("opportunity") else {})
         for s in subjects for k in sessions
     ]
     return recs, make_windows(recs, cfg.data.window)
@@ -84,7 +88,8 @@ def test_every_dataset_has_both_presets_and_nothing_else() -> None:
 @pytest.mark.parametrize("protocol", ["paper", "honest"])
 def test_preset_loads_strictly_and_builds_every_table_model(dataset: str, protocol: str) -> None:
     cfg = preset(dataset, protocol)
-    source = {"uci_har": "hapt", "uci_har_inertial": "uci_har"}
+    source = {"uci_har": "hapt", "uci_har_inertial": "uci_har",
+              "opportunity_locomotion": "opportunity"}
     assert cfg.data.dataset == source.get(dataset, dataset)
     assert cfg.description.startswith("PAPER PROTOCOL" if protocol == "paper" else "HONEST")
     # the registry's backbone/attention defaults must not be overridden by the preset
@@ -114,6 +119,8 @@ def test_strict_keys_reject_a_typo(tmp_path: Path) -> None:
         ("uci_har", 50.0, 128, 64, 128, 1e-3, 50),
         ("uci_har_inertial", 50.0, 128, 128, 128, 1e-3, 50),
         ("usc_had", 100.0, 200, 100, 128, 1e-3, 50),
+        ("dsads", 25.0, 125, 62, 128, 1e-3, 50),
+        ("opportunity_locomotion", 30.0, 64, 8, 300, 1e-4, 50),
     ],
 )
 def test_paper_protocol_facts(dataset: str, rate: float, length: int, step: int, batch: int,
@@ -143,11 +150,13 @@ def test_wisdm_paper_network_is_the_authors() -> None:
     assert sum(p.numel() for p in model.parameters()) == 2_443_564  # authors' WISDM code
 
 
-def test_opportunity_paper_uses_the_challenge_runs() -> None:
-    cfg = preset("opportunity", "paper")
-    assert cfg.data.options["task"] == "gestures" and cfg.data.split.kind == "given"
-    recs, w = synthetic(cfg, "opportunity")
-    sp = split_of(cfg, "opportunity", recs, w)
+@pytest.mark.parametrize(("dataset", "task"), [("opportunity", "gestures"),
+                                            ("opportunity_locomotion", "locomotion")])
+def test_opportunity_paper_uses_the_challenge_runs(dataset: str, task: str) -> None:
+    cfg = preset(dataset, "paper")
+    assert cfg.data.options["task"] == task and cfg.data.split.kind == "given"
+    recs, w = synthetic(cfg, dataset)
+    sp = split_of(cfg, dataset, recs, w)
     runs = [{(recs[i].subject, recs[i].session) for i in w.recording[idx]}
             for idx in (sp.train, sp.val, sp.test)]
     assert runs[2] == OPP_TEST and runs[0] | runs[1] == OPP_TRAIN and runs[1]
@@ -172,7 +181,7 @@ def test_paper_random_split_warns_of_leakage_when_windows_overlap(dataset: str) 
     sp = split_of(cfg, dataset, recs, w)
     leaky = any("LEAKAGE" in m for m in sp.warnings)
     assert leaky == (cfg.data.split.kind == "random" and w.step < w.length)
-    if dataset in ("wisdm", "hapt", "usc_had"):
+    if dataset in ("wisdm", "hapt", "usc_had", "dsads"):
         assert leaky  # overlapping windows split at random: must be flagged
 
 
@@ -186,7 +195,8 @@ def test_honest_preset_is_subject_wise(dataset: str) -> None:
     assert cfg.data.normalize and cfg.train.patience
     if dataset not in ("weak", "unimib", "uci_har_inertial"):  # 3 s windows, 50 % overlap
         length, step, rate = window_samples(cfg, dataset)
-        assert (length / rate, step / rate) == (3.0, 1.5)
+        # exact where 1.5 s is a whole number of samples; else the nearest (DSADS at 25 Hz)
+        assert length / rate == 3.0 and abs(step - 1.5 * rate) <= 0.5
     recs, w = synthetic(cfg, dataset)
     seen: set[str] = set()
     for job in plan_jobs(dataset, "honest", cfg, ["cnn"], [0], None):

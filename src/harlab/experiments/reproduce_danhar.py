@@ -54,6 +54,8 @@ DATASETS: dict[str, str] = {
     "uci_har": "UCI-HAR classes and split built from HAPT raw (not in the paper)",
     "uci_har_inertial": "UCI-HAR Inertial Signals, the release's windows (not in the paper)",
     "usc_had": "USC-HAD (not in the paper)",
+    "dsads": "Daily and Sports Activities, 19 activities, 45 channels (not in the paper)",
+    "opportunity_locomotion": "OPPORTUNITY locomotion, 4 modes + Null (not in the paper)",
 }
 
 
