@@ -52,6 +52,27 @@ def matrix_flags() -> dict[str, bool]:
     return {f: f in flags for f in MATRIX_FLAGS}
 
 
+#: Vector/matrix tiers, fastest first: (label, any of these /proc/cpuinfo flags).
+ISA_TIERS = (("AMX", ("amx_bf16", "amx_tile")), ("AVX512-BF16", ("avx512_bf16",)),
+             ("AVX512", ("avx512f",)), ("AVX2", ("avx2",)), ("AVX", ("avx",)))
+
+
+def isa_level(flags: frozenset[str] | set[str] | None = None) -> str:
+    """The fastest vector/matrix tier the CPU lists (``AMX`` ... ``AVX``); "" if none/unknown.
+
+    Two machines with one marketing name (cloud VMs report just "AMD EPYC") can differ
+    here, and with it in training speed by 2-3x, so reports compare CPUs by name and tier.
+    """
+    have = _cpuinfo()[1] if flags is None else flags
+    return next((label for label, names in ISA_TIERS if any(f in have for f in names)), "")
+
+
+def cpu_id() -> str:
+    """The CPU's name and vector tier, e.g. ``AMD EPYC [AVX2]``: what a training time means."""
+    isa = isa_level()
+    return cpu_model() + (f" [{isa}]" if isa else "")
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
 
@@ -123,7 +144,8 @@ def hardware() -> dict[str, Any]:
 
     gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
             if torch.cuda.is_available() else [])
-    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "cpu_matrix_flags": matrix_flags(),
+    return {"cpu": cpu_model(), "cpu_id": cpu_id(), "cpus": os.cpu_count(),
+            "cpu_matrix_flags": matrix_flags(),
             "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
             "malloc_reuse": malloc_reuse_active(),
             "torch": torch.__version__, "python": platform.python_version(), "gpus": gpus}
@@ -140,15 +162,32 @@ def training_conditions() -> dict[str, Any]:
 
     load = ([round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg")
             else None)  # not on Windows
-    return {"trained_at": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+    return {"trained_at": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_id(),
             "threads": torch.get_num_threads(), "load_average": load}
+
+
+def same_cpu(a: str, b: str) -> bool:
+    """Whether two CPU records (:func:`cpu_id`) name one kind of machine. Records written
+    before the vector tier was kept (no ``[...]``) are compared by name only."""
+    if a.endswith("]") and b.endswith("]"):
+        return a == b
+    return a.split(" [")[0] == b.split(" [")[0]
+
+
+def report_cpu(hw: Mapping[str, Any]) -> str | None:
+    """The CPU of a :func:`hardware` record in :func:`cpu_id` form (older records: the name)."""
+    return hw.get("cpu_id") or hw.get("cpu")
 
 
 def cpu_note(runs: list[dict[str, Any]], cpu: str | None, noun: str = "Runs") -> str | None:
     """A sentence when ``runs`` were not all trained on ``cpu`` (the CPU writing the report):
-    their training times then come from another machine. None when they were."""
+    their training times then come from another machine. None when they were.
+
+    CPUs are compared by name and vector tier (:func:`same_cpu`): two cloud VMs both called
+    "AMD EPYC", one with AVX512-BF16 and one with AVX2 only, are different machines."""
     cpus = sorted({r["cpu"] for r in runs if r.get("cpu")})
-    if not (len(cpus) > 1 or (cpus and cpu and cpus != [cpu])):
+    pool = cpus + ([cpu] if cpu else [])
+    if all(same_cpu(x, y) for x in pool for y in pool):
         return None
     where = (f"different CPUs ({'; '.join(cpus)})" if len(cpus) > 1 else cpus[0])
     return f"{noun} were trained on {where}, this report was written on {cpu or 'an unknown CPU'}."
@@ -165,7 +204,10 @@ def hardware_line(hw: Mapping[str, Any]) -> str:
         native = [n for f, n in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
                   if flags.get(f)]
         bf16 = ", bf16: " + ("native (" + ", ".join(native) + ")" if native else "emulated")
-    return (f"{cpu} ({cpus} CPUs" + bf16 + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
+    cid = str(hw.get("cpu_id") or "")
+    tier = f", vector: {cid.rsplit(' [', 1)[1][:-1]}" if cid.endswith("]") else ""
+    return (f"{cpu} ({cpus} CPUs" + bf16 + tier
+            + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
             + (f", {hw['platform']}" if hw.get("platform") else "")
             + f", torch {hw.get('torch', '?')} ({hw.get('torch_threads', '?')} threads)"
             + (", freed memory kept for reuse" if hw.get("malloc_reuse") else ""))

@@ -128,3 +128,36 @@ def test_cpu_note_names_the_cpus_only_when_they_are_not_all_this_one() -> None:
     # all on one machine, the table rewritten (a resume with nothing new) on another
     assert cpu_note([a], "CPU B", "Rows") == (
         "Rows were trained on CPU A, this report was written on CPU B.")
+
+
+def test_vector_tier_tells_same_named_cpus_apart(fake_cpuinfo) -> None:
+    # the two "AMD EPYC" VMs this project has run on: AVX512-BF16, and AVX2 only
+    assert hwmod.isa_level(frozenset({"fpu", "avx", "avx2", "fma"})) == "AVX2"
+    assert hwmod.isa_level({"avx2", "avx512f", "avx512_bf16"}) == "AVX512-BF16"
+    assert hwmod.isa_level({"avx512f", "amx_tile"}) == "AMX"
+    assert hwmod.isa_level({"avx512_bf16x"}) == ""  # whole flags only; none known
+    fake_cpuinfo("avx2")
+    assert hwmod.cpu_id() == "Intel(R) Xeon(R) Platinum 8480+ [AVX512]"
+    hw = hwmod.hardware()
+    assert hw["cpu_id"] == hwmod.cpu_id() and hwmod.report_cpu(hw) == hw["cpu_id"]
+    assert hwmod.report_cpu({"cpu": "Old"}) == "Old"  # records without cpu_id
+    assert hwmod.training_conditions()["cpu"] == hwmod.cpu_id()
+    assert ", vector: AVX512)" in hwmod.hardware_line({**hw, "cpus": 2})
+
+
+def test_cpu_note_compares_name_and_vector_tier() -> None:
+    from harlab.hardware import cpu_note, same_cpu
+
+    fast, slow = {"cpu": "AMD EPYC [AVX512-BF16]"}, {"cpu": "AMD EPYC [AVX2]"}
+    assert cpu_note([fast, fast], "AMD EPYC [AVX512-BF16]") is None
+    assert cpu_note([fast], "AMD EPYC [AVX2]", "Rows") == (
+        "Rows were trained on AMD EPYC [AVX512-BF16], this report was written on "
+        "AMD EPYC [AVX2].")
+    assert cpu_note([fast, slow], "AMD EPYC [AVX2]") == (
+        "Runs were trained on different CPUs (AMD EPYC [AVX2]; AMD EPYC [AVX512-BF16]), this "
+        "report was written on AMD EPYC [AVX2].")
+    # a record from before the tier was kept can only be compared by name
+    legacy = {"cpu": "AMD EPYC"}
+    assert same_cpu("AMD EPYC", "AMD EPYC [AVX2]") and not same_cpu("AMD EPYC", "Intel X [AVX2]")
+    assert cpu_note([legacy, slow], "AMD EPYC [AVX2]") is None
+    assert cpu_note([legacy], "Intel X [AVX2]") is not None

@@ -38,7 +38,7 @@ from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
-from harlab.hardware import cpu_note, training_conditions
+from harlab.hardware import cpu_note, report_cpu, training_conditions
 from harlab.runs import create_run_dir, first_free
 
 PROTOCOLS = ("paper", "honest")
@@ -228,7 +228,7 @@ def results_markdown(result: dict[str, Any]) -> str:
                   "them only between runs trained under similar conditions (each run's "
                   "`trained_at`, `cpu`, `threads` and `load_average` are in `results.json`)."]
     done = [r for r in result["runs"] if not r.get("error")]
-    if (other := cpu_note(done, result["hardware"].get("cpu"))) is not None:
+    if (other := cpu_note(done, report_cpu(result["hardware"]))) is not None:
         lines += ["", other]
     warn = sorted({w for r in result["runs"] for w in r.get("warnings", [])})
     if warn:
