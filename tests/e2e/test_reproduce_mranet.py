@@ -190,6 +190,25 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         t = out4["timing"][key]["trained"]
         assert t["parameters"] > 0 and t["ms_per_frame_b1"] > 0
 
+    # a second seed: seed 0 is reloaded, the Table 4 models train for seed 1 on the same folds
+    seeds = [*again, "--experiments", "table4", "--seeds", "0,1"]
+    res = runner.invoke(cli.app, seeds)
+    assert res.exit_code == 0, res.output
+    out5 = json.loads((run / "results.json").read_text())
+    assert out5["limits"]["seeds"] == [0, 1] and out5["fold_sizes"] == out4["fold_sizes"]
+    assert sorted((r["model"], r["seed"], bool(r.get("reloaded"))) for r in out5["runs"]) == [
+        (k, s, s == 0) for k in sorted(NEEDS["table4"]) for s in (0, 1)]
+    # every resume is listed; each rewritten aggregate was kept beside the new one
+    assert [r["reused_models"] for r in out5["resumes"]] == [2, 3, 1, 4, 3]
+    assert out5["resumed"] == out5["resumes"][-1]
+    assert len(list(run.glob("results.before-resume-*.json"))) == 4
+    report = (run / "report.md").read_text()
+    assert report.count("- resumed ") == 5 and "seeds [0, 1]" in report
+    # the first seed drew the folds: it must stay first
+    res = runner.invoke(cli.app, [*again, "--experiments", "table4", "--seeds", "1,0"])
+    assert isinstance(res.exception, ConfigError) and "keep it first (e.g. --seeds 0,1)" in str(
+        res.exception)
+
     # other options would mix settings; --data/--simulate are the original run's
     res = runner.invoke(cli.app, [*again, "--batch-size", "8"])
     assert isinstance(res.exception, ConfigError) and "different options" in str(res.exception)

@@ -38,7 +38,13 @@ import numpy as np
 
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
-from harlab.hardware import cpu_note, process_pool, reuse_freed_memory, training_conditions
+from harlab.hardware import (
+    cpu_note,
+    process_pool,
+    report_cpu,
+    reuse_freed_memory,
+    training_conditions,
+)
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import attempts, create_run_dir, first_free
 
@@ -672,9 +678,39 @@ def reproduce_mranet(
         result["resumed"] = {"command": command, "reused_models": reused,
                              "at": datetime.now().isoformat(timespec="seconds"),
                              "note": "wall_seconds counts the resumed part only"}
+        # every resume in order ("resumed" is the latest); the earlier aggregate is kept
+        result["resumes"] = [*_keep_earlier_results(parent), result["resumed"]]
     write_report(parent, result, fr, pooled, sweep)
     write_json(parent / "results.json", result)
     return parent, result
+
+
+def _keep_earlier_results(parent: Path) -> list[dict[str, Any]]:
+    """The resumes listed by ``parent/results.json`` (older files: their one ``resumed``).
+
+    That file is kept as ``results.before-resume-<time>.json`` before it is rewritten; an
+    interrupted reproduction may have none.
+    """
+    path = parent / "results.json"
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+
+    def keep(target: Path) -> None:
+        with target.open("xb") as fh:  # "x": never overwrite an earlier copy
+            fh.write(data)
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    first_free(parent, f"results.before-resume-{stamp}", keep, ".json")
+    try:
+        old = json.loads(data)
+    except ValueError:
+        return []  # unreadable aggregate: kept as a copy, its history cannot be read
+    if not isinstance(old, dict):
+        return []
+    if isinstance(old.get("resumes"), list):
+        return [r for r in old["resumes"] if isinstance(r, dict)]
+    return [old["resumed"]] if isinstance(old.get("resumed"), dict) else []
 
 
 PLAN_FILE = "reproduce_plan.json"
@@ -691,7 +727,8 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
     """The plan a reproduction wrote at its start; its training settings must equal ``plan``.
 
     More folds (``run_folds``), other experiments or SNR levels may be asked for: models are
-    keyed by (model, fold, seed), so finished ones are reused and the rest trained.
+    keyed by (model, fold, seed), so finished ones are reused and the rest trained. Seeds may
+    be added too, as long as the first seed (which draws the folds) stays first.
     """
     path = parent / PLAN_FILE
     if not path.is_file():
@@ -705,6 +742,15 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"cannot resume from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
     now = json.loads(json.dumps(plan))  # compare as stored JSON (tuples become lists)
+    # seeds may be added on resume (models are keyed by seed); the first one drew the folds
+    s_old, s_now = old["limits"].get("seeds") or [], now["limits"].get("seeds") or []
+    if s_old and s_now and s_old[0] != s_now[0]:
+        keep = ",".join(str(s) for s in [s_old[0], *(s for s in s_now if s != s_old[0])])
+        raise ConfigError(f"cannot resume {parent} with --seeds {','.join(map(str, s_now))}: "
+                          f"its folds were drawn with seed {s_old[0]}, the first of the "
+                          f"original --seeds; keep it first (e.g. --seeds {keep})")
+    old, now = ({**d, "limits": {k: v for k, v in d["limits"].items() if k != "seeds"}}
+                for d in (old, now))
     if now != old:
         diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}" for k in now
                          if old[k] != now[k])
@@ -891,10 +937,10 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         "for multitask models); test data never chooses anything",
         *([f"- not run (`--models` left them out): {', '.join(res['not_run'])}; their rows "
            "read n/a"] if res.get("not_run") else []),
-        *([f"- resumed {res['resumed']['at']} with `{res['resumed']['command']}`: "
-           f"{res['resumed']['reused_models']} models trained before the interruption were "
-           "reloaded from their best checkpoints and re-scored; the wall time counts the "
-           "resumed part only"] if res.get("resumed") else []),
+        *[f"- resumed {r['at']} with `{r['command']}`: {r['reused_models']} models trained "
+          "before were reloaded from their best checkpoints and re-scored"
+          for r in (res.get("resumes") or ([res["resumed"]] if res.get("resumed") else []))],
+        *(["- the wall time counts the last resumed part only"] if res.get("resumed") else []),
         "",
     ]
     if "table4" in exps:
@@ -1075,7 +1121,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                 paper_size.append(f"| ({i}) | {ps['parameters']:,} | "
                                   f"{ps['ms_per_frame_b1']:.2f} | {ps['ms_per_frame_b64']:.2f} |")
         labelled = {f"({i})": by_key[k] for i, k in enumerate(ABLATION_KEYS, start=1)}
-        lines += ["", *conditions_note(labelled, res["hardware"].get("cpu"))]
+        lines += ["", *conditions_note(labelled, report_cpu(res["hardware"]))]
         if paper_size:
             lines += ["", "The same rows at harlab's full size (channels [32, 64, 128], "
                       "untrained, timing only):", "",
