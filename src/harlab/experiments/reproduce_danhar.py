@@ -39,7 +39,7 @@ from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
 from harlab.hardware import cpu_note, report_cpu, training_conditions
-from harlab.runs import create_run_dir, first_free
+from harlab.runs import create_run_dir, keep_before_resume
 
 PROTOCOLS = ("paper", "honest")
 MODELS = tuple(MODEL_ROWS)
@@ -358,15 +358,7 @@ def load_for_resume(
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"cannot resume from {path}: malformed run record {run!r}"
                               ) from None
-    # the earlier aggregate is kept beside the new one, never overwritten
-    data = path.read_bytes()
-
-    def keep(target: Path) -> None:
-        with target.open("xb") as fh:  # "x": FileExistsError if taken
-            fh.write(data)
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    first_free(path.parent, f"results.before-resume-{stamp}", keep, ".json")
+    keep_before_resume(path)  # the earlier aggregate is kept beside the new one
     return stored, done
 
 

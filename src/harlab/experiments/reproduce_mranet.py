@@ -46,7 +46,7 @@ from harlab.hardware import (
     training_conditions,
 )
 from harlab.radar.simulate import SIM_FILE
-from harlab.runs import attempts, create_run_dir, first_free
+from harlab.runs import attempts, create_run_dir, first_free, keep_before_resume
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
@@ -695,13 +695,7 @@ def _keep_earlier_results(parent: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     data = path.read_bytes()
-
-    def keep(target: Path) -> None:
-        with target.open("xb") as fh:  # "x": never overwrite an earlier copy
-            fh.write(data)
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    first_free(parent, f"results.before-resume-{stamp}", keep, ".json")
+    keep_before_resume(path, data)
     try:
         old = json.loads(data)
     except ValueError:
