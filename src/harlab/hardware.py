@@ -144,7 +144,8 @@ def hardware() -> dict[str, Any]:
 
     gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
             if torch.cuda.is_available() else [])
-    return {"cpu": cpu_model(), "cpu_id": cpu_id(), "cpus": os.cpu_count(),
+    return {"cpu": cpu_model(), "cpu_id": cpu_id(), "cpu_tier": isa_level(),
+            "cpus": os.cpu_count(),
             "cpu_matrix_flags": matrix_flags(),
             "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
             "malloc_reuse": malloc_reuse_active(),
@@ -204,8 +205,7 @@ def hardware_line(hw: Mapping[str, Any]) -> str:
         native = [n for f, n in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
                   if flags.get(f)]
         bf16 = ", bf16: " + ("native (" + ", ".join(native) + ")" if native else "emulated")
-    cid = str(hw.get("cpu_id") or "")
-    tier = f", vector: {cid.rsplit(' [', 1)[1][:-1]}" if cid.endswith("]") else ""
+    tier = f", vector: {hw['cpu_tier']}" if hw.get("cpu_tier") else ""
     return (f"{cpu} ({cpus} CPUs" + bf16 + tier
             + (f", GPU: {', '.join(gpus)}" if gpus else "") + ")"
             + (f", {hw['platform']}" if hw.get("platform") else "")

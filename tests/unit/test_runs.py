@@ -42,3 +42,20 @@ def test_keep_before_resume_never_overwrites(tmp_path: Path) -> None:
     assert [p.read_text() for p in (first, second, third)] == ['{"n": 1}', '{"n": 2}',
                                                                '{"n": 3}']
     assert agg.read_text() == '{"n": 2}'  # the aggregate itself is left to the caller
+
+
+def test_mranet_resume_plan_with_malformed_limits_is_a_config_error(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from harlab.errors import ConfigError
+    from harlab.experiments.reproduce_mranet import PLAN_FILE, load_plan
+
+    plan = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}}
+    for limits in ("12 epochs", {"seeds": 0, "epochs": 1}):  # a string; seeds not a list
+        (tmp_path / PLAN_FILE).write_text(json.dumps({**plan, "limits": limits, "data": "d"}))
+        with pytest.raises(ConfigError, match="unreadable plan"):
+            load_plan(tmp_path, plan)
+    (tmp_path / PLAN_FILE).write_text(json.dumps({**plan, "data": "d"}))
+    assert load_plan(tmp_path, {**plan, "limits": {"seeds": [0, 1], "epochs": 1}})["data"] == "d"

@@ -732,6 +732,9 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
         stored = json.loads(path.read_text())
         old = {k: stored[k] for k in plan}
         stored["data"] = str(stored["data"])
+        if not (isinstance(old["limits"], dict)
+                and isinstance(old["limits"].get("seeds", []), list)):
+            raise TypeError("'limits' must be a mapping with a list of seeds")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
