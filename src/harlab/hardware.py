@@ -98,8 +98,9 @@ def reuse_freed_memory() -> bool:
     VM). Serving them from the heap and never trimming it stops that, at the price of
     the process keeping its peak memory until it exits -- the same trade that the
     jemalloc / tcmalloc preloads of PyTorch's CPU tuning guide make. Called by training
-    (``fit_module``), radar simulation (:func:`process_pool` workers included) and the
-    benchmarks, never at import; later calls return the first call's answer. Off glibc,
+    (``fit_module``), batch inference (``predict_heads``), radar simulation
+    (:func:`process_pool` workers included) and the benchmarks, never at import; later
+    calls return the first call's answer. Off glibc,
     or with ``HARLAB_MALLOC_REUSE=0``, it changes nothing and returns False.
     """
     global _malloc_reuse
