@@ -70,6 +70,10 @@ def test_bad_input_is_one_clear_error_and_leaves_no_run_dir(tmp_path: Path) -> N
     msg = str(res.exception)
     assert isinstance(res.exception, ConfigError) and "lstm_activity" in msg
     assert "mranet_identity" in msg  # the choices for the chosen experiments
+    for ids in ("5", "1,1", "-1", "a"):  # fold ids of --folds 5 are 0..4, distinct
+        res = runner.invoke(cli.app, ["reproduce", "mranet", "--simulate", "--only-folds",
+                                      ids, "--out", str(tmp_path / "runs")])
+        assert isinstance(res.exception, ConfigError) and "--only-folds" in str(res.exception)
     assert not (tmp_path / "runs").exists()
 
 
@@ -217,6 +221,77 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         res.exception)
     res = runner.invoke(cli.app, [*again[:-1], str(tmp_path / "elsewhere")])
     assert isinstance(res.exception, ConfigError) and "reproduce_plan.json" in str(res.exception)
+
+
+def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None:
+    """--only-folds trains chosen folds elsewhere (same folds: same data and first seed);
+    --merge copies them into the reproduction being resumed, where they are reloaded and
+    re-scored, not retrained. Other options or other data are refused."""
+    import shutil
+
+    common = ["--folds", "3", "--epochs", "1", "--experiments", "table4", "--models",
+              "mranet_identity", "--channels", "4,8,8", "--batch-size", "16", "--threads",
+              "1", "--no-progress"]
+
+    def invoke(*args: str) -> dict:
+        res = runner.invoke(cli.app, ["reproduce", "mranet", *common, *args])
+        assert res.exit_code == 0, res.output
+        return res
+
+    invoke("--simulate", "--quick", "--only-folds", "0", "--out", str(tmp_path / "a"))
+    (a,) = (tmp_path / "a").iterdir()
+    invoke("--data", str(a / "data"), "--only-folds", "2", "--out", str(tmp_path / "b"))
+    (b,) = (tmp_path / "b").iterdir()
+    out_b = json.loads((b / "results.json").read_text())
+    assert [(r["model"], r["fold"]) for r in out_b["runs"]] == [("mranet_identity", 2)]
+    assert out_b["fold_ids"] == [2] and "; fold ids [2])" in (b / "report.md").read_text()
+
+    res = invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(b))
+    assert "merged from" in res.output and "1 model(s) copied" in res.output
+    out = json.loads((a / "results.json").read_text())
+    assert out["resumed"]["merged"] == [{"from": str(b), "copied": 1, "already_there": 0,
+                                         "models": ["mranet_identity_fold2_seed0"]}]
+    assert out["resumed"]["reused_models"] == 2 and all(r["reloaded"] for r in out["runs"])
+    row = next(r for r in out["runs"] if r["fold"] == 2)
+    assert row["identity_macro_f1"] == pytest.approx(out_b["runs"][0]["identity_macro_f1"],
+                                                     abs=5e-3)
+    assert out["fold_ids"] == [0, 2] and out["fold_sizes"][1] == out_b["fold_sizes"][0]
+    assert (b / "runs" / "mranet_identity_fold2_seed0").is_dir()  # copied, not moved
+
+    # an identical copy of the data elsewhere is the same data; a model already here stays
+    same = tmp_path / "same_data"
+    shutil.copytree(a / "data", same)
+    c = tmp_path / "c"
+    shutil.copytree(b, c)
+    plan = json.loads((c / "reproduce_plan.json").read_text())
+    (c / "reproduce_plan.json").write_text(json.dumps({**plan, "data": str(same)}))
+    invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(c))
+    merged = json.loads((a / "results.json").read_text())["resumed"]["merged"]
+    assert merged == [{"from": str(c), "copied": 0, "already_there": 1, "models": []}]
+
+    def refused(src: Path, *extra: str) -> str:
+        res = runner.invoke(cli.app, ["reproduce", "mranet", *common, "--only-folds", "0,2",
+                                      *extra, "--merge", str(src)])
+        assert isinstance(res.exception, ConfigError), res.output
+        return str(res.exception)
+
+    # other data: one byte changed in the copy
+    frames_file = max((p for p in same.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    raw = bytearray(frames_file.read_bytes())
+    raw[-1] ^= 1
+    frames_file.write_bytes(bytes(raw))
+    assert "trained on other data" in refused(c, "--resume", str(a))
+    # other options, other folds (first seed), itself, and no --resume
+    (c / "reproduce_plan.json").write_text(json.dumps(
+        {**plan, "limits": {**plan["limits"], "epochs": 2}}))
+    msg = refused(c, "--resume", str(a))
+    assert f"cannot merge {c} into {a}: different options (limits.epochs: 2 there, 1 in" in msg
+    (c / "reproduce_plan.json").write_text(json.dumps(
+        {**plan, "limits": {**plan["limits"], "seeds": [3]}}))
+    assert "its folds were drawn with seed 3" in refused(c, "--resume", str(a))
+    assert "that is the reproduction being resumed" in refused(a, "--resume", str(a))
+    assert "give it with --resume DIR" in refused(b, "--data", str(a / "data"))
+    assert "not both" in refused(b, "--resume", str(a), "--run-folds", "1")
 
 
 def test_snr_range_counts_frames_without_an_snr() -> None:

@@ -164,6 +164,11 @@ def mranet(
     run_folds: Annotated[
         int | None, typer.Option(help="train only the first N folds (default: all)")
     ] = None,
+    only_folds: Annotated[
+        str | None, typer.Option(help="train only these folds: comma-separated fold ids, "
+                                 "0-based as printed (e.g. 2,3 on one machine, 4 on another; "
+                                 "join them with --merge)")
+    ] = None,
     seeds: Annotated[str, typer.Option(help="comma-separated training seeds")] = "0",
     epochs: Annotated[int, typer.Option(help="maximum epochs per model")] = 30,
     max_time_per_run: Annotated[
@@ -189,6 +194,12 @@ def mranet(
                      "reproduction in this directory: same training options, its data; "
                      "trained models are reloaded, not retrained"),
     ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(help="with --resume: first copy in the finished models of this other "
+                     "reproduction (same options, same data; repeatable), e.g. folds "
+                     "trained in parallel with --only-folds"),
+    ] = None,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
     from harlab.cli.common import parse_list, parse_names
@@ -196,6 +207,7 @@ def mranet(
 
     lim = Limits(
         folds=folds, run_folds=run_folds, seeds=parse_list(seeds, "--seeds"),
+        only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
         epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
         batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
         snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,
@@ -230,5 +242,6 @@ def mranet(
             protocol=protocol, limits=lim, out=out,
             command=_command_line(), on_event=on_event, resume=resume,
             models=None if models is None else (parse_names(models) or []),
+            merge=list(merge or []),
         )
     console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

@@ -24,8 +24,11 @@ directory, which also gets ``results.json``, ``report.md`` and the PNG figures.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
+import re
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -81,6 +84,7 @@ class Limits:
 
     folds: int = 5
     run_folds: int | None = None
+    only_folds: list[int] | None = None  # fold ids (0-based, as printed) instead of run_folds
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
     max_time_s: float | None = None
@@ -95,11 +99,26 @@ class Limits:
     snr_recordings: int = 2
     workers: int = 1
 
+    def fold_ids(self) -> list[int]:
+        """The folds this invocation runs: ``only_folds``, else the first ``run_folds``."""
+        if self.only_folds is not None:
+            return sorted(self.only_folds)
+        return list(range(self.run_folds or self.folds))
+
     def __post_init__(self) -> None:
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"--folds must be an integer >= 2, got {self.folds!r}")
         if self.run_folds is not None and not 1 <= self.run_folds <= self.folds:
             raise ConfigError(f"--run-folds must be in 1..{self.folds}, got {self.run_folds}")
+        if self.only_folds is not None:
+            if self.run_folds is not None:
+                raise ConfigError("give --run-folds (the first N folds) or --only-folds "
+                                  "(these fold ids), not both")
+            ids = self.only_folds
+            if (not ids or len(set(ids)) != len(ids)
+                    or any(not 0 <= f < self.folds for f in ids)):
+                raise ConfigError(f"--only-folds must be distinct fold ids in "
+                                  f"0..{self.folds - 1} (0-based, as printed), got {ids}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds must be distinct integers, got {self.seeds}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -505,6 +524,7 @@ def reproduce_mranet(
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     resume: str | Path | None = None,
     models: list[str] | None = None,
+    merge: list[str | Path] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the chosen experiments; returns the run directory and the results dict.
 
@@ -517,6 +537,11 @@ def reproduce_mranet(
     folder it used, and every model whose ``metrics.json`` and best checkpoint exist is
     reloaded and re-scored instead of retrained. A model directory left half-written is
     kept; the model is trained again beside it.
+
+    ``merge`` (with ``resume`` only) first copies the finished models of other
+    reproductions with the same plan (:func:`merge_runs`), e.g. folds trained in parallel
+    with ``only_folds`` on other cores or machines; they are then reloaded and re-scored
+    like the run's own.
     """
     import torch
 
@@ -527,6 +552,9 @@ def reproduce_mranet(
         raise ConfigError(f"unknown experiment(s) {bad}; valid: {', '.join(EXPERIMENTS)}")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if merge and resume is None:
+        raise ConfigError("--merge adds models to an existing reproduction: give it with "
+                          "--resume DIR")
     if resume is not None and (data is not None or simulate):
         raise ConfigError("--resume reads the data its run used; drop --data/--simulate")
     if resume is None and (data is None) == (not simulate):
@@ -544,9 +572,14 @@ def reproduce_mranet(
     t_start = time.perf_counter()
     plan = {"protocol": protocol, "limits": _plan_limits(lim)}
     stored: dict[str, Any] = {}
+    merged: list[dict[str, Any]] = []
     if resume is not None:
         parent = Path(resume)
         stored = load_plan(parent, plan)
+        merged = [merge_runs(parent, stored, Path(src)) for src in merge or []]
+        for m in merged:
+            emit("stage", {"what": f"merged from {m['from']}: {m['copied']} model(s) "
+                           f"copied, {m['already_there']} already here"})
         folder, quick = Path(stored["data"]), bool(stored.get("quick", False))
         simulate = bool(stored.get("simulated_here", False))
         fr = load_frames(folder)
@@ -564,9 +597,10 @@ def reproduce_mranet(
                                         "simulated_here": simulate, "command": command,
                                         "started": datetime.now().isoformat(timespec="seconds")})
     sim = load_simulation(folder) if "fig11" in exps else None
-    folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
-    folds = folds[: lim.run_folds or lim.folds]
-    planned = [(f, seed) for f in range(len(folds)) for seed in lim.seeds]
+    all_folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
+    fold_ids = lim.fold_ids()
+    folds = [all_folds[f] for f in fold_ids]
+    planned = [(f, seed) for f in fold_ids for seed in lim.seeds]
 
     def written(key: str, f: int, seed: int) -> bool:  # a cheap look before finished_run()
         return resume is not None and any((d / "metrics.json").is_file() for d in attempts(
@@ -588,7 +622,7 @@ def reproduce_mranet(
                       "raw test recordings; use --simulate or a folder it wrote)")
     elif "fig11" in exps:
         check_resimulation(sim, fr, str(fr.recording[folds[0][2][0]]))
-    for f, idx in enumerate(folds):
+    for f, idx in zip(fold_ids, folds, strict=True):
         for seed in lim.seeds:
             keep: dict[str, Any] = {}
             for key in keys:
@@ -671,13 +705,15 @@ def reproduce_mranet(
         "wall_seconds": None, "summary": summary, "runs": runs, "timing": timing,
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
         "fold_sizes": [[int(len(i)) for i in idx] for idx in folds],
+        "fold_ids": fold_ids,
     }
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     if resume is not None:
         result["command"] = stored.get("command", command)
         result["resumed"] = {"command": command, "reused_models": reused,
                              "at": datetime.now().isoformat(timespec="seconds"),
-                             "note": "wall_seconds counts the resumed part only"}
+                             "note": "wall_seconds counts the resumed part only",
+                             **({"merged": merged} if merged else {})}
         # every resume in order ("resumed" is the latest); the earlier aggregate is kept
         result["resumes"] = [*_keep_earlier_results(parent), result["resumed"]]
     write_report(parent, result, fr, pooled, sweep)
@@ -710,23 +746,26 @@ def _keep_earlier_results(parent: Path) -> list[dict[str, Any]]:
 PLAN_FILE = "reproduce_plan.json"
 # free on resume: how much of the plan runs now (folds, experiments, the SNR sweep, which is
 # recomputed anyway) and how fast; everything else decides what a trained model is
-_NOT_COMPARED = ("run_folds", "snrs", "snr_recordings", "threads", "workers")
+_NOT_COMPARED = ("run_folds", "only_folds", "snrs", "snr_recordings", "threads", "workers")
 
 
 def _plan_limits(lim: Limits) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(lim).items() if k not in _NOT_COMPARED}
 
 
-def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
+def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> dict[str, Any]:
     """The plan a reproduction wrote at its start; its training settings must equal ``plan``.
 
     More folds (``run_folds``), other experiments or SNR levels may be asked for: models are
     keyed by (model, fold, seed), so finished ones are reused and the rest trained. Seeds may
-    be added too, as long as the first seed (which draws the folds) stays first.
+    be added too, as long as the first seed (which draws the folds) stays first. With
+    ``into`` (the reproduction that ``parent``'s models are to be merged into), the
+    messages say so.
     """
+    what = "resume" if into is None else "merge"
     path = parent / PLAN_FILE
     if not path.is_file():
-        raise ConfigError(f"cannot resume {parent}: no {PLAN_FILE} there (not a "
+        raise ConfigError(f"cannot {what} {parent}: no {PLAN_FILE} there (not a "
                           "'harlab reproduce mranet' directory)")
     try:
         stored = json.loads(path.read_text())
@@ -736,11 +775,15 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
                 and isinstance(old["limits"].get("seeds", []), list)):
             raise TypeError("'limits' must be a mapping with a list of seeds")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot resume from {path}: unreadable plan "
+        raise ConfigError(f"cannot {what} from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
     now = json.loads(json.dumps(plan))  # compare as stored JSON (tuples become lists)
     # seeds may be added on resume (models are keyed by seed); the first one drew the folds
     s_old, s_now = old["limits"].get("seeds") or [], now["limits"].get("seeds") or []
+    if s_old and s_now and s_old[0] != s_now[0] and into is not None:
+        raise ConfigError(f"cannot merge {parent} into {into}: its folds were drawn with seed "
+                          f"{s_old[0]}, those of {into} with seed {s_now[0]} (the first of "
+                          "each one's --seeds)")
     if s_old and s_now and s_old[0] != s_now[0]:
         keep = ",".join(str(s) for s in [s_old[0], *(s for s in s_now if s != s_old[0])])
         raise ConfigError(f"cannot resume {parent} with --seeds {','.join(map(str, s_now))}: "
@@ -748,12 +791,91 @@ def load_plan(parent: Path, plan: dict[str, Any]) -> dict[str, Any]:
                           f"original --seeds; keep it first (e.g. --seeds {keep})")
     old, now = ({**d, "limits": {k: v for k, v in d["limits"].items() if k != "seeds"}}
                 for d in (old, now))
-    if now != old:
-        diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}" for k in now
-                         if old[k] != now[k])
+    flat_old, flat_now = _flat(old), _flat(now)
+    changed = [k for k in sorted(set(flat_old) | set(flat_now))
+               if flat_old.get(k) != flat_now.get(k)]
+    if changed and into is not None:
+        diff = "; ".join(f"{k}: {flat_old.get(k)!r} there, {flat_now.get(k)!r} in {into}"
+                         for k in changed)
+        raise ConfigError(f"cannot merge {parent} into {into}: different options ({diff})")
+    if changed:
+        diff = "; ".join(f"{k}: original {flat_old.get(k)!r}, now {flat_now.get(k)!r}"
+                         for k in changed)
         raise ConfigError(f"cannot resume {parent} with different options ({diff}). "
                           f"Repeat the original options: {stored.get('command') or '?'}")
     return stored
+
+
+def _flat(plan: dict[str, Any]) -> dict[str, Any]:
+    """``{"limits": {"epochs": 12}}`` -> ``{"limits.epochs": 12}``: a diff names the option."""
+    return {f"{k}.{kk}" if isinstance(v, dict) else k: vv
+            for k, v in plan.items() for kk, vv in (v.items() if isinstance(v, dict)
+                                                      else [(None, v)])}
+
+
+_RUN_NAME = re.compile(r"^(?P<base>\w+_fold\d+_seed\d+)(?:-\d+)?$")
+
+
+def _complete(run_dir: Path) -> bool:
+    """A model directory with a readable test score and a best checkpoint."""
+    try:
+        row = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(row, dict) and "test" in row
+            and (run_dir / "checkpoints" / "best.ckpt").is_file())
+
+
+def _data_fingerprint(folder: Path) -> str:
+    """sha256 over the names and bytes of the files in a frame dataset folder."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.iterdir() if p.is_file()):
+        h.update(f.name.encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any]:
+    """Copy the finished models of reproduction ``src`` into ``parent/runs``.
+
+    ``src`` must have ``parent``'s plan (protocol, training options, the same first seed,
+    so the same folds) and the same data: the same folder or one with identical files.
+    A model ``parent`` already has finished is left as it is; the others are copied under
+    a free name (never over a directory). The resume that follows reloads and re-scores
+    them, and refuses any that no longer score as recorded.
+    """
+    src = Path(src).expanduser()
+    if src.resolve() == parent.resolve():
+        raise ConfigError(f"--merge {src}: that is the reproduction being resumed")
+    other = load_plan(src, {"protocol": stored["protocol"], "limits": stored["limits"]},
+                      into=parent)
+    mine, theirs = Path(stored["data"]).expanduser(), Path(other["data"]).expanduser()
+    if mine.resolve() != theirs.resolve():
+        if not theirs.is_dir() or not mine.is_dir():
+            missing = theirs if not theirs.is_dir() else mine
+            raise ConfigError(f"cannot merge {src} into {parent}: its data folder "
+                              f"{missing} is not there to compare")
+        if _data_fingerprint(mine) != _data_fingerprint(theirs):
+            raise ConfigError(f"cannot merge {src} into {parent}: it was trained on other "
+                              f"data ({theirs} differs from {mine})")
+    copied, already = [], 0
+    root = src / "runs"
+    bases = sorted({m["base"] for p in (root.iterdir() if root.is_dir() else [])
+                    if p.is_dir() and (m := _RUN_NAME.match(p.name))})
+    for base in bases:
+        done = [d for d in attempts(root, base) if _complete(d)]
+        if not done:
+            continue
+        if any(_complete(d) for d in attempts(parent / "runs", base)):
+            already += 1
+            continue
+        dest = first_free(parent / "runs", base, lambda p: p.mkdir(parents=True))
+        shutil.copytree(done[-1], dest, dirs_exist_ok=True)
+        copied.append(dest.name)
+    return {"from": str(src), "copied": len(copied), "already_there": already,
+            "models": copied}
 
 
 def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | None:
@@ -912,11 +1034,13 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
     summ, lim, exps = res["summary"], res["limits"], res["experiments"]
     d = res["data"]
     runs_per = len(res["fold_sizes"]) * len(lim["seeds"])
+    ids = res.get("fold_ids") or list(range(len(res["fold_sizes"])))
+    which = "" if ids == list(range(len(ids))) else f"; fold ids {ids}"
     lines = [
         "# MRA-Net reproduction (harlab)", "",
         f"Paper: {PAPER_SOURCE}. Paper numbers are test F1-scores in %; ours are test "
         f"macro-F1 in %, mean ± std over {runs_per} runs ({len(res['fold_sizes'])} of "
-        f"{lim['folds']} folds x seeds {lim['seeds']}).", "",
+        f"{lim['folds']} folds x seeds {lim['seeds']}{which}).", "",
         f"- command: `{res['command']}`",
         f"- data: {d['frames']} frames from {d['recordings']} recordings, "
         f"{len(d['persons'])} persons x {len(d['activities'])} activities "
