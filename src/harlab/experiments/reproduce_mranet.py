@@ -872,7 +872,10 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
             already += 1
             continue
         dest = first_free(parent / "runs", base, lambda p: p.mkdir(parents=True))
-        shutil.copytree(done[-1], dest, dirs_exist_ok=True)
+        # metrics.json last: an interrupted copy is not taken for a finished model
+        shutil.copytree(done[-1], dest, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("metrics.json"))
+        shutil.copy2(done[-1] / "metrics.json", dest / "metrics.json")
         copied.append(dest.name)
     return {"from": str(src), "copied": len(copied), "already_there": already,
             "models": copied}
