@@ -258,6 +258,23 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     assert out["fold_ids"] == [0, 2] and out["fold_sizes"][1] == out_b["fold_sizes"][0]
     assert (b / "runs" / "mranet_identity_fold2_seed0").is_dir()  # copied, not moved
 
+    # another seed of the same folds, trained apart: --split-seed 0 draws seed 0's folds
+    invoke("--data", str(a / "data"), "--seeds", "1", "--split-seed", "0", "--only-folds", "0",
+           "--out", str(tmp_path / "s"))
+    (s1,) = (tmp_path / "s").iterdir()
+    out_s = json.loads((s1 / "results.json").read_text())
+    assert out_s["fold_seed"] == 0 and out_s["fold_sizes"] == out["fold_sizes"][:1]
+    assert "folds drawn with seed 0" in (s1 / "report.md").read_text()
+    invoke("--seeds", "0,1", "--only-folds", "0", "--resume", str(a), "--merge", str(s1))
+    out_m = json.loads((a / "results.json").read_text())
+    assert sorted((r["seed"], r["reloaded"]) for r in out_m["runs"]) == [(0, True), (1, True)]
+    invoke("--seeds", "1", "--split-seed", "0", "--only-folds", "0", "--resume", str(a))
+    assert [r["seed"] for r in json.loads((a / "results.json").read_text())["runs"]] == [1]
+    res = runner.invoke(cli.app, ["reproduce", "mranet", *common, "--seeds", "1",
+                                  "--only-folds", "0", "--resume", str(a)])
+    assert isinstance(res.exception, ConfigError)
+    assert "keep it first (e.g. --seeds 0,1) or give --split-seed 0" in str(res.exception)
+
     # an identical copy of the data elsewhere is the same data; a model already here stays
     same = tmp_path / "same_data"
     shutil.copytree(a / "data", same)

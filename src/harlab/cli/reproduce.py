@@ -170,6 +170,11 @@ def mranet(
                                  "join them with --merge)")
     ] = None,
     seeds: Annotated[str, typer.Option(help="comma-separated training seeds")] = "0",
+    split_seed: Annotated[
+        int | None, typer.Option(help="seed that draws the folds (default: the first of "
+                                 "--seeds); give the same one where other seeds of the same "
+                                 "folds train in parallel")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="maximum epochs per model")] = 30,
     max_time_per_run: Annotated[
         float | None, typer.Option(help="cap each model's training time, seconds")
@@ -208,6 +213,7 @@ def mranet(
     lim = Limits(
         folds=folds, run_folds=run_folds, seeds=parse_list(seeds, "--seeds"),
         only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
+        split_seed=split_seed,
         epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
         batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
         snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,

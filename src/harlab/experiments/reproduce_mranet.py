@@ -86,6 +86,7 @@ class Limits:
     run_folds: int | None = None
     only_folds: list[int] | None = None  # fold ids (0-based, as printed) instead of run_folds
     seeds: list[int] = field(default_factory=lambda: [0])
+    split_seed: int | None = None  # draws the folds; None: the first of ``seeds``
     epochs: int = 30
     max_time_s: float | None = None
     patience: int | None = 10
@@ -98,6 +99,10 @@ class Limits:
     snrs: list[float] = field(default_factory=lambda: [0, 5, 10, 15, 20, 25, 30])
     snr_recordings: int = 2
     workers: int = 1
+
+    def fold_seed(self) -> int:
+        """The seed that draws the folds: ``split_seed``, else the first training seed."""
+        return self.seeds[0] if self.split_seed is None else self.split_seed
 
     def fold_ids(self) -> list[int]:
         """The folds this invocation runs: ``only_folds``, else the first ``run_folds``."""
@@ -121,6 +126,9 @@ class Limits:
                                   f"0..{self.folds - 1} (0-based, as printed), got {ids}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds must be distinct integers, got {self.seeds}")
+        if self.split_seed is not None and (isinstance(self.split_seed, bool)
+                                            or not isinstance(self.split_seed, int)):
+            raise ConfigError(f"--split-seed must be an integer, got {self.split_seed!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("--epochs and the batch size must be >= 1")
         if not 0 < self.val_fraction < 0.5:
@@ -597,7 +605,7 @@ def reproduce_mranet(
                                         "simulated_here": simulate, "command": command,
                                         "started": datetime.now().isoformat(timespec="seconds")})
     sim = load_simulation(folder) if "fig11" in exps else None
-    all_folds = make_folds(fr, lim.folds, protocol, lim.seeds[0], lim.val_fraction)
+    all_folds = make_folds(fr, lim.folds, protocol, lim.fold_seed(), lim.val_fraction)
     fold_ids = lim.fold_ids()
     folds = [all_folds[f] for f in fold_ids]
     planned = [(f, seed) for f in fold_ids for seed in lim.seeds]
@@ -705,7 +713,7 @@ def reproduce_mranet(
         "wall_seconds": None, "summary": summary, "runs": runs, "timing": timing,
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
         "fold_sizes": [[int(len(i)) for i in idx] for idx in folds],
-        "fold_ids": fold_ids,
+        "fold_ids": fold_ids, "fold_seed": lim.fold_seed(),
     }
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     if resume is not None:
@@ -758,7 +766,8 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
 
     More folds (``run_folds``), other experiments or SNR levels may be asked for: models are
     keyed by (model, fold, seed), so finished ones are reused and the rest trained. Seeds may
-    be added too, as long as the first seed (which draws the folds) stays first. With
+    be added or left out too, as long as the folds are drawn with the same seed (the first
+    of ``seeds`` unless ``split_seed`` is given). With
     ``into`` (the reproduction that ``parent``'s models are to be merged into), the
     messages say so.
     """
@@ -778,19 +787,20 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
         raise ConfigError(f"cannot {what} from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
     now = json.loads(json.dumps(plan))  # compare as stored JSON (tuples become lists)
-    # seeds may be added on resume (models are keyed by seed); the first one drew the folds
-    s_old, s_now = old["limits"].get("seeds") or [], now["limits"].get("seeds") or []
-    if s_old and s_now and s_old[0] != s_now[0] and into is not None:
+    # seeds may change on resume (models are keyed by seed) while the folds stay the same
+    f_old, f_now = _fold_seed(old["limits"]), _fold_seed(now["limits"])
+    if f_old is not None and f_now is not None and f_old != f_now and into is not None:
         raise ConfigError(f"cannot merge {parent} into {into}: its folds were drawn with seed "
-                          f"{s_old[0]}, those of {into} with seed {s_now[0]} (the first of "
-                          "each one's --seeds)")
-    if s_old and s_now and s_old[0] != s_now[0]:
-        keep = ",".join(str(s) for s in [s_old[0], *(s for s in s_now if s != s_old[0])])
+                          f"{f_old}, those of {into} with seed {f_now} (--split-seed, or the "
+                          "first of --seeds)")
+    if f_old is not None and f_now is not None and f_old != f_now:
+        s_now = now["limits"].get("seeds") or []
+        keep = ",".join(str(s) for s in [f_old, *(s for s in s_now if s != f_old)])
         raise ConfigError(f"cannot resume {parent} with --seeds {','.join(map(str, s_now))}: "
-                          f"its folds were drawn with seed {s_old[0]}, the first of the "
-                          f"original --seeds; keep it first (e.g. --seeds {keep})")
-    old, now = ({**d, "limits": {k: v for k, v in d["limits"].items() if k != "seeds"}}
-                for d in (old, now))
+                          f"its folds were drawn with seed {f_old}; keep it first (e.g. "
+                          f"--seeds {keep}) or give --split-seed {f_old}")
+    old, now = ({**d, "limits": {k: v for k, v in d["limits"].items()
+                                 if k not in ("seeds", "split_seed")}} for d in (old, now))
     flat_old, flat_now = _flat(old), _flat(now)
     changed = [k for k in sorted(set(flat_old) | set(flat_now))
                if flat_old.get(k) != flat_now.get(k)]
@@ -804,6 +814,15 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
         raise ConfigError(f"cannot resume {parent} with different options ({diff}). "
                           f"Repeat the original options: {stored.get('command') or '?'}")
     return stored
+
+
+def _fold_seed(limits: dict[str, Any]) -> int | None:
+    """The seed a stored plan's folds were drawn with (plans before ``split_seed``: the
+    first of ``seeds``)."""
+    if limits.get("split_seed") is not None:
+        return limits["split_seed"]
+    seeds = limits.get("seeds") or []
+    return seeds[0] if seeds else None
 
 
 def _flat(plan: dict[str, Any]) -> dict[str, Any]:
@@ -840,7 +859,7 @@ def _data_fingerprint(folder: Path) -> str:
 def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any]:
     """Copy the finished models of reproduction ``src`` into ``parent/runs``.
 
-    ``src`` must have ``parent``'s plan (protocol, training options, the same first seed,
+    ``src`` must have ``parent``'s plan (protocol, training options, the same fold seed,
     so the same folds) and the same data: the same folder or one with identical files.
     A model ``parent`` already has finished is left as it is; the others are copied under
     a free name (never over a directory). The resume that follows reloads and re-scores
@@ -1050,7 +1069,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         f"({'simulated by this run' if d['simulated_here'] else d['folder']}"
         f"{', quick tiny set' if d['quick'] else ''})",
         f"- protocol: {res['protocol_note']}",
-        f"- fold sizes (train/val/test frames): {res['fold_sizes']}",
+        f"- fold sizes (train/val/test frames): {res['fold_sizes']}"
+        + (f", folds drawn with seed {res['fold_seed']}" if "fold_seed" in res else ""),
         f"- training limits: at most {lim['epochs']} epochs"
         + (f", at most {lim['max_time_s']:.0f} s per model" if lim["max_time_s"] else "")
         + f", early-stopping patience {lim['patience']}, batch {lim['batch_size']}, Adam lr "
