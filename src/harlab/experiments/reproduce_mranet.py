@@ -846,10 +846,11 @@ def _complete(run_dir: Path) -> bool:
 
 
 def _data_fingerprint(folder: Path) -> str:
-    """sha256 over the names and bytes of the files in a frame dataset folder."""
+    """sha256 over the relative paths and bytes of every file under a frame dataset folder
+    (a labels CSV may point into subfolders)."""
     h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        h.update(f.name.encode() + b"\0")
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0")
         with f.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
