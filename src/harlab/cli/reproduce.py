@@ -201,7 +201,8 @@ def mranet(
     ] = None,
     merge: Annotated[
         list[Path] | None,
-        typer.Option(help="with --resume: first copy in the finished models of this other "
+        typer.Option(metavar="<path>",
+                     help="with --resume: first copy in the finished models of this other "
                      "reproduction (same options, same data; repeatable), e.g. folds "
                      "trained in parallel with --only-folds"),
     ] = None,
