@@ -227,7 +227,7 @@ def mranet(
         if kind == "plan":
             task.append(progress.add_task("reproduce mranet", total=info["total"]))
             progress.console.print(f"{info['frames']} frames, {info['folds']} fold(s), "
-                                   f"{info['total']} models to train", highlight=False)
+                                   f"{info['total']} models to train or reload", highlight=False)
         elif kind == "stage":
             progress.console.print(info["what"], highlight=False)
         elif kind == "start" and task:
