@@ -275,13 +275,15 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     assert isinstance(res.exception, ConfigError)
     assert "keep it first (e.g. --seeds 0,1) or give --split-seed 0" in str(res.exception)
 
-    # an identical copy of the data elsewhere is the same data; a model already here stays
-    same = tmp_path / "same_data"
-    shutil.copytree(a / "data", same)
+    # run c: b's models brought from a machine where the data lay elsewhere; the plans'
+    # recorded data fingerprints match, and a model already here stays
     c = tmp_path / "c"
     shutil.copytree(b, c)
     plan = json.loads((c / "reproduce_plan.json").read_text())
-    (c / "reproduce_plan.json").write_text(json.dumps({**plan, "data": str(same)}))
+    assert plan["data_sha256"] == json.loads((a / "reproduce_plan.json").read_text())[
+        "data_sha256"]
+    (c / "reproduce_plan.json").write_text(json.dumps(
+        {**plan, "data": str(tmp_path / "other_machine" / "data")}))
     invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(c))
     merged = json.loads((a / "results.json").read_text())["resumed"]["merged"]
     assert merged == [{"from": str(c), "copied": 0, "already_there": 1, "models": []}]
@@ -292,10 +294,20 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
         assert isinstance(res.exception, ConfigError), res.output
         return str(res.exception)
 
-    # other data: one byte changed in the copy
+    (c / "reproduce_plan.json").write_text(json.dumps({**plan, "data_sha256": "0" * 64}))
+    assert "trained on other data" in refused(c, "--resume", str(a))
+    # a plan from before the fingerprint: its data folder is hashed if it is there
+    legacy = {k: v for k, v in plan.items() if k != "data_sha256"}
+    (c / "reproduce_plan.json").write_text(json.dumps(
+        {**legacy, "data": str(tmp_path / "other_machine" / "data")}))
+    assert "not there to compare" in refused(c, "--resume", str(a))
+    same = tmp_path / "same_data"
+    shutil.copytree(a / "data", same)
+    (c / "reproduce_plan.json").write_text(json.dumps({**legacy, "data": str(same)}))
+    invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(c))
     frames_file = max((p for p in same.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
     raw = bytearray(frames_file.read_bytes())
-    raw[-1] ^= 1
+    raw[-1] ^= 1  # one byte of the copy changed
     frames_file.write_bytes(bytes(raw))
     assert "trained on other data" in refused(c, "--resume", str(a))
     # other options, other folds (first seed), itself, and no --resume

@@ -602,6 +602,7 @@ def reproduce_mranet(
         parent = create_run_dir(out, "reproduce_mranet")
     if resume is None:  # what a later --resume must match
         write_json(parent / PLAN_FILE, {**plan, "data": str(folder.resolve()), "quick": quick,
+                                        "data_sha256": _data_fingerprint(folder),
                                         "simulated_here": simulate, "command": command,
                                         "started": datetime.now().isoformat(timespec="seconds")})
     sim = load_simulation(folder) if "fig11" in exps else None
@@ -861,7 +862,10 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
     """Copy the finished models of reproduction ``src`` into ``parent/runs``.
 
     ``src`` must have ``parent``'s plan (protocol, training options, the same fold seed,
-    so the same folds) and the same data: the same folder or one with identical files.
+    so the same folds) and the same data: files with the same sha256 as recorded in each
+    plan when its run started (so ``src`` may come from a machine where the data lay
+    elsewhere). Plans written before the fingerprint: the same folder, or folders whose
+    files hash alike now.
     A model ``parent`` already has finished is left as it is; the others are copied under
     a free name (never over a directory). The resume that follows reloads and re-scores
     them, and refuses any that no longer score as recorded.
@@ -872,12 +876,17 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
     other = load_plan(src, {"protocol": stored["protocol"], "limits": stored["limits"]},
                       into=parent)
     mine, theirs = Path(stored["data"]).expanduser(), Path(other["data"]).expanduser()
-    if mine.resolve() != theirs.resolve():
-        if not theirs.is_dir() or not mine.is_dir():
-            missing = theirs if not theirs.is_dir() else mine
+    recorded = [stored.get("data_sha256"), other.get("data_sha256")]
+    if None not in recorded or mine.resolve() != theirs.resolve():
+        # the fingerprint recorded when each run started (plans before it: the folders now)
+        prints = [fp or (_data_fingerprint(d) if d.is_dir() else None)
+                  for fp, d in zip(recorded, (mine, theirs), strict=True)]
+        if None in prints:
+            missing = mine if prints[0] is None else theirs
             raise ConfigError(f"cannot merge {src} into {parent}: its data folder "
-                              f"{missing} is not there to compare")
-        if _data_fingerprint(mine) != _data_fingerprint(theirs):
+                              f"{missing} is not there to compare, and its plan records no "
+                              "data fingerprint")
+        if prints[0] != prints[1]:
             raise ConfigError(f"cannot merge {src} into {parent}: it was trained on other "
                               f"data ({theirs} differs from {mine})")
     copied, already = [], 0
