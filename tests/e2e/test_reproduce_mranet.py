@@ -246,11 +246,16 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     assert [(r["model"], r["fold"]) for r in out_b["runs"]] == [("mranet_identity", 2)]
     assert out_b["fold_ids"] == [2] and "; fold ids [2])" in (b / "report.md").read_text()
 
+    # b also holds a model that was interrupted there: counted, not copied
+    (b / "runs" / "mranet_identity_fold1_seed0" / "checkpoints").mkdir(parents=True)
     res = invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(b))
     assert "merged from" in res.output and "1 model(s) copied" in res.output
+    assert "1 unfinished there (not copied)" in " ".join(res.output.split())  # rich wraps
     out = json.loads((a / "results.json").read_text())
     assert out["resumed"]["merged"] == [{"from": str(b), "copied": 1, "already_there": 0,
+                                         "incomplete": 1,
                                          "models": ["mranet_identity_fold2_seed0"]}]
+    assert not (a / "runs" / "mranet_identity_fold1_seed0").exists()
     assert out["resumed"]["reused_models"] == 2 and all(r["reloaded"] for r in out["runs"])
     row = next(r for r in out["runs"] if r["fold"] == 2)
     assert row["identity_macro_f1"] == pytest.approx(out_b["runs"][0]["identity_macro_f1"],
@@ -286,7 +291,8 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
         {**plan, "data": str(tmp_path / "other_machine" / "data")}))
     invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(c))
     merged = json.loads((a / "results.json").read_text())["resumed"]["merged"]
-    assert merged == [{"from": str(c), "copied": 0, "already_there": 1, "models": []}]
+    assert merged == [{"from": str(c), "copied": 0, "already_there": 1, "incomplete": 1,
+                       "models": []}]
 
     def refused(src: Path, *extra: str) -> str:
         res = runner.invoke(cli.app, ["reproduce", "mranet", *common, "--only-folds", "0,2",

@@ -587,7 +587,9 @@ def reproduce_mranet(
         merged = [merge_runs(parent, stored, Path(src)) for src in merge or []]
         for m in merged:
             emit("stage", {"what": f"merged from {m['from']}: {m['copied']} model(s) "
-                           f"copied, {m['already_there']} already here"})
+                           f"copied, {m['already_there']} already here"
+                           + (f", {m['incomplete']} unfinished there (not copied)"
+                              if m["incomplete"] else "")})
         folder, quick = Path(stored["data"]), bool(stored.get("quick", False))
         simulate = bool(stored.get("simulated_here", False))
         fr = load_frames(folder)
@@ -836,14 +838,16 @@ def _flat(plan: dict[str, Any]) -> dict[str, Any]:
 _RUN_NAME = re.compile(r"^(?P<base>\w+_fold\d+_seed\d+)(?:-\d+)?$")
 
 
-def _complete(run_dir: Path) -> bool:
-    """A model directory with a readable test score and a best checkpoint."""
+def _finished_row(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a finished model directory (a readable ``metrics.json`` with test
+    scores, and a best checkpoint); None for one left half-written."""
+    if not (run_dir / "checkpoints" / "best.ckpt").is_file():
+        return None
     try:
         row = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError):
-        return False
-    return (isinstance(row, dict) and "test" in row
-            and (run_dir / "checkpoints" / "best.ckpt").is_file())
+        return None
+    return row if isinstance(row, dict) and "test" in row else None
 
 
 def _data_fingerprint(folder: Path) -> str:
@@ -889,15 +893,16 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
         if prints[0] != prints[1]:
             raise ConfigError(f"cannot merge {src} into {parent}: it was trained on other "
                               f"data ({theirs} differs from {mine})")
-    copied, already = [], 0
+    copied, already, incomplete = [], 0, 0
     root = src / "runs"
     bases = sorted({m["base"] for p in (root.iterdir() if root.is_dir() else [])
                     if p.is_dir() and (m := _RUN_NAME.match(p.name))})
     for base in bases:
-        done = [d for d in attempts(root, base) if _complete(d)]
-        if not done:
+        done = [d for d in attempts(root, base) if _finished_row(d) is not None]
+        if not done:  # trained there but never finished: counted, not copied
+            incomplete += 1
             continue
-        if any(_complete(d) for d in attempts(parent / "runs", base)):
+        if any(_finished_row(d) is not None for d in attempts(parent / "runs", base)):
             already += 1
             continue
         dest = first_free(parent / "runs", base, lambda p: p.mkdir(parents=True))
@@ -907,7 +912,7 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
         shutil.copy2(done[-1] / "metrics.json", dest / "metrics.json")
         copied.append(dest.name)
     return {"from": str(src), "copied": len(copied), "already_there": already,
-            "models": copied}
+            "incomplete": incomplete, "models": copied}
 
 
 def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | None:
@@ -919,14 +924,9 @@ def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | 
     from harlab.runs import load_module
 
     for run_dir in reversed(attempts(parent / "runs", name)):
-        metrics, ckpt = run_dir / "metrics.json", run_dir / "checkpoints" / "best.ckpt"
-        if metrics.is_file() and ckpt.is_file():
-            try:
-                row = json.loads(metrics.read_text())
-            except ValueError:
-                continue  # half-written: train again
-            if isinstance(row, dict) and "test" in row:
-                return run_dir, row, load_module(ckpt)
+        row = _finished_row(run_dir)
+        if row is not None:  # else half-written: train again
+            return run_dir, row, load_module(run_dir / "checkpoints" / "best.ckpt")
     return None
 
 
