@@ -792,30 +792,28 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
     now = json.loads(json.dumps(plan))  # compare as stored JSON (tuples become lists)
     # seeds may change on resume (models are keyed by seed) while the folds stay the same
     f_old, f_now = _fold_seed(old["limits"]), _fold_seed(now["limits"])
-    if f_old is not None and f_now is not None and f_old != f_now and into is not None:
-        raise ConfigError(f"cannot merge {parent} into {into}: its folds were drawn with seed "
-                          f"{f_old}, those of {into} with seed {f_now} (--split-seed, or the "
-                          "first of --seeds)")
     if f_old is not None and f_now is not None and f_old != f_now:
         s_now = now["limits"].get("seeds") or []
         keep = ",".join(str(s) for s in [f_old, *(s for s in s_now if s != f_old)])
-        raise ConfigError(f"cannot resume {parent} with --seeds {','.join(map(str, s_now))}: "
-                          f"its folds were drawn with seed {f_old}; keep it first (e.g. "
-                          f"--seeds {keep}) or give --split-seed {f_old}")
-    old, now = ({**d, "limits": {k: v for k, v in d["limits"].items()
-                                 if k not in ("seeds", "split_seed")}} for d in (old, now))
-    flat_old, flat_now = _flat(old), _flat(now)
+        raise ConfigError(
+            f"cannot resume {parent} with --seeds {','.join(map(str, s_now))}: its folds were "
+            f"drawn with seed {f_old}; keep it first (e.g. --seeds {keep}) or give "
+            f"--split-seed {f_old}" if into is None else
+            f"cannot merge {parent} into {into}: its folds were drawn with seed {f_old}, those "
+            f"of {into} with seed {f_now} (--split-seed, or the first of --seeds)")
+    flat_old, flat_now = (_flat(d, skip=("limits.seeds", "limits.split_seed"))
+                          for d in (old, now))
     changed = [k for k in sorted(set(flat_old) | set(flat_now))
                if flat_old.get(k) != flat_now.get(k)]
-    if changed and into is not None:
-        diff = "; ".join(f"{k}: {flat_old.get(k)!r} there, {flat_now.get(k)!r} in {into}"
-                         for k in changed)
-        raise ConfigError(f"cannot merge {parent} into {into}: different options ({diff})")
     if changed:
-        diff = "; ".join(f"{k}: original {flat_old.get(k)!r}, now {flat_now.get(k)!r}"
+        pair = ("{k}: original {a!r}, now {b!r}" if into is None
+                else "{k}: {a!r} there, {b!r} in {into}")
+        diff = "; ".join(pair.format(k=k, a=flat_old.get(k), b=flat_now.get(k), into=into)
                          for k in changed)
-        raise ConfigError(f"cannot resume {parent} with different options ({diff}). "
-                          f"Repeat the original options: {stored.get('command') or '?'}")
+        raise ConfigError(
+            f"cannot resume {parent} with different options ({diff}). Repeat the original "
+            f"options: {stored.get('command') or '?'}" if into is None else
+            f"cannot merge {parent} into {into}: different options ({diff})")
     return stored
 
 
@@ -828,11 +826,14 @@ def _fold_seed(limits: dict[str, Any]) -> int | None:
     return seeds[0] if seeds else None
 
 
-def _flat(plan: dict[str, Any]) -> dict[str, Any]:
-    """``{"limits": {"epochs": 12}}`` -> ``{"limits.epochs": 12}``: a diff names the option."""
-    return {f"{k}.{kk}" if isinstance(v, dict) else k: vv
-            for k, v in plan.items() for kk, vv in (v.items() if isinstance(v, dict)
-                                                      else [(None, v)])}
+def _flat(plan: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"limits": {"epochs": 12}}`` -> ``{"limits.epochs": 12}`` (less ``skip``), so a
+    diff names the option."""
+    out: dict[str, Any] = {}
+    for k, v in plan.items():
+        out.update({f"{k}.{kk}": vv for kk, vv in v.items()} if isinstance(v, dict)
+                   else {k: v})
+    return {k: v for k, v in out.items() if k not in skip}
 
 
 _RUN_NAME = re.compile(r"^(?P<base>\w+_fold\d+_seed\d+)(?:-\d+)?$")
