@@ -100,8 +100,8 @@ def reuse_freed_memory() -> bool:
     jemalloc / tcmalloc preloads of PyTorch's CPU tuning guide make. Called by training
     (``fit_module``), batch inference (``predict_heads``), radar simulation
     (:func:`process_pool` workers included) and the benchmarks, never at import; later
-    calls return the first call's answer. Off glibc,
-    or with ``HARLAB_MALLOC_REUSE=0``, it changes nothing and returns False.
+    calls return the first call's answer. Off glibc, or with ``HARLAB_MALLOC_REUSE=0``,
+    it changes nothing and returns False.
     """
     global _malloc_reuse
     if _malloc_reuse is None:
