@@ -15,7 +15,8 @@ Prints one JSON object on stdout (progress goes to stderr):
   the largest training speed-up any fp32 implementation of the same FLOPs could reach
   (``peak_bound_max_speedup_bf16``: the same with the bf16 peak);
 * MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
-  training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last;
+  training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last, and
+  channels_last under bf16 autocast where bf16 is native;
 * with ``--accuracy-epochs N``: the reference (fp32), harlab fp32 and harlab under bf16
   autocast trained in lockstep (same weights, same batches) for N epochs on a real split
   (default: the HAPT demo config), with test accuracy / macro-F1 of each, their prediction
@@ -143,31 +144,44 @@ def timed_rounds(steps: dict[str, Callable[[], None]], warmup: int,
     return times
 
 
-def mranet(args: argparse.Namespace, peak: float) -> dict[str, Any]:
-    """MRA-Net fp32 training windows/s and batch-1 latency, NCHW vs channels_last (default)."""
+def mranet(args: argparse.Namespace, peak: dict[str, float], bf16: bool) -> dict[str, Any]:
+    """MRA-Net training windows/s and batch-1 latency: fp32 NCHW vs channels_last (default),
+    and with native bf16 also channels_last under bf16 autocast."""
     torch.manual_seed(0)
     base = build_mranet(MRANET_WINDOW, CLASSES, channels_last=False)
     cl = build_mranet(MRANET_WINDOW, CLASSES)  # harlab's default layout
     cl.load_state_dict(base.state_dict())
-    variants = {"mranet_fp32_nchw": base, "mranet_fp32_channels_last": cl}
+    variants = {  # name: (model, bf16, precision of the matching GEMM peak)
+        "mranet_fp32_nchw": (base, False, "fp32"),
+        "mranet_fp32_channels_last": (cl, False, "fp32"),
+    }
+    if bf16:
+        cl_bf16 = build_mranet(MRANET_WINDOW, CLASSES)
+        cl_bf16.load_state_dict(base.state_dict())
+        variants["mranet_bf16_channels_last"] = (cl_bf16, True, "bf16")
     one = torch.randn(1, *MRANET_WINDOW)
     flops = forward_flops(base, one)
     x = torch.randn(MRANET_BATCH, *MRANET_WINDOW)
     y = torch.randint(0, CLASSES, (MRANET_BATCH,))
-    steps = {name: train_step(m, False, x, y) for name, m in variants.items()}
+    steps = {name: train_step(m, b, x, y) for name, (m, b, _) in variants.items()}
     times = timed_rounds(steps, args.warmup, args.iters)
     log("MRA-Net batch-1 latency ...")
-    lat = latencies_ms({name: (m, False) for name, m in variants.items()}, one,
+    lat = latencies_ms({name: (m, b) for name, (m, b, _) in variants.items()}, one,
                        *((5, 20) if args.quick else (10, 100)))
     out: dict[str, Any] = {"window": list(MRANET_WINDOW), "batch": MRANET_BATCH,
                            "parameters": sum(p.numel() for p in base.parameters()),
                            "forward_flops_per_window": flops}
-    for name in variants:
+    ref_wps = MRANET_BATCH / statistics.median(times["mranet_fp32_nchw"])
+    for name, (_, _, prec) in variants.items():
         wps = MRANET_BATCH / statistics.median(times[name])
         out[name] = {"train_windows_per_s": round(wps, 1),
                      "train_gflops_per_s": round(3 * flops * wps / 1e9, 1),
-                     "train_fraction_of_fp32_peak": round(3 * flops * wps / 1e9 / peak, 3),
-                     "infer_batch1_latency_ms": round(lat[name], 3)}
+                     f"train_fraction_of_{prec}_peak": round(3 * flops * wps / 1e9 / peak[prec],
+                                                              3),
+                     "infer_batch1_latency_ms": round(lat[name], 3),
+                     "train_speedup_vs_nchw_fp32": round(wps / ref_wps, 2),
+                     "latency_speedup_vs_nchw_fp32": round(
+                         lat["mranet_fp32_nchw"] / lat[name], 2)}
     return out
 
 
@@ -343,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ref_gflops = base["train_gflops_per_s"]
     accuracy = (accuracy_check(args.accuracy_config, args.accuracy_epochs, args.accuracy_batches,
                                use_bf16) if args.accuracy_epochs > 0 else None)
-    out_mranet = None if args.no_mranet else mranet(args, peak["fp32"])
+    out_mranet = None if args.no_mranet else mranet(args, peak, use_bf16)
     return {
         "machine": {**hardware(), "threads": args.threads,
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
