@@ -101,6 +101,13 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert tr + va + te == out["data"]["frames"] and te > 0 and va > 0
     report = (run / "report.md").read_text()
     assert "## Table 4" in report and "98.29" in report and "91.34" in report
+    # --precision auto: the plan and the report record what auto chose on this CPU
+    from harlab.config import resolve_precision
+
+    chosen = resolve_precision("auto")
+    assert out["limits"]["precision"] == chosen and f"precision {chosen} " in report
+    plan = json.loads((run / "reproduce_plan.json").read_text())
+    assert plan["limits"]["precision"] == chosen
     assert "StratifiedGroupKFold" in report and "Fig. 12" not in report
     for png in ("fig8a_confusion_identity.png", "fig8b_confusion_activity.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

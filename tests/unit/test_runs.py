@@ -59,3 +59,41 @@ def test_mranet_resume_plan_with_malformed_limits_is_a_config_error(tmp_path: Pa
             load_plan(tmp_path, plan)
     (tmp_path / PLAN_FILE).write_text(json.dumps({**plan, "data": "d"}))
     assert load_plan(tmp_path, {**plan, "limits": {"seeds": [0, 1], "epochs": 1}})["data"] == "d"
+
+
+def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
+        tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    import pytest
+
+    import harlab.hardware
+    from harlab.errors import ConfigError
+    from harlab.experiments.reproduce_mranet import PLAN_FILE, Limits, _plan_limits, load_plan
+
+    monkeypatch.setattr(harlab.hardware, "cpu_has_fast_bf16", lambda: True)
+    assert Limits(precision="auto").precision == "bf16-mixed"  # the plan records what runs
+    monkeypatch.setattr(harlab.hardware, "cpu_has_fast_bf16", lambda: False)
+    assert Limits(precision="auto").precision == "32-true"
+    assert Limits().precision == "32-true"
+    for bad in ("16-mixed", "fp32", ""):
+        with pytest.raises(ConfigError, match="--precision must be auto, 32-true or bf16-mixed"):
+            Limits(precision=bad)
+
+    # a plan written before --precision existed: its models trained in fp32
+    old = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}, "data": "d",
+           "command": "harlab reproduce mranet --epochs 1"}
+    (tmp_path / PLAN_FILE).write_text(json.dumps(old))
+    fp32 = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1,
+                                                "precision": "32-true"}}
+    assert load_plan(tmp_path, fp32)["limits"]["precision"] == "32-true"
+    bf16 = {**fp32, "limits": {**fp32["limits"], "precision": "bf16-mixed"}}
+    with pytest.raises(ConfigError) as err:
+        load_plan(tmp_path, bf16)
+    msg = str(err.value)
+    assert "limits.precision: original '32-true', now 'bf16-mixed'" in msg
+    assert "(with --precision 32-true): harlab reproduce mranet --epochs 1" in msg
+    with pytest.raises(ConfigError, match=r"different options \(limits.precision: '32-true' "
+                       r"there, 'bf16-mixed' in .*\) \(with --precision 32-true\)"):
+        load_plan(tmp_path, bf16, into=tmp_path / "other")
+    assert _plan_limits(Limits(precision="bf16-mixed"))["precision"] == "bf16-mixed"

@@ -188,6 +188,11 @@ def mranet(
         int, typer.Option(help="Fig. 11: test recordings per activity x person cell")
     ] = 2,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    precision: Annotated[
+        str, typer.Option(help="training precision: auto (bf16-mixed where the CPU has "
+                          "AMX/AVX512-BF16, else 32-true), 32-true or bf16-mixed; test "
+                          "scoring is fp32")
+    ] = "auto",
     workers: Annotated[int, typer.Option(help="processes for radar simulation")] = 1,
     out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
         "runs"
@@ -218,7 +223,7 @@ def mranet(
         epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
         batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
         snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,
-        threads=threads, workers=workers,
+        threads=threads, workers=workers, precision=precision,
     )
     progress = _progress(no_progress)
     task: list[Any] = []

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from harlab.config import resolve_precision
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.hardware import (
@@ -78,6 +79,9 @@ PAPER_FIG11 = ("noise added to the MD signatures: identification F1 > 90 % above
                "activity F1 > 95 %; similar to JMI-CNN at 5 dB, JMI-CNN slightly better at 0 dB")
 
 
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
 @dataclass
 class Limits:
     """How much training each model gets (recorded in the results)."""
@@ -99,6 +103,10 @@ class Limits:
     snrs: list[float] = field(default_factory=lambda: [0, 5, 10, 15, 20, 25, 30])
     snr_recordings: int = 2
     workers: int = 1
+    # Lightning precision of training: "32-true", "bf16-mixed" or "auto" (bf16 where the CPU
+    # has AMX/AVX512-BF16; resolved here, so the plan records what ran). Test scoring always
+    # runs in fp32 on the fp32 master weights, so a resume or merge re-scores identically.
+    precision: str = "32-true"
 
     def fold_seed(self) -> int:
         """The seed that draws the folds: ``split_seed``, else the first training seed."""
@@ -139,6 +147,10 @@ class Limits:
             raise ConfigError(f"--snrs must be finite dB values, got {self.snrs}")
         if self.snr_recordings < 1 or self.workers < 1:
             raise ConfigError("--snr-recordings and --workers must be >= 1")
+        self.precision = resolve_precision(self.precision)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be auto, {' or '.join(PRECISIONS)}, got "
+                              f"{self.precision!r}")
 
 
 @dataclass
@@ -334,7 +346,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
                           batch_size=lim.batch_size, seed=seed)
     fit_ = fit_module(
         module, dm, run_dir, max_epochs=lim.epochs, patience=lim.patience,
-        accelerator="cpu", devices=1, precision="32-true",
+        accelerator="cpu", devices=1, precision=lim.precision,
         max_time=timedelta(seconds=lim.max_time_s) if lim.max_time_s else None,
     )
     trainer, best_cb, train_s = fit_.trainer, fit_.best, fit_.seconds
@@ -786,6 +798,8 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
         if not (isinstance(old["limits"], dict)
                 and isinstance(old["limits"].get("seeds", []), list)):
             raise TypeError("'limits' must be a mapping with a list of seeds")
+        if "precision" in (plan.get("limits") or {}):  # plans before --precision: fp32
+            old["limits"].setdefault("precision", "32-true")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot {what} from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
@@ -810,10 +824,13 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
                 else "{k}: {a!r} there, {b!r} in {into}")
         diff = "; ".join(pair.format(k=k, a=flat_old.get(k), b=flat_now.get(k), into=into)
                          for k in changed)
+        # "auto" resolves per machine, so the original command may not repeat the precision
+        prec = (f" (with --precision {flat_old['limits.precision']})"
+                if "limits.precision" in changed and flat_old.get("limits.precision") else "")
         raise ConfigError(
             f"cannot resume {parent} with different options ({diff}). Repeat the original "
-            f"options: {stored.get('command') or '?'}" if into is None else
-            f"cannot merge {parent} into {into}: different options ({diff})")
+            f"options{prec}: {stored.get('command') or '?'}" if into is None else
+            f"cannot merge {parent} into {into}: different options ({diff}){prec}")
     return stored
 
 
@@ -1085,7 +1102,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         f"- training limits: at most {lim['epochs']} epochs"
         + (f", at most {lim['max_time_s']:.0f} s per model" if lim["max_time_s"] else "")
         + f", early-stopping patience {lim['patience']}, batch {lim['batch_size']}, Adam lr "
-        f"{lim['lr']}, weight decay {lim['weight_decay']}, MRA-Net channels {lim['channels']} "
+        f"{lim['lr']}, weight decay {lim['weight_decay']}, MRA-Net channels {lim['channels']}, "
+        f"precision {lim.get('precision', '32-true')} "
         "(paper: 400 epochs, lr 5e-5, batch 128, 4 GPUs)",
         f"- hardware: {hardware_line(res['hardware'])}; wall time {res['wall_seconds']} s",
         "- model selection: the epoch with the best validation macro-F1 (mean of both heads "
