@@ -108,6 +108,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert out["limits"]["precision"] == chosen and f"precision {chosen} " in report
     plan = json.loads((run / "reproduce_plan.json").read_text())
     assert plan["limits"]["precision"] == chosen
+    assert {r["precision"] for r in out["runs"]} == {chosen}  # what Lightning trained with
     assert "StratifiedGroupKFold" in report and "Fig. 12" not in report
     for png in ("fig8a_confusion_identity.png", "fig8b_confusion_activity.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

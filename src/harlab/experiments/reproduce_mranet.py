@@ -364,6 +364,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
         "parameters": int(sum(p.numel() for p in best.parameters())),
         "stopped_by_time": bool(lim.max_time_s and epochs < lim.epochs
                                 and train_s >= 0.95 * lim.max_time_s),
+        "precision": str(trainer.precision),  # as Lightning ran it
         **training_conditions(),
     }
     return best, facts
