@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -68,6 +69,13 @@ def keep_before_resume(path: Path, data: bytes | None = None) -> Path:
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return first_free(path.parent, f"{path.stem}.before-resume-{stamp}", keep, path.suffix)
+
+
+def copy_finished_run(src: Path, dest: Path) -> None:
+    """Copy run directory ``src`` into the (new, empty) ``dest``, ``metrics.json`` last, so
+    an interrupted copy is never taken for a finished run."""
+    shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("metrics.json"))
+    shutil.copy2(src / "metrics.json", dest / "metrics.json")
 
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:

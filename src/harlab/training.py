@@ -123,7 +123,8 @@ def _class_weights(y: np.ndarray, k: int) -> list[float]:
     return w.tolist()
 
 
-def _data_summary(data: PreparedData) -> dict[str, Any]:
+def data_summary(data: PreparedData) -> dict[str, Any]:
+    """What a run's ``data.json`` records: windows per part, split, classes, normalisation."""
     wd = data.windowed
     return {
         "dataset": wd.name,
@@ -493,7 +494,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     prep_s = time.perf_counter() - t0
     if data.y["val"].size == 0:
         raise ConfigError("the validation part is empty; set data.split.val_fraction > 0")
-    summary = _data_summary(data)
+    summary = data_summary(data)
     if not is_child:
         if resume is None:
             (run_dir / "config.yaml").write_text(dump_yaml(cfg))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -256,3 +258,94 @@ def test_mixes_sessions_places_runs_by_training_time() -> None:
     assert mixes_sessions({**resumed, "runs": [first, later]})
     assert not mixes_sessions({**resumed, "runs": [later, {**first, "error": "bad"}]})
     assert mixes_sessions({**resumed, "runs": [later, {"macro_f1": 0.5}]})  # older record
+
+
+@pytest.mark.slow
+def test_folds_trained_apart_merge_into_one_danhar_table(
+        presets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    base = ["reproduce", "danhar", "--presets", str(presets), "--datasets", "tiny",
+            "--protocols", "honest", "--models", "danhar", "--seeds", "1", "--epochs", "1",
+            "--no-progress", "--set", "train.limit_train_batches=2"]
+
+    def run(*extra: str) -> Any:
+        return CliRunner().invoke(cli.app, [*base, *extra])
+
+    def one_more_test_window(text: str) -> str:
+        data = json.loads(text)
+        data["windows"]["test"] += 1
+        return json.dumps(data)
+
+    def only_dir(out: Path) -> Path:
+        (d,) = list(out.iterdir())
+        return d
+
+    a = run("--only-folds", "0", "--out", str(tmp_path / "a"))
+    b = run("--only-folds", "2", "--out", str(tmp_path / "b"))
+    assert a.exit_code == 0 and b.exit_code == 0, f"{a.output}\n{b.output}\n{b.exception!r}"
+    dir_a, dir_b = only_dir(tmp_path / "a"), only_dir(tmp_path / "b")
+    res_b = json.loads((dir_b / "results.json").read_text())
+    assert [r["fold"] for r in res_b["runs"]] == [2] and res_b["only_folds"] == [2]
+    assert "folds with ids 2" in (dir_b / "results.md").read_text()
+
+    # bad selections: one-line errors, nothing trained
+    for extra, words in ((["--only-folds", "7"], "has 4 folds"),
+                         (["--only-folds", "1", "--folds", "2"], "not both"),
+                         (["--only-folds", "x"], "--only-folds must be"),
+                         (["--merge", str(dir_b)], "--merge needs --resume")):
+        bad = run(*extra, "--out", str(tmp_path / "bad"))
+        assert bad.exit_code != 0 and words in f"{bad.output}{bad.exception}", (extra, bad.output)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+    # refused merges copy nothing: another budget, another config, other data
+    other = run("--only-folds", "2", "--out", str(tmp_path / "c"),
+                "--set", "train.limit_train_batches=3")
+    assert other.exit_code == 0
+    refused = run("--only-folds", "0,2", "--resume", str(dir_a),
+                  "--merge", str(only_dir(tmp_path / "c")))
+    assert refused.exit_code != 0 and "different training options" in str(refused.exception)
+    (run_b,) = [Path(r["run_dir"]) for r in res_b["runs"]]
+    for name, edit, words in (
+        ("config.yaml", lambda t: t.replace("head: gap", "head: flatten"),
+         "another config (model.options.head: 'flatten' there, 'gap' here)"),
+        ("data.json", one_more_test_window, "other data (windows:"),
+    ):
+        copy_b = tmp_path / f"tampered_{name}"
+        shutil.copytree(dir_b, copy_b)
+        f = copy_b / run_b.name / name
+        assert edit(f.read_text()) != f.read_text()
+        f.write_text(edit(f.read_text()))
+        refused = run("--only-folds", "0,2", "--resume", str(dir_a), "--merge", str(copy_b))
+        assert refused.exit_code != 0 and words in str(refused.exception), refused.exception
+        assert sorted(p.name for p in dir_a.iterdir() if p.is_dir()) == sorted(
+            Path(r["run_dir"]).name for r in json.loads(
+                (dir_a / "results.json").read_text())["runs"])
+
+    # the merge: B's fold 2 is copied, nothing is trained, the table has both folds
+    moved = tmp_path / "elsewhere"  # B's results.json names its runs by B's path: moved too
+    shutil.copytree(dir_b, moved)
+    merged = run("--only-folds", "0,2", "--resume", str(dir_a), "--merge", str(moved))
+    assert merged.exit_code == 0, f"{merged.output}\n{merged.exception!r}"
+    said = " ".join(merged.output.split())  # Rich wraps lines
+    assert "1 runs copied, 0 already here, 0 not asked for" in said
+    assert said.count("finished before, reused") == 2
+    res = json.loads((dir_a / "results.json").read_text())
+    by_fold = {r["fold"]: r for r in res["runs"]}
+    assert sorted(by_fold) == [0, 2] and res["resumed"][-1]["merged"][0]["copied"] == 1
+    copied = Path(by_fold[2]["run_dir"])
+    assert copied.parent == dir_a and copied.name == run_b.name
+    assert by_fold[2]["merged_from"] == str(moved / run_b.name)
+    assert by_fold[2]["macro_f1"] == res_b["runs"][0]["macro_f1"]
+    assert json.loads((copied / "metrics.json").read_text())["test"]["macro_f1"] == (
+        res_b["runs"][0]["macro_f1"])
+    row = next(r for r in res["rows"] if r.get("model") == "danhar")
+    assert row["summary"]["n_runs"] == 2
+    md = (dir_a / "results.md").read_text()
+    assert f"1 merged from `{moved}`" in md and "folds with ids 0, 2" in md
+
+    # merging again changes nothing: the run is already there
+    again = run("--only-folds", "0,2", "--resume", str(dir_a), "--merge", str(moved))
+    assert again.exit_code == 0 and "0 runs copied, 1 already here" in " ".join(
+        again.output.split())
+    assert len([p for p in dir_a.iterdir() if p.is_dir()]) == 2

@@ -55,6 +55,11 @@ def danhar(
     folds: Annotated[
         int | None, typer.Option(help="honest protocol: first N folds (default: all)")
     ] = None,
+    only_folds: Annotated[
+        str | None, typer.Option(help="honest protocol: only these fold ids, 0-based (e.g. "
+                                 "0,1 on one machine, 2,3 on another; join them with "
+                                 "--merge)")
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(help="train.max_epochs of every run (default: the preset's)")
     ] = None,
@@ -77,9 +82,16 @@ def danhar(
                      "reproduction in this directory: same --epochs/--max-time-per-run/--set; "
                      "finished runs are reused; --out is ignored"),
     ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(metavar="<path>",
+                     help="with --resume: first copy in the finished runs of this other "
+                     "reproduction (same training options; each run's config and data are "
+                     "checked against this machine's; repeatable)"),
+    ] = None,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
-    from harlab.cli.common import parse_names
+    from harlab.cli.common import parse_list, parse_names
     from harlab.experiments.reproduce_danhar import reproduce_danhar
 
     progress = _progress(no_progress)
@@ -88,6 +100,11 @@ def danhar(
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind == "plan":
             task.append(progress.add_task("reproduce danhar", total=info["total"]))
+        elif kind == "merged":
+            progress.console.print(
+                f"merged {info['from']}: {info['copied']} runs copied, "
+                f"{info['already_there']} already here, {info['not_planned']} not asked for",
+                highlight=False)
         elif kind == "skip":
             progress.console.print(
                 f"[yellow]skipped[/yellow] {info['dataset']}/{info['protocol']}: {info['note']}",
@@ -122,6 +139,7 @@ def danhar(
             models=parse_names(models),
             seeds=seeds,
             folds=folds,
+            only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
             epochs=epochs,
             max_time_per_run=max_time_per_run,
             overrides=list(set_ or []),
@@ -130,6 +148,7 @@ def danhar(
             command=_command_line(),
             on_event=on_event,
             resume=resume,
+            merge=list(merge or []),
         )
     console.print((parent / "results.md").read_text(), markup=False, highlight=False)
     console.print(f"[bold]results[/bold] {parent / 'results.md'}, {parent / 'results.json'}")

@@ -18,12 +18,17 @@ training options (epochs, time cap, overrides, presets): finished runs (listed i
 into new run directories beside them. More seeds, folds, datasets or models may be asked
 for on resume, which extends the table. The aggregate ``results.*`` files are rebuilt; the
 previous ``results.json`` is kept as ``results.before-resume-<time>.json``.
+
+Folds can also train apart: ``only_folds`` picks fold ids, and a resume with ``merge``
+copies another reproduction's finished runs in after checking each one's config and data
+summary against this machine's (:func:`merge_reproduction`).
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import json
 import os
 import time
@@ -33,13 +38,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harlab.config import RunConfig, load_config
+import numpy as np
+
+from harlab.config import RunConfig, load_config, load_yaml, resolve_precision
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import hardware, hardware_line, write_json
+from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
 from harlab.hardware import cpu_note, report_cpu, training_conditions
-from harlab.runs import create_run_dir, keep_before_resume
+from harlab.runs import copy_finished_run, create_run_dir, first_free, keep_before_resume
 
 PROTOCOLS = ("paper", "honest")
 MODELS = tuple(MODEL_ROWS)
@@ -132,12 +139,13 @@ class Job:
 
 def plan_jobs(
     dataset: str, protocol: str, base: RunConfig, models: list[str], seeds: list[int],
-    folds: int | None,
+    folds: int | None, only_folds: list[int] | None = None,
 ) -> list[Job]:
     """All (model, seed, fold) runs of one preset.
 
-    Subject-wise k-fold presets run their first ``folds`` folds (all when None); every other
-    split is one fixed split per seed. The seed sets the split seed and the training seed.
+    Subject-wise k-fold presets run their first ``folds`` folds (all when None), or exactly
+    the fold ids ``only_folds`` (0-based); every other split is one fixed split per seed.
+    The seed sets the split seed and the training seed.
     """
     split = base.data.split
     if split.kind == "subject" and not split.test_subjects:
@@ -145,6 +153,12 @@ def plan_jobs(
             raise ConfigError(f"{dataset}/{protocol}: reproduce needs an integer split.folds")
         k = int(split.folds)
         fold_ids: list[int | None] = list(range(k if folds is None else min(folds, k)))
+        if only_folds is not None:
+            outside = sorted({f for f in only_folds if not 0 <= f < k})
+            if outside:
+                raise ConfigError(f"--only-folds {','.join(map(str, outside))}: the "
+                                  f"{dataset}/{protocol} preset has {k} folds, ids 0-{k - 1}")
+            fold_ids = sorted(set(only_folds))
     else:
         fold_ids = [None]
     jobs = []
@@ -191,14 +205,17 @@ def results_markdown(result: dict[str, Any]) -> str:
         f"{result['finished'] or '(still running / interrupted: partial results)'}, "
         f"on {hardware_line(result['hardware'])}.",
         f"Limits: epochs {lim['epochs'] or 'preset'}, seeds {lim['seeds']}, folds "
-        f"{lim['folds'] or 'all'}, max time per run "
+        + (f"with ids {', '.join(map(str, result['only_folds']))}"
+           if result.get("only_folds") else f"{lim['folds'] or 'all'}")
+        + ", max time per run "
         f"{str(lim['max_time_per_run']) + ' s' if lim['max_time_per_run'] else 'none'}"
         + (f", overrides {lim['overrides']}" if lim["overrides"] else "") + ".",
         "Accuracy and macro-F1 on the test part: mean ± std over the runs (seeds, and folds "
         "for the honest protocol). Paper column: the DanHAR table's test accuracy for the "
         "paper protocol, the published WHAR-Arena subject-wise macro-F1 for the honest one.",
-        *[f"Resumed {r['at']} ({r['reused_runs']} finished runs reused): `{r['command']}`."
-          for r in result.get("resumed", [])],
+        *[f"Resumed {r['at']} ({r['reused_runs']} finished runs reused"
+          + "".join(f"; {m['copied']} merged from `{m['from']}`" for m in r.get("merged", []))
+          + f"): `{r['command']}`." for r in result.get("resumed", [])],
         "",
         "| dataset | protocol | model | accuracy | macro-F1 | n runs | parameters | "
         "train s/run | epochs/run | paper | data |",
@@ -322,6 +339,51 @@ def _run_key(run: dict[str, Any]) -> RunKey:
     return (run["dataset"], run["protocol"], run["model"], int(run["seed"]), run["fold"])
 
 
+def _read_reproduction(
+    directory: str | Path, options: dict[str, Any], verb: str, moved: bool = False,
+) -> tuple[dict[str, Any], dict[RunKey, dict[str, Any]]]:
+    """An earlier reproduction's results.json and its finished runs by key.
+
+    Its training settings must equal ``options``' (``verb`` words the refusal: "resume" or
+    "merge"). ``moved``: the directory may have been trained elsewhere, so each run is looked
+    up by its name inside ``directory`` and the preset folder's path is not compared (the
+    runs' configs are, see :func:`_check_merged_run`). A run counts as finished when it has
+    no error and its ``metrics.json`` is on disk.
+    """
+    path = Path(directory) / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"cannot {verb} {directory}: no results.json there (not a "
+                          "'harlab reproduce danhar' directory)")
+    try:
+        stored = json.loads(path.read_text())
+        old = {**{k: stored["limits"][k] for k in _TRAINING},
+               "preset_dir": stored.get("preset_dir", options["preset_dir"])}
+        runs = list(stored["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot {verb} from {path}: not a readable reproduce results "
+                          f"file ({type(exc).__name__}: {exc})") from None
+    now = _training(options)
+    if moved:
+        old["preset_dir"] = now["preset_dir"]
+    if old != now:
+        diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}"
+                         for k in now if old[k] != now[k])
+        raise ConfigError(f"cannot {verb} {directory} with different training options "
+                          f"({diff}). The original command: {stored.get('command') or '?'}")
+    done: dict[RunKey, dict[str, Any]] = {}
+    for run in runs:
+        try:
+            run_dir = Path(run["run_dir"])
+            if moved:
+                run_dir = Path(directory) / run_dir.name
+            if run.get("error") is None and (run_dir / "metrics.json").is_file():
+                done[_run_key(run)] = {**run, "run_dir": str(run_dir)}
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"cannot {verb} from {path}: malformed run record {run!r}"
+                              ) from None
+    return stored, done
+
+
 def load_for_resume(
     directory: str | Path, options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[RunKey, dict[str, Any]]]:
@@ -332,34 +394,120 @@ def load_for_resume(
     may differ: a resume can also extend a finished reproduction. A run counts as finished
     when it has no error and its ``metrics.json`` is on disk.
     """
-    path = Path(directory) / "results.json"
-    if not path.is_file():
-        raise ConfigError(f"cannot resume {directory}: no results.json there (not a "
-                          "'harlab reproduce danhar' directory)")
-    try:
-        stored = json.loads(path.read_text())
-        old = {**{k: stored["limits"][k] for k in _TRAINING},
-               "preset_dir": stored.get("preset_dir", options["preset_dir"])}
-        runs = list(stored["runs"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot resume from {path}: not a readable reproduce results "
-                          f"file ({type(exc).__name__}: {exc})") from None
-    now = _training(options)
-    if old != now:
-        diff = "; ".join(f"{k}: original {old[k]!r}, now {now[k]!r}"
-                         for k in now if old[k] != now[k])
-        raise ConfigError(f"cannot resume {directory} with different training options "
-                          f"({diff}). The original command: {stored.get('command') or '?'}")
-    done: dict[RunKey, dict[str, Any]] = {}
-    for run in runs:
-        try:
-            if run.get("error") is None and (Path(run["run_dir"]) / "metrics.json").is_file():
-                done[_run_key(run)] = run
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"cannot resume from {path}: malformed run record {run!r}"
-                              ) from None
-    keep_before_resume(path)  # the earlier aggregate is kept beside the new one
+    stored, done = _read_reproduction(directory, options, "resume")
+    keep_before_resume(Path(directory) / "results.json")  # the earlier aggregate is kept
     return stored, done
+
+
+# settings that may differ between machines without changing what a run computes
+_LOCAL = {("name",), ("description",), ("output_dir",), ("data", "path"), ("data", "cache"),
+          ("train", "threads"), ("train", "progress")}
+
+
+def _flat(tree: dict[str, Any], at: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Nested config dict -> {key path: leaf value}, runtime-only settings left out."""
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        where = (*at, str(key))
+        if where in _LOCAL:
+            continue
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, where))
+        else:
+            out[where] = value
+    return out
+
+
+def _same_normalisation(a: Any, b: Any) -> bool:
+    """Normalisation statistics equal up to float32 rounding (other CPUs sum differently)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return all(np.allclose(np.asarray(a[k], float), np.asarray(b[k], float),
+                               rtol=1e-4, atol=1e-6) for k in ("mean", "std"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _check_merged_run(run_dir: Path, job: Job, data: dict[str, Any]) -> None:
+    """Refuse a run to merge unless it trained ``job``'s config on the data ``data`` describes.
+
+    ``data`` is what this machine's ``data.json`` would say for the job: the same windows per
+    part, split subjects and sessions, classes, drops and normalisation (up to rounding).
+    """
+    try:
+        saved = load_yaml(run_dir / "config.yaml")
+        theirs = json.loads((run_dir / "data.json").read_text())
+    except (OSError, ValueError, HarlabError) as exc:
+        raise ConfigError(f"cannot merge {run_dir}: its config.yaml / data.json are not "
+                          f"readable ({type(exc).__name__}: {exc})") from None
+    mine_cfg = copy.deepcopy(job.cfg)
+    mine_cfg.train.precision = resolve_precision(mine_cfg.train.precision,
+                                                 mine_cfg.train.accelerator)
+    mine, other = _flat(mine_cfg.to_dict()), _flat(saved)
+    diff = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
+    if diff:
+        k = diff[0]
+        raise ConfigError(f"cannot merge {run_dir}: it was trained with another config "
+                          f"({'.'.join(k)}: {other.get(k)!r} there, {mine.get(k)!r} here"
+                          + (f"; {len(diff) - 1} more differences" if len(diff) > 1 else "")
+                          + ")")
+    data = json.loads(json.dumps(to_jsonable(data)))
+    for field_ in ("dataset", "channels", "rate", "window_length", "window_step", "class_ids",
+                   "split_subjects", "split_sessions", "windows", "dropped"):
+        if theirs.get(field_) != data.get(field_):
+            raise ConfigError(f"cannot merge {run_dir}: it was trained on other data "
+                              f"({field_}: {theirs.get(field_)!r} there, "
+                              f"{data.get(field_)!r} here)")
+    if not _same_normalisation(theirs.get("normalization"), data.get("normalization")):
+        raise ConfigError(f"cannot merge {run_dir}: it was trained on other data (its "
+                          "normalisation statistics differ from this machine's)")
+
+
+def merge_reproduction(
+    parent: Path, src: str | Path, options: dict[str, Any], jobs: dict[RunKey, Job],
+    done: dict[RunKey, dict[str, Any]],
+) -> dict[str, Any]:
+    """Copy the finished runs of reproduction ``src`` that ``parent``'s plan asks for.
+
+    ``src`` needs the same training options; each run is checked against this machine's
+    config for it (:func:`_check_merged_run`), so it may come from another machine. A run
+    ``parent`` already has finished is left alone; the others are copied under a free name
+    beside ``parent``'s own runs (never over a directory) and added to ``done``. Runs the plan
+    does not ask for (another dataset, seed, fold or model) are counted, not copied.
+    """
+    src = Path(src).expanduser()
+    if src.resolve() == parent.resolve():
+        raise ConfigError(f"--merge {src}: that is the reproduction being resumed")
+    _, finished = _read_reproduction(src, options, "merge", moved=True)
+    from harlab.data.prepare import prepare
+    from harlab.training import data_summary
+
+    summaries: dict[str, dict[str, Any]] = {}  # data config -> this machine's data.json
+    take: list[tuple[RunKey, dict[str, Any]]] = []
+    already = not_planned = 0
+    for key, run in sorted(finished.items(), key=lambda kv: str(kv[0])):
+        if key in done:
+            already += 1
+            continue
+        job = jobs.get(key)
+        if job is None:
+            not_planned += 1
+            continue
+        which = json.dumps(dataclasses.asdict(job.cfg.data), sort_keys=True, default=str)
+        if which not in summaries:
+            summaries[which] = data_summary(prepare(job.cfg.data))
+        _check_merged_run(Path(run["run_dir"]), job, summaries[which])
+        take.append((key, run))
+    copied: list[str] = []
+    for key, run in take:  # all checked first: a refused merge copies nothing
+        run_src = Path(run["run_dir"])
+        dest = first_free(parent, run_src.name, Path.mkdir)
+        copy_finished_run(run_src, dest)
+        done[key] = {**run, "run_dir": str(dest), "merged_from": str(run_src)}
+        copied.append(dest.name)
+    return {"from": str(src), "copied": len(copied), "already_there": already,
+            "not_planned": not_planned, "runs": copied}
 
 
 def reproduce_danhar(
@@ -376,13 +524,18 @@ def reproduce_danhar(
     command: str = "",
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     resume: str | Path | None = None,
+    only_folds: list[int] | None = None,
+    merge: list[str | Path] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the DanHAR table rows; returns the parent run directory and the results.
 
-    ``on_event(kind, info)`` is called with ``("plan", {"total": n})``, ``("start", job)``,
-    ``("done", run)`` (with ``reused: True`` for a run taken over by ``resume``) and
-    ``("skip", row)`` so a caller can show progress. ``resume`` continues the reproduction
-    in that directory (same training options required) instead of creating a new one.
+    ``on_event(kind, info)`` is called with ``("plan", {"total": n})``, ``("merged", info)``,
+    ``("start", job)``, ``("done", run)`` (with ``reused: True`` for a run taken over by
+    ``resume`` or ``merge``) and ``("skip", row)`` so a caller can show progress. ``resume``
+    continues the reproduction in that directory (same training options required) instead
+    of creating a new one. ``only_folds`` trains just these fold ids of the k-fold presets
+    (instead of the first ``folds``), so folds can train on several machines; ``merge``
+    (with ``resume``) first copies in the finished runs of such other reproductions.
     """
     known = preset_datasets(preset_dir)
     datasets = list(datasets or known)
@@ -396,6 +549,16 @@ def reproduce_danhar(
             raise ConfigError(f"--{name} must be >= 1, got {value}")
     if max_time_per_run is not None and not max_time_per_run > 0:
         raise ConfigError(f"--max-time-per-run must be positive, got {max_time_per_run}")
+    if only_folds is not None:
+        if folds is not None:
+            raise ConfigError("give --folds (the first N folds) or --only-folds (these fold "
+                              "ids), not both")
+        if not only_folds or any(isinstance(f, bool) or int(f) < 0 for f in only_folds):
+            raise ConfigError(f"--only-folds needs fold ids >= 0, got {only_folds}")
+        only_folds = sorted({int(f) for f in only_folds})
+    merge = list(merge or [])
+    if merge and resume is None:
+        raise ConfigError("--merge needs --resume: the reproduction to merge into")
     emit = on_event or (lambda kind, info: None)
 
     extra = list(overrides or [])
@@ -416,7 +579,8 @@ def reproduce_danhar(
             base = load_preset(ds, proto, extra, preset_dir)
             found, note, message = data_note(base)
             note = f"{DATASETS.get(ds, base.name or ds)}; {note}"
-            jobs = plan_jobs(ds, proto, base, models, list(range(seeds)), folds) if found else []
+            jobs = (plan_jobs(ds, proto, base, models, list(range(seeds)), folds, only_folds)
+                    if found else [])
             plans.append((ds, proto, base, found, note, message, jobs))
     limits = {"epochs": epochs, "seeds": seeds, "folds": folds,
               "max_time_per_run": max_time_per_run, "overrides": list(overrides or [])}
@@ -425,6 +589,14 @@ def reproduce_danhar(
     stored: dict[str, Any] = {}
     if resume is not None:
         stored, done = load_for_resume(resume, options)
+    merged: list[dict[str, Any]] = []
+    if merge:
+        assert resume is not None
+        by_key = {(j.dataset, j.protocol, j.model, j.seed, j.fold): j
+                  for p in plans for j in p[-1]}
+        for src in merge:
+            merged.append(merge_reproduction(Path(resume), src, options, by_key, done))
+            emit("merged", merged[-1])
     emit("plan", {"total": sum(len(p[-1]) for p in plans)})
 
     now = datetime.now().isoformat(timespec="seconds")
@@ -439,12 +611,14 @@ def reproduce_danhar(
         "complete": False,
         "hardware": hardware(),
         **options,
+        "only_folds": only_folds,
         "rows": rows,
         "runs": runs,
     }
     if resume is not None:
         result["resumed"] = [*stored.get("resumed", []),
-                             {"at": now, "command": command, "reused_runs": len(done)}]
+                             {"at": now, "command": command, "reused_runs": len(done),
+                              "merged": merged}]
         if stored.get("hardware") and stored["hardware"] != result["hardware"]:
             result["hardware_before_resume"] = stored["hardware"]
     from harlab.training import train

@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -50,7 +49,13 @@ from harlab.hardware import (
     training_conditions,
 )
 from harlab.radar.simulate import SIM_FILE
-from harlab.runs import attempts, create_run_dir, first_free, keep_before_resume
+from harlab.runs import (
+    attempts,
+    copy_finished_run,
+    create_run_dir,
+    first_free,
+    keep_before_resume,
+)
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
@@ -925,10 +930,7 @@ def merge_runs(parent: Path, stored: dict[str, Any], src: Path) -> dict[str, Any
             already += 1
             continue
         dest = first_free(parent / "runs", base, lambda p: p.mkdir(parents=True))
-        # metrics.json last: an interrupted copy is not taken for a finished model
-        shutil.copytree(done[-1], dest, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("metrics.json"))
-        shutil.copy2(done[-1] / "metrics.json", dest / "metrics.json")
+        copy_finished_run(done[-1], dest)
         copied.append(dest.name)
     return {"from": str(src), "copied": len(copied), "already_there": already,
             "incomplete": incomplete, "models": copied}
