@@ -17,6 +17,7 @@ from harlab.data.splits import SplitConfig
 from harlab.data.windows import WindowConfig
 from harlab.errors import ConfigError, suggest
 
+INITS = ("default", "orthogonal")  # weight initialisations, see harlab.models.weight_init
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
 
 
@@ -65,8 +66,13 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = True
     class_weights: bool = False
+    # weight initialisation: "default" (PyTorch's) or "orthogonal" (the MRA-Net paper's);
+    # see harlab.models.weight_init
+    init: str = "default"
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ConfigError(f"train.init must be one of {', '.join(INITS)}; got {self.init!r}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"train.optimizer must be adam, adamw or sgd; got {self.optimizer!r}")
         if str(self.precision) not in PRECISIONS:

@@ -527,6 +527,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         optimizer=cfg.train.optimizer,
         lr_step=cfg.train.lr_step,
         lr_gamma=cfg.train.lr_gamma,
+        init=cfg.train.init,
         class_weights=_class_weights(data.y["train"], k) if cfg.train.class_weights else None,
         harlab={
             "version": 1,

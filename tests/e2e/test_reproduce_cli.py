@@ -306,12 +306,14 @@ def test_folds_trained_apart_merge_into_one_danhar_table(
                   "--merge", str(only_dir(tmp_path / "c")))
     assert refused.exit_code != 0 and "different training options" in str(refused.exception)
     (run_b,) = [Path(r["run_dir"]) for r in res_b["runs"]]
-    for name, edit, words in (
+    for i, (name, edit, words) in enumerate((
         ("config.yaml", lambda t: t.replace("head: gap", "head: flatten"),
          "another config (model.options.head: 'flatten' there, 'gap' here)"),
+        ("config.yaml", lambda t: t.replace("init: default", "init: orthogonal"),
+         "another config (train.init: 'orthogonal' there, 'default' here)"),
         ("data.json", one_more_test_window, "other data (windows:"),
-    ):
-        copy_b = tmp_path / f"tampered_{name}"
+    )):
+        copy_b = tmp_path / f"tampered_{i}_{name}"
         shutil.copytree(dir_b, copy_b)
         f = copy_b / run_b.name / name
         assert edit(f.read_text()) != f.read_text()
@@ -325,6 +327,10 @@ def test_folds_trained_apart_merge_into_one_danhar_table(
     # the merge: B's fold 2 is copied, nothing is trained, the table has both folds
     moved = tmp_path / "elsewhere"  # B's results.json names its runs by B's path: moved too
     shutil.copytree(dir_b, moved)
+    # written before train.init existed: a key missing from config.yaml is its default
+    cfg_b = moved / run_b.name / "config.yaml"
+    assert "  init: default\n" in cfg_b.read_text()
+    cfg_b.write_text(cfg_b.read_text().replace("  init: default\n", ""))
     merged = run("--only-folds", "0,2", "--resume", str(dir_a), "--merge", str(moved))
     assert merged.exit_code == 0, f"{merged.output}\n{merged.exception!r}"
     said = " ".join(merged.output.split())  # Rich wraps lines

@@ -70,6 +70,10 @@ def test_bad_input_is_one_clear_error_and_leaves_no_run_dir(tmp_path: Path) -> N
     msg = str(res.exception)
     assert isinstance(res.exception, ConfigError) and "lstm_activity" in msg
     assert "mranet_identity" in msg  # the choices for the chosen experiments
+    res = runner.invoke(cli.app, ["reproduce", "mranet", "--simulate", "--init", "xavier",
+                                  "--out", str(tmp_path / "runs")])
+    assert isinstance(res.exception, ConfigError)
+    assert "--init must be one of default, orthogonal" in str(res.exception)
     for ids in ("5", "1,1", "-1", "a"):  # fold ids of --folds 5 are 0..4, distinct
         res = runner.invoke(cli.app, ["reproduce", "mranet", "--simulate", "--only-folds",
                                       ids, "--out", str(tmp_path / "runs")])
@@ -83,6 +87,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         "reproduce", "mranet", "--simulate", "--quick", "--folds", "3", "--run-folds", "1",
         "--epochs", "1", "--experiments", "table4,fig8", "--channels", "4,8,8",
         "--batch-size", "16", "--threads", "2", "--out", str(tmp_path), "--no-progress",
+        "--init", "orthogonal",
     ])
     assert res.exit_code == 0, res.output
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -105,10 +110,13 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     from harlab.config import resolve_precision
 
     chosen = resolve_precision("auto")
-    assert out["limits"]["precision"] == chosen and f"precision {chosen} " in report
+    assert out["limits"]["precision"] == chosen and f"precision {chosen}, " in report
     plan = json.loads((run / "reproduce_plan.json").read_text())
     assert plan["limits"]["precision"] == chosen
     assert {r["precision"] for r in out["runs"]} == {chosen}  # what Lightning trained with
+    # --init orthogonal (the paper's initialisation) is recorded like every training option
+    assert out["limits"]["init"] == plan["limits"]["init"] == "orthogonal"
+    assert "orthogonal weight initialisation" in report
     assert "StratifiedGroupKFold" in report and "Fig. 12" not in report
     for png in ("fig8a_confusion_identity.png", "fig8b_confusion_activity.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -131,6 +139,10 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     again = ["reproduce", "mranet", "--folds", "3", "--run-folds", "1", "--epochs", "1",
              "--experiments", "table4,fig8", "--channels", "4,8,8", "--batch-size", "16",
              "--threads", "1", "--no-progress", "--resume", str(run)]
+    res = runner.invoke(cli.app, again)  # without --init orthogonal: another plan
+    assert isinstance(res.exception, ConfigError)
+    assert "limits.init: original 'orthogonal', now 'default'" in str(res.exception)
+    again[-2:-2] = ["--init", "orthogonal"]  # the run directory stays last
     res = runner.invoke(cli.app, again)
     assert res.exit_code == 0, res.output
     assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run]

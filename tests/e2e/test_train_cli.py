@@ -170,9 +170,13 @@ def test_resume_and_no_overwrite(env: dict[str, str], tmp_path: Path) -> None:
         *TINY_MODEL,
     ]
     run_cli([*common, "--epochs", "1"], env)
-    run_cli([*common, "--epochs", "1"], env)
+    run_cli([*common, "--epochs", "1", "--set", "train.init=orthogonal"], env)
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     assert len(runs) == 2  # a second run never reuses the first directory
+    for run, init in zip(runs, ("default", "orthogonal"), strict=True):
+        assert f"  init: {init}\n" in (run / "config.yaml").read_text()
+        ck = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+        assert ck["hyper_parameters"]["init"] == init
     run_cli(["train", "--resume", str(runs[0]), "--epochs", "2", "--no-progress"], env)
     hist = pd.read_csv(runs[0] / "history.csv")
     assert hist["epoch"].max() == 1

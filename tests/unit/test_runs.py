@@ -97,3 +97,27 @@ def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
                        r"there, 'bf16-mixed' in .*\) \(with --precision 32-true\)"):
         load_plan(tmp_path, bf16, into=tmp_path / "other")
     assert _plan_limits(Limits(precision="bf16-mixed"))["precision"] == "bf16-mixed"
+
+
+def test_mranet_init_is_checked_and_old_plans_used_the_default(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from harlab.errors import ConfigError
+    from harlab.experiments.reproduce_mranet import PLAN_FILE, Limits, _plan_limits, load_plan
+
+    assert Limits().init == "default"
+    assert _plan_limits(Limits(init="orthogonal"))["init"] == "orthogonal"
+    with pytest.raises(ConfigError, match="--init must be one of default, orthogonal"):
+        Limits(init="xavier")
+    # a plan written before --init existed: its models started from PyTorch's init
+    old = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}, "data": "d",
+           "command": "harlab reproduce mranet --epochs 1"}
+    (tmp_path / PLAN_FILE).write_text(json.dumps(old))
+    default = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1,
+                                                   "init": "default"}}
+    assert load_plan(tmp_path, default)["limits"]["init"] == "default"
+    ortho = {**default, "limits": {**default["limits"], "init": "orthogonal"}}
+    with pytest.raises(ConfigError, match="limits.init: original 'default', now 'orthogonal'"):
+        load_plan(tmp_path, ortho)

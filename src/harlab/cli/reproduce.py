@@ -212,6 +212,10 @@ def mranet(
                           "AMX/AVX512-BF16, else 32-true), 32-true or bf16-mixed; test "
                           "scoring is fp32")
     ] = "auto",
+    init: Annotated[
+        str, typer.Option(help="weight initialisation: default (PyTorch's) or orthogonal "
+                          "(the paper's)")
+    ] = "default",
     workers: Annotated[int, typer.Option(help="processes for radar simulation")] = 1,
     out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
         "runs"
@@ -242,7 +246,7 @@ def mranet(
         epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
         batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
         snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,
-        threads=threads, workers=workers, precision=precision,
+        threads=threads, workers=workers, precision=precision, init=init,
     )
     progress = _progress(no_progress)
     task: list[Any] = []

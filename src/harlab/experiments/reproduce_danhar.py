@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.config import RunConfig, load_config, load_yaml, resolve_precision
+from harlab.config import RunConfig, from_dict, load_config, load_yaml, resolve_precision
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
@@ -436,7 +436,8 @@ def _check_merged_run(run_dir: Path, job: Job, data: dict[str, Any]) -> None:
     part, split subjects and sessions, classes, drops and normalisation (up to rounding).
     """
     try:
-        saved = load_yaml(run_dir / "config.yaml")
+        # through the config classes, so keys added since (at their defaults) compare equal
+        saved = from_dict(load_yaml(run_dir / "config.yaml")).to_dict()
         theirs = json.loads((run_dir / "data.json").read_text())
     except (OSError, ValueError, HarlabError) as exc:
         raise ConfigError(f"cannot merge {run_dir}: its config.yaml / data.json are not "

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.config import resolve_precision
+from harlab.config import INITS, resolve_precision
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.hardware import (
@@ -112,6 +112,9 @@ class Limits:
     # has AMX/AVX512-BF16; resolved here, so the plan records what ran). Test scoring always
     # runs in fp32 on the fp32 master weights, so a resume or merge re-scores identically.
     precision: str = "32-true"
+    # weight initialisation of every model: "default" (PyTorch's) or "orthogonal" (the
+    # paper's, Sect. 5.2); plans written before this option count as "default"
+    init: str = "default"
 
     def fold_seed(self) -> int:
         """The seed that draws the folds: ``split_seed``, else the first training seed."""
@@ -152,6 +155,8 @@ class Limits:
             raise ConfigError(f"--snrs must be finite dB values, got {self.snrs}")
         if self.snr_recordings < 1 or self.workers < 1:
             raise ConfigError("--snr-recordings and --workers must be >= 1")
+        if self.init not in INITS:
+            raise ConfigError(f"--init must be one of {', '.join(INITS)}, got {self.init!r}")
         self.precision = resolve_precision(self.precision)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be auto, {' or '.join(PRECISIONS)}, got "
@@ -340,7 +345,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
     module = WindowClassifier(
         model_name=spec.model, model_options=model_options(spec, lim),
         input_shape=list(fr.x.shape[1:]), class_names=list(fr.activities), lr=lim.lr,
-        weight_decay=lim.weight_decay, optimizer="adam",
+        weight_decay=lim.weight_decay, optimizer="adam", init=lim.init,
         harlab={"version": 1, "dataset": "radar_frames", "source": str(fr.folder),
                 "normalization": None, "window_length": int(fr.x.shape[1])},
         task=task,
@@ -806,6 +811,8 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
             raise TypeError("'limits' must be a mapping with a list of seeds")
         if "precision" in (plan.get("limits") or {}):  # plans before --precision: fp32
             old["limits"].setdefault("precision", "32-true")
+        if "init" in (plan.get("limits") or {}):  # plans before --init: PyTorch's init
+            old["limits"].setdefault("init", "default")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot {what} from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None
@@ -1106,8 +1113,9 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
         + (f", at most {lim['max_time_s']:.0f} s per model" if lim["max_time_s"] else "")
         + f", early-stopping patience {lim['patience']}, batch {lim['batch_size']}, Adam lr "
         f"{lim['lr']}, weight decay {lim['weight_decay']}, MRA-Net channels {lim['channels']}, "
-        f"precision {lim.get('precision', '32-true')} "
-        "(paper: 400 epochs, lr 5e-5, batch 128, 4 GPUs)",
+        f"precision {lim.get('precision', '32-true')}, {lim.get('init', 'default')} weight "
+        "initialisation (paper: 400 epochs, lr 5e-5, batch 128, orthogonal initialisation, "
+        "4 GPUs)",
         f"- hardware: {hardware_line(res['hardware'])}; wall time {res['wall_seconds']} s",
         "- model selection: the epoch with the best validation macro-F1 (mean of both heads "
         "for multitask models); test data never chooses anything",

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from harlab.models import build_model
+from harlab.models.weight_init import apply_init, check_init
 
 
 class WindowClassifier(L.LightningModule):
@@ -42,15 +43,19 @@ class WindowClassifier(L.LightningModule):
         class_weights: list[float] | None = None,
         harlab: dict[str, Any] | None = None,
         task: dict[str, Any] | None = None,
+        init: str = "default",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_init(init)
         k = len(class_names)
         self.multitask = task is not None
         if task is not None:
             self._init_multitask(task, k)
         else:
             self.model = build_model(model_name, tuple(input_shape), k, **model_options)
+        # heads and the FLWL branch included; a reload overwrites the draw with its weights
+        apply_init(self.model, init)
         self.register_buffer(
             "class_weights",
             torch.tensor(class_weights, dtype=torch.float32) if class_weights else None,
