@@ -210,9 +210,9 @@ def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
 
 def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Instantiate dataclass ``cls`` from ``data`` recursively, rejecting unknown keys."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
+    if data is not None and not isinstance(data, dict):  # before dict(), which may raise
         raise ConfigError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
+    data = dict(data or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
