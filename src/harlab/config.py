@@ -21,6 +21,14 @@ INITS = ("default", "orthogonal")  # weight initialisations, see harlab.models.w
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
 
 
+def check_init(init: str, where: str = "init") -> str:
+    """``init`` if it names a scheme of :data:`INITS`; else a ConfigError naming ``where``
+    (``train.init``, ``--init``)."""
+    if init not in INITS:
+        raise ConfigError(f"{where} must be one of {', '.join(INITS)}; got {init!r}")
+    return init
+
+
 @dataclass
 class DataConfig:
     """Which dataset, which classes, and how it is windowed, split and normalised."""
@@ -71,8 +79,7 @@ class TrainConfig:
     init: str = "default"
 
     def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise ConfigError(f"train.init must be one of {', '.join(INITS)}; got {self.init!r}")
+        check_init(self.init, "train.init")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"train.optimizer must be adam, adamw or sgd; got {self.optimizer!r}")
         if str(self.precision) not in PRECISIONS:

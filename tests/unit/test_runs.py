@@ -61,15 +61,27 @@ def test_mranet_resume_plan_with_malformed_limits_is_a_config_error(tmp_path: Pa
     assert load_plan(tmp_path, {**plan, "limits": {"seeds": [0, 1], "epochs": 1}})["data"] == "d"
 
 
+def _old_plan_and_now(folder: Path, option: str, value: str) -> dict:
+    """Write a reproduce-mranet plan from before ``option`` existed into ``folder``; return
+    today's plan for the same run with ``option`` at ``value``."""
+    import json
+
+    from harlab.experiments.reproduce_mranet import PLAN_FILE
+
+    old = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}, "data": "d",
+           "command": "harlab reproduce mranet --epochs 1"}
+    (folder / PLAN_FILE).write_text(json.dumps(old))
+    return {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1, option: value}}
+
+
 def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
         tmp_path: Path, monkeypatch) -> None:
-    import json
 
     import pytest
 
     import harlab.hardware
     from harlab.errors import ConfigError
-    from harlab.experiments.reproduce_mranet import PLAN_FILE, Limits, _plan_limits, load_plan
+    from harlab.experiments.reproduce_mranet import Limits, _plan_limits, load_plan
 
     monkeypatch.setattr(harlab.hardware, "cpu_has_fast_bf16", lambda: True)
     assert Limits(precision="auto").precision == "bf16-mixed"  # the plan records what runs
@@ -81,11 +93,7 @@ def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
             Limits(precision=bad)
 
     # a plan written before --precision existed: its models trained in fp32
-    old = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}, "data": "d",
-           "command": "harlab reproduce mranet --epochs 1"}
-    (tmp_path / PLAN_FILE).write_text(json.dumps(old))
-    fp32 = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1,
-                                                "precision": "32-true"}}
+    fp32 = _old_plan_and_now(tmp_path, "precision", "32-true")
     assert load_plan(tmp_path, fp32)["limits"]["precision"] == "32-true"
     bf16 = {**fp32, "limits": {**fp32["limits"], "precision": "bf16-mixed"}}
     with pytest.raises(ConfigError) as err:
@@ -100,24 +108,22 @@ def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
 
 
 def test_mranet_init_is_checked_and_old_plans_used_the_default(tmp_path: Path) -> None:
-    import json
 
     import pytest
 
     from harlab.errors import ConfigError
-    from harlab.experiments.reproduce_mranet import PLAN_FILE, Limits, _plan_limits, load_plan
+    from harlab.experiments.reproduce_mranet import Limits, _plan_limits, load_plan
 
     assert Limits().init == "default"
     assert _plan_limits(Limits(init="orthogonal"))["init"] == "orthogonal"
     with pytest.raises(ConfigError, match="--init must be one of default, orthogonal"):
         Limits(init="xavier")
     # a plan written before --init existed: its models started from PyTorch's init
-    old = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1}, "data": "d",
-           "command": "harlab reproduce mranet --epochs 1"}
-    (tmp_path / PLAN_FILE).write_text(json.dumps(old))
-    default = {"protocol": "recording", "limits": {"seeds": [0], "epochs": 1,
-                                                   "init": "default"}}
+    default = _old_plan_and_now(tmp_path, "init", "default")
     assert load_plan(tmp_path, default)["limits"]["init"] == "default"
     ortho = {**default, "limits": {**default["limits"], "init": "orthogonal"}}
     with pytest.raises(ConfigError, match="limits.init: original 'default', now 'orthogonal'"):
         load_plan(tmp_path, ortho)
+    # from before both options: each is read at its default
+    both = {**default, "limits": {**default["limits"], "precision": "32-true"}}
+    assert load_plan(tmp_path, both)["limits"] == both["limits"]

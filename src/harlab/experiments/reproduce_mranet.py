@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.config import INITS, resolve_precision
+from harlab.config import check_init, resolve_precision
 from harlab.errors import ConfigError, DataError
 from harlab.evaluation.report import hardware, hardware_line, write_json
 from harlab.hardware import (
@@ -155,8 +155,7 @@ class Limits:
             raise ConfigError(f"--snrs must be finite dB values, got {self.snrs}")
         if self.snr_recordings < 1 or self.workers < 1:
             raise ConfigError("--snr-recordings and --workers must be >= 1")
-        if self.init not in INITS:
-            raise ConfigError(f"--init must be one of {', '.join(INITS)}, got {self.init!r}")
+        check_init(self.init, "--init")
         self.precision = resolve_precision(self.precision)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be auto, {' or '.join(PRECISIONS)}, got "
@@ -783,6 +782,18 @@ PLAN_FILE = "reproduce_plan.json"
 _NOT_COMPARED = ("run_folds", "only_folds", "snrs", "snr_recordings", "threads", "workers")
 
 
+def _limit_defaults() -> dict[str, Any]:
+    """Each :class:`Limits` field's default, as a plan stores it. New options keep the old
+    behaviour as their default, so this is also what a plan written before one ran with."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Limits):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return json.loads(json.dumps(out))
+
+
 def _plan_limits(lim: Limits) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(lim).items() if k not in _NOT_COMPARED}
 
@@ -809,10 +820,11 @@ def load_plan(parent: Path, plan: dict[str, Any], into: Path | None = None) -> d
         if not (isinstance(old["limits"], dict)
                 and isinstance(old["limits"].get("seeds", []), list)):
             raise TypeError("'limits' must be a mapping with a list of seeds")
-        if "precision" in (plan.get("limits") or {}):  # plans before --precision: fp32
-            old["limits"].setdefault("precision", "32-true")
-        if "init" in (plan.get("limits") or {}):  # plans before --init: PyTorch's init
-            old["limits"].setdefault("init", "default")
+        # an option added since the plan was written: it ran with the option's default
+        # (precision 32-true, PyTorch's init), which is the Limits field's default
+        for k, v in _limit_defaults().items():
+            if k in (plan.get("limits") or {}):
+                old["limits"].setdefault(k, v)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot {what} from {path}: unreadable plan "
                           f"({type(exc).__name__}: {exc})") from None

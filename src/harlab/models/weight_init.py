@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harlab.config import INITS
-from harlab.errors import ConfigError
+from harlab.config import INITS, check_init
 
 __all__ = ["INITS", "apply_init", "check_init"]
 
@@ -26,25 +25,20 @@ _MATRIX_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _RECURRENT = (nn.RNNBase,)
 
 
-def check_init(init: str) -> str:
-    """``init`` if it names a scheme of :data:`INITS`, else a :class:`ConfigError`."""
-    if init not in INITS:
-        raise ConfigError(f"init must be one of {', '.join(INITS)}; got {init!r}")
-    return init
-
-
-@torch.no_grad()
 def _orthogonal_(param: torch.Tensor) -> None:
-    """Fill ``param`` with an orthogonal draw, keeping its memory format (channels_last
-    weights cannot be viewed as the 2-D matrix ``orthogonal_`` fills, so draw apart)."""
+    """Fill ``param`` (under no_grad) with an orthogonal draw, keeping its memory format
+    (channels_last weights cannot be viewed as the 2-D matrix ``orthogonal_`` fills, so
+    the draw is made apart and copied in)."""
     fresh = torch.empty(param.shape, dtype=torch.float32, device=param.device)
     nn.init.orthogonal_(fresh)
     param.copy_(fresh)
 
 
+@torch.no_grad()
 def apply_init(model: nn.Module, init: str) -> int:
-    """Re-initialise ``model``'s weights by the scheme ``init``; returns how many weight
-    tensors were drawn (0 for ``default``, which leaves the model untouched)."""
+    """Re-initialise ``model``'s weights by the scheme ``init`` (checked: an unknown name is
+    a ConfigError); returns how many weight tensors were drawn (0 for ``default``, which
+    leaves the model untouched)."""
     check_init(init)
     if init == "default":
         return 0
@@ -54,12 +48,12 @@ def apply_init(model: nn.Module, init: str) -> int:
             _orthogonal_(module.weight)
             n += 1
             if module.bias is not None:
-                module.bias.data.zero_()
+                module.bias.zero_()
         elif isinstance(module, _RECURRENT):
             for name, param in module.named_parameters(recurse=False):
                 if name.startswith("weight"):
                     _orthogonal_(param)
                     n += 1
                 elif name.startswith("bias"):
-                    param.data.zero_()
+                    param.zero_()
     return n

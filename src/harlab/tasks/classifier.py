@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from harlab.models import build_model
-from harlab.models.weight_init import apply_init, check_init
+from harlab.models.weight_init import apply_init
 
 
 class WindowClassifier(L.LightningModule):
@@ -47,14 +47,13 @@ class WindowClassifier(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        check_init(init)
         k = len(class_names)
         self.multitask = task is not None
         if task is not None:
             self._init_multitask(task, k)
         else:
             self.model = build_model(model_name, tuple(input_shape), k, **model_options)
-        # heads and the FLWL branch included; a reload overwrites the draw with its weights
+        # checks ``init``; heads and the FLWL branch included; a reload overwrites the draw
         apply_init(self.model, init)
         self.register_buffer(
             "class_weights",
