@@ -89,10 +89,13 @@ def test_flags_override_the_config(tmp_path) -> None:
     out = tmp_path / "sim"
     res = run(
         "--out", str(out), "--config", cfg, "--prf", "250", "--waveform", "pulsed",
-        "--no-ground-bounce", "--no-clutter", "--seed", "5", "--snr", "30", *FAST,
+        "--no-ground-bounce", "--no-clutter", "--seed", "5", "--snr", "30",
+        "--jitter", "0.1", *FAST,
     )
     assert res.exit_code == 0, res.output
+    assert "jitter ±10% per recording" in res.output
     sim, meta, table = recorded(out)
+    assert sim["jitter"] == 0.1
     assert sim["radar"]["prf_hz"] == 250.0 and sim["radar"]["waveform"] == "pulsed"
     # leaving FMCW drops its sweep and range offset: the pulsed defaults apply
     assert sim["radar"]["sweep_s"] is None and sim["radar"]["samples_per_sweep"] is None
@@ -108,6 +111,7 @@ def test_flags_override_the_config(tmp_path) -> None:
 
 def test_without_config_the_defaults_stay() -> None:
     assert simulation_config() == SimulationConfig()
+    assert simulation_config(jitter=0.0).jitter == 0.0
     quick = simulation_config(quick=True)
     assert quick.persons == DEFAULT_PERSONS[:2] and quick.seed == 0
     assert quick.recordings_per_cell == 1 and quick.duration_s == 3.5
@@ -167,6 +171,9 @@ def test_config_fmcw_values_are_kept(tmp_path) -> None:
         (["--snr", "1,2,3"], None, ConfigError, "--snr must be a number of dB"),
         (["--snr", "nan"], None, ConfigError, "--snr must be a number of dB"),
         (["--snr", "30,20"], None, ConfigError, "snr_db range low > high"),
+        (["--jitter", "0.5"], None, ConfigError, "jitter must be in [0, 0.5)"),
+        (["--jitter", "-0.01"], None, ConfigError, "jitter must be in [0, 0.5)"),
+        (["--jitter", "nan"], None, ConfigError, "jitter must be"),
     ],
 )
 def test_bad_settings_give_one_clear_error(tmp_path, args, yaml_text, error, message) -> None:

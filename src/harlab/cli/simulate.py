@@ -142,6 +142,7 @@ def simulation_config(
     ground_bounce: bool | None = None,
     clutter: bool | None = None,
     quick: bool = False,
+    jitter: float | None = None,
 ) -> Any:
     """The SimulationConfig of ``harlab simulate radar``: the YAML (or the defaults), then
     ``--quick``, then each option that was given. ``persons`` picks among the config's."""
@@ -196,6 +197,8 @@ def simulation_config(
         changes["ground_bounce"] = ground_bounce
     if clutter is not None:
         changes["clutter"] = clutter
+    if jitter is not None:
+        changes["jitter"] = jitter
     try:
         return dataclasses.replace(sim, **changes)
     except HarlabError as exc:
@@ -214,7 +217,8 @@ def _settings_line(sim: Any) -> str:
     return (f"radar: {r.waveform}, PRF {r.prf_hz:g} Hz{extra}, carrier {r.carrier_hz / 1e9:g} GHz, "
             f"bandwidth {r.bandwidth_hz / 1e9:g} GHz; {snr_text}; "
             f"clutter {'on' if sim.clutter else 'off'}, "
-            f"ground bounce {'on' if sim.ground_bounce else 'off'}; seed {sim.seed}")
+            f"ground bounce {'on' if sim.ground_bounce else 'off'}; "
+            f"jitter ±{sim.jitter * 100:g}% per recording; seed {sim.seed}")
 
 
 @app.command("radar")
@@ -269,6 +273,12 @@ def radar(
         typer.Option("--clutter/--no-clutter",
                      help="static clutter and Tx/Rx coupling (default: the config's, else on)"),
     ] = None,
+    jitter: Annotated[
+        float | None,
+        typer.Option(help="per-recording style jitter, a fraction in [0, 0.5): each "
+                     "recording's speed, cadence, arm swing... vary by up to ± this around "
+                     "the person's own (default: the config's, else 0.04)"),
+    ] = None,
     processing: Annotated[
         Path | None, typer.Option(help="YAML of radar processing options (ProcessingConfig)")
     ] = None,
@@ -292,7 +302,7 @@ def radar(
 
     sim_cfg = simulation_config(
         config, persons, activities, seed, snr, recordings, duration, prf, waveform,
-        ground_bounce, clutter, quick,
+        ground_bounce, clutter, quick, jitter=jitter,
     )
     cfg = ProcessingConfig.from_yaml(processing) if processing else ProcessingConfig()
     console.print(_settings_line(sim_cfg), highlight=False)
