@@ -76,7 +76,6 @@ def _old_plan_and_now(folder: Path, option: str, value: str) -> dict:
 
 def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
         tmp_path: Path, monkeypatch) -> None:
-
     import pytest
 
     import harlab.hardware
@@ -108,7 +107,6 @@ def test_mranet_precision_is_resolved_checked_and_old_plans_trained_fp32(
 
 
 def test_mranet_init_is_checked_and_old_plans_used_the_default(tmp_path: Path) -> None:
-
     import pytest
 
     from harlab.errors import ConfigError
