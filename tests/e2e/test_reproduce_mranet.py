@@ -104,7 +104,24 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
                 assert 0.0 <= r[f"{head}_accuracy"] <= 1.0
     tr, va, te = out["fold_sizes"][0]
     assert tr + va + te == out["data"]["frames"] and te > 0 and va > 0
+    # beyond the paper: one decision over k consecutive frames / a whole test recording
+    for r in out["runs"]:
+        for head in ("activity", "identity"):
+            if f"{head}_macro_f1" not in r:
+                assert head not in r["decisions"]
+                continue
+            curve = r["decisions"][head]
+            assert [e["frames"] for e in curve] == [1, 2, 4, 8, "recording"]
+            assert curve[0]["macro_f1"] == pytest.approx(r[f"{head}_macro_f1"])
+            assert curve[0]["decisions"] == te and curve[0]["seconds"] == 1.0
+            assert 0 < curve[-1]["decisions"] == curve[-1]["recordings"] < te
+            assert curve[1]["seconds"] == pytest.approx(1.64)  # frame 1 s, hop 0.64 s
+        s = out["summary"][r["model"]]["decisions"]
+        assert s[next(iter(r["decisions"]))][0]["runs"] == 1
     report = (run / "report.md").read_text()
+    assert "## Beyond the paper: one decision over several frames" in report
+    assert "| MRA-Net identity only | identity | " in report
+    assert (run / "decisions_vs_span.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Table 4" in report and "98.29" in report and "91.34" in report
     # --precision auto: the plan and the report record what auto chose on this CPU
     from harlab.config import resolve_precision
@@ -156,6 +173,9 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
         assert rows[key]["train_seconds"] == first[key]["train_seconds"]
     assert out2["resumed"]["reused_models"] == 2 and "resumed" in (run / "report.md").read_text()
     assert rows["mranet_flwl"]["reloaded"] and "reloaded" not in rows["mranet_identity"]
+    for key in ("mranet_flwl", "mranet_identity"):  # reloaded models are re-scored too
+        assert [e["decisions"] for e in rows[key]["decisions"]["identity"]] == [
+            e["decisions"] for e in first[key]["decisions"]["identity"]]
     assert rows["mranet_flwl"]["trained_at"] == first["mranet_flwl"]["trained_at"]
     assert rows["mranet_identity"]["threads"] == 1  # trained now, with --threads 1
     assert rows["mranet_activity"]["trained_at_from"] == "metrics.json file time"
@@ -282,6 +302,18 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
                                                      abs=5e-3)
     assert out["fold_ids"] == [0, 2] and out["fold_sizes"][1] == out_b["fold_sizes"][0]
     assert (b / "runs" / "mranet_identity_fold2_seed0").is_dir()  # copied, not moved
+    assert [e["frames"] for e in row["decisions"]["identity"]] == [1, 2, 4, 8, "recording"]
+
+    # the paper's random frame split scatters recordings: no multi-frame decisions there
+    invoke("--data", str(a / "data"), "--only-folds", "0", "--protocol", "paper",
+           "--out", str(tmp_path / "p"))
+    (pp,) = (tmp_path / "p").iterdir()
+    out_p = json.loads((pp / "results.json").read_text())
+    assert out_p["protocol"] == "paper" and "decisions" not in out_p["runs"][0]
+    assert "decisions" not in out_p["summary"]["mranet_identity"]
+    report = (pp / "report.md").read_text()
+    assert "LEAK" in report.upper() and "Beyond the paper" not in report
+    assert not (pp / "decisions_vs_span.png").exists()
 
     # another seed of the same folds, trained apart: --split-seed 0 draws seed 0's folds
     invoke("--data", str(a / "data"), "--seeds", "1", "--split-seed", "0", "--only-folds", "0",
@@ -421,3 +453,11 @@ def test_trained_cell_gives_time_span_and_load() -> None:
     assert _trained_cell([{"trained_at": "2026-11-30T10:00:00"}]) == (
         "2026-11-30 10:00 (load not recorded)")
     assert _trained_cell([]) == "n/a"
+
+
+def test_frame_positions_default_to_row_order_within_each_recording() -> None:
+    fr = _frames(n_rec_per_cell=1, frames_per_rec=3)
+    assert fr.position is None and fr.frame_timing is None
+    assert fr.positions().tolist() == [0, 1, 2] * 6
+    fr.recording = np.array(["a", "b"] * 9)  # interleaved rows: counted per recording
+    assert fr.positions()[:4].tolist() == [0, 0, 1, 1]

@@ -85,6 +85,9 @@ PAPER_FIG11 = ("noise added to the MD signatures: identification F1 > 90 % above
 
 
 PRECISIONS = ("32-true", "bf16-mixed")
+# frames per decision scored beside the paper's one-frame decisions (recording protocol
+# only; harlab.evaluation.decisions): 1 frame = 1 s, each further frame adds the hop
+DECISION_SPANS: tuple[int | str, ...] = (1, 2, 4, 8, "recording")
 
 
 @dataclass
@@ -174,6 +177,19 @@ class Frames:
     persons: list[str]
     folder: Path
     snr_db: np.ndarray | None = None  # (N,) per-frame SNR of simulated data, else None
+    # (N,) index of the frame within its recording (time order); None: the row order
+    position: np.ndarray | None = None
+    # (frame length, hop between frame starts) in seconds where dataset.json records the
+    # processing, else None (a folder of spectrogram images does not say)
+    frame_timing: tuple[float, float] | None = None
+
+    def positions(self) -> np.ndarray:
+        """Index of each frame within its recording (row order where not recorded)."""
+        if self.position is not None:
+            return self.position
+        import pandas as pd
+
+        return pd.Series(self.recording).groupby(self.recording).cumcount().to_numpy()
 
 
 def load_frames(folder: str | Path) -> Frames:
@@ -203,7 +219,23 @@ def load_frames(folder: str | Path) -> Frames:
         folder=root,
         snr_db=(pd.to_numeric(table["snr_db"], errors="coerce").to_numpy(np.float64)
                 if "snr_db" in table.columns else None),
+        position=table.groupby("recording").cumcount().to_numpy(np.int64),
+        frame_timing=_frame_timing(meta),
     )
+
+
+def _frame_timing(meta: dict[str, Any]) -> tuple[float, float] | None:
+    """(frame length, hop) in seconds from ``dataset.json``'s processing settings."""
+    proc = meta.get("processing")
+    if not isinstance(proc, dict):
+        return None
+    try:
+        frame_s, overlap = float(proc["frame_s"]), float(proc["frame_overlap_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(frame_s) and math.isfinite(overlap) and 0 <= overlap < frame_s):
+        return None
+    return frame_s, frame_s - overlap
 
 
 def make_folds(
@@ -379,9 +411,15 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
     return best, facts
 
 
-def score(module: Any, fr: Frames, test: np.ndarray, x: np.ndarray | None = None
-          ) -> dict[str, Any]:
-    """Per-head test predictions and metrics (identity also grouped by activity)."""
+def score(module: Any, fr: Frames, test: np.ndarray, x: np.ndarray | None = None,
+          spans: tuple[int | str, ...] = ()) -> dict[str, Any]:
+    """Per-head test predictions and metrics (identity also grouped by activity).
+
+    With ``spans`` (frames per decision, see :mod:`harlab.evaluation.decisions`), also
+    ``out["decisions"][head]``: the macro-F1 of one decision per run of that many
+    consecutive test frames of a recording. Only meaningful under the recording protocol.
+    """
+    from harlab.evaluation.decisions import decision_curve
     from harlab.evaluation.metrics import compute_metrics
     from harlab.training import predict_heads
 
@@ -398,6 +436,11 @@ def score(module: Any, fr: Frames, test: np.ndarray, x: np.ndarray | None = None
         out["pred"][head] = pred
         out["metrics"][head] = compute_metrics(truth[head], pred, names[head], groups,
                                                labels=range(len(names[head])))
+        if spans:
+            frame_s, hop_s = fr.frame_timing or (None, None)
+            out.setdefault("decisions", {})[head] = decision_curve(
+                probs[head], truth[head], fr.recording[test], fr.positions()[test], spans,
+                names[head], frame_s=frame_s, hop_s=hop_s)
     if "w" in probs:
         out["w"] = probs["w"]
     return out
@@ -525,6 +568,30 @@ def _head_scores(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {f"{head}_{m}": metrics[head][m] for head in metrics for m in ("macro_f1", "accuracy")}
 
 
+def decision_summary(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per head and span: mean ± std over runs of the multi-frame decision scores."""
+    from harlab.evaluation.metrics import mean_std
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    heads = dict.fromkeys(h for r in rows for h in r.get("decisions", {}))
+    for head in heads:
+        curves = [r["decisions"][head] for r in rows if head in r.get("decisions", {})]
+        entries = []
+        for i, first in enumerate(curves[0]):
+            same = [c[i] for c in curves if len(c) > i and c[i]["frames"] == first["frames"]]
+            entries.append({
+                "frames": first["frames"], "runs": len(same),
+                "seconds": mean_std([e["seconds"] for e in same]),
+                "decisions": int(sum(e["decisions"] for e in same)),
+                "too_short": int(sum(e["too_short"] for e in same)),
+                "mixed_labels": int(sum(e["mixed_labels"] for e in same)),
+                "macro_f1": mean_std([e["macro_f1"] for e in same]),
+                "accuracy": mean_std([e["accuracy"] for e in same]),
+            })
+        out[head] = entries
+    return out
+
+
 def simulate_into(folder: Path, quick: bool, seed: int = 0, workers: int = 1,
                   progress: bool = False) -> Path:
     """Simulate the default (or ``quick``: tiny) dataset into ``folder``; record its settings."""
@@ -634,6 +701,7 @@ def reproduce_mranet(
     fold_ids = lim.fold_ids()
     folds = [all_folds[f] for f in fold_ids]
     planned = [(f, seed) for f in fold_ids for seed in lim.seeds]
+    spans = DECISION_SPANS if protocol == "recording" else ()
 
     def written(key: str, f: int, seed: int) -> bool:  # a cheap look before finished_run()
         return resume is not None and any((d / "metrics.json").is_file() for d in attempts(
@@ -666,7 +734,7 @@ def reproduce_mranet(
                     continue
                 if found is not None:  # trained before the interruption: reload, re-score
                     run_dir, row, module = found
-                    res = score(module, fr, idx[2])
+                    res = score(module, fr, idx[2], spans=spans)
                     now, then = _head_scores(res["metrics"]), _head_scores(row["test"])
                     if now.keys() != then.keys() or any(abs(now[k] - then[k]) > 5e-3
                                                         for k in now):
@@ -679,17 +747,22 @@ def reproduce_mranet(
                             timespec="seconds")
                         row["trained_at_from"] = "metrics.json file time"
                     row["reloaded"] = True
+                    row.pop("decisions", None)  # re-scored below with this code's spans
                     reused += 1
                 else:
                     emit("start", {"model": key, "fold": f, "seed": seed})
                     run_dir = first_free(parent / "runs", name,
                                          lambda p: p.mkdir(parents=True))
                     module, facts = fit(spec, fr, idx, seed, lim, run_dir)
-                    res = score(module, fr, idx[2])
+                    res = score(module, fr, idx[2], spans=spans)
                     row = {"model": key, "fold": f, "seed": seed, **facts,
                            "run": str(run_dir.relative_to(parent)),
                            **_head_scores(res["metrics"])}
+                    if "decisions" in res:
+                        row["decisions"] = res["decisions"]
                     write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
+                if "decisions" in res:
+                    row["decisions"] = res["decisions"]
                 runs.append(row)
                 p = pooled.setdefault(key, {})
                 for head, pred in res["pred"].items():
@@ -724,6 +797,8 @@ def reproduce_mranet(
             "identity_accuracy", "train_seconds", "epochs_trained", "seconds_per_epoch",
             "best_val"))
         summary[key]["parameters"] = rs[0]["parameters"] if rs else None
+        if spans and rs:
+            summary[key]["decisions"] = decision_summary(rs)
     result = {
         "paper": PAPER_SOURCE, "command": command, "experiments": exps,
         "protocol": protocol,
@@ -1090,6 +1165,64 @@ def _snr_range(fr: Frames) -> str:
             + (f"; {rest} frames noise-free or without a recorded SNR" if rest else ""))
 
 
+def _span_name(e: dict[str, Any]) -> str:
+    secs = e["seconds"]["mean"] if e.get("seconds") else None
+    if e["frames"] == "recording":
+        return "whole recording" + (f" (~{secs:.1f} s)" if secs is not None else "")
+    n = int(e["frames"])
+    return f"{n} frame{'s' if n > 1 else ''}" + (f" ({secs:.2f} s)" if secs is not None else "")
+
+
+def decisions_section(parent: Path, summ: dict[str, Any], plot: Callable[..., Any]
+                      ) -> list[str]:
+    """Report lines + PNG of the multi-frame decisions (empty when none were scored)."""
+    keys = [k for k, s in summ.items() if s.get("decisions")]
+    if not keys:
+        return []
+    first = summ[keys[0]]["decisions"]
+    spans = next(iter(first.values()))
+    lines = [
+        "## Beyond the paper: one decision over several frames", "",
+        "The paper decides on every 1 s frame alone (all numbers above). A system that "
+        "watches a person for a few seconds can decide once over several consecutive frames "
+        "of the same recording. Here the class probabilities of every run of k consecutive "
+        "test frames (sliding by one frame), or of a whole test recording, are averaged and "
+        "the mean decides (`harlab.evaluation.decisions`; same trained models, nothing "
+        "retrained). Test macro-F1 in %, mean ± std over runs. Only scored under the "
+        "recording protocol, where every test recording is whole and unseen in training.", "",
+        "| model | head | " + " | ".join(_span_name(e) for e in spans) + " |",
+        "|---|---|" + "---|" * len(spans),
+    ]
+    curves = {}
+    for key in keys:
+        for head, entries in summ[key]["decisions"].items():
+            cells = [_pct(e["macro_f1"]) for e in entries]
+            lines.append(f"| {SPECS[key].label} | {head} | " + " | ".join(cells) + " |")
+            pts = [(e["seconds"]["mean"] if e.get("seconds") else float(i + 1),
+                    e["macro_f1"]["mean"], e["macro_f1"]["std"])
+                   for i, e in enumerate(entries) if e["macro_f1"]]
+            if pts:
+                curves[f"{SPECS[key].label}: {head}"] = tuple(zip(*pts, strict=True))
+    short = [f"{_span_name(e)}: {e['too_short']}" for e in spans
+             if e["too_short"] and e["frames"] != "recording"]
+    mixed = max((e["mixed_labels"] for e in spans), default=0)
+    lines += ["", f"Decisions scored ({SPECS[keys[0]].label}, {next(iter(first))}, all runs): "
+              + ", ".join(f"{_span_name(e)} {e['decisions']}" for e in spans) + "."]
+    if short:
+        lines.append("Test recordings too short for a span (left out of that column, summed "
+                     "over runs): " + ", ".join(short) + ".")
+    if mixed:
+        lines.append(f"{mixed} test recording(s) whose frames carry different labels were "
+                     "left out (summed over runs).")
+    timed = all(e.get("seconds") for e in spans)
+    if curves:
+        plot(parent / "decisions_vs_span.png", curves,
+             "seconds one decision covers" if timed else "span (frames; last = whole recording)",
+             "Test macro-F1 vs frames per decision (beyond the paper)")
+        lines += ["", "![decisions](decisions_vs_span.png)"]
+    return [*lines, ""]
+
+
 def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                  pooled: dict[str, dict[str, list[np.ndarray]]],
                  sweep: dict[str, dict[float, list[dict[str, float]]]]) -> Path:
@@ -1097,6 +1230,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
     from harlab.evaluation.metrics import compute_metrics
     from harlab.evaluation.plots import plot_confusion_matrix
     from harlab.evaluation.radar_plots import (
+        plot_decision_curves,
         plot_grouped_bars,
         plot_loss_weights,
         plot_snr_curves,
@@ -1324,6 +1458,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                       "| row | params | ms/frame b1 | ms/frame b64 |", "|---|---|---|---|",
                       *paper_size]
         lines.append("")
+    lines += decisions_section(parent, summ, plot_decision_curves)
     lines += ["## Files", "", "`results.json` holds every run's numbers (per fold and seed), "
               "the limits and the hardware; each model's checkpoint and test metrics are under "
               "`runs/`.", ""]

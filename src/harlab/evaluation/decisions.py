@@ -1,0 +1,140 @@
+"""Decisions over several consecutive frames of one recording.
+
+The MRA-Net paper scores every 1 s radar frame on its own. A deployed system watching a
+person for a few seconds would rather decide once over several frames. These functions
+pool the class probabilities of ``k`` consecutive frames of one recording (every run of
+``k``, sliding by one frame) or of a whole recording, and score one decision per pool.
+This is an extension beyond the paper and is reported as such.
+
+Pooling rule: the mean of the frames' class probabilities ("soft voting"), or with
+``rule="log"`` the mean of their log-probabilities (the product rule, which assumes the
+frames independent and lets one confidently wrong frame dominate).
+
+Frames must be whole, complete runs to make sense: a pool is only formed where all ``k``
+positions ``p, p+1, ..., p+k-1`` of one recording are present, so a split that scattered a
+recording's frames (the paper's random frame split) forms few pools, and those would mix
+training neighbours into the test decision; callers should only use this under a
+recording-wise split. Recordings whose frames disagree on the label, and recordings
+shorter than ``k``, are left out and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harlab.errors import DataError
+
+RULES = ("mean", "log")
+WHOLE = "recording"  # the span name of a whole-recording decision
+
+
+def _prepare(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
+             position: np.ndarray, rule: str
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Sorted by (recording, position): scores, truth, recording codes, positions,
+    number of recordings dropped for mixed labels."""
+    probs = np.asarray(probs, np.float64)
+    n = len(probs)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise DataError(f"decisions: probabilities must be (frames, classes >= 2), got "
+                        f"shape {probs.shape}")
+    for name, arr in (("truth", truth), ("recording", recording), ("position", position)):
+        if len(arr) != n:
+            raise DataError(f"decisions: {name} has {len(arr)} entries for {n} frames")
+    if rule not in RULES:
+        raise DataError(f"decisions: rule must be one of {', '.join(RULES)}, got {rule!r}")
+    scores = np.log(np.clip(probs, 1e-12, None)) if rule == "log" else probs
+    codes = np.unique(np.asarray(recording).astype(str), return_inverse=True)[1].ravel()
+    position = np.asarray(position, np.int64)
+    order = np.lexsort((position, codes))
+    scores, truth = scores[order], np.asarray(truth)[order]
+    codes, position = codes[order], position[order]
+    # one label per recording: drop recordings whose frames disagree (counted)
+    first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    lo = np.minimum.reduceat(truth, first) if n else truth
+    hi = np.maximum.reduceat(truth, first) if n else truth
+    mixed = lo != hi
+    if mixed.any():
+        keep = ~np.repeat(mixed, np.diff(np.r_[first, n]))
+        scores, truth, codes, position = scores[keep], truth[keep], codes[keep], position[keep]
+    return scores, truth, codes, position, int(mixed.sum())
+
+
+def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
+                position: np.ndarray, k: int | str, rule: str = "mean"
+                ) -> dict[str, Any]:
+    """Pooled scores of every run of ``k`` consecutive frames (or ``k="recording"``: of
+    each whole recording) and the true label of each pool.
+
+    Returns ``{"scores": (pools, classes), "truth": (pools,), "recordings": number of
+    recordings that gave at least one pool, "too_short": recordings with fewer than k
+    consecutive frames, "mixed_labels": recordings left out because their frames
+    disagree on the label}``. Vectorised: one cumulative sum, no loop over frames.
+    """
+    scores, truth, codes, position, mixed = _prepare(probs, truth, recording, position, rule)
+    n_rec = len(np.unique(codes))
+    if k == WHOLE:
+        if not len(codes):
+            return {"scores": np.zeros((0, scores.shape[1])), "truth": truth[:0],
+                    "recordings": 0, "too_short": 0, "mixed_labels": mixed}
+        first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        sums = np.add.reduceat(scores, first, axis=0)
+        counts = np.diff(np.r_[first, len(codes)])
+        return {"scores": sums / counts[:, None], "truth": truth[first],
+                "recordings": int(len(first)), "too_short": 0, "mixed_labels": mixed}
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise DataError(f"decisions: k must be a positive number of frames or "
+                        f"{WHOLE!r}, got {k!r}")
+    k = int(k)
+    cs = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    starts = np.arange(max(len(codes) - k + 1, 0))
+    end = starts + k - 1
+    ok = (codes[starts] == codes[end]) & (position[end] - position[starts] == k - 1)
+    starts = starts[ok]
+    pooled = (cs[starts + k] - cs[starts]) / k
+    used = len(np.unique(codes[starts]))
+    return {"scores": pooled, "truth": truth[starts], "recordings": int(used),
+            "too_short": int(n_rec - used), "mixed_labels": mixed}
+
+
+def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
+                   position: np.ndarray, spans: Sequence[int | str], class_names: Sequence[str],
+                   rule: str = "mean", frame_s: float | None = None,
+                   hop_s: float | None = None) -> list[dict[str, Any]]:
+    """Macro-F1 and accuracy of one decision per pool, for each span in ``spans``.
+
+    Each entry: ``frames`` (k or ``"recording"``), ``seconds`` (time one decision covers,
+    from ``frame_s`` and ``hop_s`` when known; for whole recordings the mean over the
+    scored recordings), ``decisions`` (pools scored), ``recordings``, ``too_short``,
+    ``mixed_labels``, ``macro_f1``, ``accuracy``; the metrics are None where no pool
+    could be formed. Metrics from :func:`harlab.evaluation.metrics.compute_metrics` over
+    all ``class_names`` (absent classes count as F1 0 only if predicted).
+    """
+    from harlab.evaluation.metrics import compute_metrics
+
+    out = []
+    for k in spans:
+        pool = pool_frames(probs, truth, recording, position, k, rule)
+        entry: dict[str, Any] = {
+            "frames": k, "decisions": int(len(pool["truth"])),
+            "recordings": pool["recordings"], "too_short": pool["too_short"],
+            "mixed_labels": pool["mixed_labels"], "macro_f1": None, "accuracy": None,
+            "seconds": None,
+        }
+        if frame_s is not None and hop_s is not None:
+            if k == WHOLE:
+                _, _, codes, _, _ = _prepare(probs, truth, recording, position, rule)
+                if len(codes):
+                    n = np.bincount(codes)
+                    entry["seconds"] = float(frame_s + (n[n > 0].mean() - 1) * hop_s)
+            else:
+                entry["seconds"] = float(frame_s + (int(k) - 1) * hop_s)
+        if len(pool["truth"]):
+            m = compute_metrics(pool["truth"], pool["scores"].argmax(1), list(class_names),
+                                labels=range(len(class_names)))
+            entry["macro_f1"], entry["accuracy"] = m["macro_f1"], m["accuracy"]
+        out.append(entry)
+    return out
