@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +302,9 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     assert row["identity_macro_f1"] == pytest.approx(out_b["runs"][0]["identity_macro_f1"],
                                                      abs=5e-3)
     assert out["fold_ids"] == [0, 2] and out["fold_sizes"][1] == out_b["fold_sizes"][0]
+    # the per-model line also gives the whole-recording decision
+    assert re.search(r"identity F1 [01]\.\d{4} \(whole recordings [01]\.\d{4}\)",
+                     " ".join(res.output.split()))
     assert (b / "runs" / "mranet_identity_fold2_seed0").is_dir()  # copied, not moved
     assert [e["frames"] for e in row["decisions"]["identity"]] == [1, 2, 4, 8, "recording"]
 

@@ -263,7 +263,10 @@ def mranet(
                             f"seed {info['seed']}")
         elif kind == "done" and task:
             progress.advance(task[0])
+            whole = {h: c[-1]["macro_f1"] for h, c in info.get("decisions", {}).items()
+                     if c and c[-1]["frames"] == "recording" and c[-1]["macro_f1"] is not None}
             scores = ", ".join(f"{h} F1 {info[f'{h}_macro_f1']:.4f}"
+                               + (f" (whole recordings {whole[h]:.4f})" if h in whole else "")
                                for h in ("activity", "identity") if f"{h}_macro_f1" in info)
             how = ("trained before, reloaded" if info.get("reused") else
                    f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s")
