@@ -30,7 +30,12 @@ from harlab.data.datamodule import WindowDataModule
 from harlab.data.prepare import PreparedData, load_windowed, prepare
 from harlab.errors import CheckpointError, ConfigError
 from harlab.evaluation.metrics import compute_metrics
-from harlab.evaluation.plots import plot_confusion_matrix, plot_per_group, plot_training_curves
+from harlab.evaluation.plots import (
+    plot_confusion_matrix,
+    plot_decision_curves,
+    plot_per_group,
+    plot_training_curves,
+)
 from harlab.evaluation.report import metrics_markdown, write_json
 from harlab.hardware import reuse_freed_memory
 from harlab.runs import (
@@ -185,6 +190,104 @@ def score_heads(
     return metrics, probs
 
 
+# windows per decision scored beside the per-window metrics (see window_decisions)
+DECISION_SPANS: tuple[int | str, ...] = (1, 2, 4, 8, "segment")
+
+
+def window_decisions(
+    data: PreparedData, probs: dict[str, np.ndarray], names: dict[str, list[str]],
+    part: str = "test",
+) -> dict[str, Any]:
+    """One decision over k consecutive windows (and over each whole segment) per head.
+
+    A segment is a run of consecutive windows of one recording with the same true label
+    of that head (oracle segmentation; for identity usually the whole recording). The
+    mean class probability of the pool decides (:mod:`harlab.evaluation.decisions`).
+    Skipped, with the reason, where the part's recordings also hold windows of another
+    part (a split by windows): pooling neighbours of training windows would inflate it.
+    """
+    from harlab.evaluation.decisions import decision_curve, segment_ids
+
+    rec = data.recordings(part).astype(str)
+    others = [q for q in data.index if q != part and len(data.index[q])]
+    shared = np.intersect1d(rec, np.concatenate([data.recordings(q).astype(str)
+                                                 for q in others]) if others else [])
+    if len(shared):
+        return {"skipped": f"{len(shared)} of the {part} part's {len(np.unique(rec))} "
+                f"recordings also have windows in {'/'.join(others)} (split by windows), so "
+                "a decision over neighbouring windows would lean on training data"}
+    w = data.windowed.windows
+    starts = data.starts(part)
+    window_s, hop_s = w.length / w.rate, w.step / w.rate
+    out: dict[str, Any] = {
+        "segments": "runs of consecutive windows of one recording with the same true label "
+                    "(oracle segmentation)",
+        "rule": "mean of the windows' class probabilities",
+        "window_s": window_s, "hop_s": hop_s,
+    }
+    for head, head_names in names.items():
+        truth = head_labels(data, head, part)
+        seg = segment_ids(rec, truth, starts)
+        out[head] = decision_curve(probs[head], truth, seg, starts, DECISION_SPANS,
+                                   head_names, frame_s=window_s, hop_s=hop_s, step=w.step)
+    return out
+
+
+def decisions_markdown(dec: dict[str, Any]) -> str:
+    """A markdown section for :func:`window_decisions` output."""
+    lines = ["## One decision over several windows (beyond per-window scoring)", ""]
+    if "skipped" in dec:
+        return "\n".join([*lines, f"Not scored: {dec['skipped']}.", ""])
+    heads = [h for h in dec if isinstance(dec[h], list)]
+    spans = dec[heads[0]]
+
+    def name(e: dict[str, Any]) -> str:
+        if e["frames"] == "segment":
+            return "whole segment" + (f" (~{e['seconds']:.1f} s)" if e["seconds"] else "")
+        return f"{e['frames']} window{'s' if e['frames'] != 1 else ''} ({e['seconds']:.2f} s)"
+
+    lines += [f"Mean class probability over k consecutive test windows (sliding by one) or "
+              f"over each segment ({dec['segments']}); macro-F1, decisions in brackets.", "",
+              "| head | " + " | ".join(name(e) for e in spans) + " |",
+              "|---|" + "---|" * len(spans)]
+    for head in heads:
+        cells = ["n/a" if e["macro_f1"] is None else f"{e['macro_f1']:.4f} ({e['decisions']})"
+                 for e in dec[head]]
+        lines.append(f"| {head} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def decisions_line(dec: dict[str, Any] | None) -> str | None:
+    """One console line: macro-F1 of one decision per whole test segment, per head."""
+    if not dec or "skipped" in dec:
+        return None
+    parts = []
+    for head, entries in dec.items():
+        if isinstance(entries, list) and entries and entries[-1]["macro_f1"] is not None:
+            e = entries[-1]
+            secs = f", ~{e['seconds']:.1f} s each" if e["seconds"] else ""
+            parts.append(f"{head} macro-F1 {e['macro_f1']:.4f} ({e['decisions']} segments"
+                         f"{secs})")
+    return ("one decision per test segment (mean window probability): " + "; ".join(parts)
+            if parts else None)
+
+
+def plot_window_decisions(dec: dict[str, Any], path: Path, title: str) -> Path | None:
+    """PNG of macro-F1 against the seconds one decision covers (None when skipped)."""
+    curves = {}
+    for head, entries in dec.items():
+        if not isinstance(entries, list):
+            continue
+        pts = [(e["seconds"], e["macro_f1"], 0.0) for e in entries
+               if e["macro_f1"] is not None and e["seconds"] is not None]
+        if pts:
+            curves[head] = tuple(zip(*pts, strict=True))
+    if not curves:
+        return None
+    return plot_decision_curves(path, curves, "seconds one decision covers "
+                                "(last point: whole segment, mean length)", title)
+
+
 def write_predictions(
     path: Path,
     data: PreparedData,
@@ -249,6 +352,7 @@ def _write_outputs(
         "warnings": data.split.warnings,
         **extra,
     }
+    result["decisions"] = window_decisions(data, probs, names, "test")
     if cfg.task.is_multitask:
         result["heads"] = list(heads)
         result["test_heads"] = heads
@@ -327,6 +431,10 @@ def _write_outputs(
             if head != primary:
                 sub = metrics_markdown(m, names[head], f"{head} head")
                 md += "\n\n" + sub.replace("# ", "## ", 1).replace("\n## ", "\n### ")
+    md = md.rstrip("\n") + "\n\n" + decisions_markdown(result["decisions"])
+    plot_window_decisions(result["decisions"], run_dir / "decisions.png",
+                          f"{cfg.model.name} on {cfg.data.dataset}: test macro-F1 vs "
+                          "windows per decision")
     (run_dir / "summary.md").write_text(md)
     return result
 
@@ -616,7 +724,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
                 f"part's {data.person_names}; the dataset or split changed since training"
             )
         task_hparams(cfg, data)  # unseen persons in val/test -> ConfigError
-    heads, _ = score_heads(module, data, part, bf16="bf16" in str(cfg.train.precision))
+    heads, probs = score_heads(module, data, part, bf16="bf16" in str(cfg.train.precision))
     out = {
         "part": part,
         "checkpoint": str(ckpt),
@@ -625,6 +733,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         "warnings": data.split.warnings,
         "class_names": data.class_names,
     }
+    out["decisions"] = window_decisions(data, probs, head_classes(module), part)
     if task:
         out["heads"] = heads
         out["identity_names"] = list(task["identity_names"])
@@ -666,7 +775,7 @@ def cross_validate(
     """
     import copy
 
-    from harlab.evaluation.metrics import summarize_runs
+    from harlab.evaluation.metrics import DEFAULT_SUMMARY_KEYS, summarize_runs
     from harlab.evaluation.report import seeds_markdown
 
     split = cfg.data.split
@@ -696,6 +805,8 @@ def cross_validate(
             if not res.is_main:
                 continue
             test = res.metrics["test"]
+            primary = (res.metrics.get("heads") or ["activity"])[0]
+            whole = (res.metrics.get("decisions", {}).get(primary) or [{}])[-1]
             results.append(
                 {
                     "fold": fold,
@@ -705,11 +816,14 @@ def cross_validate(
                     "macro_f1": test["macro_f1"],
                     "weighted_f1": test["weighted_f1"],
                     "n": test["n"],
+                    # the primary head, one decision per test segment (window_decisions)
+                    "segment_macro_f1": whole.get("macro_f1"),
+                    "segments": whole.get("decisions"),
                     "best_val_macro_f1": res.metrics.get("best_val_macro_f1"),
                     "train_seconds": res.metrics.get("train_seconds"),
                 }
             )
-    summary = summarize_runs(results)
+    summary = summarize_runs(results, (*DEFAULT_SUMMARY_KEYS, "segment_macro_f1"))
     out = {
         "config": cfg.to_dict(),
         "runs": results,

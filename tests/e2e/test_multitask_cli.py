@@ -69,6 +69,19 @@ def test_multitask_run_outputs(mt_run: Path) -> None:
         assert col in history.columns, col
     summary = (mt_run / "summary.md").read_text()
     assert "identity head" in summary and "flwl" in summary
+    # one decision over k windows / a whole segment of one label; session 2 is all test
+    dec = metrics["decisions"]
+    assert "skipped" not in dec and dec["hop_s"] < dec["window_s"]
+    for head in ("activity", "identity"):
+        curve = dec[head]
+        assert [e["frames"] for e in curve] == [1, 2, 4, 8, "segment"]
+        assert curve[0]["decisions"] == heads[head]["n"]
+        assert curve[0]["macro_f1"] == pytest.approx(heads[head]["macro_f1"])
+        assert curve[-1]["decisions"] < curve[-2]["decisions"] < curve[0]["decisions"]
+    # identity is one label per recording: one segment per test recording (30 persons)
+    assert dec["identity"][-1]["decisions"] == 30 < dec["activity"][-1]["decisions"]
+    assert "## One decision over several windows" in summary
+    assert (mt_run / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluate_and_predict_identity(mt_run: Path, env: dict[str, str],
@@ -79,6 +92,10 @@ def test_evaluate_and_predict_identity(mt_run: Path, env: dict[str, str],
     want = json.loads((mt_run / "metrics.json").read_text())["test_heads"]
     for head in ("activity", "identity"):
         assert got[head]["confusion_matrix"] == want[head]["confusion_matrix"]
+    got_dec = json.loads(ev.read_text())["decisions"]
+    want_dec = json.loads((mt_run / "metrics.json").read_text())["decisions"]
+    assert [e["decisions"] for e in got_dec["identity"]] == [
+        e["decisions"] for e in want_dec["identity"]]
 
     from harlab.data.sources import get_source
 

@@ -95,6 +95,14 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
         assert len(r["load_average"]) == 3
     paper = next(r for r in runs if r["protocol"] == "paper")
     assert any("LEAKAGE" in w for w in paper["warnings"])
+    # random windows: a recording's windows lie in train and test, no multi-window decisions
+    dec = json.loads((Path(paper["run_dir"]) / "metrics.json").read_text())["decisions"]
+    assert "also have windows in" in dec["skipped"] and "activity" not in dec
+    assert "Not scored:" in (Path(paper["run_dir"]) / "summary.md").read_text()
+    for r in runs:
+        if r["protocol"] == "honest":  # subject folds: whole test recordings
+            dec = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["decisions"]
+            assert "skipped" not in dec and dec["activity"][0]["macro_f1"] == r["macro_f1"]
     honest = [r for r in runs if r["protocol"] == "honest"]
     assert all(r["warnings"] == [] and "subject-wise" in r["split"] for r in honest)
     rows = {(r["dataset"], r["protocol"], r.get("model")): r for r in res["rows"]}

@@ -105,6 +105,8 @@ def test_hapt_run_directory_contents(hapt_run: Path) -> None:
 def test_evaluate_reproduces_metrics(hapt_run: Path, env: dict[str, str]) -> None:
     proc = run_cli(["evaluate", str(hapt_run)], env)
     assert "macro" in proc.stdout.lower()
+    assert "one decision per test segment (mean window probability): activity macro-F1" in (
+        " ".join(proc.stdout.split()))
     (ev,) = list(hapt_run.glob("evaluation-test-*.json"))
     got = json.loads(ev.read_text())["metrics"]
     want = json.loads((hapt_run / "metrics.json").read_text())["test"]
@@ -314,4 +316,8 @@ def test_cross_validation_reports_mean_and_std(env: dict[str, str], tmp_path: Pa
     assert res["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
     assert res["summary"]["accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
     assert "±" in (parent / "cv_summary.md").read_text() and "±" in proc.stdout
+    # subject folds keep test recordings whole: one decision per segment is summarised too
+    assert all(r["segments"] > 0 for r in res["runs"])
+    assert res["summary"]["segment_macro_f1"]["n"] == 2
+    assert "one decision per segment" in (parent / "cv_summary.md").read_text()
     assert len([p for p in parent.iterdir() if p.is_dir()]) == 2

@@ -120,3 +120,23 @@ def test_bad_arguments_are_clear_errors(kwargs: dict, msg: str) -> None:
             "recording": np.array(["r"] * 4), "position": np.arange(4), "k": 2} | kwargs
     with pytest.raises(DataError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         pool_frames(**args)
+
+
+def test_segments_split_a_recording_at_label_changes_and_step_marks_neighbours() -> None:
+    from harlab.evaluation.decisions import segment_ids
+
+    # one wearable session: windows start every 50 samples; labels a a b b a, rows shuffled
+    rec = np.array(["s1"] * 5 + ["s2"] * 2)
+    start = np.array([0, 50, 100, 150, 200, 0, 50])
+    truth = np.array([0, 0, 1, 1, 0, 2, 2])
+    perm = np.array([3, 6, 0, 4, 1, 5, 2])
+    seg = segment_ids(rec[perm], truth[perm], start[perm])
+    back = dict(zip(perm.tolist(), seg.tolist(), strict=True))
+    assert back[0] == back[1] != back[2] == back[3] != back[4] and back[5] == back[6]
+    assert len(set(seg)) == 4  # the second "a" stretch is its own segment
+    probs = np.eye(3)[truth][perm]
+    whole = pool_frames(probs, truth[perm], seg, start[perm], "segment")
+    assert sorted(whole["truth"].tolist()) == [0, 0, 1, 2] and whole["mixed_labels"] == 0
+    two = pool_frames(probs, truth[perm], seg, start[perm], 2, step=50)
+    assert len(two["truth"]) == 3  # (0,50) (100,150) in s1, (0,50) in s2
+    assert len(pool_frames(probs, truth[perm], seg, start[perm], 2)["truth"]) == 0  # step 1

@@ -100,6 +100,7 @@ def train(
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
     from harlab.cli.common import load_with_overrides
     from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import decisions_line
     from harlab.training import train as run_train
 
     flag_map: dict[str, Any] = {
@@ -136,6 +137,9 @@ def train(
             f"stopped after {m['epochs_trained']} of {cfg.train.max_epochs} epochs "
             "(early stopping on validation macro-F1 or the time limit train.max_time)"
         )
+    line = decisions_line(m.get("decisions"))
+    if line:
+        console.print(line, highlight=False)
     for w in m.get("warnings", []):
         console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
     console.print(f"run directory: [bold]{result.run_dir}[/bold]")
@@ -171,11 +175,14 @@ def evaluate(
 ) -> None:
     """Re-score a run's best checkpoint on its split and print the metrics."""
     from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import decisions_line, write_evaluation
     from harlab.training import evaluate as run_evaluate
-    from harlab.training import write_evaluation
 
     result = run_evaluate(run_dir, part, checkpoint)
     console.print(rich_metrics_table(result["metrics"], f"{part} metrics: {run_dir}"))
+    line = decisions_line(result.get("decisions"))
+    if line:
+        console.print(line.replace("test segment", f"{part} segment"), highlight=False)
     for w in result["warnings"]:
         console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
     out = write_evaluation(run_dir, result)

@@ -10,6 +10,10 @@ Pooling rule: the mean of the frames' class probabilities ("soft voting"), or wi
 ``rule="log"`` the mean of their log-probabilities (the product rule, which assumes the
 frames independent and lets one confidently wrong frame dominate).
 
+For recordings that hold several activities (wearable sessions), :func:`segment_ids`
+splits each recording into its runs of one true label, and the whole-group span is then
+called ``"segment"``.
+
 Frames must be whole, complete runs to make sense: a pool is only formed where all ``k``
 positions ``p, p+1, ..., p+k-1`` of one recording are present, so a split that scattered a
 recording's frames (the paper's random frame split) forms few pools, and those would mix
@@ -29,6 +33,7 @@ from harlab.errors import DataError
 
 RULES = ("mean", "log")
 WHOLE = "recording"  # the span name of a whole-recording decision
+WHOLE_SPANS = (WHOLE, "segment")  # span names that pool a whole group (same meaning)
 
 
 def _prepare(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
@@ -63,11 +68,34 @@ def _prepare(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
     return scores, truth, codes, position, int(mixed.sum())
 
 
+def segment_ids(recording: np.ndarray, truth: np.ndarray, position: np.ndarray
+                ) -> np.ndarray:
+    """Split each recording into its runs of one true label, in time order.
+
+    For recordings that hold several activities (a wearable session): the group id of
+    each frame is ``"<recording>#<run>"``, so :func:`pool_frames` decides once per
+    stretch of one label. This is an oracle segmentation (the true labels say where a
+    decision starts and ends) and must be reported as such.
+    """
+    rec = np.asarray(recording).astype(str)
+    truth = np.asarray(truth)
+    order = np.lexsort((np.asarray(position), rec))
+    r, t = rec[order], truth[order]
+    new = np.r_[True, (r[1:] != r[:-1]) | (t[1:] != t[:-1])]
+    run = np.cumsum(new) - 1
+    out = np.empty(len(rec), dtype=object)
+    out[order] = np.char.add(np.char.add(r, "#"), run.astype(str))
+    return out.astype(str)
+
+
 def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
-                position: np.ndarray, k: int | str, rule: str = "mean"
+                position: np.ndarray, k: int | str, rule: str = "mean", step: int = 1,
                 ) -> dict[str, Any]:
-    """Pooled scores of every run of ``k`` consecutive frames (or ``k="recording"``: of
-    each whole recording) and the true label of each pool.
+    """Pooled scores of every run of ``k`` consecutive frames (or ``k="recording"`` or
+    ``"segment"``: of each whole group) and the true label of each pool.
+
+    ``position`` orders the frames of a recording; frames are consecutive when their
+    positions differ by ``step`` (1 for frame indices, the window step for sample starts).
 
     Returns ``{"scores": (pools, classes), "truth": (pools,), "recordings": number of
     recordings that gave at least one pool, "too_short": recordings with fewer than k
@@ -76,7 +104,7 @@ def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
     """
     scores, truth, codes, position, mixed = _prepare(probs, truth, recording, position, rule)
     n_rec = len(np.unique(codes))
-    if k == WHOLE:
+    if k in WHOLE_SPANS:
         if not len(codes):
             return {"scores": np.zeros((0, scores.shape[1])), "truth": truth[:0],
                     "recordings": 0, "too_short": 0, "mixed_labels": mixed}
@@ -86,13 +114,13 @@ def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
         return {"scores": sums / counts[:, None], "truth": truth[first],
                 "recordings": int(len(first)), "too_short": 0, "mixed_labels": mixed}
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"decisions: k must be a positive number of frames or "
-                        f"{WHOLE!r}, got {k!r}")
+        raise DataError(f"decisions: k must be a positive number of frames, {WHOLE!r} or "
+                        f"'segment', got {k!r}")
     k = int(k)
     cs = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
     starts = np.arange(max(len(codes) - k + 1, 0))
     end = starts + k - 1
-    ok = (codes[starts] == codes[end]) & (position[end] - position[starts] == k - 1)
+    ok = (codes[starts] == codes[end]) & (position[end] - position[starts] == (k - 1) * step)
     starts = starts[ok]
     pooled = (cs[starts + k] - cs[starts]) / k
     used = len(np.unique(codes[starts]))
@@ -103,7 +131,7 @@ def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
 def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
                    position: np.ndarray, spans: Sequence[int | str], class_names: Sequence[str],
                    rule: str = "mean", frame_s: float | None = None,
-                   hop_s: float | None = None) -> list[dict[str, Any]]:
+                   hop_s: float | None = None, step: int = 1) -> list[dict[str, Any]]:
     """Macro-F1 and accuracy of one decision per pool, for each span in ``spans``.
 
     Each entry: ``frames`` (k or ``"recording"``), ``seconds`` (time one decision covers,
@@ -117,7 +145,7 @@ def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
 
     out = []
     for k in spans:
-        pool = pool_frames(probs, truth, recording, position, k, rule)
+        pool = pool_frames(probs, truth, recording, position, k, rule, step)
         entry: dict[str, Any] = {
             "frames": k, "decisions": int(len(pool["truth"])),
             "recordings": pool["recordings"], "too_short": pool["too_short"],
@@ -125,7 +153,7 @@ def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
             "seconds": None,
         }
         if frame_s is not None and hop_s is not None:
-            if k == WHOLE:
+            if k in WHOLE_SPANS:
                 _, _, codes, _, _ = _prepare(probs, truth, recording, position, rule)
                 if len(codes):
                     n = np.bincount(codes)

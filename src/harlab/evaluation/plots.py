@@ -229,3 +229,24 @@ def plot_per_group(
     ax.set_title(title or f"{metric} per group")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def plot_decision_curves(
+    path: str | Path,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    xlabel: str,
+    title: str,
+) -> Path:
+    """Macro-F1 (mean ± std) against the time (or frames) one decision covers, one line per
+    (model, head); the last point of each line is the whole-recording decision."""
+    fig = Figure(figsize=(6.0, 3.8))
+    ax = fig.add_subplot()
+    for name, (xs, mean, std) in curves.items():
+        ax.errorbar(list(xs), list(mean), yerr=list(std), marker="o", capsize=2, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test macro-F1")
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

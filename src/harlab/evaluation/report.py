@@ -16,7 +16,8 @@ from rich.table import Table
 from harlab.evaluation.metrics import natural_sort_key, summarize_runs
 from harlab.hardware import hardware, hardware_line  # noqa: F401  (re-exported for reports)
 
-_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1"}
+_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
+          "segment_macro_f1": "macro-F1, one decision per segment"}
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

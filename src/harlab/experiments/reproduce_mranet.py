@@ -1228,9 +1228,8 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                  sweep: dict[str, dict[float, list[dict[str, float]]]]) -> Path:
     """``report.md`` + PNG figures: every measured number next to the paper's."""
     from harlab.evaluation.metrics import compute_metrics
-    from harlab.evaluation.plots import plot_confusion_matrix
+    from harlab.evaluation.plots import plot_confusion_matrix, plot_decision_curves
     from harlab.evaluation.radar_plots import (
-        plot_decision_curves,
         plot_grouped_bars,
         plot_loss_weights,
         plot_snr_curves,
