@@ -16,8 +16,14 @@ import pandas as pd
 from harlab.config import from_dict, load_yaml
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import WindowConfig, make_windows
-from harlab.deploy.predictor import head_columns, top_labels
-from harlab.errors import DataError
+from harlab.deploy.predictor import (
+    check_smooth,
+    head_columns,
+    smooth_probabilities,
+    smoothed_columns,
+    top_labels,
+)
+from harlab.errors import ConfigError, DataError
 from harlab.runs import best_checkpoint, check_run_dir, load_module
 from harlab.training import head_classes, predict_heads
 
@@ -28,10 +34,16 @@ def predict_file(
     rate: float | None = None,
     resample: bool = False,
     step: int | None = None,
+    smooth: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Return (rows, info): one row per window with times, label and probability."""
+    """Return (rows, info): one row per window with times, label and probability; with
+    ``smooth`` = k also the decision over the last k windows of the same recording."""
     from harlab.data.sources.custom import recording_from_file
 
+    try:
+        smooth = check_smooth(smooth)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     run = check_run_dir(run_dir)
     module = load_module(best_checkpoint(run))
     meta = module.hparams["harlab"]
@@ -46,9 +58,10 @@ def predict_file(
             f"{input_path}: sampling rate {file_rate:g} Hz differs from the model's "
             f"{run_rate:g} Hz; pass --resample to resample it"
         )
+    cfg_step = int(step or meta["window_step"])
     cfg = WindowConfig(
         length=int(meta["window_length"]),
-        step=int(step or meta["window_step"]),
+        step=cfg_step,
         target_rate=run_rate if abs(file_rate - run_rate) > 1e-9 else None,
         label_policy="centre",
         keep_unlabelled=True,
@@ -76,6 +89,15 @@ def predict_file(
             **head_columns(labels, prob),
         }
     )
+    if smooth:
+        # windows of one recording are in time order; a new recording restarts the mean
+        runs = np.r_[0, np.cumsum((np.diff(rec_of) != 0)
+                                  | (np.diff(np.asarray(windows.start)) != cfg_step))]
+        sm, count = {}, np.zeros(0)
+        for h in heads:
+            sm[h], count = smooth_probabilities(probs[h], smooth, runs)
+        for key, vals in smoothed_columns(sm, heads, count).items():
+            table[key] = vals
     rows = table.to_dict("records")
     info = {
         "windows": len(rows),

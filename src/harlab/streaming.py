@@ -10,6 +10,10 @@ NaN rows, unparseable lines and wrong column counts are skipped. Every such even
 counted and reported on stderr without stopping the stream; the final statistics
 (counts, per-window latency p50/p95) are one JSON line on stderr.
 
+With ``smooth`` = k, every line also carries the decision over the last k windows (mean
+class probability; ``label_smoothed``, ``probability_smoothed``, ... and
+``smoothed_windows``), restarted after every buffer reset.
+
 The model is either a run directory (PyTorch, :class:`TorchWindowModel`) or an exported
 ``.onnx`` file (:class:`harlab.deploy.predictor.OnnxPredictor`); both provide the same
 ``predict_windows`` / ``channels`` / ``rate`` / ``window_length`` / ``heads`` interface.
@@ -28,7 +32,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harlab.deploy.predictor import head_columns, top_labels
+from harlab.deploy.predictor import (
+    check_smooth,
+    head_columns,
+    smooth_probabilities,
+    smoothed_columns,
+    top_labels,
+)
 from harlab.errors import ConfigError, DataError
 
 TIME_COLUMNS = ("timestamp", "time", "t", "time_s")
@@ -102,9 +112,15 @@ class StreamProcessor:
     def __init__(
         self, model: WindowModel, hop: int | None = None, max_gap: float = 3.0,
         emit: Callable[[dict[str, Any]], None] | None = None,
-        warn: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None, smooth: int | None = None,
     ) -> None:
         self.model = model
+        try:
+            self.smooth = check_smooth(smooth)
+        except ValueError as exc:  # PredictorError
+            raise ConfigError(str(exc)) from None
+        # the last smooth-1 windows' probabilities per head (since the last buffer reset)
+        self._hist: dict[str, np.ndarray] = {}
         self.length = int(model.window_length)
         self.hop = int(hop or model.window_step)
         if self.hop < 1:
@@ -244,6 +260,7 @@ class StreamProcessor:
     def _reset(self) -> None:
         self._count = 0
         self._pos = 0
+        self._hist = {}  # a gap also restarts the smoothed decision
 
     def _push(self, vals: np.ndarray, t: np.ndarray) -> None:
         k, length = len(vals), self.length
@@ -274,6 +291,15 @@ class StreamProcessor:
         cols: dict[str, list[Any]] = {"time": np.round(end, 4).tolist(),
                                       "start": np.round(start, 4).tolist(),
                                       **head_columns(labels, prob)}
+        if self.smooth:
+            sm, count = {}, np.zeros(0)
+            for h in self.model.heads:
+                ext = np.concatenate([self._hist.get(h, np.zeros((0, probs[h].shape[1]))),
+                                      probs[h]])
+                mean, cnt = smooth_probabilities(ext, self.smooth)
+                sm[h], count = mean[-len(x):], cnt[-len(x):]
+                self._hist[h] = ext[max(0, len(ext) - self.smooth + 1):]
+            cols |= smoothed_columns(sm, self.model.classes, count)
         keys = list(cols)
         for vals in zip(*cols.values(), strict=True):
             self.emit(dict(zip(keys, vals, strict=True)))
@@ -344,13 +370,14 @@ def follow_lines(
 def run_stream(
     model: WindowModel, lines: Iterable[str], hop: int | None = None, max_gap: float = 3.0,
     out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None,
+    smooth: int | None = None,
 ) -> dict[str, Any]:
     """Process ``lines``, writing JSON lines to ``out``; returns (and writes to ``err``) stats."""
     def emit(rec: dict[str, Any]) -> None:
         if out is not None:
             out(json.dumps(rec))
 
-    proc = StreamProcessor(model, hop=hop, max_gap=max_gap, emit=emit, warn=err)
+    proc = StreamProcessor(model, hop=hop, max_gap=max_gap, emit=emit, warn=err, smooth=smooth)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the stream with the summary
         proc.feed(lines)
     summary = proc.finish()

@@ -46,6 +46,22 @@ def test_same_predictions_as_harlab_predict(
                        atol=2e-4)
     assert [r["start_s"] for r in light] == [r["start_s"] for r in rows]
     assert [r["end_s"] for r in light] == [r["end_s"] for r in rows]
+    # the decision over the last 3 windows agrees too, torch and ONNX
+    rows3, _ = predict_file(tiny_run, recording, step=hop, smooth=3)
+    light3 = res.rows(smooth=3)
+    assert [r["label_smoothed"] for r in light3] == [r["label_smoothed"] for r in rows3]
+    assert np.allclose([r["probability_smoothed"] for r in light3],
+                       [r["probability_smoothed"] for r in rows3], atol=2e-4)
+    assert [r["smoothed_windows"] for r in rows3][:4] == [1, 2, 3, 3]
+    # 2 classes: the smoothed top probability is the mean of the last 3 windows' P(class)
+    p_b = np.array([r["probability"] if r["label"] == "b" else 1 - r["probability"]
+                    for r in rows])
+    want = np.array([p_b[max(0, i - 2):i + 1].mean() for i in range(len(p_b))])
+    got = np.array([r["probability_smoothed"] if r["label_smoothed"] == "b"
+                    else 1 - r["probability_smoothed"] for r in rows3])
+    assert np.allclose(got, want, atol=2e-4)
+    one, _ = predict_file(tiny_run, recording, step=hop, smooth=1)
+    assert [r["label_smoothed"] for r in one] == [r["label"] for r in rows]
 
 
 def test_metadata_embedded_in_onnx_is_enough(exported: tuple[Path, Path]) -> None:
@@ -64,6 +80,10 @@ def test_nan_windows_are_dropped_and_counted(exported: tuple[Path, Path]) -> Non
     res = pred.predict_recording(data, RATE, CHANNELS)
     assert res.dropped == {"windows_nan": 2}
     assert res.start_s.tolist() == pytest.approx([0.0, 48 / RATE, 64 / RATE])
+    # smoothing does not bridge the dropped windows: it restarts after the gap
+    assert [r["smoothed_windows"] for r in res.rows(smooth=4)] == [1, 1, 2]
+    with pytest.raises(PredictorError, match="--smooth must be a number of windows >= 1"):
+        res.rows(smooth=0)
 
 
 def test_clear_errors(exported: tuple[Path, Path], tmp_path: Path) -> None:

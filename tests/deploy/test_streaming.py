@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harlab.deploy.predictor import OnnxPredictor
-from harlab.errors import DataError
+from harlab.errors import ConfigError, DataError
 from harlab.streaming import StreamProcessor, follow_lines, load_window_model, run_stream
 from tests.deploy.conftest import CHANNELS, RATE, synthetic_recording
 
@@ -66,6 +66,39 @@ def test_windows_match_offline_windowing_exactly() -> None:
     assert recs[0] == {"time": round(7 / RATE, 4), "start": 0.0, "label": "b",
                        "probability": 0.75, "identity": "p2", "identity_probability": 0.7}
     assert summary["counts"] == {} and len(summary["latency_ms"]) == 3
+
+
+class _Ramp(_Echo):
+    """P(b) grows with the window's mean of the first channel, so windows differ."""
+
+    def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
+        q = 1 / (1 + np.exp(-(x[:, :, 0].mean(1) - 15) / 5))
+        return {"activity": np.stack([1 - q, q], 1),
+                "identity": np.tile([0.1, 0.2, 0.7], (len(x), 1))}
+
+
+@pytest.mark.parametrize("chunk", [7, 1000])
+def test_smoothed_decision_over_the_last_k_windows_restarts_after_a_gap(chunk: int) -> None:
+    model = _Ramp()
+    x = np.repeat(np.arange(30, dtype=np.float32)[:, None], 3, axis=1)
+    lines = _lines(x) + _lines(x, t0=10.0, header=False)  # a gap: buffer reset
+    recs: list[dict] = []
+    proc = StreamProcessor(model, hop=2, emit=recs.append, smooth=3)
+    for i in range(0, len(lines), chunk):  # fed in pieces: the history spans the batches
+        proc.feed(lines[i:i + chunk])
+    proc.finish()
+    q = np.array([r["probability"] if r["label"] == "b" else 1 - r["probability"]
+                  for r in recs])
+    half = len(recs) // 2
+    want = np.concatenate([[q[max(0, i - 2):i + 1].mean() for i in range(half)]] * 2)
+    got = np.array([r["probability_smoothed"] if r["label_smoothed"] == "b"
+                    else 1 - r["probability_smoothed"] for r in recs])
+    assert np.allclose(got, want, atol=1e-4)
+    assert [r["smoothed_windows"] for r in recs][half - 1:half + 3] == [3, 1, 2, 3]
+    assert {r["identity_smoothed"] for r in recs} == {"p2"}
+    assert recs[0]["label_smoothed"] == recs[0]["label"]  # one window: its own decision
+    with pytest.raises(ConfigError, match="--smooth must be a number of windows >= 1"):
+        StreamProcessor(model, smooth=0)
 
 
 def test_gaps_nans_and_bad_lines_are_counted_without_stopping() -> None:
@@ -167,3 +200,26 @@ def test_cli_stream_from_stdin_with_an_onnx_model(exported: tuple[Path, Path]) -
     summary = json.loads(res.stderr.strip().splitlines()[-1])
     assert summary["counts"] == {"gaps": 1, "wrong_columns": 1}
     assert summary["windows"] == len(windows) and "p95" in summary["latency_ms"]
+    res = CliRunner().invoke(app, ["predict", str(exported[0]), "--stream", "--hop", "16",
+                                   "--smooth", "2"], input=text)
+    assert res.exit_code == 0, res.output
+    smoothed = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    assert [r["label"] for r in smoothed] == [r["label"] for r in windows]
+    assert [r["smoothed_windows"] for r in smoothed][:3] == [1, 2, 2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=40), st.integers(1, 6),
+       st.lists(st.integers(0, 39), max_size=4))
+def test_moving_mean_matches_a_plain_loop(vals: list[float], k: int, cuts: list[int]) -> None:
+    from harlab.deploy.predictor import smooth_probabilities
+
+    p = np.stack([np.asarray(vals), 1 - np.asarray(vals)], 1)
+    groups = np.zeros(len(p), int)
+    for c in cuts:
+        groups[c:] += 1  # contiguous groups
+    got, count = smooth_probabilities(p, k, groups)
+    for i in range(len(p)):
+        lo = max(i - k + 1, int(np.flatnonzero(groups == groups[i])[0]))
+        assert count[i] == i + 1 - lo
+        assert np.allclose(got[i], p[lo:i + 1].mean(0))

@@ -132,6 +132,16 @@ def test_predict_csv(hapt_run: Path, env: dict[str, str], tmp_path: Path) -> Non
     out = tmp_path / "pred.csv"
     run_cli(["predict", str(hapt_run), "--input", str(path), "-o", str(out)], env)
     assert len(pd.read_csv(out)) == len(rows)
+    # --smooth K: also the decision over the last K windows of the recording
+    proc = run_cli(["predict", str(hapt_run), "--input", str(path), "--smooth", "4"], env)
+    smooth = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["label"] for r in smooth] == [r["label"] for r in rows]
+    assert [r["smoothed_windows"] for r in smooth][:5] == [1, 2, 3, 4, 4]
+    assert smooth[0]["label_smoothed"] == smooth[0]["label"]
+    proc = run_cli(["predict", str(hapt_run), "--input", str(path), "--smooth", "0"], env,
+                   check=False)
+    assert proc.returncode == 2 and "--smooth must be a number of windows >= 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
     # an existing output file is never overwritten; an unwritable one is a one-line error
     for target, message in ((out, "exists"), (tmp_path / "no" / "dir.csv", "No such file")):
         proc = run_cli(["predict", str(hapt_run), "--input", str(path), "-o", str(target)], env,

@@ -53,13 +53,19 @@ def export(
 
 
 def predict_file_onnx(
-    onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None
+    onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None,
+    smooth: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
     from harlab.data.sources.custom import recording_from_file
-    from harlab.deploy.predictor import PredictorError
-    from harlab.errors import DataError
+    from harlab.deploy.predictor import PredictorError, check_smooth
+    from harlab.errors import ConfigError, DataError
     from harlab.streaming import load_window_model
+
+    try:
+        check_smooth(smooth)
+    except PredictorError as exc:
+        raise ConfigError(str(exc)) from None
 
     model = load_window_model(onnx_path)
     recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
@@ -73,7 +79,11 @@ def predict_file_onnx(
         except PredictorError as exc:
             raise DataError(f"{input_path}: {exc}") from None
         dropped += res.dropped.get("windows_nan", 0)
-        rows += [{"subject": rec.subject, "session": rec.session, **r} for r in res.rows()]
+        try:
+            out = res.rows(smooth)
+        except PredictorError as exc:
+            raise ConfigError(str(exc)) from None
+        rows += [{"subject": rec.subject, "session": rec.session, **r} for r in out]
     info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
             "channels": list(model.channels), "heads": list(model.heads)}
     return rows, info
@@ -81,7 +91,7 @@ def predict_file_onnx(
 
 def stream_predict(
     model_path: Path, stdin: bool, follow: Path | None, hop: int | None, poll: float,
-    max_idle: float | None, max_gap: float,
+    max_idle: float | None, max_gap: float, smooth: int | None = None,
 ) -> None:
     """``harlab predict MODEL --stream | --follow FILE``: JSON lines out, summary on stderr."""
     import sys
@@ -104,4 +114,4 @@ def stream_predict(
         sys.stderr.flush()
 
     lines = sys.stdin if follow is None else follow_lines(follow, poll, max_idle, warn=err)
-    run_stream(model, lines, hop=hop, max_gap=max_gap, out=out, err=err)
+    run_stream(model, lines, hop=hop, max_gap=max_gap, out=out, err=err, smooth=smooth)

@@ -221,20 +221,27 @@ def predict(
     max_gap: Annotated[
         float, typer.Option(help="streaming: reset on a time jump > this many sample periods")
     ] = 3.0,
+    smooth: Annotated[
+        int | None,
+        typer.Option(help="also decide over the last K windows (mean probability; restarts "
+                     "at each recording, NaN gap or stream reset): *_smoothed columns"),
+    ] = None,
 ) -> None:
     """Window a recording file (or a live stream) and output one label per window."""
     from harlab.cli.export import predict_file_onnx, stream_predict
     from harlab.predict import predict_file
 
     if stream or follow is not None:
-        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap)
+        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap, smooth)
         return
     if input is None:
         raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
     if run_dir.suffix == ".onnx":
-        rows, info = predict_file_onnx(run_dir, input, rate=rate, step=hop or step)
+        rows, info = predict_file_onnx(run_dir, input, rate=rate, step=hop or step,
+                                       smooth=smooth)
     else:
-        rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=hop or step)
+        rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=hop or step,
+                                  smooth=smooth)
     if output is not None:
         if output.exists():
             raise HarlabError(f"{output} exists; choose another output file")

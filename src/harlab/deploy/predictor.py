@@ -61,6 +61,49 @@ def head_columns(
     return cols
 
 
+def check_smooth(k: int | None) -> int | None:
+    """``--smooth``: None (off) or a number of windows >= 1."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise PredictorError(f"--smooth must be a number of windows >= 1, got {k!r}")
+    return int(k)
+
+
+def smooth_probabilities(
+    p: np.ndarray, k: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Causal moving mean: each row averaged with up to ``k - 1`` rows before it.
+
+    ``groups`` (one id per row, rows of a group contiguous) restarts the mean at each new
+    group (a new recording, a stream reset). Returns the means and how many rows each
+    averages. One cumulative sum, no loop over rows.
+    """
+    n = len(p)
+    idx = np.arange(n)
+    if groups is None or n == 0:
+        first = np.zeros(n, np.int64)
+    else:
+        g = np.asarray(groups)
+        new = np.r_[True, g[1:] != g[:-1]]
+        first = np.maximum.accumulate(np.where(new, idx, 0))
+    lo = np.maximum(idx - int(k) + 1, first)
+    cs = np.concatenate([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0, dtype=np.float64)])
+    count = idx + 1 - lo
+    return (cs[idx + 1] - cs[lo]) / np.maximum(count, 1)[:, None], count
+
+
+def smoothed_columns(
+    probs: dict[str, np.ndarray], classes: dict[str, list[str]], count: np.ndarray
+) -> dict[str, list[Any]]:
+    """:func:`head_columns` of smoothed probabilities, keys suffixed ``_smoothed``, plus
+    ``smoothed_windows`` (how many windows each row averages)."""
+    labels, prob = top_labels(probs, classes)
+    cols = {f"{k}_smoothed": v for k, v in head_columns(labels, prob).items()}
+    cols["smoothed_windows"] = np.asarray(count).astype(int).tolist()
+    return cols
+
+
 @dataclass
 class RecordingPredictions:
     """Per-window predictions of one recording; ``labels``/``probability`` per head."""
@@ -71,14 +114,25 @@ class RecordingPredictions:
     probability: dict[str, np.ndarray]
     probabilities: dict[str, np.ndarray]
     dropped: dict[str, int] = field(default_factory=dict)
+    classes: dict[str, list[str]] = field(default_factory=dict)  # class names per head
+    # runs of windows one hop apart (windows dropped for NaN split them); smoothing restarts
+    segment: np.ndarray | None = None
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One dict per window: start_s, end_s, label, probability (+ <head>, its probability)."""
+    def rows(self, smooth: int | None = None) -> list[dict[str, Any]]:
+        """One dict per window: start_s, end_s, label, probability (+ <head>, its probability);
+        with ``smooth`` = k also the decision over the last k windows (``*_smoothed``)."""
         cols: dict[str, list[Any]] = {
             "start_s": np.round(self.start_s, 3).tolist(),
             "end_s": np.round(self.end_s, 3).tolist(),
             **head_columns(self.labels, self.probability),
         }
+        if check_smooth(smooth) and len(self.start_s):
+            if set(self.classes) != set(self.probabilities):
+                raise PredictorError("smoothing needs the class names of every head")
+            sm, count = {}, np.zeros(0)
+            for h, p in self.probabilities.items():
+                sm[h], count = smooth_probabilities(p, int(smooth), self.segment)
+            cols |= smoothed_columns(sm, self.classes, count)
         keys = list(cols)
         return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
@@ -230,9 +284,10 @@ class OnnxPredictor:
         return RecordingPredictions(
             start_s=start_s, end_s=start_s + length / float(rate), labels=labels,
             probability=prob, probabilities=probs,
-            dropped={"windows_nan": int((~keep).sum())},
+            dropped={"windows_nan": int((~keep).sum())}, classes=dict(self.classes),
+            segment=np.cumsum(np.r_[0, np.diff(starts) != hop]),
         )
 
 
-__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "head_columns", "softmax",
-           "top_labels"]
+__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "check_smooth",
+           "head_columns", "smooth_probabilities", "smoothed_columns", "softmax", "top_labels"]
