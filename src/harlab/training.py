@@ -220,8 +220,8 @@ def window_decisions(
     starts = data.starts(part)
     window_s, hop_s = w.length / w.rate, w.step / w.rate
     out: dict[str, Any] = {
-        "segments": "runs of consecutive windows of one recording with the same true label "
-                    "(oracle segmentation)",
+        "segments": "runs of consecutive windows of one recording with the same true label, "
+                    "an oracle segmentation",
         "rule": "mean of the windows' class probabilities",
         "window_s": window_s, "hop_s": hop_s,
     }
