@@ -115,8 +115,17 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     assert row["summary"]["macro_f1"]["std"] == pytest.approx(np.std(f1s, ddof=1))
     assert row["summary"]["parameters"] == json.loads(
         (Path(honest[-1]["run_dir"]) / "metrics.json").read_text())["parameters"]
+    segs = [r["segment_macro_f1"] for r in honest if r["model"] == "danhar"]
+    assert all(0 <= v <= 1 for v in segs) and all(r["n_segments"] > 0 for r in honest)
+    assert row["summary"]["segment_macro_f1"]["mean"] == pytest.approx(np.mean(segs))
+    assert paper["segment_macro_f1"] is None  # random windows: not scored
+    assert rows[("tiny", "paper", "danhar")]["summary"]["segment_macro_f1"] is None
     md = (parent / "results.md").read_text()
     assert "| tiny | honest | danhar |" in md and "LEAKAGE" in md and "gone" in md
+    assert "macro-F1, one decision per segment |" in md
+    line = next(x for x in md.splitlines() if x.startswith("| tiny | honest | danhar |"))
+    assert line.split(" | ")[5] == "{mean:.4f} ± {std:.4f}".format(
+        **row["summary"]["segment_macro_f1"])
     assert "more than one session" not in md
     assert (parent / "results.png").stat().st_size > 0
 
