@@ -32,7 +32,7 @@ from harlab.errors import CheckpointError, ConfigError
 from harlab.evaluation.metrics import compute_metrics
 from harlab.evaluation.plots import (
     plot_confusion_matrix,
-    plot_decision_curves,
+    plot_metric_curves,
     plot_per_group,
     plot_training_curves,
 )
@@ -284,7 +284,7 @@ def plot_window_decisions(dec: dict[str, Any], path: Path, title: str) -> Path |
             curves[head] = tuple(zip(*pts, strict=True))
     if not curves:
         return None
-    return plot_decision_curves(path, curves, "seconds one decision covers "
+    return plot_metric_curves(path, curves, "seconds one decision covers "
                                 "(last point: whole segment, mean length)", title)
 
 

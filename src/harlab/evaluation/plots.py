@@ -231,20 +231,28 @@ def plot_per_group(
     return _save(fig, path)
 
 
-def plot_decision_curves(
+def plot_metric_curves(
     path: str | Path,
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None]],
     xlabel: str,
     title: str,
+    ylabel: str = "test macro-F1",
 ) -> Path:
-    """Macro-F1 (mean ± std) against the time (or frames) one decision covers, one line per
-    (model, head); the last point of each line is the whole-recording decision."""
+    """A score (0..1) against x, one line per name: ``(xs, means, stds or None)``.
+
+    Used for the SNR sweep (paper Fig. 11) and for decisions over several frames/windows
+    (x = seconds one decision covers, with ± std over runs as error bars).
+    """
     fig = Figure(figsize=(6.0, 3.8))
     ax = fig.add_subplot()
     for name, (xs, mean, std) in curves.items():
-        ax.errorbar(list(xs), list(mean), yerr=list(std), marker="o", capsize=2, label=name)
+        if std is None:
+            ax.plot(list(xs), list(mean), marker="o", label=name)
+        else:
+            ax.errorbar(list(xs), list(mean), yerr=list(std), marker="o", capsize=2,
+                        label=name)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test macro-F1")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0.0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from harlab.evaluation.plots import _save
+from harlab.evaluation.plots import _save, plot_metric_curves
 
 
 def plot_grouped_bars(
@@ -54,17 +54,8 @@ def plot_snr_curves(
     title: str,
 ) -> Path:
     """Macro-F1 against SNR in dB, one line per (model, head) (paper Fig. 11)."""
-    fig = Figure(figsize=(6.0, 3.8))
-    ax = fig.add_subplot()
-    for name, vals in curves.items():
-        ax.plot(list(snrs), list(vals), marker="o", label=name)
-    ax.set_xlabel("SNR of the raw radar data (dB)")
-    ax.set_ylabel("test macro-F1")
-    ax.set_ylim(0.0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return plot_metric_curves(path, {n: (snrs, v, None) for n, v in curves.items()},
+                              "SNR of the raw radar data (dB)", title)
 
 
 def plot_loss_weights(path: str | Path, w_activity: np.ndarray, w_identity: np.ndarray,
@@ -81,4 +72,3 @@ def plot_loss_weights(path: str | Path, w_activity: np.ndarray, w_identity: np.n
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
-

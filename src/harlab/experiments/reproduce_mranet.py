@@ -1228,7 +1228,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                  sweep: dict[str, dict[float, list[dict[str, float]]]]) -> Path:
     """``report.md`` + PNG figures: every measured number next to the paper's."""
     from harlab.evaluation.metrics import compute_metrics
-    from harlab.evaluation.plots import plot_confusion_matrix, plot_decision_curves
+    from harlab.evaluation.plots import plot_confusion_matrix, plot_metric_curves
     from harlab.evaluation.radar_plots import (
         plot_grouped_bars,
         plot_loss_weights,
@@ -1457,7 +1457,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                       "| row | params | ms/frame b1 | ms/frame b64 |", "|---|---|---|---|",
                       *paper_size]
         lines.append("")
-    lines += decisions_section(parent, summ, plot_decision_curves)
+    lines += decisions_section(parent, summ, plot_metric_curves)
     lines += ["## Files", "", "`results.json` holds every run's numbers (per fold and seed), "
               "the limits and the hardware; each model's checkpoint and test metrics are under "
               "`runs/`.", ""]
