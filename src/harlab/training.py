@@ -238,17 +238,14 @@ def decisions_markdown(dec: dict[str, Any]) -> str:
     lines = ["## One decision over several windows (beyond per-window scoring)", ""]
     if "skipped" in dec:
         return "\n".join([*lines, f"Not scored: {dec['skipped']}.", ""])
+    from harlab.evaluation.decisions import span_label
+
     heads = [h for h in dec if isinstance(dec[h], list)]
     spans = dec[heads[0]]
-
-    def name(e: dict[str, Any]) -> str:
-        if e["frames"] == "segment":
-            return "whole segment" + (f" (~{e['seconds']:.1f} s)" if e["seconds"] else "")
-        return f"{e['frames']} window{'s' if e['frames'] != 1 else ''} ({e['seconds']:.2f} s)"
-
     lines += [f"Mean class probability over k consecutive test windows (sliding by one) or "
               f"over each segment ({dec['segments']}); macro-F1, decisions in brackets.", "",
-              "| head | " + " | ".join(name(e) for e in spans) + " |",
+              "| head | " + " | ".join(span_label(e["frames"], e["seconds"], "window")
+                                      for e in spans) + " |",
               "|---|" + "---|" * len(spans)]
     for head in heads:
         cells = ["n/a" if e["macro_f1"] is None else f"{e['macro_f1']:.4f} ({e['decisions']})"

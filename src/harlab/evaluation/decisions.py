@@ -72,20 +72,49 @@ def segment_ids(recording: np.ndarray, truth: np.ndarray, position: np.ndarray
                 ) -> np.ndarray:
     """Split each recording into its runs of one true label, in time order.
 
-    For recordings that hold several activities (a wearable session): the group id of
-    each frame is ``"<recording>#<run>"``, so :func:`pool_frames` decides once per
-    stretch of one label. This is an oracle segmentation (the true labels say where a
-    decision starts and ends) and must be reported as such.
+    For recordings that hold several activities (a wearable session): each frame gets the
+    integer id of its run (unique over all recordings), so :func:`pool_frames` decides
+    once per stretch of one label. This is an oracle segmentation (the true labels say
+    where a decision starts and ends) and must be reported as such.
     """
     rec = np.asarray(recording).astype(str)
     truth = np.asarray(truth)
     order = np.lexsort((np.asarray(position), rec))
     r, t = rec[order], truth[order]
     new = np.r_[True, (r[1:] != r[:-1]) | (t[1:] != t[:-1])]
-    run = np.cumsum(new) - 1
-    out = np.empty(len(rec), dtype=object)
-    out[order] = np.char.add(np.char.add(r, "#"), run.astype(str))
-    return out.astype(str)
+    out = np.empty(len(rec), np.int64)
+    out[order] = np.cumsum(new) - 1
+    return out
+
+
+def _check_k(k: int | str) -> int | str:
+    if k in WHOLE_SPANS:
+        return k
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise DataError(f"decisions: k must be a positive number of frames, {WHOLE!r} or "
+                        f"'segment', got {k!r}")
+    return int(k)
+
+
+def _pool(scores: np.ndarray, truth: np.ndarray, codes: np.ndarray, position: np.ndarray,
+          k: int | str, step: int) -> dict[str, Any]:
+    """Pools of frames already sorted by :func:`_prepare` (see :func:`pool_frames`)."""
+    if k in WHOLE_SPANS:
+        first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
+        lengths = np.diff(np.r_[first, len(codes)]).astype(np.int64)
+        sums = (np.add.reduceat(scores, first, axis=0) if len(codes)
+                else np.zeros((0, scores.shape[1])))
+        return {"scores": sums / np.maximum(lengths, 1)[:, None], "truth": truth[first],
+                "recordings": int(len(lengths)), "too_short": 0, "lengths": lengths}
+    cs = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    starts = np.arange(max(len(codes) - k + 1, 0))
+    end = starts + k - 1
+    ok = (codes[starts] == codes[end]) & (position[end] - position[starts] == (k - 1) * step)
+    starts = starts[ok]
+    used = len(np.unique(codes[starts]))
+    return {"scores": (cs[starts + k] - cs[starts]) / k, "truth": truth[starts],
+            "recordings": int(used), "too_short": int(len(np.unique(codes)) - used),
+            "lengths": np.full(len(starts), k, np.int64)}
 
 
 def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
@@ -97,35 +126,15 @@ def pool_frames(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
     ``position`` orders the frames of a recording; frames are consecutive when their
     positions differ by ``step`` (1 for frame indices, the window step for sample starts).
 
-    Returns ``{"scores": (pools, classes), "truth": (pools,), "recordings": number of
-    recordings that gave at least one pool, "too_short": recordings with fewer than k
-    consecutive frames, "mixed_labels": recordings left out because their frames
-    disagree on the label}``. Vectorised: one cumulative sum, no loop over frames.
+    Returns ``{"scores": (pools, classes), "truth": (pools,), "lengths": frames per pool,
+    "recordings": number of recordings that gave at least one pool, "too_short":
+    recordings with fewer than k consecutive frames, "mixed_labels": recordings left out
+    because their frames disagree on the label}``. Vectorised: one cumulative sum, no
+    loop over frames.
     """
+    k = _check_k(k)
     scores, truth, codes, position, mixed = _prepare(probs, truth, recording, position, rule)
-    n_rec = len(np.unique(codes))
-    if k in WHOLE_SPANS:
-        if not len(codes):
-            return {"scores": np.zeros((0, scores.shape[1])), "truth": truth[:0],
-                    "recordings": 0, "too_short": 0, "mixed_labels": mixed}
-        first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        sums = np.add.reduceat(scores, first, axis=0)
-        counts = np.diff(np.r_[first, len(codes)])
-        return {"scores": sums / counts[:, None], "truth": truth[first],
-                "recordings": int(len(first)), "too_short": 0, "mixed_labels": mixed}
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"decisions: k must be a positive number of frames, {WHOLE!r} or "
-                        f"'segment', got {k!r}")
-    k = int(k)
-    cs = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
-    starts = np.arange(max(len(codes) - k + 1, 0))
-    end = starts + k - 1
-    ok = (codes[starts] == codes[end]) & (position[end] - position[starts] == (k - 1) * step)
-    starts = starts[ok]
-    pooled = (cs[starts + k] - cs[starts]) / k
-    used = len(np.unique(codes[starts]))
-    return {"scores": pooled, "truth": truth[starts], "recordings": int(used),
-            "too_short": int(n_rec - used), "mixed_labels": mixed}
+    return {**_pool(scores, truth, codes, position, k, step), "mixed_labels": mixed}
 
 
 def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
@@ -134,35 +143,41 @@ def decision_curve(probs: np.ndarray, truth: np.ndarray, recording: np.ndarray,
                    hop_s: float | None = None, step: int = 1) -> list[dict[str, Any]]:
     """Macro-F1 and accuracy of one decision per pool, for each span in ``spans``.
 
-    Each entry: ``frames`` (k or ``"recording"``), ``seconds`` (time one decision covers,
-    from ``frame_s`` and ``hop_s`` when known; for whole recordings the mean over the
-    scored recordings), ``decisions`` (pools scored), ``recordings``, ``too_short``,
+    Each entry: ``frames`` (k or ``"recording"``/``"segment"``), ``seconds`` (time one
+    decision covers, from ``frame_s`` and ``hop_s`` when known; for whole groups the mean
+    over the scored groups), ``decisions`` (pools scored), ``recordings``, ``too_short``,
     ``mixed_labels``, ``macro_f1``, ``accuracy``; the metrics are None where no pool
     could be formed. Metrics from :func:`harlab.evaluation.metrics.compute_metrics` over
-    all ``class_names`` (absent classes count as F1 0 only if predicted).
+    all ``class_names``. The frames are sorted and checked once for all spans.
     """
     from harlab.evaluation.metrics import compute_metrics
 
+    spans = [_check_k(k) for k in spans]
+    scores, truth, codes, position, mixed = _prepare(probs, truth, recording, position, rule)
     out = []
     for k in spans:
-        pool = pool_frames(probs, truth, recording, position, k, rule, step)
+        pool = _pool(scores, truth, codes, position, k, step)
         entry: dict[str, Any] = {
             "frames": k, "decisions": int(len(pool["truth"])),
             "recordings": pool["recordings"], "too_short": pool["too_short"],
-            "mixed_labels": pool["mixed_labels"], "macro_f1": None, "accuracy": None,
-            "seconds": None,
+            "mixed_labels": mixed, "macro_f1": None, "accuracy": None, "seconds": None,
         }
         if frame_s is not None and hop_s is not None:
-            if k in WHOLE_SPANS:
-                _, _, codes, _, _ = _prepare(probs, truth, recording, position, rule)
-                if len(codes):
-                    n = np.bincount(codes)
-                    entry["seconds"] = float(frame_s + (n[n > 0].mean() - 1) * hop_s)
-            else:
-                entry["seconds"] = float(frame_s + (int(k) - 1) * hop_s)
+            frames = k if k not in WHOLE_SPANS else (
+                pool["lengths"].mean() if len(pool["lengths"]) else None)
+            entry["seconds"] = (None if frames is None
+                                else float(frame_s + (frames - 1) * hop_s))
         if len(pool["truth"]):
             m = compute_metrics(pool["truth"], pool["scores"].argmax(1), list(class_names),
                                 labels=range(len(class_names)))
             entry["macro_f1"], entry["accuracy"] = m["macro_f1"], m["accuracy"]
         out.append(entry)
     return out
+
+
+def span_label(frames: int | str, seconds: float | None = None, unit: str = "frame") -> str:
+    """Column name of a span: ``"4 frames (2.92 s)"``, ``"whole recording (~10.6 s)"``."""
+    if frames in WHOLE_SPANS:
+        return f"whole {frames}" + (f" (~{seconds:.1f} s)" if seconds is not None else "")
+    n = int(frames)
+    return f"{n} {unit}{'s' if n != 1 else ''}" + (f" ({seconds:.2f} s)" if seconds else "")

@@ -177,7 +177,8 @@ class Frames:
     persons: list[str]
     folder: Path
     snr_db: np.ndarray | None = None  # (N,) per-frame SNR of simulated data, else None
-    # (N,) index of the frame within its recording (time order); None: the row order
+    # (N,) index of the frame within its recording, where the row order is not the time
+    # order; None: rows of a recording are in time order (read_frames_dataset's order)
     position: np.ndarray | None = None
     # (frame length, hop between frame starts) in seconds where dataset.json records the
     # processing, else None (a folder of spectrogram images does not say)
@@ -189,7 +190,7 @@ class Frames:
             return self.position
         import pandas as pd
 
-        return pd.Series(self.recording).groupby(self.recording).cumcount().to_numpy()
+        return pd.Series(self.recording).groupby(self.recording).cumcount().to_numpy(np.int64)
 
 
 def load_frames(folder: str | Path) -> Frames:
@@ -219,7 +220,6 @@ def load_frames(folder: str | Path) -> Frames:
         folder=root,
         snr_db=(pd.to_numeric(table["snr_db"], errors="coerce").to_numpy(np.float64)
                 if "snr_db" in table.columns else None),
-        position=table.groupby("recording").cumcount().to_numpy(np.int64),
         frame_timing=_frame_timing(meta),
     )
 
@@ -740,14 +740,14 @@ def reproduce_mranet(
                                                         for k in now):
                         raise DataError(f"cannot resume: {run_dir} no longer scores as "
                                         "recorded (were the data or code changed?)")
-                    row = {k: v for k, v in row.items() if k != "test"}
+                    # stored decisions are replaced by this code's (set below)
+                    row = {k: v for k, v in row.items() if k not in ("test", "decisions")}
                     if "trained_at" not in row:  # written before rows kept their conditions
                         mtime = (run_dir / "metrics.json").stat().st_mtime
                         row["trained_at"] = datetime.fromtimestamp(mtime).isoformat(
                             timespec="seconds")
                         row["trained_at_from"] = "metrics.json file time"
                     row["reloaded"] = True
-                    row.pop("decisions", None)  # re-scored below with this code's spans
                     reused += 1
                 else:
                     emit("start", {"model": key, "fold": f, "seed": seed})
@@ -758,11 +758,10 @@ def reproduce_mranet(
                     row = {"model": key, "fold": f, "seed": seed, **facts,
                            "run": str(run_dir.relative_to(parent)),
                            **_head_scores(res["metrics"])}
-                    if "decisions" in res:
-                        row["decisions"] = res["decisions"]
-                    write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
                 if "decisions" in res:
                     row["decisions"] = res["decisions"]
+                if found is None:
+                    write_json(run_dir / "metrics.json", {**row, "test": res["metrics"]})
                 runs.append(row)
                 p = pooled.setdefault(key, {})
                 for head, pred in res["pred"].items():
@@ -1166,11 +1165,9 @@ def _snr_range(fr: Frames) -> str:
 
 
 def _span_name(e: dict[str, Any]) -> str:
-    secs = e["seconds"]["mean"] if e.get("seconds") else None
-    if e["frames"] == "recording":
-        return "whole recording" + (f" (~{secs:.1f} s)" if secs is not None else "")
-    n = int(e["frames"])
-    return f"{n} frame{'s' if n > 1 else ''}" + (f" ({secs:.2f} s)" if secs is not None else "")
+    from harlab.evaluation.decisions import span_label
+
+    return span_label(e["frames"], e["seconds"]["mean"] if e.get("seconds") else None)
 
 
 def decisions_section(parent: Path, summ: dict[str, Any], plot: Callable[..., Any]
