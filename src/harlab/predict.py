@@ -16,14 +16,8 @@ import pandas as pd
 from harlab.config import from_dict, load_yaml
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import WindowConfig, make_windows
-from harlab.deploy.predictor import (
-    check_smooth,
-    head_columns,
-    smooth_probabilities,
-    smoothed_columns,
-    top_labels,
-)
-from harlab.errors import ConfigError, DataError
+from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
+from harlab.errors import DataError
 from harlab.runs import best_checkpoint, check_run_dir, load_module
 from harlab.training import head_classes, predict_heads
 
@@ -40,10 +34,7 @@ def predict_file(
     ``smooth`` = k also the decision over the last k windows of the same recording."""
     from harlab.data.sources.custom import recording_from_file
 
-    try:
-        smooth = check_smooth(smooth)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    smooth = check_smooth(smooth)  # PredictorError (a ValueError); the CLI checked it first
     run = check_run_dir(run_dir)
     module = load_module(best_checkpoint(run))
     meta = module.hparams["harlab"]
@@ -93,10 +84,8 @@ def predict_file(
         # windows of one recording are in time order; a new recording restarts the mean
         runs = np.r_[0, np.cumsum((np.diff(rec_of) != 0)
                                   | (np.diff(np.asarray(windows.start)) != cfg_step))]
-        sm, count = {}, np.zeros(0)
-        for h in heads:
-            sm[h], count = smooth_probabilities(probs[h], smooth, runs)
-        for key, vals in smoothed_columns(sm, heads, count).items():
+        for key, vals in smoothed_columns({h: probs[h] for h in heads}, heads, smooth,
+                                          runs).items():
             table[key] = vals
     rows = table.to_dict("records")
     info = {

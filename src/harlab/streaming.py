@@ -32,13 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harlab.deploy.predictor import (
-    check_smooth,
-    head_columns,
-    smooth_probabilities,
-    smoothed_columns,
-    top_labels,
-)
+from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
 from harlab.errors import ConfigError, DataError
 
 TIME_COLUMNS = ("timestamp", "time", "t", "time_s")
@@ -291,15 +285,12 @@ class StreamProcessor:
         cols: dict[str, list[Any]] = {"time": np.round(end, 4).tolist(),
                                       "start": np.round(start, 4).tolist(),
                                       **head_columns(labels, prob)}
-        if self.smooth:
-            sm, count = {}, np.zeros(0)
-            for h in self.model.heads:
-                ext = np.concatenate([self._hist.get(h, np.zeros((0, probs[h].shape[1]))),
-                                      probs[h]])
-                mean, cnt = smooth_probabilities(ext, self.smooth)
-                sm[h], count = mean[-len(x):], cnt[-len(x):]
-                self._hist[h] = ext[max(0, len(ext) - self.smooth + 1):]
-            cols |= smoothed_columns(sm, self.model.classes, count)
+        if self.smooth:  # the last smooth-1 windows before this batch continue the mean
+            ext = {h: np.concatenate([self._hist[h], probs[h]]) if h in self._hist
+                   else probs[h] for h in self.model.heads}
+            cols |= {key: vals[-len(x):] for key, vals in
+                     smoothed_columns(ext, self.model.classes, self.smooth).items()}
+            self._hist = {h: p[max(0, len(p) - self.smooth + 1):] for h, p in ext.items()}
         keys = list(cols)
         for vals in zip(*cols.values(), strict=True):
             self.emit(dict(zip(keys, vals, strict=True)))

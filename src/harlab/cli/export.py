@@ -58,14 +58,9 @@ def predict_file_onnx(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
     from harlab.data.sources.custom import recording_from_file
-    from harlab.deploy.predictor import PredictorError, check_smooth
-    from harlab.errors import ConfigError, DataError
+    from harlab.deploy.predictor import PredictorError
+    from harlab.errors import DataError
     from harlab.streaming import load_window_model
-
-    try:
-        check_smooth(smooth)
-    except PredictorError as exc:
-        raise ConfigError(str(exc)) from None
 
     model = load_window_model(onnx_path)
     recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
@@ -79,11 +74,8 @@ def predict_file_onnx(
         except PredictorError as exc:
             raise DataError(f"{input_path}: {exc}") from None
         dropped += res.dropped.get("windows_nan", 0)
-        try:
-            out = res.rows(smooth)
-        except PredictorError as exc:
-            raise ConfigError(str(exc)) from None
-        rows += [{"subject": rec.subject, "session": rec.session, **r} for r in out]
+        rows += [{"subject": rec.subject, "session": rec.session, **r}
+                 for r in res.rows(smooth)]
     info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
             "channels": list(model.channels), "heads": list(model.heads)}
     return rows, info

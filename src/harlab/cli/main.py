@@ -24,7 +24,7 @@ from harlab.cli.mranet import search_ratio
 from harlab.cli.radar import app as _radar_app
 from harlab.cli.reproduce import app as _reproduce_app
 from harlab.cli.simulate import app as _simulate_app
-from harlab.errors import HarlabError
+from harlab.errors import ConfigError, HarlabError
 
 app = typer.Typer(
     add_completion=False,
@@ -229,8 +229,13 @@ def predict(
 ) -> None:
     """Window a recording file (or a live stream) and output one label per window."""
     from harlab.cli.export import predict_file_onnx, stream_predict
+    from harlab.deploy.predictor import PredictorError, check_smooth
     from harlab.predict import predict_file
 
+    try:  # one check for files, ONNX and streams: a bad --smooth is a one-line error
+        check_smooth(smooth)
+    except PredictorError as exc:
+        raise ConfigError(str(exc)) from None
     if stream or follow is not None:
         stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap, smooth)
         return

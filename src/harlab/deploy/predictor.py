@@ -94,13 +94,20 @@ def smooth_probabilities(
 
 
 def smoothed_columns(
-    probs: dict[str, np.ndarray], classes: dict[str, list[str]], count: np.ndarray
+    probs: dict[str, np.ndarray], classes: dict[str, list[str]], k: int,
+    groups: np.ndarray | None = None,
 ) -> dict[str, list[Any]]:
-    """:func:`head_columns` of smoothed probabilities, keys suffixed ``_smoothed``, plus
-    ``smoothed_windows`` (how many windows each row averages)."""
-    labels, prob = top_labels(probs, classes)
-    cols = {f"{k}_smoothed": v for k, v in head_columns(labels, prob).items()}
-    cols["smoothed_windows"] = np.asarray(count).astype(int).tolist()
+    """The decision over the last ``k`` windows of every head (:func:`smooth_probabilities`,
+    restarting at each new ``groups`` id): :func:`head_columns` keys suffixed
+    ``_smoothed``, plus ``smoothed_windows`` (how many windows each row averages)."""
+    if set(classes) < set(probs):
+        raise PredictorError("smoothing needs the class names of every head")
+    means, count = {}, np.zeros(0, np.int64)
+    for h, p in probs.items():
+        means[h], count = smooth_probabilities(p, k, groups)
+    labels, prob = top_labels(means, classes)
+    cols = {f"{key}_smoothed": v for key, v in head_columns(labels, prob).items()}
+    cols["smoothed_windows"] = count.astype(int).tolist()
     return cols
 
 
@@ -126,13 +133,9 @@ class RecordingPredictions:
             "end_s": np.round(self.end_s, 3).tolist(),
             **head_columns(self.labels, self.probability),
         }
-        if check_smooth(smooth) and len(self.start_s):
-            if set(self.classes) != set(self.probabilities):
-                raise PredictorError("smoothing needs the class names of every head")
-            sm, count = {}, np.zeros(0)
-            for h, p in self.probabilities.items():
-                sm[h], count = smooth_probabilities(p, int(smooth), self.segment)
-            cols |= smoothed_columns(sm, self.classes, count)
+        k = check_smooth(smooth)
+        if k and len(self.start_s):
+            cols |= smoothed_columns(self.probabilities, self.classes, k, self.segment)
         keys = list(cols)
         return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
