@@ -254,14 +254,20 @@ def decisions_markdown(dec: dict[str, Any]) -> str:
     return "\n".join([*lines, ""])
 
 
+def whole_decision(dec: dict[str, Any] | None, head: str) -> dict[str, Any]:
+    """The whole-segment entry (the last span) of ``head``'s decisions; {} if not scored."""
+    entries = (dec or {}).get(head)
+    return entries[-1] if isinstance(entries, list) and entries else {}
+
+
 def decisions_line(dec: dict[str, Any] | None) -> str | None:
     """One console line: macro-F1 of one decision per whole test segment, per head."""
     if not dec or "skipped" in dec:
         return None
     parts = []
-    for head, entries in dec.items():
-        if isinstance(entries, list) and entries and entries[-1]["macro_f1"] is not None:
-            e = entries[-1]
+    for head in dec:
+        e = whole_decision(dec, head)
+        if e.get("macro_f1") is not None:
             secs = f", ~{e['seconds']:.1f} s each" if e["seconds"] else ""
             parts.append(f"{head} macro-F1 {e['macro_f1']:.4f} ({e['decisions']} segments"
                          f"{secs})")
@@ -803,7 +809,7 @@ def cross_validate(
                 continue
             test = res.metrics["test"]
             primary = (res.metrics.get("heads") or ["activity"])[0]
-            whole = (res.metrics.get("decisions", {}).get(primary) or [{}])[-1]
+            whole = whole_decision(res.metrics.get("decisions"), primary)
             results.append(
                 {
                     "fold": fold,

@@ -630,7 +630,7 @@ def reproduce_danhar(
                               "merged": merged}]
         if stored.get("hardware") and stored["hardware"] != result["hardware"]:
             result["hardware_before_resume"] = stored["hardware"]
-    from harlab.training import train
+    from harlab.training import train, whole_decision
 
     for ds, proto, base, found, note, message, jobs in plans:
         if not found:
@@ -664,7 +664,7 @@ def reproduce_danhar(
                     run["error"] = str(exc)
                 else:
                     test = res.metrics["test"]
-                    whole = (res.metrics.get("decisions", {}).get("activity") or [{}])[-1]
+                    whole = whole_decision(res.metrics.get("decisions"), "activity")
                     run.update(
                         run_dir=str(res.run_dir),
                         accuracy=float(test["accuracy"]),
