@@ -78,7 +78,7 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     (parent,) = list(out.iterdir())
     res = json.loads((parent / "results.json").read_text())
     assert res["limits"] == {"epochs": 1, "seeds": 1, "folds": 2, "max_time_per_run": None,
-                             "overrides": ["train.limit_train_batches=2"]}
+                             "overrides": ["train.limit_train_batches=2"], "split_seed": None}
     runs = res["runs"]
     # paper: 1 seed; honest: the first 2 of 4 folds; gone: skipped (data absent, no honest)
     assert sorted(((r["protocol"], r["model"], r["fold"]) for r in runs), key=str) == [
@@ -123,6 +123,7 @@ def test_reproduce_danhar_end_to_end(presets: Path, tmp_path: Path,
     md = (parent / "results.md").read_text()
     assert "| tiny | honest | danhar |" in md and "LEAKAGE" in md and "gone" in md
     assert "macro-F1, one decision per segment |" in md
+    assert "each seed draws its own folds/split (repeated cross-validation)" in md
     line = next(x for x in md.splitlines() if x.startswith("| tiny | honest | danhar |"))
     assert line.split(" | ")[5] == "{mean:.4f} ± {std:.4f}".format(
         **row["summary"]["segment_macro_f1"])
@@ -310,7 +311,8 @@ def test_folds_trained_apart_merge_into_one_danhar_table(
     for extra, words in ((["--only-folds", "7"], "has 4 folds"),
                          (["--only-folds", "1", "--folds", "2"], "not both"),
                          (["--only-folds", "x"], "--only-folds must be"),
-                         (["--merge", str(dir_b)], "--merge needs --resume")):
+                         (["--merge", str(dir_b)], "--merge needs --resume"),
+                         (["--split-seed", "-1"], "--split-seed must be >= 0")):
         bad = run(*extra, "--out", str(tmp_path / "bad"))
         assert bad.exit_code != 0 and words in f"{bad.output}{bad.exception}", (extra, bad.output)
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
@@ -322,6 +324,10 @@ def test_folds_trained_apart_merge_into_one_danhar_table(
     refused = run("--only-folds", "0,2", "--resume", str(dir_a),
                   "--merge", str(only_dir(tmp_path / "c")))
     assert refused.exit_code != 0 and "different training options" in str(refused.exception)
+    # another split seed would put other folds under the same fold ids: refused too
+    refused = run("--only-folds", "0", "--resume", str(dir_a), "--split-seed", "3")
+    assert refused.exit_code != 0 and "split_seed: original None, now 3" in str(
+        refused.exception)
     (run_b,) = [Path(r["run_dir"]) for r in res_b["runs"]]
     for i, (name, edit, words) in enumerate((
         ("config.yaml", lambda t: t.replace("head: gap", "head: flatten"),
@@ -372,3 +378,15 @@ def test_folds_trained_apart_merge_into_one_danhar_table(
     assert again.exit_code == 0 and "0 runs copied, 1 already here" in " ".join(
         again.output.split())
     assert len([p for p in dir_a.iterdir() if p.is_dir()]) == 2
+
+    # --split-seed: the folds are drawn by that seed, the training seed stays the run's
+    fixed = run("--only-folds", "1", "--split-seed", "5", "--out", str(tmp_path / "d"))
+    assert fixed.exit_code == 0, f"{fixed.output}\n{fixed.exception!r}"
+    dir_d = only_dir(tmp_path / "d")
+    res_d = json.loads((dir_d / "results.json").read_text())
+    assert res_d["limits"]["split_seed"] == 5
+    cfg_d = yaml.safe_load((Path(res_d["runs"][0]["run_dir"]) / "config.yaml").read_text())
+    assert cfg_d["data"]["split"]["seed"] == 5 and cfg_d["train"]["seed"] == 0
+    assert "seed 5" in res_d["runs"][0]["split"]
+    assert "every seed on the folds/split drawn by split seed 5" in (
+        dir_d / "results.md").read_text()

@@ -218,6 +218,10 @@ def test_plan_jobs_limits_folds_and_seeds() -> None:
     assert cfg.model.name == "danhar" and cfg.data.split.fold == 0  # base left untouched
     paper = plan_jobs("hapt", "paper", preset("hapt", "paper"), ["cnn"], [0, 1, 2], 2)
     assert [j.fold for j in paper] == [None] * 3
+    # one split seed: every training seed trains on the same folds
+    fixed = plan_jobs("hapt", "honest", cfg, ["cnn"], [0, 1, 2], None, [1, 3], split_seed=7)
+    assert {(j.seed, j.fold) for j in fixed} == {(s, f) for s in (0, 1, 2) for f in (1, 3)}
+    assert all(j.cfg.data.split.seed == 7 and j.cfg.train.seed == j.seed for j in fixed)
 
 
 def test_paper_numbers_cover_the_tables() -> None:

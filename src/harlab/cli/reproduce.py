@@ -52,6 +52,11 @@ def danhar(
         str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table rows)")
     ] = "cnn,danhar_cnn,resnet,danhar",
     seeds: Annotated[int, typer.Option(help="seeds 0..N-1 per row")] = 2,
+    split_seed: Annotated[
+        int | None, typer.Option(help="one seed that draws the folds/split of every run "
+                                 "(default: each seed draws its own, i.e. repeated "
+                                 "cross-validation)")
+    ] = None,
     folds: Annotated[
         int | None, typer.Option(help="honest protocol: first N folds (default: all)")
     ] = None,
@@ -149,6 +154,7 @@ def danhar(
             on_event=on_event,
             resume=resume,
             merge=list(merge or []),
+            split_seed=split_seed,
         )
     console.print((parent / "results.md").read_text(), markup=False, highlight=False)
     console.print(f"[bold]results[/bold] {parent / 'results.md'}, {parent / 'results.json'}")

@@ -139,13 +139,15 @@ class Job:
 
 def plan_jobs(
     dataset: str, protocol: str, base: RunConfig, models: list[str], seeds: list[int],
-    folds: int | None, only_folds: list[int] | None = None,
+    folds: int | None, only_folds: list[int] | None = None, split_seed: int | None = None,
 ) -> list[Job]:
     """All (model, seed, fold) runs of one preset.
 
     Subject-wise k-fold presets run their first ``folds`` folds (all when None), or exactly
     the fold ids ``only_folds`` (0-based); every other split is one fixed split per seed.
-    The seed sets the split seed and the training seed.
+    The seed sets the training seed and, unless ``split_seed`` is given, the split seed too
+    (each seed then draws its own folds: repeated cross-validation). With ``split_seed``
+    every seed trains on the same folds, so the spread is over training seeds and folds only.
     """
     split = base.data.split
     if split.kind == "subject" and not split.test_subjects:
@@ -168,7 +170,7 @@ def plan_jobs(
                 cfg = copy.deepcopy(base)
                 cfg.model.name = model
                 cfg.train.seed = seed
-                cfg.data.split.seed = seed
+                cfg.data.split.seed = seed if split_seed is None else split_seed
                 if fold is not None:
                     cfg.data.split.fold = fold
                 jobs.append(Job(dataset, protocol, model, seed, fold, cfg))
@@ -201,6 +203,9 @@ def _fmt(ms: dict[str, float] | None, digits: int = 4) -> str:
 def results_markdown(result: dict[str, Any]) -> str:
     """The results table (one row per dataset/protocol/model, or per skipped preset)."""
     lim = result["limits"]
+    drawn = (f"every seed on the folds/split drawn by split seed {lim['split_seed']}"
+             if lim.get("split_seed") is not None
+             else "each seed draws its own folds/split (repeated cross-validation)")
     lines = [
         "# DanHAR reproduction",
         "",
@@ -212,7 +217,7 @@ def results_markdown(result: dict[str, Any]) -> str:
            if result.get("only_folds") else f"{lim['folds'] or 'all'}")
         + ", max time per run "
         f"{str(lim['max_time_per_run']) + ' s' if lim['max_time_per_run'] else 'none'}"
-        + (f", overrides {lim['overrides']}" if lim["overrides"] else "") + ".",
+        + (f", overrides {lim['overrides']}" if lim["overrides"] else "") + f"; {drawn}.",
         "Accuracy and macro-F1 on the test part: mean ± std over the runs (seeds, and folds "
         "for the honest protocol). Paper column: the DanHAR table's test accuracy for the "
         "paper protocol, the published WHAR-Arena subject-wise macro-F1 for the honest one. "
@@ -323,7 +328,9 @@ def plot_results(result: dict[str, Any], path: Path) -> Path | None:
 
 # what every run of one table must share; seeds, folds, datasets, models and protocols may
 # grow (or shrink) on resume, since runs are keyed by them
-_TRAINING = ("epochs", "max_time_per_run", "overrides")
+_TRAINING = ("epochs", "max_time_per_run", "overrides", "split_seed")
+# added later: a reproduction stored before has its default
+_TRAINING_DEFAULTS: dict[str, Any] = {"split_seed": None}
 
 
 def _options(
@@ -364,7 +371,8 @@ def _read_reproduction(
                           "'harlab reproduce danhar' directory)")
     try:
         stored = json.loads(path.read_text())
-        old = {**{k: stored["limits"][k] for k in _TRAINING},
+        lim = {**_TRAINING_DEFAULTS, **stored["limits"]}
+        old = {**{k: lim[k] for k in _TRAINING},
                "preset_dir": stored.get("preset_dir", options["preset_dir"])}
         runs = list(stored["runs"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -535,6 +543,7 @@ def reproduce_danhar(
     resume: str | Path | None = None,
     only_folds: list[int] | None = None,
     merge: list[str | Path] | None = None,
+    split_seed: int | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the DanHAR table rows; returns the parent run directory and the results.
 
@@ -545,6 +554,7 @@ def reproduce_danhar(
     of creating a new one. ``only_folds`` trains just these fold ids of the k-fold presets
     (instead of the first ``folds``), so folds can train on several machines; ``merge``
     (with ``resume``) first copies in the finished runs of such other reproductions.
+    ``split_seed`` draws every run's folds/split (default: each seed draws its own).
     """
     known = preset_datasets(preset_dir)
     datasets = list(datasets or known)
@@ -558,6 +568,8 @@ def reproduce_danhar(
             raise ConfigError(f"--{name} must be >= 1, got {value}")
     if max_time_per_run is not None and not max_time_per_run > 0:
         raise ConfigError(f"--max-time-per-run must be positive, got {max_time_per_run}")
+    if split_seed is not None and (isinstance(split_seed, bool) or int(split_seed) < 0):
+        raise ConfigError(f"--split-seed must be >= 0, got {split_seed}")
     if only_folds is not None:
         if folds is not None:
             raise ConfigError("give --folds (the first N folds) or --only-folds (these fold "
@@ -588,11 +600,12 @@ def reproduce_danhar(
             base = load_preset(ds, proto, extra, preset_dir)
             found, note, message = data_note(base)
             note = f"{DATASETS.get(ds, base.name or ds)}; {note}"
-            jobs = (plan_jobs(ds, proto, base, models, list(range(seeds)), folds, only_folds)
-                    if found else [])
+            jobs = (plan_jobs(ds, proto, base, models, list(range(seeds)), folds, only_folds,
+                              split_seed) if found else [])
             plans.append((ds, proto, base, found, note, message, jobs))
     limits = {"epochs": epochs, "seeds": seeds, "folds": folds,
-              "max_time_per_run": max_time_per_run, "overrides": list(overrides or [])}
+              "max_time_per_run": max_time_per_run, "overrides": list(overrides or []),
+              "split_seed": split_seed}
     options = _options(datasets, protocols, models, limits, preset_dir)
     done: dict[RunKey, dict[str, Any]] = {}
     stored: dict[str, Any] = {}
