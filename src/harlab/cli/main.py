@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harlab.cli import danhar as _danhar_cli
+from harlab.cli.ablate import ablate_app as _ablate_app
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
 from harlab.cli.mranet import search_ratio
@@ -267,7 +268,7 @@ def predict(
 app.add_typer(_reproduce_app, name="reproduce")
 app.command("search-ratio")(search_ratio)
 app.command("attention")(_danhar_cli.attention)
-app.add_typer(_danhar_cli.ablate_app, name="ablate")
+app.add_typer(_ablate_app, name="ablate")
 app.command("export")(_export_cmd)
 app.add_typer(_data_app, name="data")
 app.add_typer(_simulate_app, name="simulate")

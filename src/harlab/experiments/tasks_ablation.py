@@ -1,0 +1,224 @@
+"""Joint vs single-task learning on any multi-head config (MRA-Net Table 4, on any sensor).
+
+The MRA-Net paper claims that learning activity and identity together helps identification.
+``harlab ablate tasks CONFIG`` tests that claim on whatever data and backbone CONFIG names:
+for every seed it trains each head alone (``equal`` weighting, one loss) and both heads
+together with each asked loss weighting (FLWL, equal, fixed ratio, uncertainty), all on the
+split CONFIG fixes (seeds vary initialisation and batch order only). The comparison is
+paired by seed (:func:`harlab.evaluation.compare.paired_difference`): joint minus single for
+every head, per window and, where test recordings are whole, with one decision per test
+segment. Each run is an ordinary run directory inside one new parent, which also gets
+``tasks.json``, ``tasks.md`` and ``tasks.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harlab.config import RunConfig
+from harlab.errors import ConfigError
+from harlab.evaluation.compare import format_difference, paired_difference, verdict
+from harlab.evaluation.metrics import mean_std
+from harlab.evaluation.report import write_json
+from harlab.runs import create_run_dir
+
+# per-head scores kept per run: (key in the record, label in the tables)
+SCORES = (("macro_f1", "macro-F1 per window"),
+          ("segment_macro_f1", "macro-F1, one decision per test segment"))
+
+
+def variants(cfg: RunConfig, weightings: list[str]) -> list[tuple[str, list[str], str]]:
+    """``(name, heads, loss weighting)`` of every model: each head alone, then joint ones."""
+    heads = list(cfg.task.heads)
+    return ([(f"{h}_only", [h], "equal") for h in heads]
+            + [(f"joint_{w}", heads, w) for w in weightings])
+
+
+def _check(cfg: RunConfig, weightings: list[str], seeds: list[int]) -> None:
+    from harlab.config import LOSS_WEIGHTINGS
+    from harlab.training import check_task_split
+
+    if len(cfg.task.heads) < 2:
+        raise ConfigError(f"the task ablation needs a multitask config (task.heads with two "
+                          f"heads, e.g. [activity, identity]); this one has {cfg.task.heads}")
+    bad = [w for w in weightings if w not in LOSS_WEIGHTINGS]
+    if bad:
+        raise ConfigError(f"unknown loss weighting(s) {bad}; valid: "
+                          f"{', '.join(LOSS_WEIGHTINGS)}")
+    if not weightings or not seeds:
+        raise ConfigError("the task ablation needs at least one weighting and one seed")
+    if len(set(weightings)) != len(weightings) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"weightings/seeds repeat: {weightings} / {seeds}")
+    check_task_split(cfg)
+
+
+def head_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Test metrics per head of one run's ``metrics.json`` (single-task runs: activity)."""
+    return dict(metrics.get("test_heads") or {"activity": metrics["test"]})
+
+
+def run_record(variant: str, seed: int, run_dir: Path, metrics: dict[str, Any]
+               ) -> dict[str, Any]:
+    """What the comparison keeps of one finished run."""
+    from harlab.training import whole_decision
+
+    heads = {}
+    for head, m in head_metrics(metrics).items():
+        whole = whole_decision(metrics.get("decisions"), head)
+        heads[head] = {"macro_f1": float(m["macro_f1"]), "accuracy": float(m["accuracy"]),
+                       "segment_macro_f1": whole.get("macro_f1"),
+                       "n_segments": whole.get("decisions")}
+    return {"variant": variant, "seed": seed, "run": run_dir.name, "heads": heads,
+            "best_val_macro_f1": metrics.get("best_val_macro_f1"),
+            "epochs_trained": metrics.get("epochs_trained"),
+            "train_seconds": metrics.get("train_seconds"),
+            "parameters": metrics.get("parameters")}
+
+
+def summarize(runs: list[dict[str, Any]], names: list[str], heads: list[str]
+              ) -> dict[str, Any]:
+    """Mean ± std per variant and head, and joint-minus-single differences paired by seed."""
+    rows = []
+    for name in names:
+        rs = [r for r in runs if r["variant"] == name]
+        if not rs:
+            continue
+        rows.append({
+            "variant": name, "runs": len(rs),
+            "heads": {h: {key: mean_std(r["heads"][h][key] for r in rs if h in r["heads"])
+                          for key in ("macro_f1", "accuracy", "segment_macro_f1")}
+                      for h in heads if any(h in r["heads"] for r in rs)},
+            "train_seconds": mean_std(r["train_seconds"] for r in rs),
+            "epochs_trained": mean_std(r["epochs_trained"] for r in rs),
+            "parameters": rs[0]["parameters"],
+        })
+
+    def by_seed(variant: str, head: str, key: str) -> dict[int, float | None]:
+        return {r["seed"]: r["heads"][head][key] for r in runs
+                if r["variant"] == variant and head in r["heads"]}
+
+    comparisons = []
+    for joint in (n for n in names if n.startswith("joint_")):
+        for head in heads:
+            for key, _ in SCORES:
+                diff = paired_difference(by_seed(joint, head, key),
+                                         by_seed(f"{head}_only", head, key))
+                comparisons.append({"joint": joint, "single": f"{head}_only", "head": head,
+                                    "score": key, "difference": diff,
+                                    "verdict": verdict(diff, f"joint learning helps {head}",
+                                                       f"joint learning hurts {head}")})
+    return {"rows": rows, "comparisons": comparisons}
+
+
+def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str:
+    """The per-variant table and the paired joint-minus-single table."""
+    def ms(s: dict[str, Any] | None) -> str:
+        return "—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
+
+    cols = [f"{h} {label}" for h in heads for _, label in SCORES]
+    lines = [f"## {title}", "",
+             "| model | runs | " + " | ".join(cols) + " | parameters | epochs/run | train s/run |",
+             "|---|---|" + "---|" * len(cols) + "---|---|---|"]
+    for row in summary["rows"]:
+        cells = [ms(row["heads"].get(h, {}).get(key)) if h in row["heads"] else "n/a"
+                 for h in heads for key, _ in SCORES]
+        lines.append(f"| {row['variant']} | {row['runs']} | " + " | ".join(cells)
+                     + f" | {row['parameters'] or 0:,} | {ms(row['epochs_trained'])} | "
+                     f"{ms(row['train_seconds'])} |")
+    lines += ["", "Joint minus single-task, paired by seed: mean ± std of the differences "
+              "[95 % t interval], how many seeds went up, paired t-test and Wilcoxon "
+              "signed-rank p-values (with 5 seeds the smallest Wilcoxon p is 0.0625).", "",
+              "| joint model | head | score | joint − single | verdict |",
+              "|---|---|---|---|---|"]
+    labels = dict(SCORES)
+    for c in summary["comparisons"]:
+        lines.append(f"| {c['joint']} | {c['head']} | {labels[c['score']]} | "
+                     f"{format_difference(c['difference'])} | {c['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: list[str],
+               title: str) -> Path:
+    """One panel per head: every seed's macro-F1 per model, a line joining one seed's runs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(heads), 3.6))
+    seeds = sorted({r["seed"] for r in runs})
+    for i, head in enumerate(heads):
+        ax = fig.add_subplot(1, len(heads), i + 1)
+        shown = [n for n in names if any(r["variant"] == n and head in r["heads"]
+                                         for r in runs)]
+        for seed in seeds:
+            ys = [next((r["heads"][head]["macro_f1"] for r in runs if r["variant"] == n
+                        and r["seed"] == seed), np.nan) for n in shown]
+            ax.plot(range(len(shown)), ys, "o-", alpha=0.6, label=f"seed {seed}")
+        means = [np.mean([r["heads"][head]["macro_f1"] for r in runs if r["variant"] == n])
+                 for n in shown]
+        ax.plot(range(len(shown)), means, "k_", markersize=22, mew=2, label="mean")
+        ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=15)
+        ax.set_ylabel(f"{head} test macro-F1 (per window)")
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
+    fig.clear()
+    return path
+
+
+def run_tasks_ablation(
+    cfg: RunConfig, seeds: list[int], weightings: list[str] | None = None,
+    console: Any = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Train every (model, seed); write the paired comparison into a new parent directory."""
+    from harlab.training import train
+
+    weightings = list(weightings or [cfg.task.loss_weighting])
+    _check(cfg, weightings, seeds)
+    plan = variants(cfg, weightings)
+    heads = list(cfg.task.heads)
+    say = console.print if console is not None else (lambda *a, **k: None)
+    name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+    parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
+    say(f"[bold]task ablation directory[/bold] {parent}")
+    runs: list[dict[str, Any]] = []
+    total, i = len(plan) * len(seeds), 0
+    for seed in seeds:  # seed-major: an interrupted study still has complete pairs
+        for variant, v_heads, weighting in plan:
+            i += 1
+            run_cfg = copy.deepcopy(cfg)
+            run_cfg.task.heads = list(v_heads)
+            run_cfg.task.loss_weighting = weighting
+            if run_cfg.task.monitor not in ("mean", *v_heads):
+                run_cfg.task.monitor = "mean"
+            run_cfg.train.seed = seed
+            run_cfg.output_dir = str(parent)
+            run_cfg.name = f"{name}_{variant}_seed{seed}"
+            say(f"[bold cyan][{i}/{total}] {variant}, seed {seed}[/bold cyan]")
+            res = train(run_cfg, console=console)
+            if not res.is_main:
+                continue
+            rec = run_record(variant, seed, res.run_dir, res.metrics)
+            runs.append(rec)
+            say("  " + ", ".join(f"{h} macro-F1 {v['macro_f1']:.4f}"
+                                 for h, v in rec["heads"].items())
+                + f", {rec['train_seconds'] or 0:.1f}s")
+    names = [v[0] for v in plan]
+    summary = summarize(runs, names, heads)
+    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
+             f"{cfg.train.max_epochs} max epochs")
+    out = {"config": cfg.to_dict(), "seeds": seeds, "weightings": weightings,
+           "variants": [{"name": n, "heads": h, "loss_weighting": w} for n, h, w in plan],
+           "split": "fixed by data.split for every run; seeds vary training only",
+           **summary, "runs": runs}
+    write_json(parent / "tasks.json", out)
+    if runs:
+        (parent / "tasks.md").write_text(tasks_markdown(summary, heads, title))
+        plot_tasks(parent / "tasks.png", runs, names, heads, title)
+    return parent, out

@@ -1,0 +1,124 @@
+"""End-to-end: `harlab ablate tasks` (joint vs single-task, paired by seed) on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from harlab.cli import main as cli
+
+
+def tiny_multitask_config(tmp: Path) -> Path:
+    """3 persons x 2 sessions x 2 activities (custom CSV, 20 Hz); train s1, test s2."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for p, gain in (("p1", 0.5), ("p2", 1.0), ("p3", 2.0)):  # persons differ in amplitude
+        for session in ("s1", "s2"):
+            n = 200
+            labels = np.repeat(["rest", "shake"], n // 2)
+            amp = np.where(labels == "shake", gain, 0.05)[:, None]
+            frames.append(pd.DataFrame({
+                "subject": p, "session": session, "timestamp": np.arange(n) / 20.0,
+                **{c: (amp * rng.standard_normal((n, 1)))[:, 0] for c in ("ax", "ay")},
+                "label": labels,
+            }))
+    pd.concat(frames).to_csv(tmp / "tiny_mt.csv", index=False)
+    cfg = {
+        "name": "tiny_mt",
+        "data": {"dataset": "custom", "path": str(tmp / "tiny_mt.csv"),
+                 "window": {"length": 40, "step": 20},
+                 "split": {"kind": "session", "train_sessions": ["s1"],
+                           "test_sessions": ["s2"], "val_fraction": 0.3}},
+        "model": {"name": "danhar", "options": {"channels": [4, 8, 8], "head": "gap",
+                                                "reduction": 4}},
+        "task": {"heads": ["activity", "identity"], "loss_weighting": "flwl",
+                 "monitor": "identity"},
+        "train": {"max_epochs": 1, "batch_size": 8, "precision": "32-true",
+                  "patience": None},
+    }
+    path = tmp / "tiny_mt.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    config = tiny_multitask_config(tmp_path)
+    out = tmp_path / "runs"
+    args = ["ablate", "tasks", str(config), "--seeds", "0,1", "--weightings", "flwl,equal",
+            "--output-dir", str(out), "--no-progress"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    said = " ".join(result.output.split())
+    assert "[1/8] activity_only, seed 0" in said and "[8/8] joint_equal, seed 1" in said
+    (parent,) = [p for p in out.iterdir() if p.is_dir()]
+    assert parent.name.endswith("ablate_tasks_tiny_mt")
+    res = json.loads((parent / "tasks.json").read_text())
+    assert [v["name"] for v in res["variants"]] == [
+        "activity_only", "identity_only", "joint_flwl", "joint_equal"]
+    assert len(res["runs"]) == 8 and len([p for p in parent.iterdir() if p.is_dir()]) == 8
+    by = {(r["variant"], r["seed"]): r for r in res["runs"]}
+    for (variant, seed), r in by.items():  # each record is its run directory's numbers
+        run = parent / r["run"]
+        metrics = json.loads((run / "metrics.json").read_text())
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        assert cfg["train"]["seed"] == seed
+        want = {"activity_only": ["activity"], "identity_only": ["identity"]}.get(
+            variant, ["activity", "identity"])
+        assert cfg["task"]["heads"] == want and sorted(r["heads"]) == sorted(want)
+        # a single head cannot be monitored by the other head's score
+        assert cfg["task"]["monitor"] == ("mean" if variant == "activity_only" else "identity")
+        assert cfg["task"]["loss_weighting"] == {"joint_flwl": "flwl"}.get(variant, "equal")
+        heads = metrics.get("test_heads") or {"activity": metrics["test"]}
+        for h in want:
+            assert r["heads"][h]["macro_f1"] == heads[h]["macro_f1"]
+            seg = metrics["decisions"][h][-1]
+            assert seg["frames"] == "segment" and r["heads"][h]["segment_macro_f1"] == (
+                seg["macro_f1"])
+    # joint minus single, paired by seed, for every joint model, head and score
+    comps = {(c["joint"], c["head"], c["score"]): c for c in res["comparisons"]}
+    assert len(comps) == 2 * 2 * 2
+    c = comps[("joint_equal", "identity", "macro_f1")]
+    diffs = [by[("joint_equal", s)]["heads"]["identity"]["macro_f1"]
+             - by[("identity_only", s)]["heads"]["identity"]["macro_f1"] for s in (0, 1)]
+    assert c["single"] == "identity_only" and c["difference"]["n"] == 2
+    assert c["difference"]["diffs"] == pytest.approx(diffs)
+    assert c["difference"]["mean"] == pytest.approx(np.mean(diffs))
+    row = next(r for r in res["rows"] if r["variant"] == "joint_flwl")
+    assert row["heads"]["activity"]["macro_f1"]["mean"] == pytest.approx(np.mean(
+        [by[("joint_flwl", s)]["heads"]["activity"]["macro_f1"] for s in (0, 1)]))
+    assert "identity" not in next(r for r in res["rows"]
+                                  if r["variant"] == "activity_only")["heads"]
+    md = (parent / "tasks.md").read_text()
+    assert "| joint_equal | identity | macro-F1 per window |" in md
+    assert "Joint minus single-task, paired by seed" in md
+    assert (parent / "tasks.png").stat().st_size > 0
+
+
+def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    config = tiny_multitask_config(tmp_path)
+    out = tmp_path / "runs"
+    base = ["ablate", "tasks", str(config), "--output-dir", str(out), "--no-progress"]
+    for extra, words in (
+        (["--weightings", "loud"], "unknown loss weighting(s) ['loud']"),
+        (["--seeds", "0,0"], "repeat"),
+        (["--set", "task.heads=[activity]", "--set", "task.loss_weighting=equal",
+          "--set", "task.monitor=mean"], "needs a multitask config"),
+        (["--set", "data.split.kind=subject", "--set", "data.split.test_subjects=[p3]",
+          "--set", "data.split.train_sessions=null", "--set", "data.split.test_sessions=null"],
+         "puts different persons in training and test"),
+    ):
+        bad = CliRunner().invoke(cli.app, [*base, *extra])
+        assert bad.exit_code != 0 and words in f"{bad.output}{bad.exception}", (extra, bad)
+    assert not out.exists() or not any(out.iterdir())  # nothing trained, no directory
