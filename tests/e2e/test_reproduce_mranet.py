@@ -249,6 +249,23 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert len(list(run.glob("results.before-resume-*.json"))) == 4
     report = (run / "report.md").read_text()
     assert report.count("- resumed ") == 5 and "seeds [0, 1]" in report
+    # Table 4 as a paired question: multitask minus single-task per (fold, seed)
+    pairs = {(p["head"], p["score"]): p for p in out5["table4_pairs"]}
+    assert sorted(pairs) == [("activity", "per frame"), ("activity", "whole recording"),
+                             ("identity", "per frame"), ("identity", "whole recording")]
+    by = {(r["model"], r["seed"]): r for r in out5["runs"]}
+    p = pairs[("identity", "per frame")]
+    assert (p["multitask"], p["single"]) == ("mranet_flwl", "mranet_identity")
+    assert p["difference"]["n"] == 2 and p["difference"]["diffs"] == pytest.approx([
+        by[("mranet_flwl", s)]["identity_macro_f1"]
+        - by[("mranet_identity", s)]["identity_macro_f1"] for s in (0, 1)])
+    whole = pairs[("activity", "whole recording")]["difference"]["diffs"]
+    assert whole == pytest.approx([
+        by[("mranet_flwl", s)]["decisions"]["activity"][-1]["macro_f1"]
+        - by[("mranet_activity", s)]["decisions"]["activity"][-1]["macro_f1"] for s in (0, 1)])
+    assert "Multitask minus single-task, paired by (fold, seed)" in report
+    assert "| identity | MRA-Net multitask (FLWL) − MRA-Net identity only | per frame |" in report
+    assert "| +4.53 |" in report  # the paper's identity gain, 95.87 - 91.34
     # the first seed drew the folds: it must stay first
     res = runner.invoke(cli.app, [*again, "--experiments", "table4", "--seeds", "1,0"])
     assert isinstance(res.exception, ConfigError) and "keep it first (e.g. --seeds 0,1)" in str(

@@ -236,3 +236,38 @@ def test_paper_numbers_cover_the_tables() -> None:
     honest = pn.reference("unimib", "honest", "cnn")
     assert honest is not None and honest["metric"] == "macro_f1" and honest["value"] == 0.633
     assert pn.reference("usc_had", "honest", "cnn") is None
+
+
+def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
+    from harlab.experiments.reproduce_danhar import attention_pairs, results_markdown
+
+    def run(model: str, seed: int, fold: int | None, f1: float, seg: float | None,
+            protocol: str = "honest", error: str | None = None) -> dict:
+        return {"dataset": "usc_had", "protocol": protocol, "model": model, "seed": seed,
+                "fold": fold, "macro_f1": f1, "segment_macro_f1": seg, "error": error,
+                "accuracy": f1, "warnings": []}
+
+    runs = [run("cnn", 0, 0, 0.70, 0.72), run("cnn", 0, 1, 0.60, 0.65),
+            run("cnn", 0, 2, 0.65, None),
+            run("danhar_cnn", 0, 0, 0.75, 0.80), run("danhar_cnn", 0, 1, 0.62, 0.64),
+            run("danhar_cnn", 0, 2, 0.0, 0.0, error="diverged"),  # failed: not paired
+            run("resnet", 0, None, 0.8, None, "paper"), run("danhar", 0, None, 0.79, None,
+                                                             "paper")]
+    pairs = {(p["protocol"], p["attention"], p["score"]): p for p in attention_pairs(runs)}
+    assert sorted(pairs) == [("honest", "danhar_cnn", "per segment"),
+                             ("honest", "danhar_cnn", "per window"),
+                             ("paper", "danhar", "per window")]  # no segments: not scored
+    window = pairs[("honest", "danhar_cnn", "per window")]["difference"]
+    assert window["keys"] == [[0, 0], [0, 1]] and window["diffs"] == pytest.approx([0.05, 0.02])
+    assert window["unpaired"] == 1  # cnn's fold 2 has no partner (its partner failed)
+    seg = pairs[("honest", "danhar_cnn", "per segment")]["difference"]
+    assert seg["diffs"] == pytest.approx([0.08, -0.01]) and seg["wins"] == 1
+    paper = pairs[("paper", "danhar", "per window")]
+    assert paper["difference"]["n"] == 1 and "too few" in paper["verdict"]
+    result = {"run_dir": "r", "started": "s", "finished": "f", "hardware": {}, "rows": [],
+              "runs": runs, "limits": {"epochs": 2, "seeds": 1, "folds": None,
+                                       "max_time_per_run": None, "overrides": [],
+                                       "split_seed": None}}
+    md = results_markdown(result)
+    assert "Attention minus the plain backbone, paired by (seed, fold)" in md
+    assert "| usc_had | honest | danhar_cnn − cnn | per window | +0.0350 ± 0.0212 [" in md

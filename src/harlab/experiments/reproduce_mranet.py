@@ -592,6 +592,47 @@ def decision_summary(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return out
 
 
+# Table 4's question, asked of paired runs: (multitask model, single-task model, head)
+TABLE4_PAIRS = (("mranet_flwl", "mranet_identity", "identity"),
+                ("mranet_flwl", "mranet_activity", "activity"))
+
+
+def table4_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Multitask minus single-task macro-F1 per head, paired by (fold, seed).
+
+    Per frame, and with one decision per whole test recording where decisions were scored.
+    Runs of one fold and seed share their test recordings and training seed, so the paired
+    difference is what Table 4 claims ("joint learning helps identification").
+    """
+    from harlab.evaluation.compare import paired_difference, verdict
+
+    def by_run(model: str, head: str, whole: bool) -> dict[tuple[int, int], float | None]:
+        out: dict[tuple[int, int], float | None] = {}
+        for r in runs:
+            if r["model"] != model:
+                continue
+            if not whole:
+                out[(r["fold"], r["seed"])] = r.get(f"{head}_macro_f1")
+                continue
+            last = (r.get("decisions", {}).get(head) or [{}])[-1]
+            if last.get("frames") == "recording":
+                out[(r["fold"], r["seed"])] = last.get("macro_f1")
+        return out
+
+    pairs = []
+    for multi, single, head in TABLE4_PAIRS:
+        for whole in (False, True):
+            diff = paired_difference(by_run(multi, head, whole), by_run(single, head, whole))
+            if diff is None and whole:
+                continue  # decisions not scored (paper protocol)
+            pairs.append({"multitask": multi, "single": single, "head": head,
+                          "score": "whole recording" if whole else "per frame",
+                          "difference": diff,
+                          "verdict": verdict(diff, f"joint learning helps {head}",
+                                             f"joint learning hurts {head}")})
+    return pairs
+
+
 def simulate_into(folder: Path, quick: bool, seed: int = 0, workers: int = 1,
                   progress: bool = False) -> Path:
     """Simulate the default (or ``quick``: tiny) dataset into ``folder``; record its settings."""
@@ -813,6 +854,7 @@ def reproduce_mranet(
         "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()}, "sweep_note": sweep_note,
         "fold_sizes": [[int(len(i)) for i in idx] for idx in folds],
         "fold_ids": fold_ids, "fold_seed": lim.fold_seed(),
+        "table4_pairs": table4_pairs(runs) if "table4" in exps else [],
     }
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     if resume is not None:
@@ -1220,6 +1262,31 @@ def decisions_section(parent: Path, summ: dict[str, Any], plot: Callable[..., An
     return [*lines, ""]
 
 
+def table4_pairs_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    """Report lines: multitask minus single-task, paired by (fold, seed)."""
+    from harlab.evaluation.compare import format_difference
+
+    if not any(p["difference"] for p in pairs):
+        return []
+    lines = ["Multitask minus single-task, paired by (fold, seed): mean ± std of the "
+             "differences in macro-F1 points [95 % t interval], how many pairs went up, "
+             "paired t-test and Wilcoxon signed-rank p-values (the paper gives one number per "
+             "model, no spread).", "",
+             "| head | multitask − single-task | scored | difference (points) | verdict | "
+             "paper (per frame) |",
+             "|---|---|---|---|---|---|"]
+    for p in pairs:
+        i = 0 if p["head"] == "activity" else 1
+        ref = (PAPER_TABLE4[p["multitask"]][i], PAPER_TABLE4[p["single"]][i])
+        paper = (f"{ref[0] - ref[1]:+.2f}" if None not in ref and p["score"] == "per frame"
+                 else "—")
+        lines.append(f"| {p['head']} | {SPECS[p['multitask']].label} − "
+                     f"{SPECS[p['single']].label} | {p['score']} | "
+                     f"{format_difference(p['difference'], digits=2, scale=100)} | "
+                     f"{p['verdict']} | {paper} |")
+    return [*lines, ""]
+
+
 def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                  pooled: dict[str, dict[str, list[np.ndarray]]],
                  sweep: dict[str, dict[float, list[dict[str, float]]]]) -> Path:
@@ -1280,6 +1347,7 @@ def write_report(parent: Path, res: dict[str, Any], fr: Frames,
                          f"{_mean(s['epochs_trained'], '.1f')} | "
                          f"{_mean(s['train_seconds'], '.0f')} |")
         lines.append("")
+        lines += table4_pairs_lines(res.get("table4_pairs") or [])
     flwl = pooled.get("mranet_flwl", {})
     if "fig8" in exps and flwl:
         lines += ["## Fig. 8: confusion matrices (MRA-Net multitask, all test folds pooled)", "",
