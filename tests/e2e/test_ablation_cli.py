@@ -88,6 +88,11 @@ def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert lines["channel+temporal"].endswith("| 0.9885 | 2.32M |")  # paper Table VII
     assert lines["none (backbone)"].endswith("| — | — |")
     assert "This run is on custom" in md
+    # the arrangement minus the backbone alone, paired by seed (one seed: no interval)
+    assert "vs_none" not in none and dual["vs_none"]["difference"]["n"] == 1
+    assert dual["vs_none"]["difference"]["mean"] == pytest.approx(
+        dual["macro_f1"]["mean"] - none["macro_f1"]["mean"])
+    assert "| channel+temporal − none | " in md and "too few" in md
     assert (parent / "ablation.png").stat().st_size > 0
 
     # attention of the dual-attention run on plain (not weak) data: no localisation

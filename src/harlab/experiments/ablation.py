@@ -72,6 +72,18 @@ def ablation_markdown(rows: list[dict[str, Any]], title: str, dataset: str = "")
             f"{r['parameters']:,} | {r['train_seconds']['mean']:.1f} | "
             f"{'—' if acc is None else f'{acc:.4f}'} | "
             f"{'—' if params is None else f'{params / 1e6:.2f}M'} |")
+    pairs = [r for r in rows if r.get("vs_none")]
+    if pairs:
+        from harlab.evaluation.compare import format_difference
+
+        lines += ["", "Each arrangement minus the backbone alone (`none`), paired by seed: "
+                  "test macro-F1 difference, mean ± std [95 % t interval], seeds that went "
+                  "up, paired t-test and Wilcoxon p-values.", "",
+                  "| arrangement − backbone | test macro-F1 difference | verdict |",
+                  "|---|---|---|"]
+        lines += [f"| {LABELS.get(r['arrangement'], r['arrangement'])} − none | "
+                  f"{format_difference(r['vs_none']['difference'])} | "
+                  f"{r['vs_none']['verdict']} |" for r in pairs]
     lines += ["", "Paper: DanHAR Table VII (WISDM, attention ResNet, 500 epochs; accuracy "
               "only, and no backbone-only row)."
               + ("" if dataset == "wisdm" else f" This run is on {dataset or 'another dataset'}"
@@ -104,6 +116,22 @@ def plot_ablation(path: Path, rows: list[dict[str, Any]], title: str) -> Path:
     fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
     fig.clear()
     return path
+
+
+def _add_vs_none(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+    """Each arrangement's test macro-F1 minus the backbone's (``none``), paired by seed."""
+    from harlab.evaluation.compare import paired_difference, verdict
+
+    def by_seed(arr: str) -> dict[int, float]:
+        return {r["seed"]: r["macro_f1"] for r in runs if r["arrangement"] == arr}
+
+    if not any(r["arrangement"] == "none" for r in runs):
+        return
+    for row in rows:
+        if row["arrangement"] != "none":
+            diff = paired_difference(by_seed(row["arrangement"]), by_seed("none"))
+            row["vs_none"] = {"difference": diff,
+                              "verdict": verdict(diff, "attention helps", "attention hurts")}
 
 
 def run_ablation(
@@ -156,6 +184,7 @@ def run_ablation(
             "train_seconds": mean_std(r["train_seconds"] or 0.0 for r in rs),
             "parameters": int(rs[0]["parameters"] or 0),
         })
+    _add_vs_none(rows, runs)
     out = {
         "config": cfg.to_dict(), "seeds": seeds, "arrangements": arrangements,
         "split": "fixed by data.split for every run", "summary": rows, "runs": runs,
