@@ -200,6 +200,30 @@ class RunConfig:
         return self.name or f"{self.data.dataset}_{self.model.name}"
 
 
+# settings that may differ between machines without changing what a run computes
+RUNTIME_KEYS = frozenset({("name",), ("description",), ("output_dir",), ("data", "path"),
+                          ("data", "cache"), ("train", "threads"), ("train", "progress")})
+
+
+def computed_settings(tree: dict[str, Any], at: tuple[str, ...] = ()
+                      ) -> dict[tuple[str, ...], Any]:
+    """Nested config dict -> {key path: leaf value}, the runtime-only settings left out.
+
+    Two runs whose computed settings are equal trained the same thing, wherever they ran
+    (used to check runs before a reproduction or ablation reuses or merges them).
+    """
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        where = (*at, str(key))
+        if where in RUNTIME_KEYS:
+            continue
+        if isinstance(value, dict) and value:
+            out.update(computed_settings(value, where))
+        else:
+            out[where] = value
+    return out
+
+
 def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
     """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
     if str(precision) != "auto":

@@ -101,6 +101,40 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     assert "| joint_equal | identity | macro-F1 per window |" in md
     assert "Joint minus single-task, paired by seed" in md
     assert (parent / "tasks.png").stat().st_size > 0
+    assert res["complete"] and "Partial" not in md
+
+    # interrupted during seed 1: its records (and one run's metrics) are gone
+    res["runs"] = [r for r in res["runs"] if (r["seed"], r["variant"]) != (1, "joint_equal")]
+    (parent / by[("joint_flwl", 1)]["run"] / "metrics.json").unlink()
+    res["complete"] = False
+    (parent / "tasks.json").write_text(json.dumps(res))
+    # a third seed extends the study; 6 finished runs are reused, 2 + 4 are trained
+    more = [a if a != "0,1" else "0,1,2" for a in args]
+    resumed = CliRunner().invoke(cli.app, [*more, "--resume", str(parent)])
+    assert resumed.exit_code == 0, f"{resumed.output}\n{resumed.exception!r}"
+    said = " ".join(resumed.output.split())
+    assert said.count("finished before, reused") == 6 and "(6 finished runs)" in said
+    assert [p.name for p in out.iterdir()] == [parent.name]  # no new study directory
+    res2 = json.loads((parent / "tasks.json").read_text())
+    assert res2["complete"] and len(res2["runs"]) == 12 and res2["seeds"] == [0, 1, 2]
+    assert len([p for p in parent.iterdir() if p.is_dir()]) == 8 + 2 + 4  # nothing overwritten
+    kept = {(r["variant"], r["seed"]): r for r in res2["runs"]}
+    assert kept[("identity_only", 1)] == by[("identity_only", 1)]
+    assert kept[("joint_flwl", 1)]["run"] != by[("joint_flwl", 1)]["run"]
+    c = next(c for c in res2["comparisons"] if (c["joint"], c["head"], c["score"]) == (
+        "joint_equal", "identity", "macro_f1"))
+    assert c["difference"]["n"] == 3
+    # another setting would mix two studies in one table: refused, nothing trained
+    at = more.index("--weightings")
+    for argv, words in (([*more, "--set", "train.batch_size=4"],
+                         "train.batch_size: 8 there, 4 now"),
+                        ([*more[:at], *more[at + 2:], "--weightings", "equal"],
+                         "other weightings")):
+        bad = CliRunner().invoke(cli.app, [*argv, "--resume", str(parent)])
+        assert bad.exit_code != 0 and words in str(bad.exception), (argv, bad.exception)
+    assert len([p for p in parent.iterdir() if p.is_dir()]) == 14
+    missing = CliRunner().invoke(cli.app, [*more, "--resume", str(tmp_path)])
+    assert missing.exit_code != 0 and "no tasks.json there" in str(missing.exception)
 
 
 def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -56,6 +56,12 @@ def ablate_tasks(
     output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue (or extend with more --seeds) the study in this "
+                     "directory: same config, --set and --weightings; finished runs are "
+                     "reused"),
+    ] = None,
 ) -> None:
     """Joint vs single-task learning: every head alone and together, paired by seed."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
@@ -63,7 +69,8 @@ def ablate_tasks(
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     seed_list = parse_list(seeds, "--seeds")
-    parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console)
+    parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
+                                   resume=resume)
     if (parent / "tasks.md").is_file():
         console.print((parent / "tasks.md").read_text(), markup=False, highlight=False)
     console.print(f"task ablation directory: [bold]{parent}[/bold]")

@@ -40,7 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from harlab.config import RunConfig, from_dict, load_config, load_yaml, resolve_precision
+from harlab.config import (
+    RunConfig,
+    computed_settings,
+    from_dict,
+    load_config,
+    load_yaml,
+    resolve_precision,
+)
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
@@ -462,25 +469,6 @@ def load_for_resume(
     return stored, done
 
 
-# settings that may differ between machines without changing what a run computes
-_LOCAL = {("name",), ("description",), ("output_dir",), ("data", "path"), ("data", "cache"),
-          ("train", "threads"), ("train", "progress")}
-
-
-def _flat(tree: dict[str, Any], at: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    """Nested config dict -> {key path: leaf value}, runtime-only settings left out."""
-    out: dict[tuple[str, ...], Any] = {}
-    for key, value in tree.items():
-        where = (*at, str(key))
-        if where in _LOCAL:
-            continue
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, where))
-        else:
-            out[where] = value
-    return out
-
-
 def _same_normalisation(a: Any, b: Any) -> bool:
     """Normalisation statistics equal up to float32 rounding (other CPUs sum differently)."""
     if a is None or b is None:
@@ -508,7 +496,7 @@ def _check_merged_run(run_dir: Path, job: Job, data: dict[str, Any]) -> None:
     mine_cfg = copy.deepcopy(job.cfg)
     mine_cfg.train.precision = resolve_precision(mine_cfg.train.precision,
                                                  mine_cfg.train.accelerator)
-    mine, other = _flat(mine_cfg.to_dict()), _flat(saved)
+    mine, other = computed_settings(mine_cfg.to_dict()), computed_settings(saved)
     diff = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
     if diff:
         k = diff[0]

@@ -8,18 +8,21 @@ split CONFIG fixes (seeds vary initialisation and batch order only). The compari
 paired by seed (:func:`harlab.evaluation.compare.paired_difference`): joint minus single for
 every head, per window and, where test recordings are whole, with one decision per test
 segment. Each run is an ordinary run directory inside one new parent, which also gets
-``tasks.json``, ``tasks.md`` and ``tasks.png``.
+``tasks.json``, ``tasks.md`` and ``tasks.png`` (rewritten after every run, so an interrupted
+study keeps what it finished). ``resume`` continues such a study, or extends it with more
+seeds, reusing every finished run; the config and weightings must be the original's.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harlab.config import RunConfig
+from harlab.config import RunConfig, computed_settings
 from harlab.errors import ConfigError
 from harlab.evaluation.compare import format_difference, paired_difference, verdict
 from harlab.evaluation.metrics import mean_std
@@ -172,11 +175,48 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
     return path
 
 
+def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
+                    ) -> dict[tuple[str, int], dict[str, Any]]:
+    """The finished runs of an earlier study, by (model, seed); refuses another setting.
+
+    The config (up to runtime settings such as paths, threads and progress) and the
+    weightings must equal the stored ones, or one table would mix two studies. A run counts
+    as finished when its record is in ``tasks.json`` and its ``metrics.json`` is on disk.
+    """
+    path = Path(directory) / "tasks.json"
+    if not path.is_file():
+        raise ConfigError(f"cannot resume {directory}: no tasks.json there (not a "
+                          "'harlab ablate tasks' directory)")
+    try:
+        stored = json.loads(path.read_text())
+        old_cfg, old_w, runs = stored["config"], list(stored["weightings"]), stored["runs"]
+        done = {(r["variant"], int(r["seed"])): r for r in runs
+                if (Path(directory) / r["run"] / "metrics.json").is_file()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot resume from {path}: not a readable task ablation file "
+                          f"({type(exc).__name__}: {exc})") from None
+    old, now = computed_settings(old_cfg), computed_settings(cfg.to_dict())
+    diff = sorted(k for k in old.keys() | now.keys() if old.get(k) != now.get(k))
+    if diff:
+        k = diff[0]
+        raise ConfigError(f"cannot resume {directory} with another config ({'.'.join(k)}: "
+                          f"{old.get(k)!r} there, {now.get(k)!r} now"
+                          + (f"; {len(diff) - 1} more differences" if len(diff) > 1 else "")
+                          + ")")
+    if old_w != weightings:
+        raise ConfigError(f"cannot resume {directory} with other weightings ({old_w} there, "
+                          f"{weightings} now)")
+    return done
+
+
 def run_tasks_ablation(
     cfg: RunConfig, seeds: list[int], weightings: list[str] | None = None,
-    console: Any = None,
+    console: Any = None, resume: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every (model, seed); write the paired comparison into a new parent directory."""
+    """Train every (model, seed); write the paired comparison into a new parent directory.
+
+    ``resume``: continue (or extend with more seeds) the study in that directory instead.
+    """
     from harlab.training import train
 
     weightings = list(weightings or [cfg.task.loss_weighting])
@@ -185,13 +225,25 @@ def run_tasks_ablation(
     heads = list(cfg.task.heads)
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
-    parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
-    say(f"[bold]task ablation directory[/bold] {parent}")
+    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
+             f"{cfg.train.max_epochs} max epochs")
+    if resume is not None:
+        done = load_for_resume(resume, cfg, weightings)
+        parent = Path(resume)
+        say(f"[bold]resuming task ablation[/bold] {parent} ({len(done)} finished runs)")
+    else:
+        done = {}
+        parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
+        say(f"[bold]task ablation directory[/bold] {parent}")
     runs: list[dict[str, Any]] = []
     total, i = len(plan) * len(seeds), 0
     for seed in seeds:  # seed-major: an interrupted study still has complete pairs
         for variant, v_heads, weighting in plan:
             i += 1
+            if (variant, seed) in done:
+                runs.append(done[(variant, seed)])
+                say(f"[{i}/{total}] {variant}, seed {seed}: finished before, reused")
+                continue
             run_cfg = copy.deepcopy(cfg)
             run_cfg.task.heads = list(v_heads)
             run_cfg.task.loss_weighting = weighting
@@ -209,16 +261,26 @@ def run_tasks_ablation(
             say("  " + ", ".join(f"{h} macro-F1 {v['macro_f1']:.4f}"
                                  for h, v in rec["heads"].items())
                 + f", {rec['train_seconds'] or 0:.1f}s")
+            _save(parent, cfg, seeds, weightings, plan, heads, runs, title, complete=False)
+    return parent, _save(parent, cfg, seeds, weightings, plan, heads, runs, title,
+                         complete=True)
+
+
+def _save(parent: Path, cfg: RunConfig, seeds: list[int], weightings: list[str],
+          plan: list[tuple[str, list[str], str]], heads: list[str], runs: list[dict[str, Any]],
+          title: str, complete: bool) -> dict[str, Any]:
+    """(Re)write tasks.json/md/png with the runs so far; returns what tasks.json holds."""
     names = [v[0] for v in plan]
     summary = summarize(runs, names, heads)
-    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
-             f"{cfg.train.max_epochs} max epochs")
     out = {"config": cfg.to_dict(), "seeds": seeds, "weightings": weightings,
            "variants": [{"name": n, "heads": h, "loss_weighting": w} for n, h, w in plan],
            "split": "fixed by data.split for every run; seeds vary training only",
-           **summary, "runs": runs}
+           "complete": complete, **summary, "runs": runs}
     write_json(parent / "tasks.json", out)
     if runs:
-        (parent / "tasks.md").write_text(tasks_markdown(summary, heads, title))
+        (parent / "tasks.md").write_text(
+            tasks_markdown(summary, heads, title)
+            + ("" if complete else "\nPartial: the study is still running or was interrupted "
+               "(continue it with --resume).\n"))
         plot_tasks(parent / "tasks.png", runs, names, heads, title)
-    return parent, out
+    return out
