@@ -224,6 +224,21 @@ def computed_settings(tree: dict[str, Any], at: tuple[str, ...] = ()
     return out
 
 
+def settings_difference(there: dict[str, Any], here: dict[str, Any], here_word: str = "here"
+                        ) -> str | None:
+    """``"train.lr: 0.001 there, 0.01 here; 2 more differences"`` or None when equal.
+
+    Compares the computed settings of two config dicts (runtime-only settings ignored).
+    """
+    a, b = computed_settings(there), computed_settings(here)
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if not diff:
+        return None
+    k = diff[0]
+    return (f"{'.'.join(k)}: {a.get(k)!r} there, {b.get(k)!r} {here_word}"
+            + (f"; {len(diff) - 1} more differences" if len(diff) > 1 else ""))
+
+
 def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
     """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
     if str(precision) != "auto":

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds
+
 console = Console()
 ablate_app = typer.Typer(
     no_args_is_help=True, help="Ablation studies that train several runs and compare them."
@@ -20,16 +22,16 @@ ablate_app = typer.Typer(
 @ablate_app.command("danhar")
 def ablate_danhar(
     config: Annotated[Path, typer.Argument(help="YAML config of a DanHAR run")],
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0",
+    seeds: Seeds = "0",
     arrangements: Annotated[
         str | None,
         typer.Option(help="comma-separated subset of none,channel,temporal,"
                           "temporal_channel,channel_temporal (default: all)"),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    epochs: Epochs = None,
+    output_dir: OutputDir = None,
+    no_progress: NoProgress = False,
+    set_: Overrides = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
@@ -46,16 +48,16 @@ def ablate_danhar(
 @ablate_app.command("tasks")
 def ablate_tasks(
     config: Annotated[Path, typer.Argument(help="YAML config of a multitask run (two heads)")],
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0,1,2",
+    seeds: Seeds = "0,1,2",
     weightings: Annotated[
         str | None,
         typer.Option(help="comma-separated loss weightings of the joint models: flwl,equal,"
                           "fixed,uncertainty (default: the config's)"),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    epochs: Epochs = None,
+    output_dir: OutputDir = None,
+    no_progress: NoProgress = False,
+    set_: Overrides = None,
     resume: Annotated[
         Path | None,
         typer.Option(help="continue (or extend with more --seeds) the study in this "

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import typer
 
 T = TypeVar("T")
+
+# options several commands share, spelled once
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")]
+Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
+Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]
+OutputDir = Annotated[str | None, typer.Option(help="where run directories go")]
 
 
 def load_with_overrides(

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harlab.cli.common import NoProgress
+
 app = typer.Typer(no_args_is_help=True, help="Download and describe datasets.")
 console = Console()
 err_console = Console(stderr=True)
@@ -29,7 +31,7 @@ def download(
     force: Annotated[bool, typer.Option(help="replace an existing download")] = False,
     keep_archive: Annotated[bool, typer.Option(help="keep the archive beside DEST")] = False,
     retries: Annotated[int, typer.Option(help="resume attempts after a dropped connection")] = 3,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgress = False,
 ) -> None:
     """Download, verify (sha256/md5) and extract a dataset's official archive (resumable)."""
     from harlab.data.download import download_dataset

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
+from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
 from harlab.cli.mranet import search_ratio
@@ -81,7 +82,7 @@ def train(
     path: Annotated[str | None, typer.Option(help="dataset location, if not the default")] = None,
     model: Annotated[str | None, typer.Option(help="model name (harlab models)")] = None,
     split: Annotated[str | None, typer.Option(help="random | subject | session | given")] = None,
-    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
+    epochs: Epochs = None,
     batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for split and training")] = None,
@@ -89,14 +90,12 @@ def train(
     devices: Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")] = None,
     strategy: Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")] = None,
     num_nodes: Annotated[int | None, typer.Option(help="Trainer num_nodes")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
+    output_dir: OutputDir = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
     ] = None,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="no progress bar")
-    ] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    no_progress: NoProgress = False,
+    set_: Overrides = None,
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
     from harlab.cli.common import load_with_overrides
@@ -150,11 +149,11 @@ def train(
 def cv(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
     folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0",
-    epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where run directories go")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    seeds: Seeds = "0",
+    epochs: Epochs = None,
+    output_dir: OutputDir = None,
+    no_progress: NoProgress = False,
+    set_: Overrides = None,
 ) -> None:
     """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
     from harlab.cli.common import load_with_overrides, parse_list

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from harlab.cli.common import NoProgress, Overrides
+
 console = Console()
 
 
@@ -91,8 +93,8 @@ def search_ratio(
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="maximum epochs per run")] = None,
     output_dir: Annotated[str | None, typer.Option(help="where the search directory goes")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")] = None,
+    no_progress: NoProgress = False,
+    set_: Overrides = None,
 ) -> None:
     """Greedy search of the fixed loss-weight ratio (MRA-Net Table 5), chosen on validation."""
     from harlab.cli.common import load_with_overrides, parse_list

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from harlab.cli.common import NoProgress
+
 app = typer.Typer(
     no_args_is_help=True,
     help="Reproduce published result tables under the paper's and an honest protocol.",
@@ -80,7 +82,7 @@ def danhar(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override key.path=value in every run")
     ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgress = False,
     resume: Annotated[
         Path | None,
         typer.Option(help="continue (or extend with more seeds/folds/datasets/models) a "
@@ -226,7 +228,7 @@ def mranet(
     out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
         "runs"
     ),
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgress = False,
     resume: Annotated[
         Path | None,
         typer.Option(help="continue (or extend with --run-folds/--experiments/--models) a "

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harlab.cli.common import parse_names
+from harlab.cli.common import NoProgress, parse_names
 
 app = typer.Typer(no_args_is_help=True, help="Simulate person-specific radar data (MRA-Net).")
 console = Console()
@@ -286,7 +286,7 @@ def radar(
         bool,
         typer.Option(help="tiny dataset: 2 persons, 1 recording of 3.5 s per activity"),
     ] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgress = False,
 ) -> None:
     """Simulate raw radar recordings and write the processed frame dataset to OUT.
 

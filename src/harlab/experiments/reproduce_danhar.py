@@ -42,11 +42,11 @@ import numpy as np
 
 from harlab.config import (
     RunConfig,
-    computed_settings,
     from_dict,
     load_config,
     load_yaml,
     resolve_precision,
+    settings_difference,
 )
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
@@ -496,14 +496,10 @@ def _check_merged_run(run_dir: Path, job: Job, data: dict[str, Any]) -> None:
     mine_cfg = copy.deepcopy(job.cfg)
     mine_cfg.train.precision = resolve_precision(mine_cfg.train.precision,
                                                  mine_cfg.train.accelerator)
-    mine, other = computed_settings(mine_cfg.to_dict()), computed_settings(saved)
-    diff = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
+    diff = settings_difference(saved, mine_cfg.to_dict())
     if diff:
-        k = diff[0]
         raise ConfigError(f"cannot merge {run_dir}: it was trained with another config "
-                          f"({'.'.join(k)}: {other.get(k)!r} there, {mine.get(k)!r} here"
-                          + (f"; {len(diff) - 1} more differences" if len(diff) > 1 else "")
-                          + ")")
+                          f"({diff})")
     data = json.loads(json.dumps(to_jsonable(data)))
     for field_ in ("dataset", "channels", "rate", "window_length", "window_step", "class_ids",
                    "split_subjects", "split_sessions", "windows", "dropped"):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.config import RunConfig, computed_settings
+from harlab.config import RunConfig, settings_difference
 from harlab.errors import ConfigError
 from harlab.evaluation.compare import format_difference, paired_difference, verdict
 from harlab.evaluation.metrics import mean_std
@@ -195,14 +195,9 @@ def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume from {path}: not a readable task ablation file "
                           f"({type(exc).__name__}: {exc})") from None
-    old, now = computed_settings(old_cfg), computed_settings(cfg.to_dict())
-    diff = sorted(k for k in old.keys() | now.keys() if old.get(k) != now.get(k))
+    diff = settings_difference(old_cfg, cfg.to_dict(), "now")
     if diff:
-        k = diff[0]
-        raise ConfigError(f"cannot resume {directory} with another config ({'.'.join(k)}: "
-                          f"{old.get(k)!r} there, {now.get(k)!r} now"
-                          + (f"; {len(diff) - 1} more differences" if len(diff) > 1 else "")
-                          + ")")
+        raise ConfigError(f"cannot resume {directory} with another config ({diff})")
     if old_w != weightings:
         raise ConfigError(f"cannot resume {directory} with other weightings ({old_w} there, "
                           f"{weightings} now)")
