@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from harlab.evaluation.compare import format_difference, paired_difference, verdict
+from harlab.evaluation.compare import (
+    format_difference,
+    paired_difference,
+    smallest_wilcoxon_p,
+    verdict,
+)
 
 
 def test_paired_difference_matches_scipy_and_the_t_interval() -> None:
@@ -46,12 +51,14 @@ def test_paired_difference_edge_cases() -> None:
     assert "too few" in verdict(one, "helps", "hurts")
     same = paired_difference({0: 1.0, 1: 1.0}, {0: 0.5, 1: 0.5})  # identical differences
     assert same is not None and same["ci_low"] is None and same["p_t"] is None
+    assert verdict(same, "helps", "hurts") == "the same difference in all 2 pairs: no interval"
     ties = paired_difference({0: 0.5, 1: 0.5}, {0: 0.5, 1: 0.5})
     assert ties is not None and ties["ties"] == 2 and ties["p_wilcoxon"] is None
+    assert verdict(ties, "helps", "hurts") == "no difference (equal scores in all 2 pairs)"
     up = paired_difference({s: 0.8 + 0.01 * s for s in range(5)}, {s: 0.5 for s in range(5)})
     assert up is not None and up["ci_low"] > 0 and verdict(up, "helps", "hurts").startswith(
         "helps")
-    assert up["p_wilcoxon"] == pytest.approx(0.0625)  # the smallest with five pairs
+    assert up["p_wilcoxon"] == pytest.approx(0.0625) == smallest_wilcoxon_p(5)
     down = paired_difference({s: 0.5 for s in range(5)}, {s: 0.8 + 0.01 * s for s in range(5)})
     assert down is not None and verdict(down, "helps", "hurts").startswith("hurts")
     assert format_difference(None) == "—" and "no pair" in verdict(None, "a", "b")

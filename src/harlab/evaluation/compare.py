@@ -81,14 +81,22 @@ def verdict(diff: dict[str, Any] | None, better: str, worse: str) -> str:
     if diff is None:
         return "not compared (no pair of runs)"
     if diff["ci_low"] is None:
-        return (f"{diff['n']} pair{'s' if diff['n'] != 1 else ''}: too few (or identical) "
-                "differences for an interval")
+        if diff["n"] > 1 and diff["ties"] == diff["n"]:
+            return f"no difference (equal scores in all {diff['n']} pairs)"
+        if diff["n"] > 1:
+            return f"the same difference in all {diff['n']} pairs: no interval"
+        return "1 pair: too few for an interval"
     level = f"{100 * diff['confidence']:.0f} %"
     if diff["ci_low"] > 0:
         return f"{better} (the {level} interval lies above zero)"
     if diff["ci_high"] < 0:
         return f"{worse} (the {level} interval lies below zero)"
     return f"no difference shown (the {level} interval contains zero)"
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided exact signed-rank p-value n pairs can give: 2 / 2**n."""
+    return 2.0 / 2 ** n if n > 0 else 1.0
 
 
 def format_difference(diff: dict[str, Any] | None, digits: int = 4, scale: float = 1.0) -> str:

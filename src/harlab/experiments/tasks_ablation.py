@@ -24,7 +24,12 @@ import numpy as np
 
 from harlab.config import RunConfig, settings_difference
 from harlab.errors import ConfigError
-from harlab.evaluation.compare import format_difference, paired_difference, verdict
+from harlab.evaluation.compare import (
+    format_difference,
+    paired_difference,
+    smallest_wilcoxon_p,
+    verdict,
+)
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
 from harlab.runs import create_run_dir
@@ -119,6 +124,7 @@ def summarize(runs: list[dict[str, Any]], names: list[str], heads: list[str]
 
 def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str:
     """The per-variant table and the paired joint-minus-single table."""
+    n_seeds = max((r["runs"] for r in summary["rows"]), default=0)
     def ms(s: dict[str, Any] | None) -> str:
         return "—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
 
@@ -134,7 +140,8 @@ def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str
                      f"{ms(row['train_seconds'])} |")
     lines += ["", "Joint minus single-task, paired by seed: mean ± std of the differences "
               "[95 % t interval], how many seeds went up, paired t-test and Wilcoxon "
-              "signed-rank p-values (with 5 seeds the smallest Wilcoxon p is 0.0625).", "",
+              f"signed-rank p-values (with {n_seeds} seeds the smallest two-sided Wilcoxon p "
+              f"is {smallest_wilcoxon_p(n_seeds):.3g}).", "",
               "| joint model | head | score | joint − single | verdict |",
               "|---|---|---|---|---|"]
     labels = dict(SCORES)
