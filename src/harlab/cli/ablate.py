@@ -60,9 +60,8 @@ def ablate_tasks(
     set_: Overrides = None,
     resume: Annotated[
         Path | None,
-        typer.Option(help="continue (or extend with more --seeds) the study in this "
-                     "directory: same config, --set and --weightings; finished runs are "
-                     "reused"),
+        typer.Option(help="continue the study in this directory (same config, --set and "
+                     "--weightings; finished runs are reused); --seeds it lacks are added"),
     ] = None,
 ) -> None:
     """Joint vs single-task learning: every head alone and together, paired by seed."""

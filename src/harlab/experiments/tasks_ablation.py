@@ -183,8 +183,8 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
 
 
 def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
-                    ) -> dict[tuple[str, int], dict[str, Any]]:
-    """The finished runs of an earlier study, by (model, seed); refuses another setting.
+                    ) -> tuple[list[int], dict[tuple[str, int], dict[str, Any]]]:
+    """The seeds and finished runs (by model, seed) of an earlier study.
 
     The config (up to runtime settings such as paths, threads and progress) and the
     weightings must equal the stored ones, or one table would mix two studies. A run counts
@@ -197,6 +197,7 @@ def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
     try:
         stored = json.loads(path.read_text())
         old_cfg, old_w, runs = stored["config"], list(stored["weightings"]), stored["runs"]
+        old_seeds = [int(x) for x in stored["seeds"]]
         done = {(r["variant"], int(r["seed"])): r for r in runs
                 if (Path(directory) / r["run"] / "metrics.json").is_file()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -208,7 +209,7 @@ def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
     if old_w != weightings:
         raise ConfigError(f"cannot resume {directory} with other weightings ({old_w} there, "
                           f"{weightings} now)")
-    return done
+    return old_seeds, done
 
 
 def run_tasks_ablation(
@@ -217,7 +218,8 @@ def run_tasks_ablation(
 ) -> tuple[Path, dict[str, Any]]:
     """Train every (model, seed); write the paired comparison into a new parent directory.
 
-    ``resume``: continue (or extend with more seeds) the study in that directory instead.
+    ``resume``: continue the study in that directory instead; ``seeds`` not in it are
+    added to its own (a resume never drops finished runs from the table).
     """
     from harlab.training import train
 
@@ -227,16 +229,17 @@ def run_tasks_ablation(
     heads = list(cfg.task.heads)
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
-    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
-             f"{cfg.train.max_epochs} max epochs")
     if resume is not None:
-        done = load_for_resume(resume, cfg, weightings)
+        old_seeds, done = load_for_resume(resume, cfg, weightings)
+        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
         parent = Path(resume)
         say(f"[bold]resuming task ablation[/bold] {parent} ({len(done)} finished runs)")
     else:
         done = {}
         parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
         say(f"[bold]task ablation directory[/bold] {parent}")
+    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
+             f"{cfg.train.max_epochs} max epochs")
     runs: list[dict[str, Any]] = []
     total, i = len(plan) * len(seeds), 0
     for seed in seeds:  # seed-major: an interrupted study still has complete pairs
