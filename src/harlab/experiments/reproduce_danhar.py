@@ -207,6 +207,14 @@ def _fmt(ms: dict[str, float] | None, digits: int = 4) -> str:
     return f"{ms['mean']:.{digits}f} ± {ms['std']:.{digits}f}"
 
 
+def _segment_cell(s: dict[str, Any]) -> str:
+    """The per-segment mean ± std, saying over how many runs where that is fewer than all."""
+    seg = s.get("segment_macro_f1")
+    if seg is None or seg["n"] == s["n_runs"]:
+        return _fmt(seg)
+    return f"{_fmt(seg)} ({seg['n']} of {s['n_runs']} runs scored)"
+
+
 def results_markdown(result: dict[str, Any]) -> str:
     """The results table (one row per dataset/protocol/model, or per skipped preset)."""
     lim = result["limits"]
@@ -255,7 +263,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         eps = f"{s['epochs']['mean']:.1f}" if s["epochs"] else "—"
         cells = [
             row["dataset"], row["protocol"], row["model"], _fmt(s["accuracy"]),
-            _fmt(s["macro_f1"]), _fmt(s.get("segment_macro_f1")), f"{s['n_runs']}{failed}",
+            _fmt(s["macro_f1"]), _segment_cell(s), f"{s['n_runs']}{failed}",
             params, secs, eps,
             _cell(ref["text"]) if ref else "—", _cell(row["note"]),
         ]
@@ -447,11 +455,42 @@ def _read_reproduction(
             if moved:
                 run_dir = Path(directory) / run_dir.name
             if run.get("error") is None and (run_dir / "metrics.json").is_file():
-                done[_run_key(run)] = {**run, "run_dir": str(run_dir)}
+                done[_run_key(run)] = segment_from_evaluation(
+                    {**run, "run_dir": str(run_dir)})
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"cannot {verb} from {path}: malformed run record {run!r}"
                               ) from None
     return stored, done
+
+
+def segment_from_evaluation(run: dict[str, Any]) -> dict[str, Any]:
+    """A run record without a per-segment score takes it from ``harlab evaluate``'s file.
+
+    Runs trained before per-segment decisions existed can be re-scored with ``harlab
+    evaluate RUN`` (``evaluation-test-N.json``). The newest such file of the best checkpoint
+    whose per-window macro-F1 equals the record's is used, so a resumed table scores every
+    run it can; anything else leaves the record as it is.
+    """
+    if run.get("segment_macro_f1") is not None:
+        return run
+    run_dir = Path(run["run_dir"])
+    numbered = [(int(f.stem.rsplit("-", 1)[1]), f) for f in run_dir.glob("evaluation-test-*.json")
+                if f.stem.rsplit("-", 1)[1].isdigit()]
+    files = [f for _, f in sorted(numbered, reverse=True)]  # newest first
+    from harlab.training import whole_decision
+
+    for f in files:
+        try:
+            ev = json.loads(f.read_text())
+            same = (Path(ev["checkpoint"]).name == "best.ckpt"
+                    and abs(float(ev["metrics"]["macro_f1"]) - float(run["macro_f1"])) < 1e-9)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        whole = whole_decision(ev.get("decisions"), "activity")
+        if same and whole.get("macro_f1") is not None:
+            return {**run, "segment_macro_f1": whole["macro_f1"],
+                    "n_segments": whole.get("decisions"), "segment_from": f.name}
+    return run
 
 
 def load_for_resume(
