@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -741,6 +742,40 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         out["heads"] = heads
         out["identity_names"] = list(task["identity_names"])
     return out
+
+
+def stored_decisions(run_dir: Path, macro_f1: float | None = None
+                     ) -> tuple[dict[str, Any] | None, str | None]:
+    """A finished run's multi-window decisions and the file they come from.
+
+    From ``metrics.json`` when training scored them; for runs trained before that, from the
+    newest ``evaluation-test-N.json`` (``harlab evaluate``) of the best checkpoint whose
+    per-window macro-F1 equals ``macro_f1`` (the run's own test score), so an evaluation of
+    another checkpoint or of changed data is never taken for the run's. ``(None, None)``
+    when there are none.
+    """
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    if metrics.get("decisions"):
+        return metrics["decisions"], "metrics.json"
+    if macro_f1 is None:
+        macro_f1 = (metrics.get("test") or {}).get("macro_f1")
+    if macro_f1 is None:
+        return None, None
+    numbered = [(int(f.stem.rsplit("-", 1)[1]), f) for f in run_dir.glob("evaluation-test-*.json")
+                if f.stem.rsplit("-", 1)[1].isdigit()]
+    for _, f in sorted(numbered, reverse=True):  # newest first
+        try:
+            ev = json.loads(f.read_text())
+            same = (Path(ev["checkpoint"]).name == "best.ckpt"
+                    and abs(float(ev["metrics"]["macro_f1"]) - float(macro_f1)) < 1e-9)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if same and ev.get("decisions"):
+            return ev["decisions"], f.name
+    return None, None
 
 
 def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +84,101 @@ def test_paired_difference_is_antisymmetric(pairs: list[tuple[float, float]]) ->
         assert ab["p_t"] == pytest.approx(ba["p_t"]) and 0 <= ab["p_t"] <= 1
     assert ab["p_wilcoxon"] is None or (0 < ab["p_wilcoxon"] <= 1 and math.isclose(
         ab["p_wilcoxon"], ba["p_wilcoxon"]))
+
+
+# ------------------------------------------------------------------ harlab compare
+def make_run(where: Path, model: str, seed: int, fold: int, f1: float,
+             seg: float | None = None, seg_in_evaluation: bool = False,
+             data_path: str = "/data/a.csv") -> Path:
+    """A finished run directory as harlab train writes it (config.yaml + metrics.json)."""
+    from harlab.config import dump_yaml, from_dict
+
+    run = where / f"{model}_seed{seed}_fold{fold}"
+    run.mkdir(parents=True)
+    cfg = from_dict({"name": run.name, "data": {
+        "dataset": "custom", "path": data_path,
+        "split": {"kind": "subject", "folds": 4, "fold": fold, "seed": 0}},
+        "model": {"name": model}, "train": {"seed": seed}})
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    decisions = {"activity": [{"frames": 1, "macro_f1": f1},
+                              {"frames": "segment", "macro_f1": seg}]}
+    metrics = {"test": {"macro_f1": f1}, "decisions": decisions}
+    if seg_in_evaluation:  # trained before decisions existed, re-scored by harlab evaluate
+        del metrics["decisions"]
+        (run / "evaluation-test-1.json").write_text(json.dumps({
+            "checkpoint": str(run / "checkpoints" / "best.ckpt"),
+            "metrics": {"macro_f1": f1}, "decisions": decisions}))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harlab.cli import main as cli
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    f1 = {}
+    for seed in (0, 1):
+        for fold in (0, 1):
+            f1[(seed, fold)] = 0.6 + 0.05 * fold + 0.01 * seed
+            make_run(a, "danhar_cnn", seed, fold, f1[(seed, fold)] + 0.03, seg=0.9,
+                     data_path="/elsewhere/a.csv")  # another machine's path still pairs
+            make_run(b, "cnn", seed, fold, f1[(seed, fold)], seg=0.8,
+                     seg_in_evaluation=(seed, fold) == (1, 1))
+    make_run(b, "cnn", 0, 2, 0.5)  # no partner in A
+    out = tmp_path / "cmp"
+    res = CliRunner().invoke(cli.app, ["compare", str(a), str(b), "--output-dir", str(out)])
+    assert res.exit_code == 0, f"{res.output}\n{res.exception!r}"
+    (parent,) = list(out.iterdir())
+    got = json.loads((parent / "compare.json").read_text())
+    assert got["pairs"] == 4 and (got["unpaired_a"], got["unpaired_b"]) == (0, 1)
+    assert got["models"] == {"A": ["danhar_cnn"], "B": ["cnn"]}
+    window, segment = got["comparisons"]
+    assert window["score"] == "macro_f1" and window["difference"]["diffs"] == pytest.approx(
+        [0.03] * 4)
+    assert window["verdict"] == "the same difference in all 4 pairs: no interval"
+    assert sorted(window["b"]) == pytest.approx(sorted(f1.values()))
+    # the (1, 1) run's segment score comes from its harlab evaluate file
+    assert segment["difference"]["n"] == 4 and segment["difference"]["mean"] == pytest.approx(
+        0.1)
+    md = (parent / "compare.md").read_text()
+    assert "4 pairs of runs" in md and "1 of B (left out)" in md
+    assert "| activity | macro-F1 per window | +0.0300 ± 0.0000, 4/4 up, p_W 0.125 |" in md
+    assert (parent / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "comparison directory" in res.output
+
+
+def test_compare_selects_runs_and_refuses_what_it_cannot_pair(tmp_path: Path) -> None:
+    from harlab.errors import ConfigError
+    from harlab.evaluation.compare import collect_runs, compare_runs
+
+    mixed = tmp_path / "reproduction"
+    for seed in (0, 1, 2):
+        make_run(mixed, "cnn", seed, 0, 0.6 + 0.01 * seed)
+        make_run(mixed, "danhar_cnn", seed, 0, 0.62 + 0.02 * seed)
+    a = collect_runs(mixed, ["model.name=danhar_cnn"])
+    b = collect_runs(mixed, ["model.name=cnn", "train.seed=1"])
+    assert {r["model"] for r in a} == {"danhar_cnn"} and [r["seed"] for r in b] == [1]
+    one = compare_runs(a, b)
+    assert one["pairs"] == 1 and one["comparisons"][0]["difference"]["diffs"] == (
+        pytest.approx([0.03]))
+    single = collect_runs(mixed / "cnn_seed2_fold0")  # a run directory is a side of one run
+    assert len(single) == 1 and single[0]["seed"] == 2
+    with pytest.raises(ConfigError, match="ambiguous; narrow the side down with --where"):
+        compare_runs(collect_runs(mixed), b)  # cnn and danhar_cnn share data and seed
+    other_fold = tmp_path / "other"
+    make_run(other_fold, "cnn", 0, 3, 0.7)
+    with pytest.raises(ConfigError, match="nothing to pair"):
+        compare_runs(a, collect_runs(other_fold))
+    with pytest.raises(ConfigError, match="no finished harlab run .* matching model.name=x"):
+        collect_runs(mixed, ["model.name=x"])
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        collect_runs(mixed, ["model.name"])
+    with pytest.raises(ConfigError, match="no such directory"):
+        collect_runs(tmp_path / "absent")
+    (mixed / "broken").mkdir()
+    (mixed / "broken" / "config.yaml").write_text("model: {name: [unclosed")
+    (mixed / "broken" / "metrics.json").write_text("{}")
+    with pytest.raises(ConfigError, match="broken: not a readable run"):
+        collect_runs(mixed)

@@ -146,6 +146,29 @@ def train(
 
 
 @app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="run directory, or a folder of runs (cv, ablation, "
+                                      "reproduction)")],
+    b: Annotated[Path, typer.Argument(help="the other side, the same way")],
+    where_a: Annotated[
+        list[str] | None,
+        typer.Option("--where-a", help="keep A's runs whose config has key.path=value "
+                     "(repeatable, e.g. model.name=danhar_cnn)"),
+    ] = None,
+    where_b: Annotated[
+        list[str] | None, typer.Option("--where-b", help="the same for B's runs")
+    ] = None,
+    output_dir: Annotated[str, typer.Option(help="where the comparison directory goes")] = "runs",
+) -> None:
+    """A minus B, runs paired by data split and seed: interval, wins, paired tests."""
+    from harlab.evaluation.compare import write_comparison
+
+    parent, _ = write_comparison(a, b, where_a, where_b, output_dir)
+    console.print((parent / "compare.md").read_text(), markup=False, highlight=False)
+    console.print(f"comparison directory: [bold]{parent}[/bold]")
+
+
+@app.command()
 def cv(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
     folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,

@@ -13,8 +13,10 @@ the win count say more at such sizes.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,3 +115,170 @@ def format_difference(diff: dict[str, Any] | None, digits: int = 4, scale: float
                   if diff[key] is not None)
     return (f"{f(diff['mean'])} ± {scale * diff['std']:.{digits}f}{ci}, "
             f"{diff['wins']}/{diff['n']} up" + (f", {p}" if p else ""))
+
+
+# ------------------------------------------------------------------ run directories
+def _run_dirs(root: Path) -> list[Path]:
+    """``root`` itself when it is a finished run, else its finished child runs."""
+    def finished(p: Path) -> bool:
+        return (p / "config.yaml").is_file() and (p / "metrics.json").is_file()
+
+    if finished(root):
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and finished(p))
+
+
+def _matches(settings: dict[tuple[str, ...], Any], where: list[str]) -> bool:
+    """Every ``key.path=value`` of ``where`` holds (value read as YAML, as ``--set`` does)."""
+    import yaml
+
+    for item in where:
+        key, value = item.split("=", 1)
+        have = settings.get(tuple(key.strip().split(".")))
+        want = yaml.safe_load(value)
+        if have != want and str(have) != value.strip():
+            return False
+    return True
+
+
+def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
+    """The finished runs under ``root`` (one run, or a folder of runs) that match ``where``.
+
+    Each is ``{run, pair_key, model, scores}``: the pairing key is the run's data settings
+    (dataset, windows, split with its seed and fold; not paths) plus its training seed, so
+    two runs pair exactly when they saw the same train/validation/test data and seed.
+    ``scores`` are per head: per-window test macro-F1 and, where scored, the macro-F1 of
+    one decision per test segment (from ``metrics.json``, or for older runs from their
+    ``harlab evaluate`` file, see :func:`harlab.training.stored_decisions`).
+    """
+    from harlab.config import computed_settings, from_dict, load_yaml
+    from harlab.errors import ConfigError, HarlabError
+    from harlab.training import stored_decisions, whole_decision
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such directory")
+    for item in where or []:
+        if "=" not in item:
+            raise ConfigError(f"--where {item!r}: expected key.path=value")
+    out = []
+    for run in _run_dirs(root):
+        try:
+            cfg = from_dict(load_yaml(run / "config.yaml")).to_dict()
+            metrics = json.loads((run / "metrics.json").read_text())
+        except (OSError, ValueError, HarlabError) as exc:
+            raise ConfigError(f"{run}: not a readable run ({type(exc).__name__}: {exc})"
+                              ) from None
+        settings = computed_settings(cfg)
+        if not _matches(settings, list(where or [])):
+            continue
+        data = {k: v for k, v in settings.items() if k[0] == "data"}
+        key = json.dumps(sorted((".".join(k), v) for k, v in data.items()), default=str)
+        heads = metrics.get("test_heads") or {"activity": metrics["test"]}
+        dec, _ = stored_decisions(run, metrics["test"].get("macro_f1"))
+        scores = {head: {"macro_f1": m.get("macro_f1"),
+                         "segment_macro_f1": whole_decision(dec, head).get("macro_f1")}
+                  for head, m in heads.items()}
+        out.append({"run": str(run), "pair_key": (key, settings.get(("train", "seed"))),
+                    "seed": settings.get(("train", "seed")),
+                    "fold": settings.get(("data", "split", "fold")),
+                    "model": settings.get(("model", "name")), "scores": scores})
+    if not out:
+        raise ConfigError(f"{root}: no finished harlab run (config.yaml + metrics.json)"
+                          + (f" matching {' and '.join(where or [])}" if where else ""))
+    return out
+
+
+def _side_scores(side: dict[Any, dict[str, Any]], shared: list[Any], head: str, score: str
+                 ) -> dict[tuple[Any, ...], Any]:
+    """``{(fold, seed, pair index): score}`` of one side's paired runs."""
+    return {(side[k]["fold"], side[k]["seed"], i): side[k]["scores"].get(head, {}).get(score)
+            for i, k in enumerate(shared)}
+
+
+def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """A minus B per head and score, runs paired by their data settings and seed."""
+    from harlab.errors import ConfigError
+
+    sides = {}
+    for name, runs in (("A", a), ("B", b)):
+        seen: dict[Any, str] = {}
+        for r in runs:
+            if r["pair_key"] in seen:
+                raise ConfigError(
+                    f"side {name}: {seen[r['pair_key']]} and {r['run']} trained on the same "
+                    "data with the same seed, so pairs would be ambiguous; narrow the side "
+                    "down with --where-a/--where-b (e.g. model.name=cnn)")
+            seen[r["pair_key"]] = r["run"]
+        sides[name] = {r["pair_key"]: r for r in runs}
+    shared = [k for k in sides["A"] if k in sides["B"]]
+    if not shared:
+        raise ConfigError(f"no run of A ({len(a)}) shares its data and seed with a run of B "
+                          f"({len(b)}): nothing to pair")
+    heads = [h for h in ("activity", "identity")
+             if any(h in sides["A"][k]["scores"] and h in sides["B"][k]["scores"]
+                    for k in shared)]
+    comparisons = []
+    for head in heads:
+        for score in ("macro_f1", "segment_macro_f1"):
+            va, vb = (_side_scores(sides[side], shared, head, score) for side in ("A", "B"))
+            diff = paired_difference(va, vb)
+            if diff is not None:
+                keys = [tuple(k) for k in diff["keys"]]
+                comparisons.append({"head": head, "score": score, "difference": diff,
+                                    "a": [va[k] for k in keys], "b": [vb[k] for k in keys],
+                                    "verdict": verdict(diff, "A is better", "B is better")})
+    return {"pairs": len(shared), "unpaired_a": len(a) - len(shared),
+            "unpaired_b": len(b) - len(shared),
+            "models": {"A": sorted({str(r["model"]) for r in a}),
+                       "B": sorted({str(r["model"]) for r in b})},
+            "paired_runs": [[sides["A"][k]["run"], sides["B"][k]["run"]] for k in shared],
+            "comparisons": comparisons}
+
+
+SCORE_LABELS = {"macro_f1": "macro-F1 per window",
+                "segment_macro_f1": "macro-F1, one decision per test segment"}
+
+
+def comparison_markdown(result: dict[str, Any], a_name: str, b_name: str) -> str:
+    """The A-minus-B table with what was paired."""
+    lines = [f"# {a_name} minus {b_name}", "",
+             f"A: `{a_name}` (models {', '.join(result['models']['A'])}); B: `{b_name}` "
+             f"(models {', '.join(result['models']['B'])}). {result['pairs']} pairs of runs "
+             "with the same data settings (dataset, windows, split, its seed and fold) and "
+             f"training seed; unpaired runs: {result['unpaired_a']} of A, "
+             f"{result['unpaired_b']} of B (left out).", "",
+             "Mean ± std of the differences [95 % t interval], pairs where A was higher, "
+             "paired t-test and Wilcoxon signed-rank p-values (with n pairs the smallest "
+             f"two-sided Wilcoxon p is 2/2^n = {smallest_wilcoxon_p(result['pairs']):.3g} "
+             "here).", "",
+             "| head | score | A − B | verdict |", "|---|---|---|---|"]
+    for c in result["comparisons"]:
+        lines.append(f"| {c['head']} | {SCORE_LABELS[c['score']]} | "
+                     f"{format_difference(c['difference'])} | {c['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(
+    a: str | Path, b: str | Path, where_a: list[str] | None = None,
+    where_b: list[str] | None = None, output_dir: str | Path = "runs",
+) -> tuple[Path, dict[str, Any]]:
+    """Pair the runs under ``a`` and ``b``; write compare.json/md/png into a new directory."""
+    from harlab.evaluation.plots import plot_paired_scores
+    from harlab.evaluation.report import write_json
+    from harlab.runs import create_run_dir
+
+    def name(path: str | Path, where: list[str] | None) -> str:
+        return Path(path).name + (f" [{', '.join(where)}]" if where else "")
+
+    result = compare_runs(collect_runs(a, where_a), collect_runs(b, where_b))
+    a_name, b_name = name(a, where_a), name(b, where_b)
+    result = {"a": str(a), "b": str(b), "where_a": list(where_a or []),
+              "where_b": list(where_b or []), **result}
+    parent = create_run_dir(output_dir, "compare")
+    write_json(parent / "compare.json", result)
+    (parent / "compare.md").write_text(comparison_markdown(result, a_name, b_name))
+    plot_paired_scores(parent / "compare.png",
+                       [(f"{c['head']}: {SCORE_LABELS[c['score']]}", c["a"], c["b"])
+                        for c in result["comparisons"]], a_name, b_name)
+    return parent, result

@@ -258,3 +258,28 @@ def plot_metric_curves(
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def plot_paired_scores(
+    path: str | Path, panels: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    a_name: str, b_name: str,
+) -> Path:
+    """One panel per score: each pair of runs as a point (B on x, A on y) and the diagonal.
+
+    Points above the diagonal are pairs where A scored higher.
+    """
+    fig = Figure(figsize=(3.4 * max(1, len(panels)), 3.5))
+    for i, (title, a, b) in enumerate(panels):
+        ax = fig.add_subplot(1, max(1, len(panels)), i + 1)
+        ax.scatter(list(b), list(a), s=18, zorder=3)
+        lo = min([*a, *b, 1.0])
+        lo = max(0.0, lo - 0.05)
+        ax.plot([lo, 1.0], [lo, 1.0], color="grey", lw=0.8, ls="--")
+        ax.set_xlim(lo, 1.0)
+        ax.set_ylim(lo, 1.0)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"B: {b_name}"[:48], fontsize=7)
+        ax.set_ylabel(f"A: {a_name}"[:48], fontsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.grid(alpha=0.3)
+    return _save(fig, path)

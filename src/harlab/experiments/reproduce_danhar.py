@@ -467,30 +467,19 @@ def segment_from_evaluation(run: dict[str, Any]) -> dict[str, Any]:
     """A run record without a per-segment score takes it from ``harlab evaluate``'s file.
 
     Runs trained before per-segment decisions existed can be re-scored with ``harlab
-    evaluate RUN`` (``evaluation-test-N.json``). The newest such file of the best checkpoint
-    whose per-window macro-F1 equals the record's is used, so a resumed table scores every
-    run it can; anything else leaves the record as it is.
+    evaluate RUN``; :func:`harlab.training.stored_decisions` finds that file, so a resumed
+    table scores every run it can. Anything else leaves the record as it is.
     """
     if run.get("segment_macro_f1") is not None:
         return run
-    run_dir = Path(run["run_dir"])
-    numbered = [(int(f.stem.rsplit("-", 1)[1]), f) for f in run_dir.glob("evaluation-test-*.json")
-                if f.stem.rsplit("-", 1)[1].isdigit()]
-    files = [f for _, f in sorted(numbered, reverse=True)]  # newest first
-    from harlab.training import whole_decision
+    from harlab.training import stored_decisions, whole_decision
 
-    for f in files:
-        try:
-            ev = json.loads(f.read_text())
-            same = (Path(ev["checkpoint"]).name == "best.ckpt"
-                    and abs(float(ev["metrics"]["macro_f1"]) - float(run["macro_f1"])) < 1e-9)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        whole = whole_decision(ev.get("decisions"), "activity")
-        if same and whole.get("macro_f1") is not None:
-            return {**run, "segment_macro_f1": whole["macro_f1"],
-                    "n_segments": whole.get("decisions"), "segment_from": f.name}
-    return run
+    dec, source = stored_decisions(Path(run["run_dir"]), float(run["macro_f1"]))
+    whole = whole_decision(dec, "activity")
+    if whole.get("macro_f1") is None:
+        return run
+    return {**run, "segment_macro_f1": whole["macro_f1"], "n_segments": whole.get("decisions"),
+            "segment_from": source}
 
 
 def load_for_resume(
