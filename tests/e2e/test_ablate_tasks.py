@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,3 +159,46 @@ def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.Mo
         bad = CliRunner().invoke(cli.app, [*base, *extra])
         assert bad.exit_code != 0 and words in f"{bad.output}{bad.exception}", (extra, bad)
     assert not out.exists() or not any(out.iterdir())  # nothing trained, no directory
+
+
+def test_an_interrupted_resume_keeps_every_finished_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harlab.training
+    from harlab.config import load_config
+    from harlab.experiments.tasks_ablation import run_tasks_ablation
+    from harlab.training import TrainResult
+
+    cfg = load_config(tiny_multitask_config(tmp_path), [f"output_dir={tmp_path / 'runs'}"])
+    calls: list[str] = []
+    fail_at = [0]
+
+    def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
+        calls.append(run_cfg.name)
+        if len(calls) == fail_at[0]:
+            raise KeyboardInterrupt  # the user stops the study during this training
+        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
+        run.mkdir()
+        test = {"macro_f1": 0.5, "accuracy": 0.5}
+        m = {"test": test, "parameters": 10, "train_seconds": 1.0, "epochs_trained": 1,
+             "test_heads": {h: test for h in run_cfg.task.heads}}
+        (run / "metrics.json").write_text(json.dumps(m))
+        return TrainResult(run, m, True)
+
+    monkeypatch.setattr(harlab.training, "train", fake_train)
+    parent, first = run_tasks_ablation(cfg, [0, 1], ["equal"])  # 3 models x 2 seeds
+    assert len(first["runs"]) == 6 and len(calls) == 6
+    by = {(r["variant"], r["seed"]): r for r in first["runs"]}
+    for lost in (("joint_equal", 0), ("identity_only", 1)):
+        (parent / by[lost]["run"] / "metrics.json").unlink()
+    fail_at[0] = 8  # the resume retrains seed 0's joint run, then is stopped in seed 1
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks_ablation(cfg, [0, 1], ["equal"], resume=parent)
+    saved = json.loads((parent / "tasks.json").read_text())
+    # seed 0 (with its new joint run) and the seed-1 runs not reached yet are all there
+    assert not saved["complete"]
+    assert sorted((r["variant"], r["seed"]) for r in saved["runs"]) == [
+        ("activity_only", 0), ("activity_only", 1), ("identity_only", 0), ("joint_equal", 0),
+        ("joint_equal", 1)]
+    fail_at[0] = 0
+    _, done = run_tasks_ablation(cfg, [0, 1], ["equal"], resume=parent)
+    assert done["complete"] and len(done["runs"]) == 6 and len(calls) == 9

@@ -241,12 +241,13 @@ def run_tasks_ablation(
     title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
              f"{cfg.train.max_epochs} max epochs")
     runs: list[dict[str, Any]] = []
+    waiting = dict(done)  # finished runs not reached yet: kept in every partial save
     total, i = len(plan) * len(seeds), 0
     for seed in seeds:  # seed-major: an interrupted study still has complete pairs
         for variant, v_heads, weighting in plan:
             i += 1
             if (variant, seed) in done:
-                runs.append(done[(variant, seed)])
+                runs.append(waiting.pop((variant, seed)))
                 say(f"[{i}/{total}] {variant}, seed {seed}: finished before, reused")
                 continue
             run_cfg = copy.deepcopy(cfg)
@@ -266,7 +267,8 @@ def run_tasks_ablation(
             say("  " + ", ".join(f"{h} macro-F1 {v['macro_f1']:.4f}"
                                  for h, v in rec["heads"].items())
                 + f", {rec['train_seconds'] or 0:.1f}s")
-            _save(parent, cfg, seeds, weightings, plan, heads, runs, title, complete=False)
+            _save(parent, cfg, seeds, weightings, plan, heads, [*runs, *waiting.values()],
+                  title, complete=False)
     return parent, _save(parent, cfg, seeds, weightings, plan, heads, runs, title,
                          complete=True)
 
