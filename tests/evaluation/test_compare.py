@@ -54,6 +54,8 @@ def test_paired_difference_edge_cases() -> None:
     same = paired_difference({0: 1.0, 1: 1.0}, {0: 0.5, 1: 0.5})  # identical differences
     assert same is not None and same["ci_low"] is None and same["p_t"] is None
     assert verdict(same, "helps", "hurts") == "the same difference in all 2 pairs: no interval"
+    rounded = paired_difference({0: 0.7, 1: 0.1 + 0.2}, {0: 0.4, 1: 0.0})  # 0.3 up to rounding
+    assert rounded is not None and rounded["std"] == 0.0 and rounded["p_t"] is None
     ties = paired_difference({0: 0.5, 1: 0.5}, {0: 0.5, 1: 0.5})
     assert ties is not None and ties["ties"] == 2 and ties["p_wilcoxon"] is None
     assert verdict(ties, "helps", "hurts") == "no difference (equal scores in all 2 pairs)"

@@ -58,6 +58,8 @@ def paired_difference(
     d = np.array([float(a[k]) - float(b[k]) for k in keys], np.float64)
     n = int(d.size)
     std = float(d.std(ddof=1)) if n > 1 else 0.0
+    if std < 1e-12 * max(1.0, float(np.abs(d).max())):
+        std = 0.0  # equal differences up to float rounding: no spread to test against
     out: dict[str, Any] = {
         "n": n, "mean": float(d.mean()), "std": std, "confidence": confidence,
         "ci_low": None, "ci_high": None, "p_t": None, "p_wilcoxon": None,
