@@ -101,6 +101,7 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     md = (parent / "tasks.md").read_text()
     assert "| joint_equal | identity | macro-F1 per window |" in md
     assert "Joint minus single-task, paired by seed" in md
+    assert "8 intervals are shown" in md  # 2 joint models x 2 heads x 2 scores
     assert "with 2 seeds the smallest two-sided Wilcoxon p is 0.5" in " ".join(md.split())
     assert (parent / "tasks.png").stat().st_size > 0
     assert res["complete"] and "Partial" not in md

@@ -266,6 +266,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert "Multitask minus single-task, paired by (fold, seed)" in report
     assert "| identity | MRA-Net multitask (FLWL) − MRA-Net identity only | per frame |" in report
     assert "| +4.53 |" in report  # the paper's identity gain, 95.87 - 91.34
+    assert "4 intervals are shown" in report
     # the first seed drew the folds: it must stay first
     res = runner.invoke(cli.app, [*again, "--experiments", "table4", "--seeds", "1,0"])
     assert isinstance(res.exception, ConfigError) and "keep it first (e.g. --seeds 0,1)" in str(

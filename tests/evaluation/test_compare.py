@@ -66,6 +66,10 @@ def test_paired_difference_edge_cases() -> None:
     down = paired_difference({s: 0.5 for s in range(5)}, {s: 0.8 + 0.01 * s for s in range(5)})
     assert down is not None and verdict(down, "helps", "hurts").startswith("hurts")
     assert format_difference(None) == "—" and "no pair" in verdict(None, "a", "b")
+    from harlab.evaluation.compare import multiple_note
+
+    assert multiple_note(0) == multiple_note(1) == ""
+    assert multiple_note(8).startswith("8 intervals are shown. At 95 % each, about one in")
     with pytest.raises(ValueError, match="confidence"):
         paired_difference({0: 1.0}, {0: 0.5}, confidence=1.5)
 
@@ -146,6 +150,7 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
         0.1)
     md = (parent / "compare.md").read_text()
     assert "4 pairs of runs" in md and "1 of B (left out)" in md
+    assert "2 intervals are shown" in md  # per window and per segment
     assert "| activity | macro-F1 per window | +0.0300 ± 0.0000, 4/4 up, p_W 0.125 |" in md
     assert (parent / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "comparison directory" in res.output

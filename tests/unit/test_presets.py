@@ -271,6 +271,7 @@ def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
     md = results_markdown(result)
     assert "Attention minus the plain backbone, paired by (seed, fold)" in md
     assert "| usc_had | honest | danhar_cnn − cnn | per window | +0.0350 ± 0.0212 [" in md
+    assert "3 intervals are shown" in md
 
 
 def test_reused_runs_take_their_segment_score_from_harlab_evaluate(tmp_path: Path) -> None:

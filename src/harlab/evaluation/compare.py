@@ -103,6 +103,15 @@ def smallest_wilcoxon_p(n: int) -> float:
     return 2.0 / 2 ** n if n > 0 else 1.0
 
 
+def multiple_note(k: int) -> str:
+    """What k intervals side by side mean (empty for fewer than two)."""
+    if k < 2:
+        return ""
+    return (f"{k} intervals are shown. At 95 % each, about one in twenty excludes zero by "
+            "chance alone when nothing differs, so a single interval off zero among many is "
+            "weak evidence.")
+
+
 def format_difference(diff: dict[str, Any] | None, digits: int = 4, scale: float = 1.0) -> str:
     """``+0.0123 ± 0.0100 [−0.0001, +0.0247], 4/5 up, p_t 0.06, p_W 0.12`` (or "—")."""
     if diff is None:
@@ -258,6 +267,8 @@ def comparison_markdown(result: dict[str, Any], a_name: str, b_name: str) -> str
     for c in result["comparisons"]:
         lines.append(f"| {c['head']} | {SCORE_LABELS[c['score']]} | "
                      f"{format_difference(c['difference'])} | {c['verdict']} |")
+    if note := multiple_note(len(result["comparisons"])):
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 

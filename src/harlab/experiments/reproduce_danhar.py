@@ -270,7 +270,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     pairs = attention_pairs(result["runs"])
     if pairs:
-        from harlab.evaluation.compare import format_difference
+        from harlab.evaluation.compare import format_difference, multiple_note
 
         lines += ["", "Attention minus the plain backbone, paired by (seed, fold): mean ± std "
                   "of the macro-F1 differences [95 % t interval], how many pairs went up, "
@@ -280,6 +280,8 @@ def results_markdown(result: dict[str, Any]) -> str:
         lines += [f"| {p['dataset']} | {p['protocol']} | {p['attention']} − {p['plain']} | "
                   f"{p['score']} | {format_difference(p['difference'])} | {p['verdict']} |"
                   for p in pairs]
+        if note := multiple_note(len(pairs)):
+            lines += ["", note]
     if mixes_sessions(result):
         lines += ["", "Training times (train s/run) come from more than one session: compare "
                   "them only between runs trained under similar conditions (each run's "

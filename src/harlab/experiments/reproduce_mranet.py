@@ -1264,7 +1264,7 @@ def decisions_section(parent: Path, summ: dict[str, Any], plot: Callable[..., An
 
 def table4_pairs_lines(pairs: list[dict[str, Any]]) -> list[str]:
     """Report lines: multitask minus single-task, paired by (fold, seed)."""
-    from harlab.evaluation.compare import format_difference
+    from harlab.evaluation.compare import format_difference, multiple_note
 
     if not any(p["difference"] for p in pairs):
         return []
@@ -1284,7 +1284,8 @@ def table4_pairs_lines(pairs: list[dict[str, Any]]) -> list[str]:
                      f"{SPECS[p['single']].label} | {p['score']} | "
                      f"{format_difference(p['difference'], digits=2, scale=100)} | "
                      f"{p['verdict']} | {paper} |")
-    return [*lines, ""]
+    note = multiple_note(sum(p["difference"] is not None for p in pairs))
+    return [*lines, *(["", note] if note else []), ""]
 
 
 def write_report(parent: Path, res: dict[str, Any], fr: Frames,

@@ -26,6 +26,7 @@ from harlab.config import RunConfig, settings_difference
 from harlab.errors import ConfigError
 from harlab.evaluation.compare import (
     format_difference,
+    multiple_note,
     paired_difference,
     smallest_wilcoxon_p,
     verdict,
@@ -148,6 +149,8 @@ def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str
     for c in summary["comparisons"]:
         lines.append(f"| {c['joint']} | {c['head']} | {labels[c['score']]} | "
                      f"{format_difference(c['difference'])} | {c['verdict']} |")
+    if note := multiple_note(sum(c["difference"] is not None for c in summary["comparisons"])):
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
