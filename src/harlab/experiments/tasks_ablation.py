@@ -160,7 +160,7 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.2 * len(heads), 3.6))
+    fig = Figure(figsize=(4.6 * len(heads), 3.8))
     seeds = sorted({r["seed"] for r in runs})
     for i, head in enumerate(heads):
         ax = fig.add_subplot(1, len(heads), i + 1)
@@ -179,6 +179,7 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
         if i == 0:
             ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(wspace=0.35)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
     fig.clear()
