@@ -284,6 +284,9 @@ def write_comparison(
     def name(path: str | Path, where: list[str] | None) -> str:
         return Path(path).name + (f" [{', '.join(where)}]" if where else "")
 
+    def label(path: str | Path, where: list[str] | None) -> str:  # short, for the axes
+        return ", ".join(where) if where else Path(path).name
+
     result = compare_runs(collect_runs(a, where_a), collect_runs(b, where_b))
     a_name, b_name = name(a, where_a), name(b, where_b)
     result = {"a": str(a), "b": str(b), "where_a": list(where_a or []),
@@ -293,5 +296,5 @@ def write_comparison(
     (parent / "compare.md").write_text(comparison_markdown(result, a_name, b_name))
     plot_paired_scores(parent / "compare.png",
                        [(f"{c['head']}: {SCORE_LABELS[c['score']]}", c["a"], c["b"])
-                        for c in result["comparisons"]], a_name, b_name)
+                        for c in result["comparisons"]], label(a, where_a), label(b, where_b))
     return parent, result

@@ -260,6 +260,11 @@ def plot_metric_curves(
     return _save(fig, path)
 
 
+def _short(label: str, n: int = 44) -> str:
+    """An axis label cut to ``n`` characters, keeping its end (where the selection is)."""
+    return label if len(label) <= n else "…" + label[-(n - 1):]
+
+
 def plot_paired_scores(
     path: str | Path, panels: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     a_name: str, b_name: str,
@@ -268,7 +273,8 @@ def plot_paired_scores(
 
     Points above the diagonal are pairs where A scored higher.
     """
-    fig = Figure(figsize=(3.4 * max(1, len(panels)), 3.5))
+    fig = Figure(figsize=(3.8 * max(1, len(panels)), 3.7))
+    fig.subplots_adjust(wspace=0.4)
     for i, (title, a, b) in enumerate(panels):
         ax = fig.add_subplot(1, max(1, len(panels)), i + 1)
         ax.scatter(list(b), list(a), s=18, zorder=3)
@@ -278,8 +284,8 @@ def plot_paired_scores(
         ax.set_xlim(lo, 1.0)
         ax.set_ylim(lo, 1.0)
         ax.set_aspect("equal")
-        ax.set_xlabel(f"B: {b_name}"[:48], fontsize=7)
-        ax.set_ylabel(f"A: {a_name}"[:48], fontsize=7)
+        ax.set_xlabel(_short(f"B: {b_name}"), fontsize=7)
+        ax.set_ylabel(_short(f"A: {a_name}"), fontsize=7)
         ax.set_title(title, fontsize=8)
         ax.grid(alpha=0.3)
     return _save(fig, path)
