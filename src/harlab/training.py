@@ -744,7 +744,8 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
     return out
 
 
-def stored_decisions(run_dir: Path, macro_f1: float | None = None
+def stored_decisions(run_dir: Path, macro_f1: float | None = None,
+                     metrics: dict[str, Any] | None = None,
                      ) -> tuple[dict[str, Any] | None, str | None]:
     """A finished run's multi-window decisions and the file they come from.
 
@@ -752,12 +753,13 @@ def stored_decisions(run_dir: Path, macro_f1: float | None = None
     newest ``evaluation-test-N.json`` (``harlab evaluate``) of the best checkpoint whose
     per-window macro-F1 equals ``macro_f1`` (the run's own test score), so an evaluation of
     another checkpoint or of changed data is never taken for the run's. ``(None, None)``
-    when there are none.
+    when there are none. ``metrics``: the run's ``metrics.json`` if the caller has read it.
     """
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        metrics = {}
+    if metrics is None:
+        try:
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        except (OSError, ValueError):
+            metrics = {}
     if metrics.get("decisions"):
         return metrics["decisions"], "metrics.json"
     if macro_f1 is None:

@@ -182,6 +182,13 @@ def test_compare_selects_runs_and_refuses_what_it_cannot_pair(tmp_path: Path) ->
         collect_runs(mixed, ["model.name=x"])
     with pytest.raises(ConfigError, match="expected key.path=value"):
         collect_runs(mixed, ["model.name"])
+    with pytest.raises(ConfigError, match="the value is not valid YAML"):
+        collect_runs(mixed, ["model.name=[unclosed"])
+    foreign = tmp_path / "foreign"  # a metrics.json without test scores: one-line error
+    make_run(foreign, "cnn", 0, 0, 0.5)
+    (foreign / "cnn_seed0_fold0" / "metrics.json").write_text('{"loss": 1.0}')
+    with pytest.raises(ConfigError, match="not a readable run .KeyError"):
+        collect_runs(foreign)
     with pytest.raises(ConfigError, match="no such directory"):
         collect_runs(tmp_path / "absent")
     (mixed / "broken").mkdir()

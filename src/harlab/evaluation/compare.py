@@ -139,17 +139,46 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and finished(p))
 
 
-def _matches(settings: dict[tuple[str, ...], Any], where: list[str]) -> bool:
-    """Every ``key.path=value`` of ``where`` holds (value read as YAML, as ``--set`` does)."""
+def _parse_where(where: list[str]) -> list[tuple[tuple[str, ...], Any, str]]:
+    """``key.path=value`` filters -> (key path, value read as YAML as ``--set`` does, text)."""
     import yaml
 
+    from harlab.errors import ConfigError
+
+    out = []
     for item in where:
-        key, value = item.split("=", 1)
-        have = settings.get(tuple(key.strip().split(".")))
-        want = yaml.safe_load(value)
-        if have != want and str(have) != value.strip():
-            return False
-    return True
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--where {item!r}: expected key.path=value")
+        try:
+            want = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--where {item!r}: the value is not valid YAML "
+                              f"({str(exc).splitlines()[0]})") from None
+        out.append((tuple(key.strip().split(".")), want, value.strip()))
+    return out
+
+
+def _matches(settings: dict[tuple[str, ...], Any],
+             where: list[tuple[tuple[str, ...], Any, str]]) -> bool:
+    """Every parsed ``where`` filter holds for a run's computed settings."""
+    return all(settings.get(k) == want or str(settings.get(k)) == text
+               for k, want, text in where)
+
+
+def run_scores(run_dir: Path, metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per head of a finished run: test macro-F1 and accuracy per window, and the macro-F1
+    and count of one decision per test segment (None where not scored)."""
+    from harlab.training import stored_decisions, whole_decision
+
+    dec, _ = stored_decisions(run_dir, metrics=metrics)
+    out = {}
+    for head, m in (metrics.get("test_heads") or {"activity": metrics["test"]}).items():
+        whole = whole_decision(dec, head)
+        out[head] = {"macro_f1": m.get("macro_f1"), "accuracy": m.get("accuracy"),
+                     "segment_macro_f1": whole.get("macro_f1"),
+                     "n_segments": whole.get("decisions")}
+    return out
 
 
 def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
@@ -164,32 +193,23 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
     """
     from harlab.config import computed_settings, from_dict, load_yaml
     from harlab.errors import ConfigError, HarlabError
-    from harlab.training import stored_decisions, whole_decision
 
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root}: no such directory")
-    for item in where or []:
-        if "=" not in item:
-            raise ConfigError(f"--where {item!r}: expected key.path=value")
+    filters = _parse_where(list(where or []))
     out = []
     for run in _run_dirs(root):
         try:
-            cfg = from_dict(load_yaml(run / "config.yaml")).to_dict()
-            metrics = json.loads((run / "metrics.json").read_text())
-        except (OSError, ValueError, HarlabError) as exc:
+            settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
+            if not _matches(settings, filters):
+                continue
+            scores = run_scores(run, json.loads((run / "metrics.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, HarlabError) as exc:
             raise ConfigError(f"{run}: not a readable run ({type(exc).__name__}: {exc})"
                               ) from None
-        settings = computed_settings(cfg)
-        if not _matches(settings, list(where or [])):
-            continue
         data = {k: v for k, v in settings.items() if k[0] == "data"}
         key = json.dumps(sorted((".".join(k), v) for k, v in data.items()), default=str)
-        heads = metrics.get("test_heads") or {"activity": metrics["test"]}
-        dec, _ = stored_decisions(run, metrics["test"].get("macro_f1"))
-        scores = {head: {"macro_f1": m.get("macro_f1"),
-                         "segment_macro_f1": whole_decision(dec, head).get("macro_f1")}
-                  for head, m in heads.items()}
         out.append({"run": str(run), "pair_key": (key, settings.get(("train", "seed"))),
                     "seed": settings.get(("train", "seed")),
                     "fold": settings.get(("data", "split", "fold")),

@@ -28,6 +28,7 @@ from harlab.evaluation.compare import (
     format_difference,
     multiple_note,
     paired_difference,
+    run_scores,
     smallest_wilcoxon_p,
     verdict,
 )
@@ -65,23 +66,11 @@ def _check(cfg: RunConfig, weightings: list[str], seeds: list[int]) -> None:
     check_task_split(cfg)
 
 
-def head_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Test metrics per head of one run's ``metrics.json`` (single-task runs: activity)."""
-    return dict(metrics.get("test_heads") or {"activity": metrics["test"]})
-
-
 def run_record(variant: str, seed: int, run_dir: Path, metrics: dict[str, Any]
                ) -> dict[str, Any]:
     """What the comparison keeps of one finished run."""
-    from harlab.training import whole_decision
-
-    heads = {}
-    for head, m in head_metrics(metrics).items():
-        whole = whole_decision(metrics.get("decisions"), head)
-        heads[head] = {"macro_f1": float(m["macro_f1"]), "accuracy": float(m["accuracy"]),
-                       "segment_macro_f1": whole.get("macro_f1"),
-                       "n_segments": whole.get("decisions")}
-    return {"variant": variant, "seed": seed, "run": run_dir.name, "heads": heads,
+    return {"variant": variant, "seed": seed, "run": run_dir.name,
+            "heads": run_scores(run_dir, metrics),
             "best_val_macro_f1": metrics.get("best_val_macro_f1"),
             "epochs_trained": metrics.get("epochs_trained"),
             "train_seconds": metrics.get("train_seconds"),
