@@ -605,6 +605,7 @@ def table4_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     difference is what Table 4 claims ("joint learning helps identification").
     """
     from harlab.evaluation.compare import paired_difference, verdict
+    from harlab.training import whole_decision
 
     def by_run(model: str, head: str, whole: bool) -> dict[tuple[int, int], float | None]:
         out: dict[tuple[int, int], float | None] = {}
@@ -614,7 +615,7 @@ def table4_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not whole:
                 out[(r["fold"], r["seed"])] = r.get(f"{head}_macro_f1")
                 continue
-            last = (r.get("decisions", {}).get(head) or [{}])[-1]
+            last = whole_decision(r.get("decisions"), head)
             if last.get("frames") == "recording":
                 out[(r["fold"], r["seed"])] = last.get("macro_f1")
         return out
