@@ -203,3 +203,21 @@ def test_an_interrupted_resume_keeps_every_finished_run(
     fail_at[0] = 0
     _, done = run_tasks_ablation(cfg, [0, 1], ["equal"], resume=parent)
     assert done["complete"] and len(done["runs"]) == 6 and len(calls) == 9
+
+
+def test_unscored_segments_are_left_out_of_the_comparison() -> None:
+    from harlab.experiments.tasks_ablation import summarize
+
+    def rec(variant: str, seed: int, heads: list[str]) -> dict[str, Any]:
+        return {"variant": variant, "seed": seed, "train_seconds": 1.0, "epochs_trained": 1,
+                "parameters": 5,
+                "heads": {h: {"macro_f1": 0.5 + 0.01 * seed, "accuracy": 0.5,
+                              "segment_macro_f1": None, "n_segments": None} for h in heads}}
+
+    runs = [rec(v, s, h) for s in (0, 1) for v, h in (
+        ("activity_only", ["activity"]), ("identity_only", ["identity"]),
+        ("joint_equal", ["activity", "identity"]))]  # random split: no segment scores
+    out = summarize(runs, ["activity_only", "identity_only", "joint_equal"],
+                    ["activity", "identity"])
+    assert [(c["head"], c["score"]) for c in out["comparisons"]] == [
+        ("activity", "macro_f1"), ("identity", "macro_f1")]

@@ -105,6 +105,8 @@ def summarize(runs: list[dict[str, Any]], names: list[str], heads: list[str]
             for key, _ in SCORES:
                 diff = paired_difference(by_seed(joint, head, key),
                                          by_seed(f"{head}_only", head, key))
+                if diff is None and key == "segment_macro_f1":
+                    continue  # not scored: test recordings share windows with training
                 comparisons.append({"joint": joint, "single": f"{head}_only", "head": head,
                                     "score": key, "difference": diff,
                                     "verdict": verdict(diff, f"joint learning helps {head}",
@@ -115,6 +117,7 @@ def summarize(runs: list[dict[str, Any]], names: list[str], heads: list[str]
 def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str:
     """The per-variant table and the paired joint-minus-single table."""
     n_seeds = max((r["runs"] for r in summary["rows"]), default=0)
+
     def ms(s: dict[str, Any] | None) -> str:
         return "—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
 
