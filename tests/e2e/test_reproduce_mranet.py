@@ -141,6 +141,32 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert (run / "data" / "harlab_simulation.json").is_file()
     assert len(list((run / "runs").glob("*/checkpoints/best.ckpt"))) == 3
 
+    # harlab compare reads a reproduction's models: joint minus identity-only, one pair
+    import shutil
+
+    from harlab.evaluation.compare import collect_runs
+
+    assert len(collect_runs(run, ["model.channels=[4,8,8]", "train.init=orthogonal"])) == 3
+    res = runner.invoke(cli.app, ["compare", str(run), str(run), "--where-a",
+                                  "model.name=mranet_flwl", "--where-b",
+                                  "model.name=mranet_identity", "--output-dir",
+                                  str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    (cmp_dir,) = (tmp_path / "cmp").iterdir()
+    got = json.loads((cmp_dir / "compare.json").read_text())
+    row = {r["model"]: r for r in out["runs"]}
+    assert got["pairs"] == 1 and got["models"] == {"A": ["mranet_flwl"],
+                                                   "B": ["mranet_identity"]}
+    by = {(c["head"], c["score"]): c["difference"] for c in got["comparisons"]}
+    assert set(by) == {("identity", "macro_f1"), ("identity", "segment_macro_f1")}
+    assert by["identity", "macro_f1"]["mean"] == pytest.approx(
+        row["mranet_flwl"]["identity_macro_f1"] - row["mranet_identity"]["identity_macro_f1"])
+    assert by["identity", "segment_macro_f1"]["mean"] == pytest.approx(
+        row["mranet_flwl"]["decisions"]["identity"][-1]["macro_f1"]
+        - row["mranet_identity"]["decisions"]["identity"][-1]["macro_f1"])
+    assert (cmp_dir / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shutil.rmtree(tmp_path / "cmp")  # the resume below must add no directory here
+
     for r in out["runs"]:  # each row records when, where and under what load it trained
         assert r["trained_at"][:4].isdigit() and r["cpu"] and r["threads"] == 2
         assert len(r["load_average"]) == 3 and "reloaded" not in r
@@ -347,6 +373,13 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     invoke("--seeds", "0,1", "--only-folds", "0", "--resume", str(a), "--merge", str(s1))
     out_m = json.loads((a / "results.json").read_text())
     assert sorted((r["seed"], r["reloaded"]) for r in out_m["runs"]) == [(0, True), (1, True)]
+    # harlab compare pairs such models only on the same frames, protocol, folds and seeds
+    from harlab.evaluation.compare import collect_runs, compare_runs
+
+    with pytest.raises(ConfigError, match="nothing to pair"):  # paper vs recording protocol
+        compare_runs(collect_runs(pp), collect_runs(a, ["train.seed=0"]))
+    with pytest.raises(ConfigError, match="pairs would be ambiguous"):  # s1's, merged into a
+        compare_runs(collect_runs(tmp_path, ["train.seed=1"]), collect_runs(a))
     invoke("--seeds", "1", "--split-seed", "0", "--only-folds", "0", "--resume", str(a))
     assert [r["seed"] for r in json.loads((a / "results.json").read_text())["runs"]] == [1]
     res = runner.invoke(cli.app, ["reproduce", "mranet", *common, "--seeds", "1",

@@ -148,7 +148,7 @@ def train(
 @app.command()
 def compare(
     a: Annotated[Path, typer.Argument(help="run directory, or a folder of runs (cv, ablation, "
-                                      "reproduction)")],
+                                      "reproduce danhar/mranet), searched 3 folders down")],
     b: Annotated[Path, typer.Argument(help="the other side, the same way")],
     where_a: Annotated[
         list[str] | None,

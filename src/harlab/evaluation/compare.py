@@ -129,14 +129,74 @@ def format_difference(diff: dict[str, Any] | None, digits: int = 4, scale: float
 
 
 # ------------------------------------------------------------------ run directories
-def _run_dirs(root: Path) -> list[Path]:
-    """``root`` itself when it is a finished run, else its finished child runs."""
-    def finished(p: Path) -> bool:
-        return (p / "config.yaml").is_file() and (p / "metrics.json").is_file()
+PLAN_FILE = "reproduce_plan.json"  # marks a `harlab reproduce mranet` directory
 
-    if finished(root):
+
+def _is_run(p: Path) -> bool:
+    """A finished harlab run (config.yaml + metrics.json)."""
+    return (p / "config.yaml").is_file() and (p / "metrics.json").is_file()
+
+
+def _is_mranet_model(p: Path) -> bool:
+    """A finished model of a `harlab reproduce mranet` directory (``runs/<model>_fold..``)."""
+    return ((p / "metrics.json").is_file() and p.parent.name == "runs"
+            and (p.parent.parent / PLAN_FILE).is_file())
+
+
+def _run_dirs(root: Path, depth: int = 3) -> list[Path]:
+    """Finished runs at or below ``root``: harlab runs and the models of MRA-Net
+    reproductions, searched ``depth`` folders down; a run is not searched inside."""
+    if _is_run(root) or _is_mranet_model(root):
         return [root]
-    return sorted(p for p in root.iterdir() if p.is_dir() and finished(p))
+    if (root / PLAN_FILE).is_file():
+        runs = root / "runs"
+        return sorted(p for p in runs.iterdir() if _is_mranet_model(p)) if runs.is_dir() else []
+    if depth == 0:
+        return []
+    return [r for p in sorted(root.iterdir()) if p.is_dir() for r in _run_dirs(p, depth - 1)]
+
+
+def _mranet_model(model_dir: Path, cache: dict[Path, Any]) -> tuple[dict[tuple[str, ...], Any],
+                                                                     dict[str, Any]]:
+    """Settings (as config-like key paths, for --where and pairing) and scores of one model
+    of a `harlab reproduce mranet` directory.
+
+    Pairing needs the same frames (the data folder's checksum), protocol, folds and fold
+    seed. Whole-recording decisions come from the model's ``metrics.json``, or for a model
+    reloaded by a later ``--resume`` from that reproduction's ``results.json`` row.
+    """
+    from harlab.training import whole_decision
+
+    parent = model_dir.parent.parent
+    if parent not in cache:
+        plan = json.loads((parent / PLAN_FILE).read_text())
+        res = parent / "results.json"
+        rows = json.loads(res.read_text()).get("runs", []) if res.is_file() else []
+        cache[parent] = (plan, {r.get("run"): r for r in rows})
+    plan, rows = cache[parent]
+    lim = plan["limits"]
+    m = json.loads((model_dir / "metrics.json").read_text())
+    fold_seed = lim["seeds"][0] if lim.get("split_seed") is None else lim["split_seed"]
+    settings: dict[tuple[str, ...], Any] = {
+        ("data", "sha256"): plan["data_sha256"],
+        ("data", "split", "protocol"): plan["protocol"],
+        ("data", "split", "folds"): lim["folds"],
+        ("data", "split", "seed"): fold_seed,
+        ("data", "split", "val_fraction"): lim.get("val_fraction"),
+        ("data", "split", "fold"): m["fold"],
+        ("model", "name"): m["model"], ("model", "channels"): lim.get("channels"),
+        ("train", "seed"): m["seed"]}
+    settings.update({("train", k): v for k, v in lim.items()
+                     if k not in ("folds", "seeds", "split_seed", "val_fraction", "channels")})
+    row = rows.get(f"runs/{model_dir.name}", {})
+    dec = m.get("decisions") or row.get("decisions")
+    scores = {}
+    for head, t in m["test"].items():
+        whole = whole_decision(dec, head)
+        scores[head] = {"macro_f1": t.get("macro_f1"), "accuracy": t.get("accuracy"),
+                        "segment_macro_f1": whole.get("macro_f1"),
+                        "n_segments": whole.get("decisions")}
+    return settings, scores
 
 
 def _parse_where(where: list[str]) -> list[tuple[tuple[str, ...], Any, str]]:
@@ -182,11 +242,16 @@ def run_scores(run_dir: Path, metrics: dict[str, Any]) -> dict[str, dict[str, An
 
 
 def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
-    """The finished runs under ``root`` (one run, or a folder of runs) that match ``where``.
+    """The finished runs under ``root`` that match ``where``.
 
+    ``root`` is one run, or a folder holding runs up to three folders down (cv, ablation,
+    ``reproduce danhar``), or a ``harlab reproduce mranet`` directory, or a folder of those.
     Each is ``{run, pair_key, model, scores}``: the pairing key is the run's data settings
     (dataset, windows, split with its seed and fold; not paths) plus its training seed, so
-    two runs pair exactly when they saw the same train/validation/test data and seed.
+    two runs pair exactly when they saw the same train/validation/test data and seed. An
+    MRA-Net reproduction's models pair by the frame folder's checksum, protocol, number of
+    folds, fold seed, fold and seed; their settings for ``where`` are ``model.name``,
+    ``model.channels``, ``train.<limit>`` (epochs, precision, init, ...) and ``data.*``.
     ``scores`` are per head: per-window test macro-F1 and, where scored, the macro-F1 of
     one decision per test segment (from ``metrics.json``, or for older runs from their
     ``harlab evaluate`` file, see :func:`harlab.training.stored_decisions`).
@@ -199,12 +264,18 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
         raise ConfigError(f"{root}: no such directory")
     filters = _parse_where(list(where or []))
     out = []
+    plans: dict[Path, Any] = {}
     for run in _run_dirs(root):
         try:
-            settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
-            if not _matches(settings, filters):
-                continue
-            scores = run_scores(run, json.loads((run / "metrics.json").read_text()))
+            if _is_run(run):
+                settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
+                if not _matches(settings, filters):
+                    continue
+                scores = run_scores(run, json.loads((run / "metrics.json").read_text()))
+            else:
+                settings, scores = _mranet_model(run, plans)
+                if not _matches(settings, filters):
+                    continue
         except (OSError, ValueError, KeyError, TypeError, AttributeError, HarlabError) as exc:
             raise ConfigError(f"{run}: not a readable run ({type(exc).__name__}: {exc})"
                               ) from None
@@ -215,7 +286,8 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
                     "fold": settings.get(("data", "split", "fold")),
                     "model": settings.get(("model", "name")), "scores": scores})
     if not out:
-        raise ConfigError(f"{root}: no finished harlab run (config.yaml + metrics.json)"
+        raise ConfigError(f"{root}: no finished harlab run (config.yaml + metrics.json) or "
+                          "MRA-Net reproduction model (runs/*/metrics.json)"
                           + (f" matching {' and '.join(where or [])}" if where else ""))
     return out
 
