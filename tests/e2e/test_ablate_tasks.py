@@ -151,6 +151,7 @@ def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.Mo
     for extra, words in (
         (["--weightings", "loud"], "unknown loss weighting(s) ['loud']"),
         (["--seeds", "0,0"], "repeat"),
+        (["--merge", str(tmp_path)], "give it with --resume DIR"),
         (["--set", "task.heads=[activity]", "--set", "task.loss_weighting=equal",
           "--set", "task.monitor=mean"], "needs a multitask config"),
         (["--set", "data.split.kind=subject", "--set", "data.split.test_subjects=[p3]",
@@ -221,3 +222,66 @@ def test_unscored_segments_are_left_out_of_the_comparison() -> None:
                     ["activity", "identity"])
     assert [(c["head"], c["score"]) for c in out["comparisons"]] == [
         ("activity", "macro_f1"), ("identity", "macro_f1")]
+
+
+def test_seeds_trained_elsewhere_merge_into_one_study(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--merge copies another study's finished runs (same config) into the one resumed:
+    one table pairs all seeds, nothing is retrained or overwritten, dropped runs counted."""
+    import harlab.training
+    from harlab.config import load_config
+    from harlab.errors import ConfigError
+    from harlab.experiments.tasks_ablation import run_tasks_ablation
+    from harlab.training import TrainResult
+
+    calls: list[str] = []
+
+    def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
+        calls.append(run_cfg.name)
+        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
+        run.mkdir()
+        score = 0.5 + 0.1 * ("joint" in run_cfg.name) + 0.01 * run_cfg.train.seed
+        test = {"macro_f1": score, "accuracy": score}
+        m = {"test": test, "parameters": 10, "train_seconds": 1.0, "epochs_trained": 1,
+             "test_heads": {h: test for h in run_cfg.task.heads}}
+        (run / "metrics.json").write_text(json.dumps(m))
+        return TrainResult(run, m, True)
+
+    monkeypatch.setattr(harlab.training, "train", fake_train)
+    config = tiny_multitask_config(tmp_path)
+    here = load_config(config, [f"output_dir={tmp_path / 'here'}"])
+    there = load_config(config, [f"output_dir={tmp_path / 'there'}"])  # paths may differ
+    a, _ = run_tasks_ablation(here, [0], ["equal"])  # run1-3
+    b, _ = run_tasks_ablation(there, [1, 2], ["equal"])  # run4-9
+    b_runs = {(r["variant"], r["seed"]): r
+              for r in json.loads((b / "tasks.json").read_text())["runs"]}
+    (b / b_runs["joint_equal", 2]["run"] / "metrics.json").unlink()  # interrupted there
+    (a / b_runs["activity_only", 1]["run"]).mkdir()  # a name taken here: never overwritten
+    with pytest.raises(ConfigError, match="give it with --resume DIR"):
+        run_tasks_ablation(here, [0], ["equal"], merge=[b])
+    with pytest.raises(ConfigError, match="that is the study being resumed"):
+        run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[a])
+    with pytest.raises(ConfigError, match=r"cannot merge .* other weightings"):
+        c, _ = run_tasks_ablation(there, [3], ["flwl"])
+        run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[c])
+    n = len(calls)
+    _, res = run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[b])
+    assert len(calls) == n + 1 and calls[-1].endswith("joint_equal_seed2")  # only the lost run
+    assert res["complete"] and res["seeds"] == [0, 1, 2] and len(res["runs"]) == 9
+    (info,) = res["merged"]
+    assert info == {"from": str(b), "copied": 5, "already_there": 0, "unfinished": 1,
+                    "runs": info["runs"]}
+    got = {(r["variant"], r["seed"]): r for r in res["runs"]}
+    assert got["activity_only", 1]["run"] == b_runs["activity_only", 1]["run"] + "-2"
+    assert got["identity_only", 2]["merged_from"] == str(b / b_runs["identity_only", 2]["run"])
+    assert all((a / r["run"] / "metrics.json").is_file() for r in res["runs"])
+    assert all((b / r["run"]).is_dir() for r in b_runs.values())  # copied, not moved
+    c = next(c for c in res["comparisons"] if (c["joint"], c["head"], c["score"]) == (
+        "joint_equal", "identity", "macro_f1"))
+    assert c["difference"]["n"] == 3 and c["difference"]["mean"] == pytest.approx(0.1)
+    assert f"Merged from `{b}`: 5 runs copied" in (a / "tasks.md").read_text()
+    # merging again copies nothing; the record of the first merge is kept
+    _, again = run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[b])
+    assert len(calls) == n + 1 and len(again["runs"]) == 9
+    assert [m["copied"] for m in again["merged"]] == [5, 0]
+    assert again["merged"][1]["already_there"] == 5

@@ -63,6 +63,12 @@ def ablate_tasks(
         typer.Option(help="continue the study in this directory (same config, --set and "
                      "--weightings; finished runs are reused); --seeds it lacks are added"),
     ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(help="with --resume: first copy in the finished runs of this other "
+                     "study of the same config (e.g. seeds trained on another machine); "
+                     "repeatable"),
+    ] = None,
 ) -> None:
     """Joint vs single-task learning: every head alone and together, paired by seed."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
@@ -71,7 +77,7 @@ def ablate_tasks(
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
-                                   resume=resume)
+                                   resume=resume, merge=merge)
     if (parent / "tasks.md").is_file():
         console.print((parent / "tasks.md").read_text(), markup=False, highlight=False)
     console.print(f"task ablation directory: [bold]{parent}[/bold]")

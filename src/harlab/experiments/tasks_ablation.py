@@ -11,6 +11,8 @@ segment. Each run is an ordinary run directory inside one new parent, which also
 ``tasks.json``, ``tasks.md`` and ``tasks.png`` (rewritten after every run, so an interrupted
 study keeps what it finished). ``resume`` continues such a study, or extends it with more
 seeds, reusing every finished run; the config and weightings must be the original's.
+``merge`` brings in the finished runs of the same study trained elsewhere (other seeds on
+another machine), so one table pairs them all.
 """
 
 from __future__ import annotations
@@ -178,17 +180,19 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
     return path
 
 
-def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
-                    ) -> tuple[list[int], dict[tuple[str, int], dict[str, Any]]]:
-    """The seeds and finished runs (by model, seed) of an earlier study.
+def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str],
+                    action: str = "resume",
+                    ) -> tuple[list[int], dict[tuple[str, int], dict[str, Any]], dict[str, Any]]:
+    """The seeds, finished runs (by model, seed) and stored ``tasks.json`` of a study.
 
     The config (up to runtime settings such as paths, threads and progress) and the
     weightings must equal the stored ones, or one table would mix two studies. A run counts
     as finished when its record is in ``tasks.json`` and its ``metrics.json`` is on disk.
+    ``action`` names what is refused in the messages ("resume" or "merge").
     """
     path = Path(directory) / "tasks.json"
     if not path.is_file():
-        raise ConfigError(f"cannot resume {directory}: no tasks.json there (not a "
+        raise ConfigError(f"cannot {action} {directory}: no tasks.json there (not a "
                           "'harlab ablate tasks' directory)")
     try:
         stored = json.loads(path.read_text())
@@ -197,25 +201,65 @@ def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str]
         done = {(r["variant"], int(r["seed"])): r for r in runs
                 if (Path(directory) / r["run"] / "metrics.json").is_file()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot resume from {path}: not a readable task ablation file "
+        raise ConfigError(f"cannot {action} from {path}: not a readable task ablation file "
                           f"({type(exc).__name__}: {exc})") from None
     diff = settings_difference(old_cfg, cfg.to_dict(), "now")
     if diff:
-        raise ConfigError(f"cannot resume {directory} with another config ({diff})")
+        raise ConfigError(f"cannot {action} {directory} with another config ({diff})")
     if old_w != weightings:
-        raise ConfigError(f"cannot resume {directory} with other weightings ({old_w} there, "
+        raise ConfigError(f"cannot {action} {directory} with other weightings ({old_w} there, "
                           f"{weightings} now)")
-    return old_seeds, done
+    return old_seeds, done, stored
+
+
+def merge_studies(parent: Path, sources: list[str | Path], cfg: RunConfig,
+                  weightings: list[str], done: dict[tuple[str, int], dict[str, Any]],
+                  ) -> tuple[list[int], list[dict[str, Any]]]:
+    """Copy the finished runs of other studies of the same config into ``parent``.
+
+    For seeds trained elsewhere (another machine, another core): each source must hold the
+    same config and weightings (:func:`load_for_resume`). Runs whose (model, seed) ``parent``
+    already has stay as they are; unfinished runs of a source are counted, not copied;
+    sources are copied, never moved. Updates ``done``; returns the sources' seeds and one
+    record per source.
+    """
+    import shutil
+
+    from harlab.runs import first_free
+
+    seeds: list[int] = []
+    info = []
+    for src in map(Path, sources):
+        if src.resolve() == parent.resolve():
+            raise ConfigError(f"cannot merge {src}: that is the study being resumed")
+        src_seeds, src_done, stored = load_for_resume(src, cfg, weightings, action="merge")
+        seeds += [x for x in src_seeds if x not in seeds]
+        copied, there = [], 0
+        for key, rec in sorted(src_done.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            if key in done:
+                there += 1
+                continue
+            dest = first_free(parent, rec["run"],
+                              lambda d, f=src / rec["run"]: shutil.copytree(f, d))
+            done[key] = {**rec, "run": dest.name, "merged_from": str(src / rec["run"])}
+            copied.append(dest.name)
+        info.append({"from": str(src), "copied": len(copied), "already_there": there,
+                     "unfinished": len(stored.get("runs", [])) - len(src_done),
+                     "runs": copied})
+    return seeds, info
 
 
 def run_tasks_ablation(
     cfg: RunConfig, seeds: list[int], weightings: list[str] | None = None,
     console: Any = None, resume: str | Path | None = None,
+    merge: list[str | Path] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train every (model, seed); write the paired comparison into a new parent directory.
 
     ``resume``: continue the study in that directory instead; ``seeds`` not in it are
-    added to its own (a resume never drops finished runs from the table).
+    added to its own (a resume never drops finished runs from the table). ``merge`` (with
+    ``resume``): first copy in the finished runs of these other studies of the same config
+    (:func:`merge_studies`), e.g. seeds trained on another machine; their seeds join.
     """
     from harlab.training import train
 
@@ -225,11 +269,23 @@ def run_tasks_ablation(
     heads = list(cfg.task.heads)
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
+    merged: list[dict[str, Any]] = []
+    if merge and resume is None:
+        raise ConfigError("--merge copies runs into the study being resumed: give it with "
+                          "--resume DIR")
     if resume is not None:
-        old_seeds, done = load_for_resume(resume, cfg, weightings)
-        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
+        old_seeds, done, stored = load_for_resume(resume, cfg, weightings)
         parent = Path(resume)
         say(f"[bold]resuming task ablation[/bold] {parent} ({len(done)} finished runs)")
+        merged = list(stored.get("merged", []))
+        if merge:
+            more, info = merge_studies(parent, list(merge), cfg, weightings, done)
+            old_seeds += [x for x in more if x not in old_seeds]
+            merged += info
+            for m in info:
+                say(f"merged {m['from']}: {m['copied']} runs copied, {m['already_there']} "
+                    f"already here, {m['unfinished']} unfinished there (not copied)")
+        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
     else:
         done = {}
         parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
@@ -264,14 +320,15 @@ def run_tasks_ablation(
                                  for h, v in rec["heads"].items())
                 + f", {rec['train_seconds'] or 0:.1f}s")
             _save(parent, cfg, seeds, weightings, plan, heads, [*runs, *waiting.values()],
-                  title, complete=False)
+                  title, complete=False, merged=merged)
     return parent, _save(parent, cfg, seeds, weightings, plan, heads, runs, title,
-                         complete=True)
+                         complete=True, merged=merged)
 
 
 def _save(parent: Path, cfg: RunConfig, seeds: list[int], weightings: list[str],
           plan: list[tuple[str, list[str], str]], heads: list[str], runs: list[dict[str, Any]],
-          title: str, complete: bool) -> dict[str, Any]:
+          title: str, complete: bool, merged: list[dict[str, Any]] | None = None
+          ) -> dict[str, Any]:
     """(Re)write tasks.json/md/png with the runs so far; returns what tasks.json holds."""
     names = [v[0] for v in plan]
     summary = summarize(runs, names, heads)
@@ -279,10 +336,15 @@ def _save(parent: Path, cfg: RunConfig, seeds: list[int], weightings: list[str],
            "variants": [{"name": n, "heads": h, "loss_weighting": w} for n, h, w in plan],
            "split": "fixed by data.split for every run; seeds vary training only",
            "complete": complete, **summary, "runs": runs}
+    if merged:
+        out["merged"] = merged
     write_json(parent / "tasks.json", out)
     if runs:
         (parent / "tasks.md").write_text(
             tasks_markdown(summary, heads, title)
+            + "".join(f"\nMerged from `{m['from']}`: {m['copied']} runs copied "
+                      f"({m['already_there']} already here, {m['unfinished']} unfinished "
+                      "there).\n" for m in merged or [])
             + ("" if complete else "\nPartial: the study is still running or was interrupted "
                "(continue it with --resume).\n"))
         plot_tasks(parent / "tasks.png", runs, names, heads, title)
