@@ -51,6 +51,7 @@ def test_paired_difference_edge_cases() -> None:
     assert one is not None and one["n"] == 1 and one["std"] == 0.0
     assert one["ci_low"] is None and one["p_t"] is None
     assert "too few" in verdict(one, "helps", "hurts")
+    assert format_difference(one).startswith("+0.4000, 1/1 up")  # one pair has no spread
     same = paired_difference({0: 1.0, 1: 1.0}, {0: 0.5, 1: 0.5})  # identical differences
     assert same is not None and same["ci_low"] is None and same["p_t"] is None
     assert verdict(same, "helps", "hurts") == "the same difference in all 2 pairs: no interval"

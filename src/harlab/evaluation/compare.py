@@ -124,7 +124,8 @@ def format_difference(diff: dict[str, Any] | None, digits: int = 4, scale: float
     p = ", ".join(f"{name} {diff[key]:.3g}" for name, key in (("p_t", "p_t"),
                                                             ("p_W", "p_wilcoxon"))
                   if diff[key] is not None)
-    return (f"{f(diff['mean'])} ± {scale * diff['std']:.{digits}f}{ci}, "
+    spread = "" if diff["n"] < 2 else f" ± {scale * diff['std']:.{digits}f}"  # 1 pair: none
+    return (f"{f(diff['mean'])}{spread}{ci}, "
             f"{diff['wins']}/{diff['n']} up" + (f", {p}" if p else ""))
 
 
