@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,3 +145,68 @@ def test_ablation_rejects_bad_requests_before_training(
     with pytest.raises(ConfigError, match=match):
         run_ablation(cfg, seeds, arrangements)
     assert not (tmp_path / "runs").exists()  # nothing created
+
+
+def test_interrupted_ablation_resumes_and_merges_seeds_trained_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed-major with a summary after every run: an interruption keeps complete pairs;
+    --resume reuses finished runs; --merge copies another ablation's seeds in."""
+    import harlab.training
+    from harlab.config import load_config
+    from harlab.errors import ConfigError
+    from harlab.experiments.ablation import run_ablation
+    from harlab.training import TrainResult
+
+    calls: list[str] = []
+    stop_at = [0]
+
+    def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
+        calls.append(run_cfg.name)
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt
+        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
+        run.mkdir()
+        att = run_cfg.model.options["attention"]
+        score = 0.6 + 0.1 * (att != "none") + 0.01 * run_cfg.train.seed
+        m = {"test": {"macro_f1": score, "accuracy": score}, "parameters": 10,
+             "train_seconds": 1.0, "epochs_trained": 1, "best_val_macro_f1": score}
+        (run / "metrics.json").write_text(json.dumps(m))
+        return TrainResult(run, m, True)
+
+    monkeypatch.setattr(harlab.training, "train", fake_train)
+    config = tiny_config(tmp_path)
+    here = load_config(config, [f"output_dir={tmp_path / 'here'}"])
+    there = load_config(config, [f"output_dir={tmp_path / 'there'}"])
+    arr = ["none", "channel"]
+    stop_at[0] = 4  # stopped while training seed 1's second arrangement
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(here, [0, 1], arr)
+    (a,) = (tmp_path / "here").iterdir()
+    saved = json.loads((a / "ablation.json").read_text())
+    assert not saved["complete"]
+    assert [(r["arrangement"], r["seed"]) for r in saved["runs"]] == [
+        ("none", 0), ("channel", 0), ("none", 1)]
+    assert saved["summary"][1]["vs_none"]["difference"]["n"] == 1
+    assert "Partial: the ablation is still running" in (a / "ablation.md").read_text()
+    stop_at[0] = 0
+    b, _ = run_ablation(there, [2], arr)  # seed 2 on another machine
+    other, _ = run_ablation(there, [3], ["none", "temporal"])
+    before = sorted(a.iterdir())
+    with pytest.raises(ConfigError, match=r"cannot merge .* other arrangements"):
+        run_ablation(here, [0], arr, resume=a, merge=[b, other])
+    assert sorted(a.iterdir()) == before  # b was fine, but nothing is copied before a refusal
+    with pytest.raises(ConfigError, match="give it with --resume DIR"):
+        run_ablation(here, [0], arr, merge=[b])
+    n = len(calls)
+    _, res = run_ablation(here, [0], arr, resume=a, merge=[b])
+    assert calls[n:] == ["tiny_channel_seed1"]  # only the run that was interrupted
+    assert res["complete"] and res["seeds"] == [0, 1, 2] and len(res["runs"]) == 6
+    assert res["merged"][0]["copied"] == 2 and res["merged"][0]["unfinished"] == 0
+    none, channel = res["summary"]
+    assert channel["vs_none"]["difference"]["n"] == 3
+    assert channel["vs_none"]["difference"]["mean"] == pytest.approx(0.1)
+    md = (a / "ablation.md").read_text()
+    assert f"Merged from `{b}`: 2 runs copied" in md and "Partial" not in md
+    assert all((a / r["run"] / "metrics.json").is_file() for r in res["runs"])
+    with pytest.raises(ConfigError, match="train.max_epochs: 3 there, 5 now"):
+        run_ablation(load_config(config, ["train.max_epochs=5"]), [0], arr, resume=a)

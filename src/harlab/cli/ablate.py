@@ -32,6 +32,17 @@ def ablate_danhar(
     output_dir: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue the ablation in this directory (same config, --set and "
+                     "--arrangements; finished runs are reused); --seeds it lacks are added"),
+    ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(help="with --resume: first copy in the finished runs of this other "
+                     "ablation of the same config (e.g. seeds trained on another machine); "
+                     "repeatable"),
+    ] = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
@@ -39,7 +50,8 @@ def ablate_danhar(
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     seed_list = parse_list(seeds, "--seeds")
-    parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console)
+    parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console,
+                             resume=resume, merge=merge)
     if (parent / "ablation.md").is_file():
         console.print((parent / "ablation.md").read_text())
     console.print(f"ablation directory: [bold]{parent}[/bold]")

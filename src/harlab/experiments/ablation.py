@@ -7,7 +7,9 @@ by the config (``data.split`` is not varied with the seed, so every run sees the
 train/val/test subjects and seeds vary only initialisation and batch order). Each run is
 an ordinary run directory (model selection on validation macro-F1, as in ``train``)
 inside one new parent directory, which also gets ``ablation.json``, ``ablation.md`` and
-``ablation.png`` (mean ± std over seeds of test accuracy and macro-F1).
+``ablation.png`` (mean ± std over seeds of test accuracy and macro-F1, and each arrangement
+minus the backbone paired by seed), rewritten after every run. ``resume`` continues an
+interrupted ablation or adds seeds; ``merge`` brings in seeds trained elsewhere.
 """
 
 from __future__ import annotations
@@ -136,24 +138,116 @@ def _add_vs_none(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None
                               "verdict": verdict(diff, "attention helps", "attention hurts")}
 
 
+def load_for_resume(directory: str | Path, cfg: RunConfig, arrangements: list[str],
+                    action: str = "resume",
+                    ) -> tuple[list[int], dict[Any, dict[str, Any]], dict[str, Any]]:
+    """The seeds, finished runs (by arrangement, seed) and stored ``ablation.json`` of an
+    earlier ablation; config and arrangements must be the stored ones (``load_study``)."""
+    from harlab.experiments.studies import load_study
+
+    return load_study(directory, "ablation.json", "harlab ablate danhar", cfg,
+                      {"arrangements": arrangements},
+                      lambda r: (r["arrangement"], int(r["seed"])), action)
+
+
+def summarize(runs: list[dict[str, Any]], arrangements: list[str]) -> list[dict[str, Any]]:
+    """Per arrangement: mean ± std over seeds, and the paired difference to ``none``."""
+    rows = []
+    for arr in arrangements:
+        rs = [r for r in runs if r["arrangement"] == arr]
+        if not rs:
+            continue
+        rows.append({
+            "arrangement": arr,
+            "accuracy": mean_std(r["accuracy"] for r in rs),
+            "macro_f1": mean_std(r["macro_f1"] for r in rs),
+            "best_val_macro_f1": mean_std(r["best_val_macro_f1"] for r in rs),
+            "train_seconds": mean_std(r["train_seconds"] or 0.0 for r in rs),
+            "parameters": int(rs[0]["parameters"] or 0),
+        })
+    _add_vs_none(rows, runs)
+    return rows
+
+
+def _save(parent: Path, cfg: RunConfig, seeds: list[int], arrangements: list[str],
+          runs: list[dict[str, Any]], complete: bool, merged: list[dict[str, Any]]
+          ) -> dict[str, Any]:
+    """(Re)write ablation.json/md/png with the runs so far; returns what the JSON holds."""
+    from harlab.experiments.studies import merged_markdown
+
+    rows = summarize(runs, arrangements)
+    out: dict[str, Any] = {
+        "config": cfg.to_dict(), "seeds": seeds, "arrangements": arrangements,
+        "split": "fixed by data.split for every run", "complete": complete,
+        "summary": rows, "runs": runs,
+    }
+    if merged:
+        out["merged"] = merged
+    title = (f"DanHAR arrangement ablation: {cfg.data.dataset}, seeds {seeds}, "
+             f"{cfg.train.max_epochs} max epochs")
+    write_json(parent / "ablation.json", out)
+    if rows:
+        (parent / "ablation.md").write_text(
+            ablation_markdown(rows, title, cfg.data.dataset) + merged_markdown(merged)
+            + ("" if complete else "\nPartial: the ablation is still running or was "
+               "interrupted (continue it with --resume).\n"))
+        plot_ablation(parent / "ablation.png", rows, title)
+    return out
+
+
 def run_ablation(
     cfg: RunConfig, seeds: list[int], arrangements: list[str] | None = None,
-    console: Any = None,
+    console: Any = None, resume: str | Path | None = None,
+    merge: list[str | Path] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every (arrangement, seed); write the comparison into a new parent directory."""
+    """Train every (arrangement, seed); write the comparison into a new parent directory.
+
+    Seed-major, and the summary files are rewritten after every run, so an interrupted
+    ablation keeps complete pairs. ``resume``: continue the ablation in that directory
+    (same config and arrangements; finished runs are reused, ``seeds`` it lacks are added).
+    ``merge`` (with ``resume``): first copy in the finished runs of these other ablations
+    of the same config, e.g. seeds trained on another machine.
+    """
+    from harlab.experiments.studies import merge_studies
     from harlab.training import train
 
     arrangements = list(arrangements or ARRANGEMENTS)
     _check(cfg, arrangements, seeds)
+    if merge and resume is None:
+        raise ConfigError("--merge copies runs into the ablation being resumed: give it with "
+                          "--resume DIR")
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_danhar"
-    parent = create_run_dir(cfg.output_dir, f"ablate_{name}")
-    say(f"[bold]ablation directory[/bold] {parent}")
+    merged: list[dict[str, Any]] = []
+    done: dict[Any, dict[str, Any]] = {}
+    if resume is not None:
+        old_seeds, done, stored = load_for_resume(resume, cfg, arrangements)
+        parent = Path(resume)
+        say(f"[bold]resuming ablation[/bold] {parent} ({len(done)} finished runs)")
+        merged = list(stored.get("merged", []))
+        if merge:
+            more, info = merge_studies(parent, list(merge), done, lambda src: load_for_resume(
+                src, cfg, arrangements, action="merge"))
+            old_seeds += [x for x in more if x not in old_seeds]
+            merged += info
+            for m in info:
+                say(f"merged {m['from']}: {m['copied']} runs copied, {m['already_there']} "
+                    f"already here, {m['unfinished']} unfinished there (not copied)")
+        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
+    else:
+        parent = create_run_dir(cfg.output_dir, f"ablate_{name}")
+        say(f"[bold]ablation directory[/bold] {parent}")
     runs: list[dict[str, Any]] = []
+    waiting = dict(done)  # finished runs not reached yet: kept in every partial save
     total, i = len(arrangements) * len(seeds), 0
-    for arr in arrangements:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: an interrupted ablation still has complete pairs
+        for arr in arrangements:
             i += 1
+            if (arr, seed) in done:
+                runs.append(waiting.pop((arr, seed)))
+                say(f"[{i}/{total}] arrangement {LABELS[arr]}, seed {seed}: finished "
+                    "before, reused")
+                continue
             run_cfg = copy.deepcopy(cfg)
             run_cfg.model.options = {**dict(cfg.model.options), "attention": arr}
             run_cfg.train.seed = seed
@@ -173,28 +267,5 @@ def run_ablation(
             })
             say(f"  test accuracy {m['test']['accuracy']:.4f}, macro-F1 "
                 f"{m['test']['macro_f1']:.4f}, {m.get('train_seconds', 0):.1f}s")
-    rows = []
-    for arr in arrangements:
-        rs = [r for r in runs if r["arrangement"] == arr]
-        if not rs:
-            continue
-        rows.append({
-            "arrangement": arr,
-            "accuracy": mean_std(r["accuracy"] for r in rs),
-            "macro_f1": mean_std(r["macro_f1"] for r in rs),
-            "best_val_macro_f1": mean_std(r["best_val_macro_f1"] for r in rs),
-            "train_seconds": mean_std(r["train_seconds"] or 0.0 for r in rs),
-            "parameters": int(rs[0]["parameters"] or 0),
-        })
-    _add_vs_none(rows, runs)
-    out = {
-        "config": cfg.to_dict(), "seeds": seeds, "arrangements": arrangements,
-        "split": "fixed by data.split for every run", "summary": rows, "runs": runs,
-    }
-    title = (f"DanHAR arrangement ablation: {cfg.data.dataset}, seeds {seeds}, "
-             f"{cfg.train.max_epochs} max epochs")
-    write_json(parent / "ablation.json", out)
-    if rows:
-        (parent / "ablation.md").write_text(ablation_markdown(rows, title, cfg.data.dataset))
-        plot_ablation(parent / "ablation.png", rows, title)
-    return parent, out
+            _save(parent, cfg, seeds, arrangements, [*runs, *waiting.values()], False, merged)
+    return parent, _save(parent, cfg, seeds, arrangements, runs, True, merged)

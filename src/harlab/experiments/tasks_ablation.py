@@ -18,13 +18,12 @@ another machine), so one table pairs them all.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harlab.config import RunConfig, settings_difference
+from harlab.config import RunConfig
 from harlab.errors import ConfigError
 from harlab.evaluation.compare import (
     format_difference,
@@ -36,6 +35,7 @@ from harlab.evaluation.compare import (
 )
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
+from harlab.experiments.studies import load_study, merge_studies, merged_markdown
 from harlab.runs import create_run_dir
 
 # per-head scores kept per run: (key in the record, label in the tables)
@@ -182,71 +182,12 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
 
 def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str],
                     action: str = "resume",
-                    ) -> tuple[list[int], dict[tuple[str, int], dict[str, Any]], dict[str, Any]]:
-    """The seeds, finished runs (by model, seed) and stored ``tasks.json`` of a study.
-
-    The config (up to runtime settings such as paths, threads and progress) and the
-    weightings must equal the stored ones, or one table would mix two studies. A run counts
-    as finished when its record is in ``tasks.json`` and its ``metrics.json`` is on disk.
-    ``action`` names what is refused in the messages ("resume" or "merge").
-    """
-    path = Path(directory) / "tasks.json"
-    if not path.is_file():
-        raise ConfigError(f"cannot {action} {directory}: no tasks.json there (not a "
-                          "'harlab ablate tasks' directory)")
-    try:
-        stored = json.loads(path.read_text())
-        old_cfg, old_w, runs = stored["config"], list(stored["weightings"]), stored["runs"]
-        old_seeds = [int(x) for x in stored["seeds"]]
-        done = {(r["variant"], int(r["seed"])): r for r in runs
-                if (Path(directory) / r["run"] / "metrics.json").is_file()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot {action} from {path}: not a readable task ablation file "
-                          f"({type(exc).__name__}: {exc})") from None
-    diff = settings_difference(old_cfg, cfg.to_dict(), "now")
-    if diff:
-        raise ConfigError(f"cannot {action} {directory} with another config ({diff})")
-    if old_w != weightings:
-        raise ConfigError(f"cannot {action} {directory} with other weightings ({old_w} there, "
-                          f"{weightings} now)")
-    return old_seeds, done, stored
-
-
-def merge_studies(parent: Path, sources: list[str | Path], cfg: RunConfig,
-                  weightings: list[str], done: dict[tuple[str, int], dict[str, Any]],
-                  ) -> tuple[list[int], list[dict[str, Any]]]:
-    """Copy the finished runs of other studies of the same config into ``parent``.
-
-    For seeds trained elsewhere (another machine, another core): each source must hold the
-    same config and weightings (:func:`load_for_resume`). Runs whose (model, seed) ``parent``
-    already has stay as they are; unfinished runs of a source are counted, not copied;
-    sources are copied, never moved. Updates ``done``; returns the sources' seeds and one
-    record per source.
-    """
-    import shutil
-
-    from harlab.runs import first_free
-
-    seeds: list[int] = []
-    info = []
-    for src in map(Path, sources):
-        if src.resolve() == parent.resolve():
-            raise ConfigError(f"cannot merge {src}: that is the study being resumed")
-        src_seeds, src_done, stored = load_for_resume(src, cfg, weightings, action="merge")
-        seeds += [x for x in src_seeds if x not in seeds]
-        copied, there = [], 0
-        for key, rec in sorted(src_done.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            if key in done:
-                there += 1
-                continue
-            dest = first_free(parent, rec["run"],
-                              lambda d, f=src / rec["run"]: shutil.copytree(f, d))
-            done[key] = {**rec, "run": dest.name, "merged_from": str(src / rec["run"])}
-            copied.append(dest.name)
-        info.append({"from": str(src), "copied": len(copied), "already_there": there,
-                     "unfinished": len(stored.get("runs", [])) - len(src_done),
-                     "runs": copied})
-    return seeds, info
+                    ) -> tuple[list[int], dict[Any, dict[str, Any]], dict[str, Any]]:
+    """The seeds, finished runs (by model, seed) and stored ``tasks.json`` of a study; the
+    config and weightings must be the stored ones (see ``studies.load_study``)."""
+    return load_study(directory, "tasks.json", "harlab ablate tasks", cfg,
+                      {"weightings": weightings},
+                      lambda r: (r["variant"], int(r["seed"])), action)
 
 
 def run_tasks_ablation(
@@ -279,7 +220,8 @@ def run_tasks_ablation(
         say(f"[bold]resuming task ablation[/bold] {parent} ({len(done)} finished runs)")
         merged = list(stored.get("merged", []))
         if merge:
-            more, info = merge_studies(parent, list(merge), cfg, weightings, done)
+            more, info = merge_studies(parent, list(merge), done, lambda src: load_for_resume(
+                src, cfg, weightings, action="merge"))
             old_seeds += [x for x in more if x not in old_seeds]
             merged += info
             for m in info:
@@ -342,9 +284,7 @@ def _save(parent: Path, cfg: RunConfig, seeds: list[int], weightings: list[str],
     if runs:
         (parent / "tasks.md").write_text(
             tasks_markdown(summary, heads, title)
-            + "".join(f"\nMerged from `{m['from']}`: {m['copied']} runs copied "
-                      f"({m['already_there']} already here, {m['unfinished']} unfinished "
-                      "there).\n" for m in merged or [])
+            + merged_markdown(merged)
             + ("" if complete else "\nPartial: the study is still running or was interrupted "
                "(continue it with --resume).\n"))
         plot_tasks(parent / "tasks.png", runs, names, heads, title)
