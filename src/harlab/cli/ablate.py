@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds
+from harlab.cli.common import (
+    Epochs,
+    NoProgress,
+    OutputDir,
+    Overrides,
+    Seeds,
+    StudyMerge,
+    StudyResume,
+)
 
 console = Console()
 ablate_app = typer.Typer(
@@ -32,17 +40,8 @@ def ablate_danhar(
     output_dir: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="continue the ablation in this directory (same config, --set and "
-                     "--arrangements; finished runs are reused); --seeds it lacks are added"),
-    ] = None,
-    merge: Annotated[
-        list[Path] | None,
-        typer.Option(help="with --resume: first copy in the finished runs of this other "
-                     "ablation of the same config (e.g. seeds trained on another machine); "
-                     "repeatable"),
-    ] = None,
+    resume: StudyResume = None,
+    merge: StudyMerge = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
@@ -70,17 +69,8 @@ def ablate_tasks(
     output_dir: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="continue the study in this directory (same config, --set and "
-                     "--weightings; finished runs are reused); --seeds it lacks are added"),
-    ] = None,
-    merge: Annotated[
-        list[Path] | None,
-        typer.Option(help="with --resume: first copy in the finished runs of this other "
-                     "study of the same config (e.g. seeds trained on another machine); "
-                     "repeatable"),
-    ] = None,
+    resume: StudyResume = None,
+    merge: StudyMerge = None,
 ) -> None:
     """Joint vs single-task learning: every head alone and together, paired by seed."""
     from harlab.cli.common import load_with_overrides, parse_list, parse_names

@@ -16,6 +16,12 @@ Overrides = Annotated[list[str] | None, typer.Option("--set", help="override key
 Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
 Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]
 OutputDir = Annotated[str | None, typer.Option(help="where run directories go")]
+StudyResume = Annotated[Path | None, typer.Option(
+    help="continue the study in this directory (same config, --set and variants; finished "
+         "runs are reused); --seeds it lacks are added")]
+StudyMerge = Annotated[list[Path] | None, typer.Option(metavar="<path>",
+    help="with --resume: first copy in the finished runs of this other study of the same "
+         "config (e.g. seeds trained on another machine); repeatable")]
 
 
 def load_with_overrides(

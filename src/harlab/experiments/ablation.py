@@ -208,35 +208,17 @@ def run_ablation(
     ``merge`` (with ``resume``): first copy in the finished runs of these other ablations
     of the same config, e.g. seeds trained on another machine.
     """
-    from harlab.experiments.studies import merge_studies
+    from harlab.experiments.studies import open_study
     from harlab.training import train
 
     arrangements = list(arrangements or ARRANGEMENTS)
     _check(cfg, arrangements, seeds)
-    if merge and resume is None:
-        raise ConfigError("--merge copies runs into the ablation being resumed: give it with "
-                          "--resume DIR")
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_danhar"
-    merged: list[dict[str, Any]] = []
-    done: dict[Any, dict[str, Any]] = {}
-    if resume is not None:
-        old_seeds, done, stored = load_for_resume(resume, cfg, arrangements)
-        parent = Path(resume)
-        say(f"[bold]resuming ablation[/bold] {parent} ({len(done)} finished runs)")
-        merged = list(stored.get("merged", []))
-        if merge:
-            more, info = merge_studies(parent, list(merge), done, lambda src: load_for_resume(
-                src, cfg, arrangements, action="merge"))
-            old_seeds += [x for x in more if x not in old_seeds]
-            merged += info
-            for m in info:
-                say(f"merged {m['from']}: {m['copied']} runs copied, {m['already_there']} "
-                    f"already here, {m['unfinished']} unfinished there (not copied)")
-        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
-    else:
-        parent = create_run_dir(cfg.output_dir, f"ablate_{name}")
-        say(f"[bold]ablation directory[/bold] {parent}")
+    parent, seeds, done, merged = open_study(
+        resume, merge, seeds,
+        lambda d, action: load_for_resume(d, cfg, arrangements, action),
+        lambda: create_run_dir(cfg.output_dir, f"ablate_{name}"), "ablation", say)
     runs: list[dict[str, Any]] = []
     waiting = dict(done)  # finished runs not reached yet: kept in every partial save
     total, i = len(arrangements) * len(seeds), 0

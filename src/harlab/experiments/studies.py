@@ -94,6 +94,37 @@ def merge_studies(parent: Path, sources: list[str | Path], done: Done,
     return seeds, info
 
 
+def open_study(resume: str | Path | None, merge: list[str | Path] | None, seeds: list[int],
+               load: Callable[[Path, str], tuple[list[int], Done, dict[str, Any]]],
+               create: Callable[[], Path], what: str, say: Callable[..., Any],
+               ) -> tuple[Path, list[int], Done, list[dict[str, Any]]]:
+    """Start a study in a new directory (``create()``), or resume one, merging others in.
+
+    ``load(directory, action)`` reads and checks a stored study (:func:`load_study`).
+    Returns the parent directory, the seeds to train (a resume keeps the stored seeds first
+    and never drops one), the finished runs by key, and the record of merges so far.
+    """
+    if merge and resume is None:
+        raise ConfigError(f"--merge copies runs into the {what} being resumed: give it with "
+                          "--resume DIR")
+    if resume is None:
+        parent = create()
+        say(f"[bold]{what} directory[/bold] {parent}")
+        return parent, list(seeds), {}, []
+    parent = Path(resume)
+    old_seeds, done, stored = load(parent, "resume")
+    say(f"[bold]resuming {what}[/bold] {parent} ({len(done)} finished runs)")
+    merged = list(stored.get("merged", []))
+    if merge:
+        more, info = merge_studies(parent, list(merge), done, lambda src: load(src, "merge"))
+        old_seeds += [x for x in more if x not in old_seeds]
+        merged += info
+        for m in info:
+            say(f"merged {m['from']}: {m['copied']} runs copied, {m['already_there']} "
+                f"already here, {m['unfinished']} unfinished there (not copied)")
+    return parent, [*old_seeds, *(x for x in seeds if x not in old_seeds)], done, merged
+
+
 def merged_markdown(merged: list[dict[str, Any]] | None) -> str:
     """One line per merged source, for a study's markdown report."""
     return "".join(f"\nMerged from `{m['from']}`: {m['copied']} runs copied "

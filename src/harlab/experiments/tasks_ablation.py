@@ -35,7 +35,7 @@ from harlab.evaluation.compare import (
 )
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.report import write_json
-from harlab.experiments.studies import load_study, merge_studies, merged_markdown
+from harlab.experiments.studies import load_study, merged_markdown, open_study
 from harlab.runs import create_run_dir
 
 # per-head scores kept per run: (key in the record, label in the tables)
@@ -200,7 +200,7 @@ def run_tasks_ablation(
     ``resume``: continue the study in that directory instead; ``seeds`` not in it are
     added to its own (a resume never drops finished runs from the table). ``merge`` (with
     ``resume``): first copy in the finished runs of these other studies of the same config
-    (:func:`merge_studies`), e.g. seeds trained on another machine; their seeds join.
+    (``studies.merge_studies``), e.g. seeds trained on another machine; their seeds join.
     """
     from harlab.training import train
 
@@ -210,28 +210,9 @@ def run_tasks_ablation(
     heads = list(cfg.task.heads)
     say = console.print if console is not None else (lambda *a, **k: None)
     name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
-    merged: list[dict[str, Any]] = []
-    if merge and resume is None:
-        raise ConfigError("--merge copies runs into the study being resumed: give it with "
-                          "--resume DIR")
-    if resume is not None:
-        old_seeds, done, stored = load_for_resume(resume, cfg, weightings)
-        parent = Path(resume)
-        say(f"[bold]resuming task ablation[/bold] {parent} ({len(done)} finished runs)")
-        merged = list(stored.get("merged", []))
-        if merge:
-            more, info = merge_studies(parent, list(merge), done, lambda src: load_for_resume(
-                src, cfg, weightings, action="merge"))
-            old_seeds += [x for x in more if x not in old_seeds]
-            merged += info
-            for m in info:
-                say(f"merged {m['from']}: {m['copied']} runs copied, {m['already_there']} "
-                    f"already here, {m['unfinished']} unfinished there (not copied)")
-        seeds = [*old_seeds, *(x for x in seeds if x not in old_seeds)]  # never drop runs
-    else:
-        done = {}
-        parent = create_run_dir(cfg.output_dir, f"ablate_tasks_{name}")
-        say(f"[bold]task ablation directory[/bold] {parent}")
+    parent, seeds, done, merged = open_study(
+        resume, merge, seeds, lambda d, action: load_for_resume(d, cfg, weightings, action),
+        lambda: create_run_dir(cfg.output_dir, f"ablate_tasks_{name}"), "task ablation", say)
     title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
              f"{cfg.train.max_epochs} max epochs")
     runs: list[dict[str, Any]] = []
