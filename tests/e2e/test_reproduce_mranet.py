@@ -418,6 +418,17 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     shutil.copytree(a / "data", same)
     (c / "reproduce_plan.json").write_text(json.dumps({**legacy, "data": str(same)}))
     invoke("--only-folds", "0,2", "--resume", str(a), "--merge", str(c))
+    # harlab compare hashes such a plan's folder too, and reads an option the plan predates
+    # (here init) as its default
+    old_plan = {**legacy, "data": str(same), "limits": {
+        k: v for k, v in legacy["limits"].items() if k != "init"}}
+    (c / "reproduce_plan.json").write_text(json.dumps(old_plan))
+    (got,) = collect_runs(c, ["train.init=default"])
+    assert got["pair_key"] == collect_runs(a, ["data.split.fold=2"])[0]["pair_key"]
+    (c / "reproduce_plan.json").write_text(json.dumps({**old_plan, "data": str(tmp_path / "x")}))
+    with pytest.raises(ConfigError, match="no data fingerprint and its data folder"):
+        collect_runs(c)
+    (c / "reproduce_plan.json").write_text(json.dumps({**legacy, "data": str(same)}))
     frames_file = max((p for p in same.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
     raw = bytearray(frames_file.read_bytes())
     raw[-1] ^= 1  # one byte of the copy changed

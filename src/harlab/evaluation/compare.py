@@ -166,23 +166,36 @@ def _mranet_model(model_dir: Path, cache: dict[Path, Any]) -> tuple[dict[tuple[s
     seed. Whole-recording decisions come from the model's ``metrics.json``, or for a model
     reloaded by a later ``--resume`` from that reproduction's ``results.json`` row.
     """
+    from harlab.errors import ConfigError
+    from harlab.experiments.reproduce_mranet import (
+        _data_fingerprint,
+        _fold_seed,
+        _limit_defaults,
+    )
     from harlab.training import whole_decision
 
     parent = model_dir.parent.parent
     if parent not in cache:
         plan = json.loads((parent / PLAN_FILE).read_text())
+        # options added since the plan was written ran with their defaults
+        plan["limits"] = {**_limit_defaults(), **plan["limits"]}
+        if not plan.get("data_sha256"):  # written before the fingerprint: hash the folder
+            folder = Path(plan["data"])
+            if not folder.is_dir():
+                raise ConfigError(f"{parent}: its plan has no data fingerprint and its data "
+                                  f"folder {folder} is not here, so its models cannot be paired")
+            plan["data_sha256"] = _data_fingerprint(folder)
         res = parent / "results.json"
         rows = json.loads(res.read_text()).get("runs", []) if res.is_file() else []
         cache[parent] = (plan, {r.get("run"): r for r in rows})
     plan, rows = cache[parent]
     lim = plan["limits"]
     m = json.loads((model_dir / "metrics.json").read_text())
-    fold_seed = lim["seeds"][0] if lim.get("split_seed") is None else lim["split_seed"]
     settings: dict[tuple[str, ...], Any] = {
         ("data", "sha256"): plan["data_sha256"],
         ("data", "split", "protocol"): plan["protocol"],
         ("data", "split", "folds"): lim["folds"],
-        ("data", "split", "seed"): fold_seed,
+        ("data", "split", "seed"): _fold_seed(lim),
         ("data", "split", "val_fraction"): lim.get("val_fraction"),
         ("data", "split", "fold"): m["fold"],
         ("model", "name"): m["model"], ("model", "channels"): lim.get("channels"),
