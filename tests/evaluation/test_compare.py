@@ -153,6 +153,9 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
     assert "4 pairs of runs" in md and "1 of B (left out)" in md
     assert "2 intervals are shown" in md  # per window and per segment
     assert "| activity | macro-F1 per window | +0.0300 ± 0.0000, 4/4 up, p_W 0.125 |" in md
+    # one row per pair: fold, seed, both scores and their difference, per window and segment
+    assert "| fold | seed | A per window | B per window | A − B | A per segment |" in md
+    assert "| 1 | 1 | 0.6900 | 0.6600 | +0.0300 | 0.9000 | 0.8000 | +0.1000 |" in md
     assert (parent / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "comparison directory" in res.output
 

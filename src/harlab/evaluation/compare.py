@@ -375,7 +375,35 @@ def comparison_markdown(result: dict[str, Any], a_name: str, b_name: str) -> str
                      f"{format_difference(c['difference'])} | {c['verdict']} |")
     if note := multiple_note(len(result["comparisons"])):
         lines += ["", note]
+    lines += pairs_markdown(result["comparisons"])
     return "\n".join(lines) + "\n"
+
+
+def pairs_markdown(comparisons: list[dict[str, Any]]) -> list[str]:
+    """Per head, one row per pair (fold, seed): A, B and A − B of each score."""
+    def cell(v: Any) -> str:
+        return "—" if v is None else f"{v:.4f}"
+
+    out: list[str] = []
+    for head in dict.fromkeys(c["head"] for c in comparisons):
+        cs = [c for c in comparisons if c["head"] == head]
+        rows: dict[tuple[Any, Any], dict[str, tuple[Any, Any]]] = {}
+        for c in cs:
+            for key, va, vb in zip(c["difference"]["keys"], c["a"], c["b"], strict=True):
+                rows.setdefault((key[0], key[1]), {})[c["score"]] = (va, vb)
+        head_cells = " | ".join(f"A {s} | B {s} | A − B" for s in
+                                ("per window" if c["score"] == "macro_f1" else "per segment"
+                                 for c in cs))
+        out += ["", f"Pairs, {head} macro-F1:", "", f"| fold | seed | {head_cells} |",
+                "|---|---|" + "---|" * (3 * len(cs))]
+        for (fold, seed), by in rows.items():
+            cells = []
+            for c in cs:
+                va, vb = by.get(c["score"], (None, None))
+                cells += [cell(va), cell(vb),
+                          "—" if va is None or vb is None else f"{va - vb:+.4f}"]
+            out.append(f"| {'—' if fold is None else fold} | {seed} | {' | '.join(cells)} |")
+    return out
 
 
 def write_comparison(
