@@ -172,7 +172,6 @@ def _mranet_model(model_dir: Path, cache: dict[Path, Any]) -> tuple[dict[tuple[s
         _fold_seed,
         _limit_defaults,
     )
-    from harlab.training import whole_decision
 
     parent = model_dir.parent.parent
     if parent not in cache:
@@ -202,15 +201,23 @@ def _mranet_model(model_dir: Path, cache: dict[Path, Any]) -> tuple[dict[tuple[s
         ("train", "seed"): m["seed"]}
     settings.update({("train", k): v for k, v in lim.items()
                      if k not in ("folds", "seeds", "split_seed", "val_fraction", "channels")})
-    row = rows.get(f"runs/{model_dir.name}", {})
-    dec = m.get("decisions") or row.get("decisions")
-    scores = {}
-    for head, t in m["test"].items():
+    dec = m.get("decisions") or rows.get(f"runs/{model_dir.name}", {}).get("decisions")
+    return settings, head_scores(m["test"], dec)
+
+
+def head_scores(heads: dict[str, dict[str, Any]], dec: dict[str, Any] | None
+                ) -> dict[str, dict[str, Any]]:
+    """Per head: test macro-F1 and accuracy per window, and the macro-F1 and count of one
+    decision per test segment or recording (None where not scored)."""
+    from harlab.training import whole_decision
+
+    out = {}
+    for head, m in heads.items():
         whole = whole_decision(dec, head)
-        scores[head] = {"macro_f1": t.get("macro_f1"), "accuracy": t.get("accuracy"),
-                        "segment_macro_f1": whole.get("macro_f1"),
-                        "n_segments": whole.get("decisions")}
-    return settings, scores
+        out[head] = {"macro_f1": m.get("macro_f1"), "accuracy": m.get("accuracy"),
+                     "segment_macro_f1": whole.get("macro_f1"),
+                     "n_segments": whole.get("decisions")}
+    return out
 
 
 def _parse_where(where: list[str]) -> list[tuple[tuple[str, ...], Any, str]]:
@@ -243,16 +250,10 @@ def _matches(settings: dict[tuple[str, ...], Any],
 def run_scores(run_dir: Path, metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per head of a finished run: test macro-F1 and accuracy per window, and the macro-F1
     and count of one decision per test segment (None where not scored)."""
-    from harlab.training import stored_decisions, whole_decision
+    from harlab.training import stored_decisions
 
     dec, _ = stored_decisions(run_dir, metrics=metrics)
-    out = {}
-    for head, m in (metrics.get("test_heads") or {"activity": metrics["test"]}).items():
-        whole = whole_decision(dec, head)
-        out[head] = {"macro_f1": m.get("macro_f1"), "accuracy": m.get("accuracy"),
-                     "segment_macro_f1": whole.get("macro_f1"),
-                     "n_segments": whole.get("decisions")}
-    return out
+    return head_scores(metrics.get("test_heads") or {"activity": metrics["test"]}, dec)
 
 
 def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
@@ -277,9 +278,13 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
     if not root.is_dir():
         raise ConfigError(f"{root}: no such directory")
     filters = _parse_where(list(where or []))
+    try:
+        found = _run_dirs(root)
+    except OSError as exc:
+        raise ConfigError(f"{root}: cannot search it for runs ({exc})") from None
     out = []
     plans: dict[Path, Any] = {}
-    for run in _run_dirs(root):
+    for run in found:
         try:
             if _is_run(run):
                 settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
@@ -391,9 +396,9 @@ def pairs_markdown(comparisons: list[dict[str, Any]]) -> list[str]:
         for c in cs:
             for key, va, vb in zip(c["difference"]["keys"], c["a"], c["b"], strict=True):
                 rows.setdefault((key[0], key[1]), {})[c["score"]] = (va, vb)
-        head_cells = " | ".join(f"A {s} | B {s} | A − B" for s in
-                                ("per window" if c["score"] == "macro_f1" else "per segment"
-                                 for c in cs))
+        short = {"macro_f1": "per window", "segment_macro_f1": "per segment"}
+        head_cells = " | ".join(f"A {short[c['score']]} | B {short[c['score']]} | A − B"
+                                for c in cs)
         out += ["", f"Pairs, {head} macro-F1:", "", f"| fold | seed | {head_cells} |",
                 "|---|---|" + "---|" * (3 * len(cs))]
         for (fold, seed), by in rows.items():
