@@ -91,7 +91,7 @@ def _quantize_dynamic(src: Path, dst: Path) -> None:
 
 def _quantize_static(src: Path, dst: Path, calib: np.ndarray, batch: int = 32) -> None:
     """QDQ int8 exactly as ``harlab export --quantize int8`` makes it."""
-    from harlab.export import quantize_static_qdq
+    from harlab.deploy.export import quantize_static_qdq
 
     quantize_static_qdq(src, dst, calib, batch)
 
@@ -106,7 +106,7 @@ def _torch_fn(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> Ca
 
 def latency(shape: tuple[int, int], threads: list[int], repeats: int,
             tmp: Path) -> dict[str, Any]:
-    from harlab.export import export_module
+    from harlab.deploy.export import export_module
     from harlab.models.danhar import build_danhar
     from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
 
@@ -163,9 +163,10 @@ def accuracy(run: Path, threads: int, tmp: Path, calib_windows: int) -> dict[str
 
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
-    from harlab.export import export_run
-    from harlab.runs import best_checkpoint, load_module
-    from harlab.training import predict_proba
+    from harlab.deploy.export import export_run
+    from harlab.runs import best_checkpoint
+    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.predict import predict_proba
 
     onnx_path, _, _ = export_run(run, out=tmp / "run.onnx")
     cfg = from_dict(load_yaml(run / "config.yaml"))

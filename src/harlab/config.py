@@ -9,16 +9,26 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from harlab.data.splits import SplitConfig
-from harlab.data.windows import WindowConfig
 from harlab.errors import ConfigError, suggest
 
 INITS = ("default", "orthogonal")  # weight initialisations, see harlab.models.weight_init
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
+
+
+def check_precision(precision: Any, where: str = "train.precision") -> str:
+    """``precision`` as a string if it is one of :data:`PRECISIONS`; else a ConfigError."""
+    if str(precision) not in PRECISIONS:
+        raise ConfigError(f"{where} {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return str(precision)
+
+
+def uses_bf16(precision: Any) -> bool:
+    """True for a resolved precision that computes in bfloat16 (bf16-mixed, bf16-true)."""
+    return str(precision).startswith("bf16")
 
 
 def check_init(init: str, where: str = "init") -> str:
@@ -27,6 +37,108 @@ def check_init(init: str, where: str = "init") -> str:
     if init not in INITS:
         raise ConfigError(f"{where} must be one of {', '.join(INITS)}; got {init!r}")
     return init
+
+
+LabelPolicy = Literal["majority", "centre"]
+
+
+@dataclass
+class WindowConfig:
+    """How recordings become windows.
+
+    ``length``/``step`` are in samples (``unit='samples'``) or seconds (``unit='seconds'``),
+    counted at ``target_rate`` when resampling. ``label_policy``: ``majority`` = most
+    frequent per-sample label (unlabelled samples count as a label of their own),
+    ``centre`` = label of the centre sample. Windows whose label is unlabelled are dropped
+    unless ``keep_unlabelled``; windows whose chosen label covers less than
+    ``min_purity`` of the samples are dropped as mixed. Every drop is counted.
+    """
+
+    length: float = 128
+    step: float = 64
+    unit: Literal["samples", "seconds"] = "samples"
+    target_rate: float | None = None
+    label_policy: LabelPolicy = "majority"
+    min_purity: float = 0.0
+    keep_unlabelled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("samples", "seconds"):
+            raise ConfigError(f"window.unit must be 'samples' or 'seconds', got {self.unit!r}")
+        if self.label_policy not in ("majority", "centre"):
+            raise ConfigError(
+                f"window.label_policy must be 'majority' or 'centre', got {self.label_policy!r}"
+            )
+        if not self.length > 0 or not self.step > 0:
+            raise ConfigError(
+                f"window length and step must be positive, got {self.length}/{self.step}"
+            )
+        if not 0.0 <= self.min_purity <= 1.0:
+            raise ConfigError(f"window.min_purity must be in [0, 1], got {self.min_purity}")
+        if self.target_rate is not None and not self.target_rate > 0:
+            raise ConfigError(f"window.target_rate must be positive, got {self.target_rate}")
+
+    def samples(self, rate: float) -> tuple[int, int]:
+        """Window length and step in samples at ``rate`` Hz."""
+        if self.unit == "samples":
+            length, step = int(round(self.length)), int(round(self.step))
+        else:
+            length, step = int(round(self.length * rate)), int(round(self.step * rate))
+        if length < 1 or step < 1:
+            raise ConfigError(
+                f"window of {self.length}/{self.step} {self.unit} is shorter than one sample "
+                f"at {rate} Hz"
+            )
+        return length, step
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SplitKind = Literal["random", "subject", "session", "recording", "given"]
+
+
+@dataclass
+class SplitConfig:
+    """Which protocol and its parameters (see module docstring)."""
+
+    kind: SplitKind = "subject"
+    seed: int = 0
+    folds: int | str = 5
+    fold: int = 0
+    val_fraction: float = 0.2
+    test_fraction: float = 0.3
+    test_subjects: list[str] | None = None
+    test_sessions: list[str] | None = None
+    # session split only: train (and validate) on these sessions alone, e.g. train ["1"],
+    # test ["2"]; windows of the remaining sessions are left out (counted in the description)
+    train_sessions: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("random", "subject", "session", "recording", "given"):
+            raise ConfigError(
+                "split.kind must be one of random, subject, session, recording, given; "
+                f"got {self.kind!r}"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"split.test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.folds != "loso" and (not isinstance(self.folds, int) or self.folds < 2):
+            raise ConfigError(f"split.folds must be an integer >= 2 or 'loso', got {self.folds!r}")
+        if self.test_subjects is not None:
+            self.test_subjects = [str(s) for s in self.test_subjects]
+        if self.test_sessions is not None:
+            self.test_sessions = [str(s) for s in self.test_sessions]
+        if self.train_sessions is not None:
+            self.train_sessions = [str(s) for s in self.train_sessions]
+            if self.kind != "session":
+                raise ConfigError("split.train_sessions only applies to split.kind=session")
+            if set(self.train_sessions) & set(self.test_sessions or []):
+                raise ConfigError("split.train_sessions and split.test_sessions overlap")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -82,10 +194,7 @@ class TrainConfig:
         check_init(self.init, "train.init")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"train.optimizer must be adam, adamw or sgd; got {self.optimizer!r}")
-        if str(self.precision) not in PRECISIONS:
-            raise ConfigError(
-                f"train.precision {self.precision!r} is not one of {', '.join(PRECISIONS)}"
-            )
+        self.precision = check_precision(self.precision)
         if self.min_epochs is not None and (
             isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int)
             or not 0 <= self.min_epochs <= self.max_epochs

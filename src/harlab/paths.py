@@ -31,3 +31,13 @@ def cache_dir() -> Path:
     env = os.environ.get("HARLAB_CACHE")
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "harlab"
     return root
+
+
+def default_dest(name: str) -> Path:
+    """Where ``harlab data download NAME`` puts a dataset: ``$HARLAB_SHARED_DATA/<name>``
+    when that is set (the loaders look there without ``--path``), else
+    ``<cache dir>/datasets/<name>``."""
+    env = os.environ.get("HARLAB_SHARED_DATA")
+    if env:
+        return Path(env).expanduser() / name
+    return cache_dir() / "datasets" / name

@@ -7,6 +7,7 @@ and a file that is not a harlab checkpoint gives a clear CheckpointError.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,7 +22,10 @@ import torch
 from harlab.errors import CheckpointError
 
 RUN_ENV = "HARLAB_RUN_DIR"
-MARKER = "harlab-run"
+MARKER_FILE = ".harlab-run"
+# Version of the run-directory layout (config.yaml, metrics.json, checkpoints/...). Bumped
+# when a file changes meaning; directories of another format are refused, not converted.
+RUN_FORMAT = 2
 
 
 def _slug(s: str) -> str:
@@ -84,7 +88,39 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = first_free(root, f"{stamp}_{_slug(name)}", Path.mkdir)
-    (path / ".harlab-run").write_text(MARKER + "\n")
+    mark_run_dir(path)
+    return path
+
+
+def mark_run_dir(path: Path) -> None:
+    """Record in ``path`` that harlab wrote it, and in which run format."""
+    (path / MARKER_FILE).write_text(json.dumps({"harlab_run_format": RUN_FORMAT}) + "\n")
+
+
+def run_format(path: Path) -> int | None:
+    """The run format recorded in ``path``'s marker; None where there is no marker.
+
+    Directories written before formats were recorded hold the text ``harlab-run``: format 1.
+    """
+    try:
+        text = (path / MARKER_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    try:
+        value = json.loads(text).get("harlab_run_format")
+    except (ValueError, AttributeError):
+        return 1
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def check_format(path: Path) -> Path:
+    """``path`` if it was written in this harlab's run format; else a one-line error."""
+    found = run_format(path)
+    if found is None:
+        raise CheckpointError(f"{path} is not a harlab run directory (no {MARKER_FILE})")
+    if found != RUN_FORMAT:
+        raise CheckpointError(f"{path} was written in run format {found}; this harlab reads "
+                              f"format {RUN_FORMAT} only: train it again")
     return path
 
 
@@ -130,7 +166,7 @@ def check_run_dir(run_dir: str | Path) -> Path:
         raise CheckpointError(f"run directory not found: {p}")
     if not (p / "config.yaml").is_file():
         raise CheckpointError(f"{p} is not a harlab run directory (no config.yaml)")
-    return p
+    return check_format(p)
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -161,18 +197,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         or "state_dict" not in ckpt
     ):
         raise CheckpointError(f"{p}: not a harlab checkpoint (no harlab hyperparameters)")
+    found = hp["harlab"].get("version")
+    if found != RUN_FORMAT:
+        raise CheckpointError(f"{p} was written in run format {found}; this harlab reads "
+                              f"format {RUN_FORMAT} only: train it again")
     return ckpt
 
 
-def load_module(path: str | Path) -> Any:
-    """Rebuild the WindowClassifier stored in a checkpoint, in eval mode."""
-    from harlab.tasks.classifier import WindowClassifier
-
-    ckpt = read_checkpoint(path)
-    hp = dict(ckpt["hyper_parameters"])
-    try:
-        module = WindowClassifier(**hp)
-        module.load_state_dict(ckpt["state_dict"], strict=True)
-    except (TypeError, RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: checkpoint does not match its model: {exc}") from None
-    return module.eval()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -26,28 +25,42 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from harlab.config import RunConfig, dump_yaml, from_dict, load_yaml, resolve_precision
+from harlab.config import (
+    RunConfig,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    resolve_precision,
+    uses_bf16,
+)
 from harlab.data.datamodule import WindowDataModule
-from harlab.data.prepare import PreparedData, load_windowed, prepare
+from harlab.data.prepare import PreparedData, data_summary, prepare
 from harlab.errors import CheckpointError, ConfigError
-from harlab.evaluation.metrics import compute_metrics
+from harlab.evaluation.decisions import (
+    decisions_markdown,
+    plot_window_decisions,
+    window_decisions,
+)
 from harlab.evaluation.plots import (
     plot_confusion_matrix,
-    plot_metric_curves,
     plot_per_group,
     plot_training_curves,
 )
-from harlab.evaluation.report import metrics_markdown, write_json
+from harlab.evaluation.report import metrics_markdown
+from harlab.evaluation.scoring import score_heads, write_predictions
+from harlab.fileio import write_json
 from harlab.hardware import reuse_freed_memory
 from harlab.runs import (
     RUN_ENV,
+    RUN_FORMAT,
     best_checkpoint,
     check_run_dir,
     create_run_dir,
     inherited_run_dir,
-    load_module,
 )
+from harlab.tasks.checkpoint import load_module
 from harlab.tasks.classifier import WindowClassifier
+from harlab.tasks.predict import head_classes
 
 log = logging.getLogger("harlab")
 
@@ -76,261 +89,12 @@ class TrainResult:
     is_main: bool
 
 
-def head_classes(module: Any) -> dict[str, list[str]]:
-    """Class names of each head of a trained module, primary head (activity if any) first."""
-    hp = module.hparams
-    task = hp.get("task")
-    if not task:
-        return {"activity": list(hp["class_names"])}
-    names = {"activity": list(hp["class_names"]), "identity": list(task["identity_names"])}
-    return {h: names[h] for h in task["heads"]}
-
-
-def predict_heads(
-    module: torch.nn.Module, x: np.ndarray, batch_size: int = 512, bf16: bool = False
-) -> dict[str, np.ndarray]:
-    """Per-head class probabilities for windows ``x`` (N, T, C), single process, eval mode.
-
-    Keys are the module's heads (``activity`` for a single-task model) plus ``w`` (N, 2),
-    the FLWL weights, when the model has that branch. Freed memory is kept for reuse
-    (:func:`harlab.hardware.reuse_freed_memory`): scoring radar frames in batches of 256
-    otherwise page-faults every activation in again (2.5x slower, mostly system time).
-    """
-    reuse_freed_memory()
-    module.eval()
-    out: dict[str, list[np.ndarray]] = {}
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], np.float32))
-            res = module(xb)
-            if not isinstance(res, dict):
-                res = {"activity": res}
-            for k, v in res.items():
-                p = v.float() if k == "w" else torch.softmax(v.float(), dim=1)
-                out.setdefault(k, []).append(p.numpy())
-    if not out:
-        heads = head_classes(module) if hasattr(module, "hparams") else {"activity": []}
-        return {h: np.zeros((0, len(n)), np.float32) for h, n in heads.items()}
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-def predict_proba(
-    module: torch.nn.Module, x: np.ndarray, batch_size: int = 512, bf16: bool = False
-) -> np.ndarray:
-    """Class probabilities of the primary head (activity if present) for windows ``x``."""
-    probs = predict_heads(module, x, batch_size, bf16)
-    primary = next(iter(head_classes(module))) if hasattr(module, "hparams") else "activity"
-    return probs[primary]
-
 
 def _class_weights(y: np.ndarray, k: int) -> list[float]:
     counts = np.bincount(y, minlength=k).astype(np.float64)
     w = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0)
     return w.tolist()
 
-
-def data_summary(data: PreparedData) -> dict[str, Any]:
-    """What a run's ``data.json`` records: windows per part, split, classes, normalisation."""
-    wd = data.windowed
-    return {
-        "dataset": wd.name,
-        "citation": wd.citation,
-        "channels": list(wd.channels),
-        "units": list(wd.units),
-        "rate": wd.windows.rate,
-        "window_length": wd.windows.length,
-        "window_step": wd.windows.step,
-        "class_ids": data.class_ids,
-        "class_names": data.class_names,
-        "split": data.split.description,
-        "split_subjects": data.split.subjects,
-        # which sessions (trials, experiments) each part's windows come from, so a session
-        # or recording split can be audited from the run directory alone
-        "split_sessions": {k: sorted({str(x) for x in np.unique(data.sessions(k))})
-                           for k in data.y},
-        "warnings": data.split.warnings,
-        "windows": {k: int(v.shape[0]) for k, v in data.y.items()},
-        "dropped": {
-            **wd.dropped,
-            **{f"windows_excluded_class_{k}": v for k, v in data.excluded.items() if v},
-            **({"windows_straddling_val_cut": data.split.dropped} if data.split.dropped else {}),
-        },
-        "normalization": data.normalizer.to_dict(),
-        "from_cache": wd.from_cache,
-    }
-
-
-def head_labels(data: PreparedData, head: str, part: str) -> np.ndarray:
-    """True labels of one head: activity classes or identity (person) indices."""
-    return data.y[part] if head == "activity" else data.person[part]
-
-
-def score_split(
-    module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics (incl. per-subject) and probabilities of ``module``'s primary head on a part."""
-    heads, probs = score_heads(module, data, part, bf16)
-    primary = next(iter(heads))
-    return heads[primary], probs[primary]
-
-
-def score_heads(
-    module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
-) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """Metrics of every head (activity: per-subject too; identity: per-activity too)."""
-    probs = predict_heads(module, data.x[part], bf16=bf16)
-    metrics = {}
-    for head, names in head_classes(module).items():
-        if head == "activity":
-            groups = {"subject": data.subjects(part)}
-        else:
-            groups = {"activity": np.asarray(data.class_names, dtype=object)[data.y[part]]}
-        metrics[head] = compute_metrics(
-            head_labels(data, head, part), probs[head].argmax(1), names, groups=groups
-        )
-    return metrics, probs
-
-
-# windows per decision scored beside the per-window metrics (see window_decisions)
-DECISION_SPANS: tuple[int | str, ...] = (1, 2, 4, 8, "segment")
-
-
-def window_decisions(
-    data: PreparedData, probs: dict[str, np.ndarray], names: dict[str, list[str]],
-    part: str = "test",
-) -> dict[str, Any]:
-    """One decision over k consecutive windows (and over each whole segment) per head.
-
-    A segment is a run of consecutive windows of one recording with the same true label
-    of that head (oracle segmentation; for identity usually the whole recording). The
-    mean class probability of the pool decides (:mod:`harlab.evaluation.decisions`).
-    Skipped, with the reason, where the part's recordings also hold windows of another
-    part (a split by windows): pooling neighbours of training windows would inflate it.
-    """
-    from harlab.evaluation.decisions import decision_curve, segment_ids
-
-    rec = data.recordings(part).astype(str)
-    others = [q for q in data.index if q != part and len(data.index[q])]
-    shared = np.intersect1d(rec, np.concatenate([data.recordings(q).astype(str)
-                                                 for q in others]) if others else [])
-    if len(shared):
-        return {"skipped": f"{len(shared)} of the {part} part's {len(np.unique(rec))} "
-                f"recordings also have windows in {'/'.join(others)} (split by windows), so "
-                "a decision over neighbouring windows would lean on training data"}
-    w = data.windowed.windows
-    starts = data.starts(part)
-    window_s, hop_s = w.length / w.rate, w.step / w.rate
-    out: dict[str, Any] = {
-        "segments": "runs of consecutive windows of one recording with the same true label, "
-                    "an oracle segmentation",
-        "rule": "mean of the windows' class probabilities",
-        "window_s": window_s, "hop_s": hop_s,
-    }
-    for head, head_names in names.items():
-        truth = head_labels(data, head, part)
-        seg = segment_ids(rec, truth, starts)
-        out[head] = decision_curve(probs[head], truth, seg, starts, DECISION_SPANS,
-                                   head_names, frame_s=window_s, hop_s=hop_s, step=w.step)
-    return out
-
-
-def decisions_markdown(dec: dict[str, Any]) -> str:
-    """A markdown section for :func:`window_decisions` output."""
-    lines = ["## One decision over several windows (beyond per-window scoring)", ""]
-    if "skipped" in dec:
-        return "\n".join([*lines, f"Not scored: {dec['skipped']}.", ""])
-    from harlab.evaluation.decisions import span_label
-
-    heads = [h for h in dec if isinstance(dec[h], list)]
-    spans = dec[heads[0]]
-    lines += [f"Mean class probability over k consecutive test windows (sliding by one) or "
-              f"over each segment ({dec['segments']}); macro-F1, decisions in brackets.", "",
-              "| head | " + " | ".join(span_label(e["frames"], e["seconds"], "window")
-                                      for e in spans) + " |",
-              "|---|" + "---|" * len(spans)]
-    for head in heads:
-        cells = ["n/a" if e["macro_f1"] is None else f"{e['macro_f1']:.4f} ({e['decisions']})"
-                 for e in dec[head]]
-        lines.append(f"| {head} | " + " | ".join(cells) + " |")
-    return "\n".join([*lines, ""])
-
-
-def whole_decision(dec: dict[str, Any] | None, head: str) -> dict[str, Any]:
-    """The whole-segment entry (the last span) of ``head``'s decisions; {} if not scored."""
-    entries = (dec or {}).get(head)
-    return entries[-1] if isinstance(entries, list) and entries else {}
-
-
-def decisions_line(dec: dict[str, Any] | None) -> str | None:
-    """One console line: macro-F1 of one decision per whole test segment, per head."""
-    if not dec or "skipped" in dec:
-        return None
-    parts = []
-    for head in dec:
-        e = whole_decision(dec, head)
-        if e.get("macro_f1") is not None:
-            secs = f", ~{e['seconds']:.1f} s each" if e["seconds"] else ""
-            parts.append(f"{head} macro-F1 {e['macro_f1']:.4f} ({e['decisions']} segments"
-                         f"{secs})")
-    return ("one decision per test segment (mean window probability): " + "; ".join(parts)
-            if parts else None)
-
-
-def plot_window_decisions(dec: dict[str, Any], path: Path, title: str) -> Path | None:
-    """PNG of macro-F1 against the seconds one decision covers (None when skipped)."""
-    curves = {}
-    for head, entries in dec.items():
-        if not isinstance(entries, list):
-            continue
-        pts = [(e["seconds"], e["macro_f1"], 0.0) for e in entries
-               if e["macro_f1"] is not None and e["seconds"] is not None]
-        if pts:
-            curves[head] = tuple(zip(*pts, strict=True))
-    if not curves:
-        return None
-    return plot_metric_curves(path, curves, "seconds one decision covers "
-                                "(last point: whole segment, mean length)", title)
-
-
-def write_predictions(
-    path: Path,
-    data: PreparedData,
-    part: str,
-    probs: np.ndarray | dict[str, np.ndarray],
-    names: dict[str, list[str]] | None = None,
-) -> None:
-    """One CSV row per window of ``part``: ids, times, true and predicted class per head.
-
-    The activity head writes ``true``, ``pred``, ``probability``; the identity head
-    ``true_identity``, ``pred_identity``, ``probability_identity``; FLWL runs add the
-    per-window loss-weight ratio ``flwl_rw``.
-    """
-    import pandas as pd
-
-    from harlab.tasks.losses import rw_from_w
-
-    if not isinstance(probs, dict):
-        probs = {"activity": probs}
-    names = names or {"activity": list(data.class_names)}
-    w = data.windowed.windows
-    starts = data.starts(part)
-    cols: dict[str, Any] = {
-        "window": data.index[part],
-        "subject": data.subjects(part),
-        "session": data.sessions(part),
-        "start_s": np.round(starts / w.rate, 3),
-        "end_s": np.round((starts + w.length) / w.rate, 3),
-    }
-    for head, head_names in names.items():
-        sfx = "" if head == "activity" else f"_{head}"
-        pred = probs[head].argmax(1)
-        table = np.asarray(head_names, dtype=object)
-        cols[f"true{sfx}"] = table[head_labels(data, head, part)]
-        cols[f"pred{sfx}"] = table[pred]
-        cols[f"probability{sfx}"] = np.round(probs[head][np.arange(len(pred)), pred], 4)
-    if "w" in probs:
-        cols["flwl_rw"] = np.round(rw_from_w(torch.from_numpy(probs["w"])).numpy(), 4)
-    pd.DataFrame(cols).to_csv(path, index=False)
 
 
 def _write_outputs(
@@ -341,7 +105,7 @@ def _write_outputs(
     history: list[dict[str, Any]],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    bf16 = "bf16" in str(cfg.train.precision)
+    bf16 = uses_bf16(cfg.train.precision)
     heads, probs = score_heads(module, data, "test", bf16=bf16)
     names = head_classes(module)
     primary = next(iter(heads))
@@ -642,7 +406,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         init=cfg.train.init,
         class_weights=_class_weights(data.y["train"], k) if cfg.train.class_weights else None,
         harlab={
-            "version": 1,
+            "version": RUN_FORMAT,
             "dataset": cfg.data.dataset,
             "channels": list(data.windowed.channels),
             "units": list(data.windowed.units),
@@ -728,7 +492,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
                 f"part's {data.person_names}; the dataset or split changed since training"
             )
         task_hparams(cfg, data)  # unseen persons in val/test -> ConfigError
-    heads, probs = score_heads(module, data, part, bf16="bf16" in str(cfg.train.precision))
+    heads, probs = score_heads(module, data, part, bf16=uses_bf16(cfg.train.precision))
     out = {
         "part": part,
         "checkpoint": str(ckpt),
@@ -744,41 +508,6 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
     return out
 
 
-def stored_decisions(run_dir: Path, macro_f1: float | None = None,
-                     metrics: dict[str, Any] | None = None,
-                     ) -> tuple[dict[str, Any] | None, str | None]:
-    """A finished run's multi-window decisions and the file they come from.
-
-    From ``metrics.json`` when training scored them; for runs trained before that, from the
-    newest ``evaluation-test-N.json`` (``harlab evaluate``) of the best checkpoint whose
-    per-window macro-F1 equals ``macro_f1`` (the run's own test score), so an evaluation of
-    another checkpoint or of changed data is never taken for the run's. ``(None, None)``
-    when there are none. ``metrics``: the run's ``metrics.json`` if the caller has read it.
-    """
-    if metrics is None:
-        try:
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-        except (OSError, ValueError):
-            metrics = {}
-    if metrics.get("decisions"):
-        return metrics["decisions"], "metrics.json"
-    if macro_f1 is None:
-        macro_f1 = (metrics.get("test") or {}).get("macro_f1")
-    if macro_f1 is None:
-        return None, None
-    numbered = [(int(f.stem.rsplit("-", 1)[1]), f) for f in run_dir.glob("evaluation-test-*.json")
-                if f.stem.rsplit("-", 1)[1].isdigit()]
-    for _, f in sorted(numbered, reverse=True):  # newest first
-        try:
-            ev = json.loads(f.read_text())
-            same = (Path(ev["checkpoint"]).name == "best.ckpt"
-                    and abs(float(ev["metrics"]["macro_f1"]) - float(macro_f1)) < 1e-9)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if same and ev.get("decisions"):
-            return ev["decisions"], f.name
-    return None, None
-
 
 def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
     """Save an evaluation next to the run without touching earlier files."""
@@ -791,98 +520,4 @@ def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
     raise CheckpointError(f"{run}: too many evaluation files")
 
 
-__all__ = [
-    "train",
-    "evaluate",
-    "write_evaluation",
-    "predict_proba",
-    "predict_heads",
-    "score_split",
-    "score_heads",
-]
-
-
-def cross_validate(
-    cfg: RunConfig,
-    folds: list[int] | None = None,
-    seeds: list[int] | None = None,
-    console: Any = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Train every (fold, seed) of a subject-wise protocol; report mean ± std.
-
-    Each run is a normal run directory inside one new parent directory, which also gets
-    ``cv_results.json`` (every run's test scores and the summary) and ``cv_summary.md``.
-    """
-    import copy
-
-    from harlab.evaluation.metrics import DEFAULT_SUMMARY_KEYS, summarize_runs
-    from harlab.evaluation.report import seeds_markdown
-
-    split = cfg.data.split
-    if folds is None:
-        if split.kind != "subject" or split.test_subjects:
-            folds = [split.fold]
-        elif split.folds == "loso":
-            recordings = load_windowed(cfg.data).recordings
-            folds = list(range(len({r.subject for r in recordings})))
-        else:
-            folds = list(range(int(split.folds)))
-    seeds = seeds or [cfg.train.seed]
-    name = cfg.run_name()
-    parent = create_run_dir(cfg.output_dir, f"cv_{name}")
-    results = []
-    for seed in seeds:
-        for fold in folds:
-            run_cfg = copy.deepcopy(cfg)
-            run_cfg.data.split.fold = fold
-            run_cfg.data.split.seed = seed
-            run_cfg.train.seed = seed
-            run_cfg.output_dir = str(parent)
-            run_cfg.name = f"{name}_fold{fold}_seed{seed}"
-            if console is not None:
-                console.print(f"[bold]fold {fold}, seed {seed}[/bold]")
-            res = train(run_cfg, console=console)
-            if not res.is_main:
-                continue
-            test = res.metrics["test"]
-            primary = (res.metrics.get("heads") or ["activity"])[0]
-            whole = whole_decision(res.metrics.get("decisions"), primary)
-            results.append(
-                {
-                    "fold": fold,
-                    "seed": seed,
-                    "run": res.run_dir.name,
-                    "accuracy": test["accuracy"],
-                    "macro_f1": test["macro_f1"],
-                    "weighted_f1": test["weighted_f1"],
-                    "n": test["n"],
-                    # the primary head, one decision per test segment (window_decisions)
-                    "segment_macro_f1": whole.get("macro_f1"),
-                    "segments": whole.get("decisions"),
-                    "best_val_macro_f1": res.metrics.get("best_val_macro_f1"),
-                    "train_seconds": res.metrics.get("train_seconds"),
-                }
-            )
-    summary = summarize_runs(results, (*DEFAULT_SUMMARY_KEYS, "segment_macro_f1"))
-    out = {
-        "config": cfg.to_dict(),
-        "runs": results,
-        "summary": summary,
-        "protocol": split.kind,
-        "folds": folds,
-        "seeds": seeds,
-    }
-    write_json(parent / "cv_results.json", out)
-    lines = [
-        seeds_markdown(summary, f"{name}: {len(results)} runs (folds {folds}, seeds {seeds})"),
-        "",
-        "| fold | seed | accuracy | macro-F1 | weighted-F1 | n | run |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['fold']} | {r['seed']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-        f"{r['weighted_f1']:.4f} | {r['n']} | {r['run']} |"
-        for r in results
-    ]
-    (parent / "cv_summary.md").write_text("\n".join(lines) + "\n")
-    return parent, out
+__all__ = ["train", "evaluate", "write_evaluation"]

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harlab.config import SplitConfig, WindowConfig
 from harlab.data.sources import basicmotions as bm
 from harlab.data.sources import get_source
-from harlab.data.splits import SplitConfig, make_split
-from harlab.data.windows import WindowConfig, make_windows
+from harlab.data.splits import make_split
+from harlab.data.windows import make_windows
 from harlab.errors import ConfigError, DataError
 from harlab.paths import cache_dir
 

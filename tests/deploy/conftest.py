@@ -64,7 +64,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(tiny_run: Path) -> tuple[Path, Path]:
-    from harlab.export import export_run
+    from harlab.deploy.export import export_run
 
     onnx_path, json_path, _ = export_run(tiny_run)
     return onnx_path, json_path

@@ -11,8 +11,14 @@ import pytest
 import torch
 from torch import nn
 
+from harlab.deploy.export import (
+    ExportError,
+    export_friendly,
+    export_module,
+    export_run,
+    ort_session,
+)
 from harlab.errors import CheckpointError, ConfigError, HarlabError
-from harlab.export import ExportError, export_friendly, export_module, export_run, ort_session
 from harlab.models import build_model, get_model_spec, list_models
 
 SHAPES = [(24, 3), (48, 3), (64, 4)]  # the first one a model accepts is used
@@ -182,8 +188,8 @@ def test_export_cli(tiny_run: Path, tmp_path: Path) -> None:
 def test_static_int8_export_is_checked_on_validation(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from harlab.deploy.export import export_run, quantize_export
     from harlab.deploy.predictor import OnnxPredictor
-    from harlab.export import export_run, quantize_export
 
     monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
     path, _, meta = export_run(tiny_run, out=tmp_path / "m.onnx")

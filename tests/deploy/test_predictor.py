@@ -32,7 +32,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_same_predictions_as_harlab_predict(
     tiny_run: Path, exported: tuple[Path, Path], recording: Path, hop: int | None
 ) -> None:
-    from harlab.predict import predict_file
+    from harlab.deploy.predict import predict_file
 
     rows, _ = predict_file(tiny_run, recording, step=hop)
     pred = OnnxPredictor(*exported)

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harlab.deploy.predictor import OnnxPredictor
+from harlab.deploy.streaming import StreamProcessor, follow_lines, load_window_model, run_stream
 from harlab.errors import ConfigError, DataError
-from harlab.streaming import StreamProcessor, follow_lines, load_window_model, run_stream
 from tests.deploy.conftest import CHANNELS, RATE, synthetic_recording
 
 

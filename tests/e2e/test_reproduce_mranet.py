@@ -144,7 +144,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     # harlab compare reads a reproduction's models: joint minus identity-only, one pair
     import shutil
 
-    from harlab.evaluation.compare import collect_runs
+    from harlab.experiments.compare import collect_runs
 
     assert len(collect_runs(run, ["model.channels=[4,8,8]", "train.init=orthogonal"])) == 3
     res = runner.invoke(cli.app, ["compare", str(run), str(run), "--where-a",
@@ -374,7 +374,7 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     out_m = json.loads((a / "results.json").read_text())
     assert sorted((r["seed"], r["reloaded"]) for r in out_m["runs"]) == [(0, True), (1, True)]
     # harlab compare pairs such models only on the same frames, protocol, folds and seeds
-    from harlab.evaluation.compare import collect_runs, compare_runs
+    from harlab.experiments.compare import collect_runs, compare_runs
 
     with pytest.raises(ConfigError, match="nothing to pair"):  # paper vs recording protocol
         compare_runs(collect_runs(pp), collect_runs(a, ["train.seed=0"]))

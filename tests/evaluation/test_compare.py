@@ -1,4 +1,4 @@
-"""Paired comparisons (harlab.evaluation.compare) against scipy and by hand."""
+"""Paired comparisons (evaluation.paired, experiments.compare) against scipy and by hand."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from harlab.evaluation.compare import (
+from harlab.evaluation.paired import (
     format_difference,
     paired_difference,
     smallest_wilcoxon_p,
@@ -67,7 +67,7 @@ def test_paired_difference_edge_cases() -> None:
     down = paired_difference({s: 0.5 for s in range(5)}, {s: 0.8 + 0.01 * s for s in range(5)})
     assert down is not None and verdict(down, "helps", "hurts").startswith("hurts")
     assert format_difference(None) == "—" and "no pair" in verdict(None, "a", "b")
-    from harlab.evaluation.compare import multiple_note
+    from harlab.evaluation.paired import multiple_note
 
     assert multiple_note(0) == multiple_note(1) == ""
     assert multiple_note(8).startswith("8 intervals are shown. At 95 % each, about one in")
@@ -95,13 +95,15 @@ def test_paired_difference_is_antisymmetric(pairs: list[tuple[float, float]]) ->
 
 # ------------------------------------------------------------------ harlab compare
 def make_run(where: Path, model: str, seed: int, fold: int, f1: float,
-             seg: float | None = None, seg_in_evaluation: bool = False,
+             seg: float | None = None,
              data_path: str = "/data/a.csv") -> Path:
     """A finished run directory as harlab train writes it (config.yaml + metrics.json)."""
     from harlab.config import dump_yaml, from_dict
+    from harlab.runs import mark_run_dir
 
     run = where / f"{model}_seed{seed}_fold{fold}"
     run.mkdir(parents=True)
+    mark_run_dir(run)
     cfg = from_dict({"name": run.name, "data": {
         "dataset": "custom", "path": data_path,
         "split": {"kind": "subject", "folds": 4, "fold": fold, "seed": 0}},
@@ -110,11 +112,6 @@ def make_run(where: Path, model: str, seed: int, fold: int, f1: float,
     decisions = {"activity": [{"frames": 1, "macro_f1": f1},
                               {"frames": "segment", "macro_f1": seg}]}
     metrics = {"test": {"macro_f1": f1}, "decisions": decisions}
-    if seg_in_evaluation:  # trained before decisions existed, re-scored by harlab evaluate
-        del metrics["decisions"]
-        (run / "evaluation-test-1.json").write_text(json.dumps({
-            "checkpoint": str(run / "checkpoints" / "best.ckpt"),
-            "metrics": {"macro_f1": f1}, "decisions": decisions}))
     (run / "metrics.json").write_text(json.dumps(metrics))
     return run
 
@@ -131,8 +128,7 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
             f1[(seed, fold)] = 0.6 + 0.05 * fold + 0.01 * seed
             make_run(a, "danhar_cnn", seed, fold, f1[(seed, fold)] + 0.03, seg=0.9,
                      data_path="/elsewhere/a.csv")  # another machine's path still pairs
-            make_run(b, "cnn", seed, fold, f1[(seed, fold)], seg=0.8,
-                     seg_in_evaluation=(seed, fold) == (1, 1))
+            make_run(b, "cnn", seed, fold, f1[(seed, fold)], seg=0.8)
     make_run(b, "cnn", 0, 2, 0.5)  # no partner in A
     out = tmp_path / "cmp"
     res = CliRunner().invoke(cli.app, ["compare", str(a), str(b), "--output-dir", str(out)])
@@ -146,7 +142,6 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
         [0.03] * 4)
     assert window["verdict"] == "the same difference in all 4 pairs: no interval"
     assert sorted(window["b"]) == pytest.approx(sorted(f1.values()))
-    # the (1, 1) run's segment score comes from its harlab evaluate file
     assert segment["difference"]["n"] == 4 and segment["difference"]["mean"] == pytest.approx(
         0.1)
     md = (parent / "compare.md").read_text()
@@ -162,7 +157,7 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
 
 def test_compare_selects_runs_and_refuses_what_it_cannot_pair(tmp_path: Path) -> None:
     from harlab.errors import ConfigError
-    from harlab.evaluation.compare import collect_runs, compare_runs
+    from harlab.experiments.compare import collect_runs, compare_runs
 
     mixed = tmp_path / "reproduction"
     for seed in (0, 1, 2):

@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from harlab.evaluation.metrics import (
-    compute_metrics,
-    mean_std,
-    natural_sort_key,
-    summarize_runs,
-)
+from harlab.evaluation.metrics import compute_metrics, mean_std, summarize_runs
+from harlab.fileio import natural_key
 
 NAMES3 = ["walk", "sit", "lie"]
 
@@ -131,7 +127,7 @@ def test_summarize_runs():
 
 
 def test_natural_sort_key():
-    assert sorted(["s10", "s2", "s1"], key=natural_sort_key) == ["s1", "s2", "s10"]
+    assert sorted(["s10", "s2", "s1"], key=natural_key) == ["s1", "s2", "s10"]
 
 
 def test_mean_std_skips_missing_values():

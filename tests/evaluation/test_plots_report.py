@@ -13,12 +13,8 @@ from rich.console import Console
 
 from harlab.evaluation.metrics import compute_metrics, summarize_runs
 from harlab.evaluation.plots import plot_confusion_matrix, plot_per_group, plot_training_curves
-from harlab.evaluation.report import (
-    metrics_markdown,
-    rich_metrics_table,
-    seeds_markdown,
-    write_json,
-)
+from harlab.evaluation.report import metrics_markdown, rich_metrics_table, seeds_markdown
+from harlab.fileio import write_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ["walk", "sit", "lie"]

@@ -10,6 +10,7 @@ from harlab.config import from_dict
 from harlab.errors import ConfigError
 from harlab.models import build_model
 from harlab.models.weight_init import apply_init, check_init
+from harlab.runs import RUN_FORMAT
 from harlab.tasks.classifier import WindowClassifier
 from tests.models.conftest import TINY
 
@@ -84,7 +85,7 @@ def test_classifier_orthogonal_covers_heads_and_roundtrips() -> None:
         torch.manual_seed(3)
         return WindowClassifier(
             model_name="mranet", model_options={"channels": [2, 2, 2]}, input_shape=[30, 20],
-            class_names=["a", "b", "c"], harlab={"version": 1}, task=task, init=init)
+            class_names=["a", "b", "c"], harlab={"version": RUN_FORMAT}, task=task, init=init)
 
     ortho, default = module("orthogonal"), module("default")
     linears = [m for m in ortho.model.modules() if isinstance(m, nn.Linear)]

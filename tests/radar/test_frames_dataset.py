@@ -10,11 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harlab.config import DataConfig
+from harlab.config import DataConfig, SplitConfig, WindowConfig
 from harlab.data.prepare import prepare
 from harlab.data.sources import get_source
-from harlab.data.splits import SplitConfig
-from harlab.data.windows import WindowConfig
 from harlab.errors import ConfigError, DataError
 from harlab.radar.dataset import read_frames_dataset, read_metadata, write_frames_dataset
 from harlab.radar.processing import ProcessingConfig

@@ -10,17 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from harlab.config import from_dict
+from harlab.config import SplitConfig, from_dict
 from harlab.data.datamodule import WindowDataModule
 from harlab.data.prepare import person_labels
 from harlab.data.recording import RecordingMeta
-from harlab.data.splits import SplitConfig, make_split
+from harlab.data.splits import make_split
 from harlab.data.windows import Windows
 from harlab.errors import ConfigError
-from harlab.runs import load_module
+from harlab.runs import RUN_FORMAT
+from harlab.tasks.checkpoint import load_module
 from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.multitask import build_multitask_model
-from harlab.training import check_task_split, head_classes, predict_heads
+from harlab.tasks.predict import head_classes, predict_heads
+from harlab.training import check_task_split
 
 TINY_DANHAR = {"channels": [4, 4, 4], "head": "gap"}
 
@@ -126,7 +128,7 @@ def test_session_split_train_sessions() -> None:
 def _module(task: dict | None, **kw) -> WindowClassifier:
     return WindowClassifier(
         model_name="mranet", model_options={"channels": [2, 2, 2]}, input_shape=[30, 20],
-        class_names=["a", "b", "c"], lr=3e-3, harlab={"version": 1}, task=task, **kw,
+        class_names=["a", "b", "c"], lr=3e-3, harlab={"version": RUN_FORMAT}, task=task, **kw,
     )
 
 

@@ -166,7 +166,7 @@ def test_cpu_note_compares_name_and_vector_tier() -> None:
 _PREDICT = """
 import numpy as np, torch
 from harlab import hardware
-from harlab.training import predict_heads
+from harlab.tasks.predict import predict_heads
 before = hardware.malloc_reuse_active()
 probs = predict_heads(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)),
                       np.zeros((5, 4, 3), np.float32))

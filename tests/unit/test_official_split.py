@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harlab.config import DataConfig
+from harlab.config import DataConfig, SplitConfig, WindowConfig
 from harlab.data.prepare import prepare
 from harlab.data.recording import Recording, RecordingMeta
-from harlab.data.splits import SplitConfig, make_split
-from harlab.data.windows import WindowConfig, make_windows
+from harlab.data.splits import make_split
+from harlab.data.windows import make_windows
 from harlab.errors import ConfigError
 from harlab.paths import shared_data_dir
 

@@ -274,32 +274,9 @@ def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
     assert "3 intervals are shown" in md
 
 
-def test_reused_runs_take_their_segment_score_from_harlab_evaluate(tmp_path: Path) -> None:
-    import json
+def test_segment_cell_says_how_many_runs_were_scored() -> None:
+    from harlab.experiments.reproduce_danhar import _segment_cell
 
-    from harlab.experiments.reproduce_danhar import _segment_cell, segment_from_evaluation
-
-    def evaluation(i: int, ckpt: str, f1: float, seg: float) -> None:
-        (tmp_path / f"evaluation-test-{i}.json").write_text(json.dumps({
-            "part": "test", "checkpoint": str(tmp_path / "checkpoints" / ckpt),
-            "metrics": {"macro_f1": f1},
-            "decisions": {"activity": [{"frames": 1, "macro_f1": f1},
-                                       {"frames": "segment", "macro_f1": seg,
-                                        "decisions": 12}]}}))
-
-    run = {"run_dir": str(tmp_path), "macro_f1": 0.7}  # trained before decisions existed
-    assert segment_from_evaluation(run) == run  # nothing to take yet
-    evaluation(1, "best.ckpt", 0.7, 0.8)
-    evaluation(2, "last.ckpt", 0.7, 0.1)   # another checkpoint
-    evaluation(3, "best.ckpt", 0.65, 0.2)  # scores differently: not this run's model
-    (tmp_path / "evaluation-test-10.json").write_text("{not json")
-    got = segment_from_evaluation(run)
-    assert (got["segment_macro_f1"], got["n_segments"], got["segment_from"]) == (
-        0.8, 12, "evaluation-test-1.json")
-    evaluation(4, "best.ckpt", 0.7, 0.75)  # the newest matching evaluation wins
-    assert segment_from_evaluation(run)["segment_macro_f1"] == 0.75
-    scored = {**run, "segment_macro_f1": 0.5}
-    assert segment_from_evaluation(scored) == scored
     # a row whose segment score covers fewer runs than the row says so
     row = {"n_runs": 6, "segment_macro_f1": {"mean": 0.7, "std": 0.01, "n": 3}}
     assert _segment_cell(row) == "0.7000 ± 0.0100 (3 of 6 runs scored)"

@@ -28,6 +28,29 @@ def test_create_run_dir_never_reuses(tmp_path: Path) -> None:
     assert "x-y" in a.name
 
 
+def test_run_directories_of_another_format_are_refused(tmp_path: Path) -> None:
+    import pytest
+    import torch
+
+    from harlab.errors import CheckpointError
+    from harlab.runs import RUN_FORMAT, check_run_dir, read_checkpoint, run_format
+
+    run = create_run_dir(tmp_path, "r")
+    (run / "config.yaml").write_text("{}\n")
+    assert run_format(run) == RUN_FORMAT and check_run_dir(run) == run
+    (run / ".harlab-run").write_text("harlab-run\n")  # what harlab wrote before formats
+    with pytest.raises(CheckpointError, match=f"run format 1; this harlab reads format "
+                       f"{RUN_FORMAT} only: train it again"):
+        check_run_dir(run)
+    (run / ".harlab-run").unlink()
+    with pytest.raises(CheckpointError, match=r"not a harlab run directory \(no .harlab-run\)"):
+        check_run_dir(run)
+    ckpt = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"harlab": {"version": 1}}}, ckpt)
+    with pytest.raises(CheckpointError, match="old.ckpt was written in run format 1"):
+        read_checkpoint(ckpt)
+
+
 def test_keep_before_resume_never_overwrites(tmp_path: Path) -> None:
     from harlab.runs import keep_before_resume
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harlab.config import SplitConfig, WindowConfig
 from harlab.data.recording import Recording
-from harlab.data.splits import SplitConfig, make_split
-from harlab.data.windows import WindowConfig, make_windows
+from harlab.data.splits import make_split
+from harlab.data.windows import make_windows
 from harlab.errors import ConfigError
 
 

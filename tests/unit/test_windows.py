@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harlab.config import WindowConfig
 from harlab.data.recording import Recording
-from harlab.data.windows import WindowConfig, make_windows, resample
+from harlab.data.windows import make_windows, resample
 from harlab.errors import ConfigError
 
 

@@ -70,9 +70,10 @@ def _local(
 ) -> tuple[str | None, str | None, str | None, int | None, int | None]:
     """(where the data are, the path= that finds them, None, input files, their bytes) or
     (None, None, why not, None, None)."""
-    from harlab.data.download import default_dest, read_marker
+    from harlab.data.download import read_marker
     from harlab.data.sources import get_source
     from harlab.errors import HarlabError
+    from harlab.paths import default_dest
 
     src = get_source(name)
     tries: list[str | None] = [path] if path is not None else [None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,8 +28,8 @@ def export(
     ] = 512,
 ) -> None:
     """Export a run's checkpoint to ONNX (dynamic batch) with a parity check and metadata JSON."""
+    from harlab.deploy.export import QUANTIZATIONS, export_run, quantize_export
     from harlab.errors import ConfigError
-    from harlab.export import QUANTIZATIONS, export_run, quantize_export
 
     if quantize not in QUANTIZATIONS:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
@@ -52,34 +52,6 @@ def export(
         )
 
 
-def predict_file_onnx(
-    onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None,
-    smooth: int | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
-    from harlab.data.sources.custom import recording_from_file
-    from harlab.deploy.predictor import PredictorError
-    from harlab.errors import DataError
-    from harlab.streaming import load_window_model
-
-    model = load_window_model(onnx_path)
-    recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
-    if not recs:
-        raise DataError(f"{input_path}: no usable samples")
-    rows: list[dict[str, Any]] = []
-    dropped = 0
-    for rec in recs:  # one call per recording; windowing inside is vectorised
-        try:
-            res = model.predict_recording(rec.data, rec.rate, list(rec.channels), hop=step)
-        except PredictorError as exc:
-            raise DataError(f"{input_path}: {exc}") from None
-        dropped += res.dropped.get("windows_nan", 0)
-        rows += [{"subject": rec.subject, "session": rec.session, **r}
-                 for r in res.rows(smooth)]
-    info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
-            "channels": list(model.channels), "heads": list(model.heads)}
-    return rows, info
-
 
 def stream_predict(
     model_path: Path, stdin: bool, follow: Path | None, hop: int | None, poll: float,
@@ -88,8 +60,8 @@ def stream_predict(
     """``harlab predict MODEL --stream | --follow FILE``: JSON lines out, summary on stderr."""
     import sys
 
+    from harlab.deploy.streaming import follow_lines, load_window_model, run_stream
     from harlab.errors import ConfigError
-    from harlab.streaming import follow_lines, load_window_model, run_stream
 
     if stdin and follow is not None:
         raise ConfigError("use either --stream (stdin) or --follow FILE, not both")

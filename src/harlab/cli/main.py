@@ -99,8 +99,8 @@ def train(
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
     from harlab.cli.common import load_with_overrides
+    from harlab.evaluation.decisions import decisions_line
     from harlab.evaluation.report import rich_metrics_table
-    from harlab.training import decisions_line
     from harlab.training import train as run_train
 
     flag_map: dict[str, Any] = {
@@ -161,7 +161,7 @@ def compare(
     output_dir: Annotated[str, typer.Option(help="where the comparison directory goes")] = "runs",
 ) -> None:
     """A minus B, runs paired by data split and seed: interval, wins, paired tests."""
-    from harlab.evaluation.compare import write_comparison
+    from harlab.experiments.compare import write_comparison
 
     parent, _ = write_comparison(a, b, where_a, where_b, output_dir)
     console.print((parent / "compare.md").read_text(), markup=False, highlight=False)
@@ -180,7 +180,7 @@ def cv(
 ) -> None:
     """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
     from harlab.cli.common import load_with_overrides, parse_list
-    from harlab.training import cross_validate
+    from harlab.experiments.cv import cross_validate
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     fold_list = parse_list(folds, "--folds") if folds else None
@@ -197,9 +197,10 @@ def evaluate(
     checkpoint: Annotated[str, typer.Option(help="best | last")] = "best",
 ) -> None:
     """Re-score a run's best checkpoint on its split and print the metrics."""
+    from harlab.evaluation.decisions import decisions_line
     from harlab.evaluation.report import rich_metrics_table
-    from harlab.training import decisions_line, write_evaluation
     from harlab.training import evaluate as run_evaluate
+    from harlab.training import write_evaluation
 
     result = run_evaluate(run_dir, part, checkpoint)
     console.print(rich_metrics_table(result["metrics"], f"{part} metrics: {run_dir}"))
@@ -251,9 +252,9 @@ def predict(
     ] = None,
 ) -> None:
     """Window a recording file (or a live stream) and output one label per window."""
-    from harlab.cli.export import predict_file_onnx, stream_predict
+    from harlab.cli.export import stream_predict
+    from harlab.deploy.predict import predict_file, predict_file_onnx
     from harlab.deploy.predictor import PredictorError, check_smooth
-    from harlab.predict import predict_file
 
     try:  # one check for files, ONNX and streams: a bad --smooth is a one-line error
         check_smooth(smooth)

@@ -43,6 +43,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harlab.errors import ConfigError, DataError
+from harlab.paths import default_dest
 
 MARKER = ".harlab-download.json"
 CHUNK = 1 << 16
@@ -101,17 +102,6 @@ def archive_for(name: str) -> Archive:
         size=spec.get("size"),
         page=spec.get("page"),
     )
-
-
-def default_dest(name: str) -> Path:
-    """``$HARLAB_SHARED_DATA/<name>`` when that is set (the loaders look there without
-    ``--path``), else ``<cache dir>/datasets/<name>``."""
-    from harlab.paths import cache_dir
-
-    env = os.environ.get("HARLAB_SHARED_DATA")
-    if env:
-        return Path(env).expanduser() / name
-    return cache_dir() / "datasets" / name
 
 
 def read_marker(dest: Path) -> dict[str, Any] | None:

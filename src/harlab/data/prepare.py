@@ -18,11 +18,12 @@ import numpy as np
 
 from harlab.data import cache as cache_mod
 from harlab.data.normalize import Normalizer
-from harlab.data.recording import UNLABELLED, RecordingMeta, _natural_key
+from harlab.data.recording import UNLABELLED, RecordingMeta
 from harlab.data.sources import get_source
 from harlab.data.splits import Split, make_split
 from harlab.data.windows import Windows, make_windows
 from harlab.errors import ConfigError, DataError
+from harlab.fileio import natural_key
 from harlab.paths import cache_dir
 
 log = logging.getLogger("harlab")
@@ -165,6 +166,10 @@ class PreparedData:
     def recordings(self, part: str) -> np.ndarray:
         return np.asarray(self.windowed.windows.recording[self.index[part]])
 
+    def labels(self, head: str, part: str) -> np.ndarray:
+        """True labels of one head: activity classes or identity (person) indices."""
+        return self.y[part] if head == "activity" else self.person[part]
+
 
 def person_labels(
     subjects: dict[str, np.ndarray],
@@ -173,7 +178,7 @@ def person_labels(
 
     Windows of subjects that have no training windows get -1: they cannot be identified.
     """
-    names = sorted({str(s) for s in np.unique(subjects["train"])}, key=_natural_key)
+    names = sorted({str(s) for s in np.unique(subjects["train"])}, key=natural_key)
     index = {n: i for i, n in enumerate(names)}
     out = {}
     for part, subj in subjects.items():
@@ -231,3 +236,34 @@ def prepare(data_cfg: Any, wd: WindowedData | None = None) -> PreparedData:
     return PreparedData(
         xs, ys, index, class_ids, names, normalizer, split, wd, excluded, person, person_names
     )
+
+
+def data_summary(data: PreparedData) -> dict[str, Any]:
+    """What a run's ``data.json`` records: windows per part, split, classes, normalisation."""
+    wd = data.windowed
+    return {
+        "dataset": wd.name,
+        "citation": wd.citation,
+        "channels": list(wd.channels),
+        "units": list(wd.units),
+        "rate": wd.windows.rate,
+        "window_length": wd.windows.length,
+        "window_step": wd.windows.step,
+        "class_ids": data.class_ids,
+        "class_names": data.class_names,
+        "split": data.split.description,
+        "split_subjects": data.split.subjects,
+        # which sessions (trials, experiments) each part's windows come from, so a session
+        # or recording split can be audited from the run directory alone
+        "split_sessions": {k: sorted({str(x) for x in np.unique(data.sessions(k))})
+                           for k in data.y},
+        "warnings": data.split.warnings,
+        "windows": {k: int(v.shape[0]) for k, v in data.y.items()},
+        "dropped": {
+            **wd.dropped,
+            **{f"windows_excluded_class_{k}": v for k, v in data.excluded.items() if v},
+            **({"windows_straddling_val_cut": data.split.dropped} if data.split.dropped else {}),
+        },
+        "normalization": data.normalizer.to_dict(),
+        "from_cache": wd.from_cache,
+    }

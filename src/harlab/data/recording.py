@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from harlab.errors import DataError
+from harlab.fileio import natural_key
 
 UNLABELLED = -1
 
@@ -106,16 +107,12 @@ class RecordingSet:
 
     @property
     def subjects(self) -> list[str]:
-        return sorted({r.subject for r in self.recordings}, key=_natural_key)
+        return sorted({r.subject for r in self.recordings}, key=natural_key)
 
     @property
     def rates(self) -> set[float]:
         return {r.rate for r in self.recordings}
 
-
-def _natural_key(s: str) -> tuple:
-    """Sort '2' before '10' while keeping non-numeric ids ordered."""
-    return (0, int(s), "") if s.isdigit() else (1, 0, s)
 
 
 @dataclass

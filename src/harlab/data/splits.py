@@ -26,8 +26,7 @@ gives the same split.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.model_selection import (
@@ -37,54 +36,11 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from harlab.data.recording import Recording, RecordingMeta, _natural_key
+from harlab.config import SplitConfig
+from harlab.data.recording import Recording, RecordingMeta
 from harlab.data.windows import Windows
 from harlab.errors import ConfigError
-
-SplitKind = Literal["random", "subject", "session", "recording", "given"]
-
-
-@dataclass
-class SplitConfig:
-    """Which protocol and its parameters (see module docstring)."""
-
-    kind: SplitKind = "subject"
-    seed: int = 0
-    folds: int | str = 5
-    fold: int = 0
-    val_fraction: float = 0.2
-    test_fraction: float = 0.3
-    test_subjects: list[str] | None = None
-    test_sessions: list[str] | None = None
-    # session split only: train (and validate) on these sessions alone, e.g. train ["1"],
-    # test ["2"]; windows of the remaining sessions are left out (counted in the description)
-    train_sessions: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("random", "subject", "session", "recording", "given"):
-            raise ConfigError(
-                "split.kind must be one of random, subject, session, recording, given; "
-                f"got {self.kind!r}"
-            )
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"split.test_fraction must be in (0, 1), got {self.test_fraction}")
-        if self.folds != "loso" and (not isinstance(self.folds, int) or self.folds < 2):
-            raise ConfigError(f"split.folds must be an integer >= 2 or 'loso', got {self.folds!r}")
-        if self.test_subjects is not None:
-            self.test_subjects = [str(s) for s in self.test_subjects]
-        if self.test_sessions is not None:
-            self.test_sessions = [str(s) for s in self.test_sessions]
-        if self.train_sessions is not None:
-            self.train_sessions = [str(s) for s in self.train_sessions]
-            if self.kind != "session":
-                raise ConfigError("split.train_sessions only applies to split.kind=session")
-            if set(self.train_sessions) & set(self.test_sessions or []):
-                raise ConfigError("split.train_sessions and split.test_sessions overlap")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from harlab.fileio import natural_key
 
 
 @dataclass
@@ -170,8 +126,8 @@ def _val_subjects(train_subjects: list[str], cfg: SplitConfig) -> tuple[list[str
         return train_subjects, []
     groups = np.array(train_subjects)
     tr, va = _draw_val(groups, cfg)
-    return sorted(groups[tr].tolist(), key=_natural_key), sorted(
-        groups[va].tolist(), key=_natural_key
+    return sorted(groups[tr].tolist(), key=natural_key), sorted(
+        groups[va].tolist(), key=natural_key
     )
 
 
@@ -190,7 +146,7 @@ def make_split(
 ) -> Split:
     """Assign the windows of ``recordings`` to train/val/test following ``cfg``."""
     rec_subject = np.array([r.subject for r in recordings])
-    subjects = sorted(set(rec_subject.tolist()), key=_natural_key)
+    subjects = sorted(set(rec_subject.tolist()), key=natural_key)
     n = len(windows)
     if n == 0:
         raise ConfigError("no windows to split (all recordings too short or all dropped)")
@@ -321,7 +277,7 @@ def _given_recordings_split(
         n_win = int(np.isin(rec, unused).sum())
         desc += f"; {unused.size} recordings outside the official split left out ({n_win} windows)"
     subjects = {
-        k: sorted({recordings[i].subject for i in v}, key=_natural_key) for k, v in parts.items()
+        k: sorted({recordings[i].subject for i in v}, key=natural_key) for k, v in parts.items()
     }
     return Split(idx["train"], idx["val"], idx["test"], desc, [], subjects)
 
@@ -336,7 +292,7 @@ def _session_split(
             by_subject[r.subject].append(r.session)
     test_pairs: set[tuple[str, str]] = set()
     for subj, sessions in by_subject.items():
-        sessions = sorted(sessions, key=_natural_key)
+        sessions = sorted(sessions, key=natural_key)
         if len(sessions) < 2:
             continue  # subject with one session only contributes to training
         chosen = [s for s in sessions if cfg.test_sessions and s in cfg.test_sessions]
@@ -352,7 +308,7 @@ def _session_split(
     win_test = rec_is_test[windows.recording]
     left_out = np.zeros(len(windows), bool)
     if cfg.train_sessions:
-        known = sorted({r.session for r in recordings}, key=_natural_key)
+        known = sorted({r.session for r in recordings}, key=natural_key)
         missing = [t for t in cfg.train_sessions if t not in known]
         if missing:
             raise ConfigError(
@@ -368,8 +324,8 @@ def _session_split(
     is_val = trval & (windows.start >= cut) & (cfg.val_fraction > 0)
     is_train = trval & (end <= cut if cfg.val_fraction > 0 else True)
     straddle = trval & ~is_val & ~is_train
-    train_subjects = sorted(by_subject, key=_natural_key)
-    test_subjects = sorted({s for s, _ in test_pairs}, key=_natural_key)
+    train_subjects = sorted(by_subject, key=natural_key)
+    test_subjects = sorted({s for s, _ in test_pairs}, key=natural_key)
     shown = sorted(test_pairs)[:4]
     more = "..." if len(test_pairs) > 4 else ""
     only = (

@@ -9,71 +9,16 @@ cumulative one-hot sum.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import resample_poly
 
+from harlab.config import WindowConfig
 from harlab.data.recording import UNLABELLED, Recording
 from harlab.errors import ConfigError
-
-LabelPolicy = Literal["majority", "centre"]
-
-
-@dataclass
-class WindowConfig:
-    """How recordings become windows.
-
-    ``length``/``step`` are in samples (``unit='samples'``) or seconds (``unit='seconds'``),
-    counted at ``target_rate`` when resampling. ``label_policy``: ``majority`` = most
-    frequent per-sample label (unlabelled samples count as a label of their own),
-    ``centre`` = label of the centre sample. Windows whose label is unlabelled are dropped
-    unless ``keep_unlabelled``; windows whose chosen label covers less than
-    ``min_purity`` of the samples are dropped as mixed. Every drop is counted.
-    """
-
-    length: float = 128
-    step: float = 64
-    unit: Literal["samples", "seconds"] = "samples"
-    target_rate: float | None = None
-    label_policy: LabelPolicy = "majority"
-    min_purity: float = 0.0
-    keep_unlabelled: bool = False
-
-    def __post_init__(self) -> None:
-        if self.unit not in ("samples", "seconds"):
-            raise ConfigError(f"window.unit must be 'samples' or 'seconds', got {self.unit!r}")
-        if self.label_policy not in ("majority", "centre"):
-            raise ConfigError(
-                f"window.label_policy must be 'majority' or 'centre', got {self.label_policy!r}"
-            )
-        if not self.length > 0 or not self.step > 0:
-            raise ConfigError(
-                f"window length and step must be positive, got {self.length}/{self.step}"
-            )
-        if not 0.0 <= self.min_purity <= 1.0:
-            raise ConfigError(f"window.min_purity must be in [0, 1], got {self.min_purity}")
-        if self.target_rate is not None and not self.target_rate > 0:
-            raise ConfigError(f"window.target_rate must be positive, got {self.target_rate}")
-
-    def samples(self, rate: float) -> tuple[int, int]:
-        """Window length and step in samples at ``rate`` Hz."""
-        if self.unit == "samples":
-            length, step = int(round(self.length)), int(round(self.step))
-        else:
-            length, step = int(round(self.length * rate)), int(round(self.step * rate))
-        if length < 1 or step < 1:
-            raise ConfigError(
-                f"window of {self.length}/{self.step} {self.unit} is shorter than one sample "
-                f"at {rate} Hz"
-            )
-        return length, step
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

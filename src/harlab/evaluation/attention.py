@@ -30,15 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
 from harlab.errors import CheckpointError, ConfigError
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import write_json
-
-DPI = 120
+from harlab.fileio import save_png, write_json
 
 
 def block_geometry(
@@ -193,13 +190,6 @@ def class_means(values: np.ndarray, y: np.ndarray, k: int, sel: np.ndarray) -> n
     return out
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1)
-    fig.clear()
-    return path
-
-
 def plot_temporal_examples(
     path: Path, x: np.ndarray, att: np.ndarray, titles: Sequence[str], channels: Sequence[str],
     rate: float, masks: np.ndarray | None = None,
@@ -228,7 +218,7 @@ def plot_temporal_examples(
         strip.set_yticks([])
         strip.tick_params(labelsize=7, labelbottom=i == n - 1)
     fig.supxlabel("time (s)", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_heatmaps(
@@ -248,7 +238,7 @@ def plot_heatmaps(
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.025)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_localisation(path: Path, summary: dict[str, Any], title: str) -> Path:
@@ -269,7 +259,7 @@ def plot_localisation(path: Path, summary: dict[str, Any], title: str) -> Path:
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def localisation_markdown(summary: dict[str, Any], title: str) -> str:
@@ -333,7 +323,8 @@ def export_attention(
     """Export a DanHAR run's attention on one part: npz + JSON + PNGs (+ localisation)."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
-    from harlab.runs import best_checkpoint, check_run_dir, load_module
+    from harlab.runs import best_checkpoint, check_run_dir
+    from harlab.tasks.checkpoint import load_module
 
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test; got {part!r}")

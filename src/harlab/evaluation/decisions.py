@@ -25,11 +25,14 @@ shorter than ``k``, are left out and counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harlab.data.prepare import PreparedData
 from harlab.errors import DataError
+from harlab.evaluation.plots import plot_metric_curves
 
 RULES = ("mean", "log")
 WHOLE = "recording"  # the span name of a whole-recording decision
@@ -181,3 +184,102 @@ def span_label(frames: int | str, seconds: float | None = None, unit: str = "fra
         return f"whole {frames}" + (f" (~{seconds:.1f} s)" if seconds is not None else "")
     n = int(frames)
     return f"{n} {unit}{'s' if n != 1 else ''}" + (f" ({seconds:.2f} s)" if seconds else "")
+
+
+# windows per decision scored beside the per-window metrics (see window_decisions)
+DECISION_SPANS: tuple[int | str, ...] = (1, 2, 4, 8, "segment")
+
+
+def window_decisions(
+    data: PreparedData, probs: dict[str, np.ndarray], names: dict[str, list[str]],
+    part: str = "test",
+) -> dict[str, Any]:
+    """One decision over k consecutive windows (and over each whole segment) per head.
+
+    A segment is a run of consecutive windows of one recording with the same true label
+    of that head (oracle segmentation; for identity usually the whole recording). The
+    mean class probability of the pool decides (:mod:`harlab.evaluation.decisions`).
+    Skipped, with the reason, where the part's recordings also hold windows of another
+    part (a split by windows): pooling neighbours of training windows would inflate it.
+    """
+    rec = data.recordings(part).astype(str)
+    others = [q for q in data.index if q != part and len(data.index[q])]
+    shared = np.intersect1d(rec, np.concatenate([data.recordings(q).astype(str)
+                                                 for q in others]) if others else [])
+    if len(shared):
+        return {"skipped": f"{len(shared)} of the {part} part's {len(np.unique(rec))} "
+                f"recordings also have windows in {'/'.join(others)} (split by windows), so "
+                "a decision over neighbouring windows would lean on training data"}
+    w = data.windowed.windows
+    starts = data.starts(part)
+    window_s, hop_s = w.length / w.rate, w.step / w.rate
+    out: dict[str, Any] = {
+        "segments": "runs of consecutive windows of one recording with the same true label, "
+                    "an oracle segmentation",
+        "rule": "mean of the windows' class probabilities",
+        "window_s": window_s, "hop_s": hop_s,
+    }
+    for head, head_names in names.items():
+        truth = data.labels(head, part)
+        seg = segment_ids(rec, truth, starts)
+        out[head] = decision_curve(probs[head], truth, seg, starts, DECISION_SPANS,
+                                   head_names, frame_s=window_s, hop_s=hop_s, step=w.step)
+    return out
+
+
+def decisions_markdown(dec: dict[str, Any]) -> str:
+    """A markdown section for :func:`window_decisions` output."""
+    lines = ["## One decision over several windows (beyond per-window scoring)", ""]
+    if "skipped" in dec:
+        return "\n".join([*lines, f"Not scored: {dec['skipped']}.", ""])
+    heads = [h for h in dec if isinstance(dec[h], list)]
+    spans = dec[heads[0]]
+    lines += [f"Mean class probability over k consecutive test windows (sliding by one) or "
+              f"over each segment ({dec['segments']}); macro-F1, decisions in brackets.", "",
+              "| head | " + " | ".join(span_label(e["frames"], e["seconds"], "window")
+                                      for e in spans) + " |",
+              "|---|" + "---|" * len(spans)]
+    for head in heads:
+        cells = ["n/a" if e["macro_f1"] is None else f"{e['macro_f1']:.4f} ({e['decisions']})"
+                 for e in dec[head]]
+        lines.append(f"| {head} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def whole_decision(dec: dict[str, Any] | None, head: str) -> dict[str, Any]:
+    """The whole-segment entry (the last span) of ``head``'s decisions; {} if not scored."""
+    entries = (dec or {}).get(head)
+    return entries[-1] if isinstance(entries, list) and entries else {}
+
+
+def decisions_line(dec: dict[str, Any] | None) -> str | None:
+    """One console line: macro-F1 of one decision per whole test segment, per head."""
+    if not dec or "skipped" in dec:
+        return None
+    parts = []
+    for head in dec:
+        e = whole_decision(dec, head)
+        if e.get("macro_f1") is not None:
+            secs = f", ~{e['seconds']:.1f} s each" if e["seconds"] else ""
+            parts.append(f"{head} macro-F1 {e['macro_f1']:.4f} ({e['decisions']} segments"
+                         f"{secs})")
+    return ("one decision per test segment (mean window probability): " + "; ".join(parts)
+            if parts else None)
+
+
+def plot_window_decisions(dec: dict[str, Any], path: Path, title: str) -> Path | None:
+    """PNG of macro-F1 against the seconds one decision covers (None when skipped)."""
+    curves = {}
+    for head, entries in dec.items():
+        if not isinstance(entries, list):
+            continue
+        pts = [(e["seconds"], e["macro_f1"], 0.0) for e in entries
+               if e["macro_f1"] is not None and e["seconds"] is not None]
+        if pts:
+            curves[head] = tuple(zip(*pts, strict=True))
+    if not curves:
+        return None
+    return plot_metric_curves(path, curves, "seconds one decision covers "
+                                "(last point: whole segment, mean length)", title)
+
+

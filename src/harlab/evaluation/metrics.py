@@ -18,7 +18,6 @@ Conventions (shared by every harlab report, so numbers are comparable across run
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,13 +30,10 @@ from sklearn.metrics import (
 )
 from sklearn.utils.multiclass import unique_labels
 
+from harlab.fileio import natural_key
+
 DEFAULT_SUMMARY_KEYS = ("accuracy", "macro_f1", "weighted_f1")
 
-
-def natural_sort_key(value: Any) -> tuple:
-    """Sort key ordering ids naturally ("2" before "10", "s2" before "s10")."""
-    parts = re.split(r"(\d+)", str(value))
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
 
 
 def _as_labels(y: np.ndarray, name: str, k: int) -> np.ndarray:
@@ -115,7 +111,7 @@ def compute_metrics(
         if ids.shape != yt.shape:
             raise ValueError(f"groups['{name}'] has {ids.size} ids for {yt.size} samples")
         per: dict[str, dict] = {}
-        for gid in sorted(np.unique(ids).tolist(), key=natural_sort_key):
+        for gid in sorted(np.unique(ids).tolist(), key=natural_key):
             m = ids == gid
             per[str(gid)] = {
                 "n": int(m.sum()),

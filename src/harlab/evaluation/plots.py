@@ -14,24 +14,13 @@ from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from harlab.evaluation.metrics import natural_sort_key
+from harlab.fileio import natural_key, save_png
 
-DPI = 120
 ANNOTATE_MAX_K = 20
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1)
-    fig.clear()
-    return path
 
 
 def plot_confusion_matrix(
@@ -107,7 +96,7 @@ def plot_confusion_matrix(
                     fontsize=fs,
                     color="white" if dark else "black",
                 )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _finite(v: Any) -> float | None:
@@ -187,7 +176,7 @@ def plot_training_curves(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_per_group(
@@ -201,7 +190,7 @@ def plot_per_group(
     Values may be dicts holding ``metric`` or plain numbers. Groups are in natural id order;
     a dashed line marks the unweighted mean over groups, so weak subjects stand out.
     """
-    ids = sorted(scores, key=natural_sort_key)
+    ids = sorted(scores, key=natural_key)
     vals = []
     for g in ids:
         s = scores[g]
@@ -228,7 +217,7 @@ def plot_per_group(
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} per group")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_metric_curves(
@@ -257,7 +246,7 @@ def plot_metric_curves(
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _short(label: str, n: int = 44) -> str:
@@ -288,4 +277,4 @@ def plot_paired_scores(
         ax.set_ylabel(_short(f"A: {a_name}"), fontsize=7)
         ax.set_title(title, fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from harlab.evaluation.plots import _save, plot_metric_curves
+from harlab.evaluation.plots import plot_metric_curves
+from harlab.fileio import save_png
 
 
 def plot_grouped_bars(
@@ -44,7 +45,7 @@ def plot_grouped_bars(
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_snr_curves(
@@ -71,4 +72,4 @@ def plot_loss_weights(path: str | Path, w_activity: np.ndarray, w_identity: np.n
     ax.set_ylim(1.95, 3.05)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)

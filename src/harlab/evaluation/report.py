@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from harlab.evaluation.metrics import natural_sort_key, summarize_runs
+from harlab.evaluation.metrics import summarize_runs
+from harlab.fileio import natural_key
 from harlab.hardware import hardware, hardware_line  # noqa: F401  (re-exported for reports)
 
 _NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
@@ -87,7 +84,7 @@ def metrics_markdown(
         if not key.startswith("per_") or key == "per_class" or not isinstance(per, Mapping):
             continue
         group = key[4:]
-        ids = sorted(per, key=natural_sort_key)
+        ids = sorted(per, key=natural_key)
         spread = summarize_runs([per[g] for g in ids], ("accuracy", "macro_f1")) if ids else {}
         lines += [f"## Per {group}", ""]
         rows = [
@@ -146,43 +143,4 @@ def rich_metrics_table(metrics: Mapping[str, Any], title: str = "") -> Table:
     return table
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Recursively convert numpy scalars/arrays, tuples, sets and paths to JSON types.
 
-    Non-finite floats become None (strict JSON has no NaN/Infinity); mapping keys become str.
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (temp file in the same folder + os.replace).
-
-    Readers never see a half-written file, even if the process dies mid-write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

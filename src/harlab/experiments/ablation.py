@@ -23,7 +23,7 @@ import numpy as np
 from harlab.config import RunConfig
 from harlab.errors import ConfigError
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import write_json
+from harlab.fileio import write_json
 from harlab.runs import create_run_dir
 
 ARRANGEMENTS = ("none", "channel", "temporal", "temporal_channel", "channel_temporal")
@@ -76,7 +76,7 @@ def ablation_markdown(rows: list[dict[str, Any]], title: str, dataset: str = "")
             f"{'—' if params is None else f'{params / 1e6:.2f}M'} |")
     pairs = [r for r in rows if r.get("vs_none")]
     if pairs:
-        from harlab.evaluation.compare import format_difference, multiple_note
+        from harlab.evaluation.paired import format_difference, multiple_note
 
         lines += ["", "Each arrangement minus the backbone alone (`none`), paired by seed: "
                   "test macro-F1 difference, mean ± std [95 % t interval], seeds that went "
@@ -124,7 +124,7 @@ def plot_ablation(path: Path, rows: list[dict[str, Any]], title: str) -> Path:
 
 def _add_vs_none(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
     """Each arrangement's test macro-F1 minus the backbone's (``none``), paired by seed."""
-    from harlab.evaluation.compare import paired_difference, verdict
+    from harlab.evaluation.paired import paired_difference, verdict
 
     def by_seed(arr: str) -> dict[int, float]:
         return {r["seed"]: r["macro_f1"] for r in runs if r["arrangement"] == arr}

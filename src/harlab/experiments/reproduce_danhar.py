@@ -50,8 +50,9 @@ from harlab.config import (
 )
 from harlab.errors import ConfigError, HarlabError
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import hardware, hardware_line, to_jsonable, write_json
+from harlab.evaluation.report import hardware, hardware_line
 from harlab.experiments.paper_numbers import MODEL_ROWS, reference
+from harlab.fileio import to_jsonable, write_json
 from harlab.hardware import cpu_note, report_cpu, training_conditions
 from harlab.runs import copy_finished_run, create_run_dir, first_free, keep_before_resume
 
@@ -192,8 +193,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "n_failed": len(runs) - len(ok),
         "accuracy": mean_std([r["accuracy"] for r in ok]),
         "macro_f1": mean_std([r["macro_f1"] for r in ok]),
-        # one decision per test segment (harlab.training.window_decisions); None where the
-        # split scatters recordings (paper protocol) or for runs written before it existed
+        # one decision per test segment (evaluation.decisions.window_decisions); None where
+        # the split scatters recordings (paper protocol) or for runs written before it existed
         "segment_macro_f1": mean_std([r.get("segment_macro_f1") for r in ok]),
         "parameters": ok[0]["parameters"] if ok else None,
         "train_seconds": mean_std([r["train_seconds"] for r in ok]),
@@ -270,7 +271,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     pairs = attention_pairs(result["runs"])
     if pairs:
-        from harlab.evaluation.compare import format_difference, multiple_note
+        from harlab.evaluation.paired import format_difference, multiple_note
 
         lines += ["", "Attention minus the plain backbone, paired by (seed, fold): mean ± std "
                   "of the macro-F1 differences [95 % t interval], how many pairs went up, "
@@ -319,7 +320,7 @@ def attention_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     is the honest form of the paper's "attention helps" (per window, and with one decision
     per test segment where that was scored).
     """
-    from harlab.evaluation.compare import paired_difference, verdict
+    from harlab.evaluation.paired import paired_difference, verdict
 
     ok = [r for r in runs if r.get("error") is None]
     out = []
@@ -457,31 +458,12 @@ def _read_reproduction(
             if moved:
                 run_dir = Path(directory) / run_dir.name
             if run.get("error") is None and (run_dir / "metrics.json").is_file():
-                done[_run_key(run)] = segment_from_evaluation(
-                    {**run, "run_dir": str(run_dir)})
+                done[_run_key(run)] = {**run, "run_dir": str(run_dir)}
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"cannot {verb} from {path}: malformed run record {run!r}"
                               ) from None
     return stored, done
 
-
-def segment_from_evaluation(run: dict[str, Any]) -> dict[str, Any]:
-    """A run record without a per-segment score takes it from ``harlab evaluate``'s file.
-
-    Runs trained before per-segment decisions existed can be re-scored with ``harlab
-    evaluate RUN``; :func:`harlab.training.stored_decisions` finds that file, so a resumed
-    table scores every run it can. Anything else leaves the record as it is.
-    """
-    if run.get("segment_macro_f1") is not None:
-        return run
-    from harlab.training import stored_decisions, whole_decision
-
-    dec, source = stored_decisions(Path(run["run_dir"]), float(run["macro_f1"]))
-    whole = whole_decision(dec, "activity")
-    if whole.get("macro_f1") is None:
-        return run
-    return {**run, "segment_macro_f1": whole["macro_f1"], "n_segments": whole.get("decisions"),
-            "segment_from": source}
 
 
 def load_for_resume(
@@ -558,8 +540,7 @@ def merge_reproduction(
     if src.resolve() == parent.resolve():
         raise ConfigError(f"--merge {src}: that is the reproduction being resumed")
     _, finished = _read_reproduction(src, options, "merge", moved=True)
-    from harlab.data.prepare import prepare
-    from harlab.training import data_summary
+    from harlab.data.prepare import data_summary, prepare
 
     summaries: dict[str, dict[str, Any]] = {}  # data config -> this machine's data.json
     take: list[tuple[RunKey, dict[str, Any]]] = []
@@ -704,7 +685,8 @@ def reproduce_danhar(
                               "merged": merged}]
         if stored.get("hardware") and stored["hardware"] != result["hardware"]:
             result["hardware_before_resume"] = stored["hardware"]
-    from harlab.training import train, whole_decision
+    from harlab.evaluation.decisions import whole_decision
+    from harlab.training import train
 
     for ds, proto, base, found, note, message, jobs in plans:
         if not found:

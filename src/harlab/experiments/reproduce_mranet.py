@@ -40,7 +40,8 @@ import numpy as np
 
 from harlab.config import check_init, resolve_precision
 from harlab.errors import ConfigError, DataError
-from harlab.evaluation.report import hardware, hardware_line, write_json
+from harlab.evaluation.report import hardware, hardware_line
+from harlab.fileio import write_json
 from harlab.hardware import (
     cpu_note,
     process_pool,
@@ -50,6 +51,7 @@ from harlab.hardware import (
 )
 from harlab.radar.simulate import SIM_FILE
 from harlab.runs import (
+    RUN_FORMAT,
     attempts,
     copy_finished_run,
     create_run_dir,
@@ -360,7 +362,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
     import lightning as L
 
     from harlab.data.datamodule import WindowDataModule
-    from harlab.runs import load_module
+    from harlab.tasks.checkpoint import load_module
     from harlab.tasks.classifier import WindowClassifier
     from harlab.training import fit_module
 
@@ -377,7 +379,7 @@ def fit(spec: Spec, fr: Frames, idx: tuple[np.ndarray, np.ndarray, np.ndarray], 
         model_name=spec.model, model_options=model_options(spec, lim),
         input_shape=list(fr.x.shape[1:]), class_names=list(fr.activities), lr=lim.lr,
         weight_decay=lim.weight_decay, optimizer="adam", init=lim.init,
-        harlab={"version": 1, "dataset": "radar_frames", "source": str(fr.folder),
+        harlab={"version": RUN_FORMAT, "dataset": "radar_frames", "source": str(fr.folder),
                 "normalization": None, "window_length": int(fr.x.shape[1])},
         task=task,
     )
@@ -421,7 +423,7 @@ def score(module: Any, fr: Frames, test: np.ndarray, x: np.ndarray | None = None
     """
     from harlab.evaluation.decisions import decision_curve
     from harlab.evaluation.metrics import compute_metrics
-    from harlab.training import predict_heads
+    from harlab.tasks.predict import predict_heads
 
     probs = predict_heads(module, fr.x[test] if x is None else x, batch_size=256)
     truth = {"activity": fr.activity[test], "identity": fr.person[test]}
@@ -604,8 +606,8 @@ def table4_pairs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Runs of one fold and seed share their test recordings and training seed, so the paired
     difference is what Table 4 claims ("joint learning helps identification").
     """
-    from harlab.evaluation.compare import paired_difference, verdict
-    from harlab.training import whole_decision
+    from harlab.evaluation.decisions import whole_decision
+    from harlab.evaluation.paired import paired_difference, verdict
 
     def by_run(model: str, head: str, whole: bool) -> dict[tuple[int, int], float | None]:
         out: dict[tuple[int, int], float | None] = {}
@@ -1078,7 +1080,7 @@ def finished_run(parent: Path, name: str) -> tuple[Path, dict[str, Any], Any] | 
     Attempts are ``name``, ``name-2``, ... (see :func:`harlab.runs.first_free`); the last
     complete one counts.
     """
-    from harlab.runs import load_module
+    from harlab.tasks.checkpoint import load_module
 
     for run_dir in reversed(attempts(parent / "runs", name)):
         row = _finished_row(run_dir)
@@ -1265,7 +1267,7 @@ def decisions_section(parent: Path, summ: dict[str, Any], plot: Callable[..., An
 
 def table4_pairs_lines(pairs: list[dict[str, Any]]) -> list[str]:
     """Report lines: multitask minus single-task, paired by (fold, seed)."""
-    from harlab.evaluation.compare import format_difference, multiple_note
+    from harlab.evaluation.paired import format_difference, multiple_note
 
     if not any(p["difference"] for p in pairs):
         return []

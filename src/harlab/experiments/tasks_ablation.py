@@ -5,7 +5,7 @@ The MRA-Net paper claims that learning activity and identity together helps iden
 for every seed it trains each head alone (``equal`` weighting, one loss) and both heads
 together with each asked loss weighting (FLWL, equal, fixed ratio, uncertainty), all on the
 split CONFIG fixes (seeds vary initialisation and batch order only). The comparison is
-paired by seed (:func:`harlab.evaluation.compare.paired_difference`): joint minus single for
+paired by seed (:func:`harlab.evaluation.paired.paired_difference`): joint minus single for
 every head, per window and, where test recordings are whole, with one decision per test
 segment. Each run is an ordinary run directory inside one new parent, which also gets
 ``tasks.json``, ``tasks.md`` and ``tasks.png`` (rewritten after every run, so an interrupted
@@ -25,17 +25,17 @@ import numpy as np
 
 from harlab.config import RunConfig
 from harlab.errors import ConfigError
-from harlab.evaluation.compare import (
+from harlab.evaluation.metrics import mean_std
+from harlab.evaluation.paired import (
     format_difference,
     multiple_note,
     paired_difference,
-    run_scores,
     smallest_wilcoxon_p,
     verdict,
 )
-from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.report import write_json
+from harlab.experiments.compare import run_scores
 from harlab.experiments.studies import load_study, merged_markdown, open_study
+from harlab.fileio import write_json
 from harlab.runs import create_run_dir
 
 # per-head scores kept per run: (key in the record, label in the tables)

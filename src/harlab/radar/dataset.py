@@ -75,12 +75,12 @@ def _flat_meta(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def label_order(names: Iterable[str], preferred: Any = None) -> list[str]:
     """The distinct ``names`` in the order of ``preferred`` (e.g. ``dataset.json``'s
     ``classes``) when that list covers them all, else in natural order ("sub2" < "sub10")."""
-    from harlab.evaluation.metrics import natural_sort_key
+    from harlab.fileio import natural_key
 
     present = {str(n) for n in names}
     if isinstance(preferred, list) and present <= {str(p) for p in preferred}:
         return [str(p) for p in dict.fromkeys(preferred) if str(p) in present]
-    return sorted(present, key=natural_sort_key)
+    return sorted(present, key=natural_key)
 
 
 def write_frames_dataset(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harlab.errors import ConfigError, DataError
+from harlab.fileio import save_png
 from harlab.radar.types import RadarParams, RawRadar, check_keys, field_names
 
 MtiMethod = Literal["butterworth", "two_pulse", "mean", "none"]
@@ -490,12 +491,6 @@ def frame_times(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.nd
 # --------------------------------------------------------------------------- plots
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    from harlab.evaluation.plots import _save as save_png
-
-    return save_png(fig, path)
-
-
 def _title(spec: Spectrogram, title: str | None) -> str:
     if title is not None:
         return title
@@ -531,7 +526,7 @@ def plot_spectrogram(spec: Spectrogram, path: str | Path, title: str | None = No
     ax.set_ylabel("radial velocity (m/s, + = approaching)")
     ax.set_title(_title(spec, title))
     fig.colorbar(im, ax=ax, label="dB (re. maximum)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_range_time(spec: Spectrogram, path: str | Path, title: str | None = None) -> Path:
@@ -559,7 +554,7 @@ def plot_range_time(spec: Spectrogram, path: str | Path, title: str | None = Non
     ax.set_ylabel("range (m)")
     ax.set_title(_title(spec, title) + " - range-time (after MTI)")
     fig.colorbar(im, ax=ax, label="dB (re. maximum)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_frames(
@@ -592,4 +587,4 @@ def plot_frames(
         if titles:
             ax.set_title(titles[i], fontsize=8)
     fig.colorbar(im, ax=list(axes), label="normalised dB")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -214,7 +214,7 @@ def _aeon_data_dir() -> Path | None:
 
 
 def _candidates() -> list[Path]:
-    from harlab.data.download import default_dest
+    from harlab.paths import default_dest
 
     out = []
     shared = shared_data_dir()

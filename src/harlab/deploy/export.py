@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 import harlab
 from harlab.errors import CheckpointError, ConfigError, HarlabError
+from harlab.fileio import write_bytes_atomic
 from harlab.models.blocks import ChannelAttention, TemporalAttention
 from harlab.models.danhar import DanHARBlock, TimeConv
 
@@ -287,11 +288,6 @@ def _default_out(run: Path, checkpoint: str) -> Path:
     raise ExportError(f"{folder}: too many exports")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
 
 def build_metadata(
     module: nn.Module, heads: dict[str, list[str]], parity: dict[str, Any],
@@ -335,7 +331,8 @@ def export_run(
     """Export a run's checkpoint; returns (onnx path, metadata JSON path, metadata)."""
     import onnx
 
-    from harlab.runs import check_run_dir, load_module
+    from harlab.runs import check_run_dir
+    from harlab.tasks.checkpoint import load_module
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; supported: {', '.join(FORMATS)}")
@@ -363,8 +360,8 @@ def export_run(
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
     proto.producer_name, proto.producer_version = "harlab", harlab.__version__
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, proto.SerializeToString())
-    _atomic_write(json_path, (json.dumps(meta, indent=2) + "\n").encode())
+    write_bytes_atomic(path, proto.SerializeToString())
+    write_bytes_atomic(json_path, (json.dumps(meta, indent=2) + "\n").encode())
     return path, json_path, meta
 
 
@@ -472,10 +469,10 @@ def quantize_export(
         else:
             entry = proto.metadata_props.add()
             entry.key, entry.value = METADATA_KEY, json.dumps(qmeta)
-        _atomic_write(q_path, proto.SerializeToString())
+        write_bytes_atomic(q_path, proto.SerializeToString())
     finally:
         tmp.unlink(missing_ok=True)
-    _atomic_write(q_json, (json.dumps(qmeta, indent=2) + "\n").encode())
+    write_bytes_atomic(q_json, (json.dumps(qmeta, indent=2) + "\n").encode())
     return q_path, q_json, qmeta
 
 

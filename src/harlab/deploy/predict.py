@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harlab.config import from_dict, load_yaml
+from harlab.config import WindowConfig, from_dict, load_yaml, uses_bf16
 from harlab.data.normalize import Normalizer
-from harlab.data.windows import WindowConfig, make_windows
+from harlab.data.windows import make_windows
 from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
 from harlab.errors import DataError
-from harlab.runs import best_checkpoint, check_run_dir, load_module
-from harlab.training import head_classes, predict_heads
+from harlab.runs import best_checkpoint, check_run_dir
+from harlab.tasks.checkpoint import load_module
+from harlab.tasks.predict import head_classes, predict_heads
 
 
 def predict_file(
@@ -65,7 +66,7 @@ def predict_file(
         )
     x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
     cfg = from_dict(load_yaml(run / "config.yaml"))
-    probs = predict_heads(module, x, bf16="bf16" in str(cfg.train.precision))
+    probs = predict_heads(module, x, bf16=uses_bf16(cfg.train.precision))
     heads = head_classes(module)
     labels, prob = top_labels({h: probs[h] for h in heads}, heads)
     rec_of = np.asarray(windows.recording, dtype=np.int64)
@@ -96,4 +97,33 @@ def predict_file(
         "classes": next(iter(heads.values())),
         "heads": list(heads),
     }
+    return rows, info
+
+
+def predict_file_onnx(
+    onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None,
+    smooth: int | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
+    from harlab.data.sources.custom import recording_from_file
+    from harlab.deploy.predictor import PredictorError
+    from harlab.deploy.streaming import load_window_model
+    from harlab.errors import DataError
+
+    model = load_window_model(onnx_path)
+    recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
+    if not recs:
+        raise DataError(f"{input_path}: no usable samples")
+    rows: list[dict[str, Any]] = []
+    dropped = 0
+    for rec in recs:  # one call per recording; windowing inside is vectorised
+        try:
+            res = model.predict_recording(rec.data, rec.rate, list(rec.channels), hop=step)
+        except PredictorError as exc:
+            raise DataError(f"{input_path}: {exc}") from None
+        dropped += res.dropped.get("windows_nan", 0)
+        rows += [{"subject": rec.subject, "session": rec.session, **r}
+                 for r in res.rows(smooth)]
+    info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
+            "channels": list(model.channels), "heads": list(model.heads)}
     return rows, info

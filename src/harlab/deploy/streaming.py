@@ -55,11 +55,12 @@ class TorchWindowModel:
     """A run directory's checkpoint behind the light predictor's interface."""
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best") -> None:
-        from harlab.config import from_dict, load_yaml
+        from harlab.config import from_dict, load_yaml, uses_bf16
         from harlab.data.normalize import Normalizer
-        from harlab.export import checkpoint_path
-        from harlab.runs import check_run_dir, load_module
-        from harlab.training import head_classes
+        from harlab.deploy.export import checkpoint_path
+        from harlab.runs import check_run_dir
+        from harlab.tasks.checkpoint import load_module
+        from harlab.tasks.predict import head_classes
 
         run = check_run_dir(run_dir)
         self.module = load_module(checkpoint_path(run, checkpoint))
@@ -72,11 +73,11 @@ class TorchWindowModel:
         self.classes = head_classes(self.module)
         self.heads = list(self.classes)
         cfg = from_dict(load_yaml(run / "config.yaml"))
-        self._bf16 = "bf16" in str(cfg.train.precision)
+        self._bf16 = uses_bf16(cfg.train.precision)
 
     def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
         """Class probabilities per head for raw windows ``x`` (N, T, C)."""
-        from harlab.training import predict_heads
+        from harlab.tasks.predict import predict_heads
 
         x = np.asarray(x, np.float32)
         probs = predict_heads(self.module, x if normalized else self.normalizer.apply(x),

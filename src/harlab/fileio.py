@@ -1,0 +1,87 @@
+"""Small file and ordering helpers every layer shares: strict atomic JSON, natural order.
+
+One owner for each: results are written as strict JSON (no NaN), atomically, so a reader
+never sees half a file; ids sort naturally ("s2" before "s10") wherever they are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def natural_key(value: Any) -> tuple:
+    """Sort key ordering ids naturally ("2" before "10", "s2" before "s10")."""
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert numpy scalars/arrays, tuples, sets and paths to JSON types.
+
+    Non-finite floats become None (strict JSON has no NaN/Infinity); mapping keys become str.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace.
+
+    The data are flushed to disk before the rename, so readers see the old file or the
+    whole new one, even if the process dies mid-write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)  # mkstemp makes 0600; results are meant to be shared
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+PNG_DPI = 120  # every figure harlab saves
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Render a matplotlib ``Figure`` (Agg, no display needed) to ``path`` as PNG; clear it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=PNG_DPI, format="png", bbox_inches="tight", pad_inches=0.1)
+    fig.clear()
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented strict JSON, atomically (:func:`write_bytes_atomic`)."""
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))
