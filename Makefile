@@ -1,12 +1,13 @@
 # harlab: two commands on a fresh machine.
 #   make demo  -> set up .venv and train DanHAR on UCI HAPT (short demo run)
-#   make test  -> set up .venv and run lint + the test suite
+#   make test  -> set up .venv and run lint, the architecture contracts and the whole suite
+#   make test-fast -> the same without the tests that train models (the inner loop)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.harlab-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -25,14 +26,17 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/harlab train configs/demo.yaml
 
-test: setup
-	$(VENV)/bin/ruff check src tests benchmarks
+test: lint
 	$(PY) -m pytest -q --durations=15
+
+test-fast: lint
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 # the rules CI enforces (pyproject [tool.ruff.lint]); the code is wrapped by hand at 100
 # columns, not by `ruff format`, so a format check would fail on style alone
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) benchmarks/throughput.py
