@@ -113,6 +113,13 @@ class SplitConfig:
     # session split only: train (and validate) on these sessions alone, e.g. train ["1"],
     # test ["2"]; windows of the remaining sessions are left out (counted in the description)
     train_sessions: list[str] | None = None
+    # recording split only: the meta field whose value makes a group that never straddles
+    # train/val/test (e.g. "repetition"); None: the source recording (subject, session);
+    # "window": every window its own group (the MRA-Net paper's random frame split, leaks)
+    group_by: str | None = None
+    # recording split only: stratified K-fold over activity x person (folds, fold) instead of
+    # one shuffled test_fraction draw; validation = one inner fold of the training groups
+    stratify: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("random", "subject", "session", "recording", "given"):
@@ -136,6 +143,20 @@ class SplitConfig:
                 raise ConfigError("split.train_sessions only applies to split.kind=session")
             if set(self.train_sessions) & set(self.test_sessions or []):
                 raise ConfigError("split.train_sessions and split.test_sessions overlap")
+        self._check_recording_options()
+
+    def _check_recording_options(self) -> None:
+        """group_by and stratify shape the recording split and nothing else."""
+        if (self.group_by is not None or self.stratify) and self.kind != "recording":
+            raise ConfigError("split.group_by and split.stratify only apply to "
+                              "split.kind=recording")
+        if self.group_by is not None and (not isinstance(self.group_by, str)
+                                          or not self.group_by.strip()):
+            raise ConfigError(f"split.group_by must be a meta field name, got {self.group_by!r}")
+        if not isinstance(self.stratify, bool):
+            raise ConfigError(f"split.stratify must be true or false, got {self.stratify!r}")
+        if self.stratify and self.folds == "loso":
+            raise ConfigError("split.stratify needs an integer split.folds (K of the K-fold)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -250,6 +250,34 @@ def test_pipeline_windows_one_frame_each(dataset, tmp_path, monkeypatch):
     assert total == 18 and data.x["test"].shape == (6, 150, 100)
 
 
+def test_decisions_pool_the_frames_of_each_radar_recording(dataset, tmp_path, monkeypatch):
+    """Each frame is its own harlab recording, yet one decision covers a radar recording's
+    consecutive frames, timed with the hop from dataset.json (1 s frames, 0.36 s overlap)."""
+    from harlab.evaluation.decisions import window_decisions
+
+    out, _ = dataset
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(dataset="radar_frames", path=str(out),
+                     window=WindowConfig(length=150, step=150),
+                     split=SplitConfig(kind="subject", test_subjects=["p10"], seed=0), cache=False)
+    data = prepare(cfg)
+    truth = data.labels("activity", "test")
+    probs = np.eye(2, dtype=np.float32)[truth]
+    probs[::3] = probs[::3, ::-1]  # the first frame of each recording is wrong
+    dec = window_decisions(data, {"activity": probs}, {"activity": data.class_names})
+    by_span = {e["frames"]: e for e in dec["activity"]}
+    assert by_span[1]["decisions"] == 6 and by_span[1]["accuracy"] == pytest.approx(4 / 6)
+    assert by_span[2]["decisions"] == 4 and by_span[2]["seconds"] == pytest.approx(1.64)
+    whole = by_span["segment"]
+    assert whole["decisions"] == 2 and whole["accuracy"] == 1.0  # 2 of 3 frames right
+    assert whole["seconds"] == pytest.approx(1 + 2 * 0.64)
+    mixed = prepare(DataConfig(dataset="radar_frames", path=str(out),
+                               window=WindowConfig(length=150, step=150),
+                               split=SplitConfig(kind="random", seed=0), cache=False))
+    assert "skipped" in window_decisions(mixed, {"activity": np.zeros((len(mixed.y["test"]), 2))},
+                                         {"activity": mixed.class_names})
+
+
 def test_radar_frames_from_glasgow_dat(tmp_path):
     from tests.radar.test_glasgow import beat_samples, write_dat
 

@@ -150,3 +150,70 @@ def test_random_split_of_frames_warns_and_recording_split_needs_groups() -> None
     wf = make_windows(few, WindowConfig(length=10, step=10))
     with pytest.raises(ConfigError, match="at least 3 source recordings"):
         make_split(wf, few, SplitConfig(kind="recording"))
+
+
+def _parts(sp) -> list[np.ndarray]:
+    return [sp.train, sp.val, sp.test]
+
+
+def test_stratified_recording_folds_keep_groups_whole_and_cover_every_window_once() -> None:
+    recs = _framed(n_persons=3, n_recordings=8, n_frames=3)
+    w = make_windows(recs, WindowConfig(length=10, step=10))
+    key = np.array([f"{r.subject}/{r.session}" for r in recs])[w.recording]
+    tests = []
+    for fold in range(4):
+        cfg = SplitConfig(kind="recording", stratify=True, folds=4, fold=fold, seed=3,
+                          val_fraction=0.25)
+        sp = make_split(w, recs, cfg)
+        owner = {}
+        for i, part in enumerate(_parts(sp)):
+            for k in np.unique(key[part]):
+                assert owner.setdefault(k, i) == i  # a recording lies in one part only
+        assert len(sp.val) and "stratified 4-fold" in sp.description
+        assert "inner fold (1/4)" in sp.description
+        # stratified by activity x person: every person's both activities are tested
+        cells = {(recs[j].subject, int(w.y[i])) for i, j in zip(sp.test, w.recording[sp.test],
+                                                                 strict=True)}
+        assert len(cells) == 6
+        assert sp.subjects["test"] == ["p0", "p1", "p2"]
+        tests.append(sp.test)
+    every = np.sort(np.concatenate(tests))
+    assert np.array_equal(every, np.arange(len(w)))  # the folds partition the windows
+    again = make_split(w, recs, SplitConfig(kind="recording", stratify=True, folds=4, fold=2,
+                                            seed=3, val_fraction=0.25))
+    assert np.array_equal(again.test, tests[2])  # the same seed gives the same folds
+
+
+def test_recording_split_groups_by_a_meta_field_or_by_window() -> None:
+    recs = _framed(n_persons=2, n_recordings=3, n_frames=6)
+    w = make_windows(recs, WindowConfig(length=10, step=10))
+    frame = np.array([r.meta["frame"] for r in recs])[w.recording]
+    sp = make_split(w, recs, SplitConfig(kind="recording", group_by="frame",
+                                         test_fraction=0.34, val_fraction=0.25))
+    seen = [set(frame[p].tolist()) for p in _parts(sp)]
+    assert not (seen[0] & seen[2]) and not (seen[1] & seen[2]) and not (seen[0] & seen[1])
+    assert "test frame" in sp.description
+    paper = make_split(w, recs, SplitConfig(kind="recording", group_by="window", stratify=True,
+                                            folds=3, val_fraction=0.25))
+    assert any(m.startswith("LEAKAGE") for m in paper.warnings)
+    assert "single windows" in paper.description
+    with pytest.raises(ConfigError, match="group_by='repetition': 36 of 36 recordings have no "
+                       "such field .their fields: frame."):
+        make_split(w, recs, SplitConfig(kind="recording", group_by="repetition"))
+    with pytest.raises(ConfigError, match="too few for 5 folds with an inner validation"):
+        make_split(w, recs, SplitConfig(kind="recording", stratify=True, folds=5))
+    with pytest.raises(ConfigError, match="split.fold must be in 0..2"):
+        make_split(w, recs, SplitConfig(kind="recording", group_by="window", stratify=True,
+                                        folds=3, fold=3))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "subject", "stratify": True}, "only apply to split.kind=recording"),
+    ({"kind": "random", "group_by": "frame"}, "only apply to split.kind=recording"),
+    ({"kind": "recording", "group_by": ""}, "must be a meta field name"),
+    ({"kind": "recording", "stratify": "yes"}, "must be true or false"),
+    ({"kind": "recording", "stratify": True, "folds": "loso"}, "needs an integer split.folds"),
+])
+def test_recording_split_options_are_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SplitConfig(**kwargs)

@@ -26,6 +26,7 @@ gives the same split.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,7 @@ from sklearn.model_selection import (
     GroupKFold,
     GroupShuffleSplit,
     LeaveOneGroupOut,
+    StratifiedGroupKFold,
     train_test_split,
 )
 
@@ -79,16 +81,34 @@ def _windows_sharing_a_source(
     return int(shared[windows.recording].sum())
 
 
+def _group_keys(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], group_by: str | None
+) -> tuple[np.ndarray, str]:
+    """One integer group per window, and what the groups are, for ``split.group_by``."""
+    if group_by is None:
+        return _source_keys(recordings)[windows.recording], "source recordings (subject, session)"
+    if group_by == "window":
+        return np.arange(len(windows), dtype=np.int64), "single windows"
+    missing = [i for i, r in enumerate(recordings) if group_by not in r.meta]
+    if missing:
+        have = sorted({k for r in recordings for k in r.meta})
+        raise ConfigError(f"split.group_by={group_by!r}: {len(missing)} of {len(recordings)} "
+                          f"recordings have no such field (their fields: "
+                          f"{', '.join(have) or 'none'})")
+    values = np.array([str(r.meta[group_by]) for r in recordings])
+    return np.unique(values, return_inverse=True)[1].reshape(-1)[windows.recording], group_by
+
+
 def _recording_split(
     windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
 ) -> Split:
-    keys = _source_keys(recordings)
-    win_key = keys[windows.recording]
+    win_key, what = _group_keys(windows, recordings, cfg.group_by)
+    if cfg.stratify:
+        return _stratified_split(windows, recordings, cfg, win_key, what)
     groups = np.unique(win_key)
     if len(groups) < 3:
         raise ConfigError(
-            f"split.kind=recording needs at least 3 source recordings (subject, session); "
-            f"found {len(groups)}"
+            f"split.kind=recording needs at least 3 {what}; found {len(groups)}"
         )
     idx = np.arange(len(windows))
     gss = GroupShuffleSplit(n_splits=1, test_size=cfg.test_fraction, random_state=cfg.seed)
@@ -106,7 +126,68 @@ def _recording_split(
         np.sort(val),
         np.sort(test),
         f"recording-wise random split: {n_rec['train']} train / {n_rec['val']} val / "
-        f"{n_rec['test']} test source recordings (subject, session), seed {cfg.seed}",
+        f"{n_rec['test']} test {what}, seed {cfg.seed}",
+        _group_warnings(windows, recordings, cfg),
+    )
+
+
+def _group_warnings(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
+) -> list[str]:
+    """A leakage warning where single windows are split but come from one source recording."""
+    if cfg.group_by != "window":
+        return []
+    shared = _windows_sharing_a_source(windows, recordings) or (
+        len(windows) if windows.step < windows.length else 0)
+    if not shared:
+        return []
+    return [f"LEAKAGE: the split groups single windows, and {shared} windows share a source "
+            "recording with others (radar frames of one recording overlap in time), so test "
+            "windows have near-copies in training. This reproduces the paper protocol; its "
+            "scores are optimistic. Group by recording (no split.group_by) for an honest "
+            "estimate."]
+
+
+def _stratified_split(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig,
+    groups: np.ndarray, what: str,
+) -> Split:
+    """K-fold over groups, stratified by activity x person (scikit-learn's
+    StratifiedGroupKFold); validation = one inner stratified group fold of the training
+    groups (1 / val_fraction of them), so no group straddles two parts."""
+    k = int(cfg.folds)
+    if not 0 <= cfg.fold < k:
+        raise ConfigError(f"split.fold must be in 0..{k - 1}, got {cfg.fold}")
+    subject = np.unique(np.array([r.subject for r in recordings]), return_inverse=True)[1]
+    strat = np.asarray(windows.y, np.int64) * (subject.max() + 1) + subject[windows.recording]
+    inner_k = max(2, int(round(1 / cfg.val_fraction))) if cfg.val_fraction > 0 else 0
+    n_groups = len(np.unique(groups))
+    if n_groups < k * max(inner_k, 1):
+        raise ConfigError(f"split.kind=recording with stratify: {n_groups} groups ({what}) are "
+                          f"too few for {k} folds"
+                          + (f" with an inner validation split of 1/{inner_k}" if inner_k
+                             else ""))
+    with warnings.catch_warnings():  # "the least populated class has only n members"
+        warnings.filterwarnings("ignore", ".*least populated class.*")
+        outer = StratifiedGroupKFold(k, shuffle=True, random_state=cfg.seed)
+        trval, test = list(outer.split(strat, strat, groups))[cfg.fold]
+        val = np.zeros(0, np.int64)
+        if inner_k:
+            inner = StratifiedGroupKFold(inner_k, shuffle=True, random_state=cfg.seed)
+            tr, va = next(inner.split(trval, strat[trval], groups[trval]))
+            trval, val = trval[tr], trval[va]
+    parts = {"train": np.sort(trval), "val": np.sort(val), "test": np.sort(test)}
+    counts = " / ".join(f"{len(np.unique(groups[v]))} {p}" for p, v in parts.items())
+    rec_subject = np.array([r.subject for r in recordings])
+    subjects = {p: sorted(set(rec_subject[windows.recording[v]].tolist()), key=natural_key)
+                for p, v in parts.items()}
+    return Split(
+        parts["train"], parts["val"], parts["test"],
+        f"recording-wise stratified {k}-fold cross-validation (activity x person), fold "
+        f"{cfg.fold}, seed {cfg.seed}: {counts} groups ({what})"
+        + (f"; validation = one inner fold (1/{inner_k}) of the training groups" if inner_k
+           else ""),
+        _group_warnings(windows, recordings, cfg), subjects,
     )
 
 

@@ -202,17 +202,14 @@ def window_decisions(
     Skipped, with the reason, where the part's recordings also hold windows of another
     part (a split by windows): pooling neighbours of training windows would inflate it.
     """
-    rec = data.recordings(part).astype(str)
+    rec, starts, window_s, hop_s, step = _decision_units(data, part)
     others = [q for q in data.index if q != part and len(data.index[q])]
-    shared = np.intersect1d(rec, np.concatenate([data.recordings(q).astype(str)
+    shared = np.intersect1d(rec, np.concatenate([_decision_units(data, q)[0]
                                                  for q in others]) if others else [])
     if len(shared):
         return {"skipped": f"{len(shared)} of the {part} part's {len(np.unique(rec))} "
                 f"recordings also have windows in {'/'.join(others)} (split by windows), so "
                 "a decision over neighbouring windows would lean on training data"}
-    w = data.windowed.windows
-    starts = data.starts(part)
-    window_s, hop_s = w.length / w.rate, w.step / w.rate
     out: dict[str, Any] = {
         "segments": "runs of consecutive windows of one recording with the same true label, "
                     "an oracle segmentation",
@@ -223,8 +220,43 @@ def window_decisions(
         truth = data.labels(head, part)
         seg = segment_ids(rec, truth, starts)
         out[head] = decision_curve(probs[head], truth, seg, starts, DECISION_SPANS,
-                                   head_names, frame_s=window_s, hop_s=hop_s, step=w.step)
+                                   head_names, frame_s=window_s, hop_s=hop_s, step=step)
     return out
+
+
+def _decision_units(data: PreparedData, part: str
+                    ) -> tuple[np.ndarray, np.ndarray, float, float | None, int]:
+    """(recording of each window of ``part``, its position, window seconds, seconds between
+    neighbouring windows, position step) for pooling neighbouring windows.
+
+    Pre-cut data (every harlab recording is one window with a ``frame`` field, as radar
+    frames are) pool the frames of one source recording (subject, session) in the order the
+    source lists them (time order); the hop between frames is the recordings' ``hop_s``
+    where the source knows it.
+    """
+    w = data.windowed.windows
+    metas = data.windowed.recordings
+    rec = data.recordings(part)
+    window_s = w.length / w.rate
+    if not _pre_cut(data):
+        return rec.astype(str), data.starts(part), window_s, w.step / w.rate, w.step
+    every = np.array([f"{m.subject}\x1f{m.session}" for m in metas])
+    group = np.unique(every, return_inverse=True)[1].reshape(-1)
+    by_group = np.argsort(group, kind="stable")  # each recording's frames in listed order
+    first = np.searchsorted(group[by_group], group[by_group])
+    position = np.empty(len(every), np.int64)  # index of each frame within its recording
+    position[by_group] = np.arange(len(every)) - first
+    source = every[rec]
+    position = position[rec]
+    hop = metas[0].meta.get("hop_s") if metas else None
+    return source, position, window_s, float(hop) if hop is not None else None, 1
+
+
+def _pre_cut(data: PreparedData) -> bool:
+    """Every recording gave exactly one window and records its frame index."""
+    metas = data.windowed.recordings
+    per_rec = np.bincount(data.windowed.windows.recording, minlength=len(metas))
+    return bool(metas) and bool((per_rec == 1).all()) and all("frame" in m.meta for m in metas)
 
 
 def decisions_markdown(dec: dict[str, Any]) -> str:

@@ -101,6 +101,19 @@ def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, flo
     return np.concatenate(stacks), pd.DataFrame(rows), cfg.frame_s, too_short
 
 
+def frame_hop_s(processing: Any) -> float | None:
+    """Seconds between the starts of neighbouring frames of one recording (frame length
+    minus overlap) from ``dataset.json``'s processing settings; None when not recorded."""
+    if not isinstance(processing, dict):
+        return None
+    try:
+        frame_s, overlap = float(processing["frame_s"]), float(processing["frame_overlap_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    ok = np.isfinite(frame_s) and np.isfinite(overlap) and 0 <= overlap < frame_s
+    return frame_s - overlap if ok else None
+
+
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
     from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
@@ -110,6 +123,9 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         stack, table, frame_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
         meta: dict[str, Any] = {}
         where = str(glasgow)
+        from harlab.radar.processing import ProcessingConfig
+
+        hop = frame_hop_s(ProcessingConfig.from_dict(options.get("processing")).to_dict())
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
         stack, table = read_frames_dataset(root)
@@ -121,6 +137,7 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         dropped = meta.get("dropped")
         too_short = dropped.get("recordings_too_short", 0) if isinstance(dropped, dict) else 0
         too_short = too_short if isinstance(too_short, int) else 0
+        hop = frame_hop_s(meta.get("processing"))
     names = [str(v) for v in table[label]]
     class_names = label_order(names, meta.get("classes" if label == "activity" else "persons"))
     ids = {name: i for i, name in enumerate(class_names)}
@@ -145,6 +162,7 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
                 "activity": str(row.activity),
                 "person": str(row.person),
                 "recording": str(row.recording),
+                **({"hop_s": hop} if hop is not None else {}),
             },
         )
         for i, row in enumerate(table.itertuples(index=False))
