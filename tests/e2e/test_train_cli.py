@@ -331,3 +331,13 @@ def test_cross_validation_reports_mean_and_std(env: dict[str, str], tmp_path: Pa
     assert res["summary"]["segment_macro_f1"]["n"] == 2
     assert "one decision per segment" in (parent / "cv_summary.md").read_text()
     assert len([p for p in parent.iterdir() if p.is_dir()]) == 2
+    # each fold's score is printed as it finishes, and the folds are plotted
+    assert proc.stdout.count("test macro-F1") >= 2 and (parent / "cv_folds.png").is_file()
+    # a resume with the same plan reuses every finished run and trains nothing
+    again = run_cli(["cv", "configs/demo.yaml", "--folds", "0,1", "--seeds", "0", "--epochs",
+                     "1", "--output-dir", str(tmp_path), "--no-progress", "--resume",
+                     str(parent), "--set", "train.limit_train_batches=10",
+                     "--set", "train.max_time=null", *TINY_MODEL], env)
+    assert again.stdout.count("finished before, reused") == 2
+    assert json.loads((parent / "cv_results.json").read_text())["runs"] == [
+        {**r, "reused": True} for r in res["runs"]]

@@ -60,3 +60,31 @@ def parse_names(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [t.strip() for t in text.split(",") if t.strip()] or None
+
+
+def study_events(console: Any) -> Callable[[str, dict[str, Any]], None]:
+    """Print a study's events (:mod:`harlab.experiments.engine`) as they happen: the study
+    directory, merges, and each run's test score when it finishes."""
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "study":
+            what = "resuming study" if info["resumed"] else "study directory"
+            extra = f" ({info['finished']} finished runs)" if info["resumed"] else ""
+            console.print(f"[bold]{what}[/bold] {info['directory']}{extra}")
+        elif kind == "merged":
+            console.print(f"merged {info['from']}: {info['copied']} runs copied, "
+                          f"{info['already_there']} already here, {info['unfinished']} "
+                          "unfinished there (not copied)", highlight=False)
+        elif kind == "start":
+            console.print(f"[bold cyan][{info['index']}/{info['total']}] {info['run']}"
+                          "[/bold cyan]")
+        elif kind == "done":
+            test = info["metrics"].get("test") or {}
+            how = "finished before, reused" if info["reused"] else (
+                f"{info['metrics'].get('train_seconds', 0):.0f} s")
+            console.print(f"[{info['index']}/{info['total']}] {info['run']}: test macro-F1 "
+                          f"{test.get('macro_f1', float('nan')):.4f}, accuracy "
+                          f"{test.get('accuracy', float('nan')):.4f} ({how})",
+                          markup=False, highlight=False)
+
+    return on_event

@@ -19,7 +19,15 @@ from rich.table import Table
 
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
-from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds
+from harlab.cli.common import (
+    Epochs,
+    NoProgress,
+    OutputDir,
+    Overrides,
+    Seeds,
+    StudyMerge,
+    StudyResume,
+)
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
 from harlab.cli.mranet import search_ratio
@@ -177,15 +185,19 @@ def cv(
     output_dir: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
+    resume: StudyResume = None,
+    merge: StudyMerge = None,
 ) -> None:
     """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
-    from harlab.cli.common import load_with_overrides, parse_list
+    from harlab.cli.common import load_with_overrides, parse_list, study_events
     from harlab.experiments.cv import cross_validate
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
-    parent, out = cross_validate(cfg, fold_list, seed_list, console=console)
+    parent, out = cross_validate(cfg, fold_list, seed_list, on_event=study_events(console),
+                                 resume=resume, merge=list(merge or []),
+                                 command=" ".join(sys.argv))
     console.print((parent / "cv_summary.md").read_text())
     console.print(f"cross-validation directory: [bold]{parent}[/bold]")
 

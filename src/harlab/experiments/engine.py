@@ -1,0 +1,305 @@
+"""The study engine: a plan of variants x folds x seeds of ordinary runs in one directory.
+
+Every study (``cv``, ``search-ratio``, ``ablate danhar``, ``ablate tasks``) is a base
+:class:`~harlab.config.RunConfig`, named variants (``--set``-style overrides), folds and
+seeds. :func:`run_study` trains each planned run with :func:`harlab.training.train` into the
+study directory, or reuses a finished run of the same name whose computed settings are the
+planned ones, rewrites ``study.json`` after every run (an interrupted study keeps what
+finished) and reports progress through one event callback; it prints nothing itself.
+A study is resumed in its directory (its plan may gain folds and seeds, nothing else may
+change) and may first merge the finished runs of other studies of the same plan, e.g. seeds
+trained on another machine.
+
+Events (``on_event(kind, info)``): ``study`` (directory, finished runs found), ``merged``
+(one per merged source), ``start`` and ``done`` (one per planned run, with ``index``,
+``total``, ``run`` and, for ``done``, ``metrics``, ``run_dir`` and ``reused``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harlab.config import RunConfig, apply_overrides, from_dict, load_yaml, settings_difference
+from harlab.errors import ConfigError, HarlabError
+from harlab.fileio import write_json
+from harlab.runs import RUN_FORMAT, check_format, create_run_dir, first_free
+
+STUDY_FILE = "study.json"
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of a study: a name and the ``key.path=value`` overrides that make it."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a plan: its unique name, what it varies and its complete config."""
+
+    name: str
+    variant: str
+    fold: int | None
+    seed: int
+    cfg: RunConfig
+
+
+@dataclass
+class Plan:
+    """What a study trains: ``variants`` x ``folds`` x ``seeds`` of ``base``.
+
+    ``folds`` None keeps the base config's split; otherwise each run sets
+    ``data.split.fold``. ``seed_split``: the split is drawn with each run's seed too (cv
+    over seeds); else only ``train.seed`` follows the seed and the split stays as given.
+    """
+
+    kind: str
+    base: RunConfig
+    variants: list[Variant] = field(default_factory=lambda: [Variant("run")])
+    folds: list[int] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    seed_split: bool = False
+
+    def __post_init__(self) -> None:
+        names = [v.name for v in self.variants]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"a study needs distinct variant names, got {names}")
+        for what, values in (("folds", self.folds or []), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ConfigError(f"--{what} must be distinct, got {values}")
+        if not self.seeds:
+            raise ConfigError("a study needs at least one seed")
+
+    def name(self) -> str:
+        """The base config's run name, which every run name starts with."""
+        return self.base.run_name()
+
+    def runs(self) -> list[PlannedRun]:
+        """Every planned run, seed-major (an interrupted study still has complete pairs)."""
+        out = []
+        for seed in self.seeds:
+            for fold in self.folds if self.folds is not None else [None]:
+                for v in self.variants:
+                    out.append(PlannedRun(self._run_name(v, fold, seed), v.name, fold, seed,
+                                          self.config(v, fold, seed)))
+        return out
+
+    def _run_name(self, v: Variant, fold: int | None, seed: int) -> str:
+        parts = [self.name()] + ([v.name] if len(self.variants) > 1 else [])
+        parts += [f"fold{fold}"] if fold is not None else []
+        return "_".join([*parts, f"seed{seed}"])
+
+    def config(self, v: Variant, fold: int | None, seed: int) -> RunConfig:
+        """The complete config of one run."""
+        cfg = from_dict(apply_overrides(self.base.to_dict(), list(v.overrides)))
+        if fold is not None:
+            cfg.data.split.fold = fold
+        if self.seed_split:
+            cfg.data.split.seed = seed
+        cfg.train.seed = seed
+        cfg.name = self._run_name(v, fold, seed)
+        return cfg
+
+    def record(self) -> dict[str, Any]:
+        """What must match for a resume or merge (folds and seeds may be extended)."""
+        return {"kind": self.kind, "base": self.base.to_dict(),
+                "variants": [[v.name, list(v.overrides)] for v in self.variants],
+                "seed_split": self.seed_split, "folds_given": self.folds is not None}
+
+
+@dataclass
+class RunResult:
+    """A planned run, finished: its directory and ``metrics.json``."""
+
+    planned: PlannedRun
+    run_dir: Path
+    metrics: dict[str, Any]
+    reused: bool = False
+
+
+def _read_study(directory: Path, action: str) -> dict[str, Any]:
+    path = directory / STUDY_FILE
+    if not path.is_file():
+        raise ConfigError(f"cannot {action} {directory}: no {STUDY_FILE} there (not a study "
+                          "directory)")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(stored, dict):
+            raise TypeError("not a mapping")
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot {action} from {path}: unreadable ({exc})") from None
+    if stored.get("harlab_run_format") != RUN_FORMAT:
+        raise ConfigError(f"cannot {action} {directory}: written in run format "
+                          f"{stored.get('harlab_run_format')}; this harlab reads format "
+                          f"{RUN_FORMAT} only")
+    return stored
+
+
+def _check_same_plan(stored: dict[str, Any], plan: Plan, where: Path, action: str) -> None:
+    """ConfigError naming the first difference between a stored plan and ``plan``."""
+    now = json.loads(json.dumps(plan.record(), default=str))
+    old = stored.get("plan") or {}
+    if old.get("kind") != now["kind"]:
+        raise ConfigError(f"cannot {action} {where}: it is a {old.get('kind')!r} study, this "
+                          f"is {now['kind']!r}")
+    diff = settings_difference(old.get("base") or {}, now["base"], "now")
+    if diff:
+        raise ConfigError(f"cannot {action} {where} with another config ({diff})")
+    for key in ("variants", "seed_split", "folds_given"):
+        if old.get(key) != now[key]:
+            raise ConfigError(f"cannot {action} {where} with other {key.replace('_', ' ')} "
+                              f"({old.get(key)} there, {now[key]} now)")
+
+
+def finished_runs(parent: Path) -> dict[str, Path]:
+    """The finished runs directly under ``parent`` by run name (``config.yaml``'s name).
+
+    A run counts as finished when it holds ``metrics.json``; of two finished runs with one
+    name (a merge next to a retrain) the later directory wins.
+    """
+    out: dict[str, Path] = {}
+    for d in sorted(p for p in parent.iterdir() if p.is_dir()):
+        if not ((d / "metrics.json").is_file() and (d / "config.yaml").is_file()):
+            continue
+        try:
+            out[str(load_yaml(d / "config.yaml").get("name"))] = check_format(d)
+        except HarlabError as exc:
+            raise ConfigError(f"{d}: not a readable run of this study ({exc})") from None
+    return out
+
+
+def open_study(plan: Plan, out: str | Path, command: str = "",
+               resume: str | Path | None = None, merge: list[str | Path] | None = None,
+               on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:
+    """A new study directory under ``out``, or the one being resumed (``merge``: copy the
+    finished runs of these other studies in first). Returns it and its study record;
+    a resumed plan keeps its stored folds and seeds first and never drops one."""
+    emit = on_event or (lambda kind, info: None)
+    if merge and resume is None:
+        raise ConfigError("--merge copies runs into the study being resumed: give it with "
+                          "--resume DIR")
+    if resume is None:
+        parent = create_run_dir(out, f"{plan.kind}_{plan.name()}")
+        record = {"harlab_run_format": RUN_FORMAT, "plan": plan.record(), "command": command,
+                  "started": datetime.now().isoformat(timespec="seconds"), "resumes": [],
+                  "merged": [], "seeds": list(plan.seeds), "folds": plan.folds, "runs": []}
+        write_json(parent / STUDY_FILE, record)
+        emit("study", {"directory": str(parent), "resumed": False, "finished": 0})
+        return parent, record
+    parent = Path(resume)
+    record = _read_study(parent, "resume")
+    _check_same_plan(record, plan, parent, "resume")
+    sources = [Path(m) for m in merge or []]
+    checked = [(src, _read_study(src, "merge")) for src in sources]
+    for src, stored in checked:  # every source is checked before anything is copied
+        if src.resolve() == parent.resolve():
+            raise ConfigError(f"cannot merge {src}: that is the study being resumed")
+        _check_same_plan(stored, plan, src, "merge")
+    for src, stored in checked:
+        info = _merge(parent, src, stored)
+        record["merged"].append(info)
+        _extend(plan, stored)
+        emit("merged", info)
+    _extend(plan, record)
+    record["resumes"].append({"command": command,
+                              "at": datetime.now().isoformat(timespec="seconds")})
+    emit("study", {"directory": str(parent), "resumed": True,
+                   "finished": len(finished_runs(parent))})
+    return parent, record
+
+
+def _extend(plan: Plan, stored: dict[str, Any]) -> None:
+    """Put a stored study's seeds (and folds) first in ``plan``; the new ones follow."""
+    plan.seeds = [*stored.get("seeds", []), *(s for s in plan.seeds
+                                             if s not in stored.get("seeds", []))]
+    if plan.folds is not None:
+        old = stored.get("folds") or []
+        plan.folds = [*old, *(f for f in plan.folds if f not in old)]
+
+
+def _merge(parent: Path, src: Path, stored: dict[str, Any]) -> dict[str, Any]:
+    """Copy the finished runs of study ``src`` that ``parent`` lacks (copied, never moved;
+    a taken directory name gets ``-2``); unfinished runs there are counted."""
+    mine, theirs = finished_runs(parent), finished_runs(src)
+    copied, there = [], 0
+    for name, run in sorted(theirs.items()):
+        if name in mine:
+            there += 1
+            continue
+        dest = first_free(parent, run.name, lambda d, f=run: shutil.copytree(f, d))
+        copied.append(dest.name)
+    plan = stored.get("plan") or {}
+    planned = (len(stored.get("seeds") or []) * len(stored.get("folds") or [None])
+               * len(plan.get("variants") or [None]))
+    return {"from": str(src), "copied": len(copied), "already_there": there,
+            "unfinished": max(planned - len(theirs), 0), "runs": copied}
+
+
+def run_study(parent: Path, plan: Plan, record: dict[str, Any],
+              on_event: Event | None = None,
+              after_run: Callable[[list[RunResult]], None] | None = None,
+              train: Callable[..., Any] | None = None) -> list[RunResult]:
+    """Train or reuse every planned run; ``study.json`` and ``after_run(results so far)``
+    after each one. Returns the finished runs in plan order."""
+    if train is None:
+        from harlab.training import train
+    emit = on_event or (lambda kind, info: None)
+    done = finished_runs(parent)
+    planned = plan.runs()
+    results: list[RunResult] = []
+    for i, p in enumerate(planned, start=1):
+        where = {"index": i, "total": len(planned), "run": p.name, "variant": p.variant,
+                 "fold": p.fold, "seed": p.seed}
+        if p.name in done:
+            res = _reuse(done[p.name], p)
+        else:
+            emit("start", where)
+            cfg = copy.deepcopy(p.cfg)
+            cfg.output_dir = str(parent)
+            trained = train(cfg)
+            if not trained.is_main:
+                continue
+            res = RunResult(p, trained.run_dir, trained.metrics)
+        results.append(res)
+        _save(parent, plan, record, results)
+        if after_run is not None:
+            after_run(results)
+        emit("done", {**where, "metrics": res.metrics, "run_dir": str(res.run_dir),
+                      "reused": res.reused})
+    return results
+
+
+def _reuse(run_dir: Path, p: PlannedRun) -> RunResult:
+    """A finished run of the planned name; refused when its settings differ from the plan."""
+    try:
+        stored = load_yaml(run_dir / "config.yaml")
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, HarlabError) as exc:
+        raise ConfigError(f"{run_dir}: not a readable finished run ({exc})") from None
+    planned = p.cfg.to_dict()
+    if planned["train"]["precision"] == "auto":  # resolved per machine: the run says which
+        planned["train"]["precision"] = (stored.get("train") or {}).get("precision", "auto")
+    diff = settings_difference(stored, planned, "planned")
+    if diff:
+        raise ConfigError(f"{run_dir} is named {p.name} but was trained with other settings "
+                          f"({diff}); move it out of the study")
+    return RunResult(p, run_dir, metrics, reused=True)
+
+
+def _save(parent: Path, plan: Plan, record: dict[str, Any], results: list[RunResult]) -> None:
+    record["seeds"], record["folds"] = list(plan.seeds), plan.folds
+    record["runs"] = [{"name": r.planned.name, "variant": r.planned.variant,
+                       "fold": r.planned.fold, "seed": r.planned.seed,
+                       "run": r.run_dir.name, "reused": r.reused} for r in results]
+    record["complete"] = len(results) == len(plan.runs())
+    write_json(parent / STUDY_FILE, record)
