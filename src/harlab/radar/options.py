@@ -107,6 +107,67 @@ def parse_snr(text: str | float) -> float | tuple[float, float] | None:
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
+def _base_config(
+    config: Path | None, prf: float | None, waveform: str | None, where: str
+) -> SimulationConfig:
+    """The YAML ``config`` (or the defaults) with the ``--prf`` / ``--waveform`` radar
+    overrides applied; errors are prefixed with ``where`` (the file)."""
+    data: dict = {}
+    if config is not None:
+        from harlab.config import load_yaml
+
+        data = load_yaml(config)
+    data = _radar_overrides(data, prf, None if waveform is None else waveform.lower(), where)
+    try:
+        return SimulationConfig.from_dict(data)
+    except HarlabError as exc:
+        raise type(exc)(f"{where}{exc}") from None
+    except (TypeError, ValueError) as exc:  # e.g. a list or null where a number belongs
+        raise ConfigError(f"{where}invalid simulation config: {exc}") from None
+
+
+def _selection(
+    sim: SimulationConfig, persons: str | None, activities: str | None, quick: bool
+) -> dict[str, Any]:
+    """Changes choosing persons (by name among the config's; the first two with
+    ``quick``) and activities (comma-separated names); none where not given."""
+    changes: dict[str, Any] = {}
+    by_name = {p.name: p for p in sim.persons}
+    wanted = _names(persons) or ([p.name for p in sim.persons[:2]] if quick else None)
+    if wanted is not None:
+        for name in wanted:
+            if name not in by_name:
+                raise unknown_name("person", name, by_name)
+        changes["persons"] = [by_name[n] for n in wanted]
+    acts = _names(activities)
+    if acts is not None:
+        changes["activities"] = tuple(acts)
+    return changes
+
+
+def _sizes(
+    sim: SimulationConfig, quick: bool, recordings: int | None, duration: float | None
+) -> dict[str, Any]:
+    """Changes to recordings per cell and duration: ``quick``'s tiny dataset, then
+    ``recordings``, then ``duration`` (which re-sizes Table-3 counts unless set here)."""
+    changes: dict[str, Any] = {}
+    if quick:
+        changes["recordings_per_cell"] = 1
+        changes["duration_s"] = 3.5
+    if recordings is not None:
+        if recordings < 1:
+            raise ConfigError(f"--recordings must be >= 1, got {recordings}")
+        changes["recordings_per_cell"] = recordings
+    if duration is not None:
+        changes["duration_s"] = duration
+        # Table-3-sized counts were sized for the old duration: re-size them (frame totals
+        # per cell stay near the paper's) unless the counts were set explicitly
+        if ("recordings_per_cell" not in changes and duration > 0
+                and sim.recordings_per_cell == paper_recordings_per_cell(sim.duration_s)):
+            changes["recordings_per_cell"] = paper_recordings_per_cell(duration)
+    return changes
+
+
 def simulation_config(
     config: Path | None = None,
     persons: str | None = None,
@@ -124,54 +185,16 @@ def simulation_config(
 ) -> SimulationConfig:
     """The SimulationConfig of ``harlab simulate radar``: the YAML (or the defaults), then
     ``--quick``, then each option that was given. ``persons`` picks among the config's."""
-    data: dict = {}
-    if config is not None:
-        from harlab.config import load_yaml
-
-        data = load_yaml(config)
     where = f"{config}: " if config is not None else ""
-    data = _radar_overrides(data, prf, None if waveform is None else waveform.lower(), where)
-    try:
-        sim = SimulationConfig.from_dict(data)
-    except HarlabError as exc:
-        raise type(exc)(f"{where}{exc}") from None
-    except (TypeError, ValueError) as exc:  # e.g. a list or null where a number belongs
-        raise ConfigError(f"{where}invalid simulation config: {exc}") from None
-    changes: dict[str, Any] = {}
-    by_name = {p.name: p for p in sim.persons}
-    wanted = _names(persons) or ([p.name for p in sim.persons[:2]] if quick else None)
-    if wanted is not None:
-        for name in wanted:
-            if name not in by_name:
-                raise unknown_name("person", name, by_name)
-        changes["persons"] = [by_name[n] for n in wanted]
-    acts = _names(activities)
-    if acts is not None:
-        changes["activities"] = tuple(acts)
+    sim = _base_config(config, prf, waveform, where)
+    changes = _selection(sim, persons, activities, quick)
     if seed is not None:
         changes["seed"] = seed
     if snr is not None:
         changes["snr_db"] = parse_snr(snr)
-    if quick:
-        changes["recordings_per_cell"] = 1
-        changes["duration_s"] = 3.5
-    if recordings is not None:
-        if recordings < 1:
-            raise ConfigError(f"--recordings must be >= 1, got {recordings}")
-        changes["recordings_per_cell"] = recordings
-    if duration is not None:
-        changes["duration_s"] = duration
-        # Table-3-sized counts were sized for the old duration: re-size them (frame totals
-        # per cell stay near the paper's) unless the counts were set explicitly
-        if ("recordings_per_cell" not in changes and duration > 0
-                and sim.recordings_per_cell == paper_recordings_per_cell(sim.duration_s)):
-            changes["recordings_per_cell"] = paper_recordings_per_cell(duration)
-    if ground_bounce is not None:
-        changes["ground_bounce"] = ground_bounce
-    if clutter is not None:
-        changes["clutter"] = clutter
-    if jitter is not None:
-        changes["jitter"] = jitter
+    changes.update(_sizes(sim, quick, recordings, duration))
+    flags = {"ground_bounce": ground_bounce, "clutter": clutter, "jitter": jitter}
+    changes.update({k: v for k, v in flags.items() if v is not None})
     try:
         return dataclasses.replace(sim, **changes)
     except HarlabError as exc:
