@@ -44,32 +44,78 @@ def persons() -> None:
     console.print(table)
 
 
+# the longer options of `harlab simulate radar`, named here so that the command stays short
+ConfigYaml = Annotated[
+    Path | None,
+    typer.Option(
+        help="SimulationConfig YAML (e.g. configs/radar/simulate_default.yaml); the "
+        "options below override its values where given"
+    ),
+]
+PersonNames = Annotated[
+    str | None,
+    typer.Option(help="comma-separated person names (default: all of the config's, "
+                 "else sub1..sub6)"),
+]
+Snr = Annotated[
+    str | None,
+    typer.Option(help="SNR in dB: a number, LOW,HIGH (drawn per recording) or none (no "
+                 "noise); default: the config's, else 20,35"),
+]
+Waveform = Annotated[
+    str | None,
+    typer.Option(
+        help="pulsed | fmcw (FMCW without its own settings: sweep 1/PRF, power-of-two "
+        "samples per sweep covering range_stop_m, range_start_m 0)"
+    ),
+]
+GroundBounce = Annotated[
+    bool | None,
+    typer.Option("--ground-bounce/--no-ground-bounce",
+                 help="add floor-bounce image scatterers (default: the config's, else off)"),
+]
+Clutter = Annotated[
+    bool | None,
+    typer.Option("--clutter/--no-clutter",
+                 help="static clutter and Tx/Rx coupling (default: the config's, else on)"),
+]
+Jitter = Annotated[
+    float | None,
+    typer.Option(help="per-recording style jitter, a fraction in [0, 0.5): each "
+                 "recording's speed, cadence, arm swing... vary by up to ± this around "
+                 "the person's own (default: the config's, else 0.04)"),
+]
+
+
+def _print_summary(summary: dict, out: Path, sim_file: str) -> None:
+    """What was written: frames, recordings, persons x activities, dropped recordings,
+    counts per cell, and where the settings and figures are."""
+    console.print(
+        f"wrote {summary['n_frames']} frames from {summary['n_recordings']} recordings "
+        f"({len(summary['persons'])} persons x {len(summary['classes'])} activities) to {out}"
+    )
+    if summary["dropped"]["recordings_too_short"]:
+        console.print(
+            f"[yellow]{summary['dropped']['recordings_too_short']} recordings were too short "
+            "for one frame and were not written[/yellow]"
+        )
+    console.print(json.dumps(summary["counts"]))
+    console.print(f"simulation settings: {out / sim_file}")
+    console.print(f"figures (one recording per activity): {out / 'figures'}")
+
+
 @app.command("radar")
 def radar(
     out: Annotated[Path, typer.Option(help="new folder for the frame dataset (must not exist)")],
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            help="SimulationConfig YAML (e.g. configs/radar/simulate_default.yaml); the "
-            "options below override its values where given"
-        ),
-    ] = None,
-    persons: Annotated[
-        str | None,
-        typer.Option(help="comma-separated person names (default: all of the config's, "
-                     "else sub1..sub6)"),
-    ] = None,
+    config: ConfigYaml = None,
+    persons: PersonNames = None,
     activities: Annotated[
         str | None, typer.Option(help="comma-separated activities (default: all five)")
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="simulation seed (default: the config's, else 0)")
     ] = None,
-    snr: Annotated[
-        str | None,
-        typer.Option(help="SNR in dB: a number, LOW,HIGH (drawn per recording) or none (no "
-                     "noise); default: the config's, else 20,35"),
-    ] = None,
+    snr: Snr = None,
     workers: Annotated[int, typer.Option(help="simulation processes")] = 2,
     recordings: Annotated[
         int | None,
@@ -79,29 +125,10 @@ def radar(
     prf: Annotated[
         float | None, typer.Option("--prf", help="pulse (chirp) repetition frequency in Hz")
     ] = None,
-    waveform: Annotated[
-        str | None,
-        typer.Option(
-            help="pulsed | fmcw (FMCW without its own settings: sweep 1/PRF, power-of-two "
-            "samples per sweep covering range_stop_m, range_start_m 0)"
-        ),
-    ] = None,
-    ground_bounce: Annotated[
-        bool | None,
-        typer.Option("--ground-bounce/--no-ground-bounce",
-                     help="add floor-bounce image scatterers (default: the config's, else off)"),
-    ] = None,
-    clutter: Annotated[
-        bool | None,
-        typer.Option("--clutter/--no-clutter",
-                     help="static clutter and Tx/Rx coupling (default: the config's, else on)"),
-    ] = None,
-    jitter: Annotated[
-        float | None,
-        typer.Option(help="per-recording style jitter, a fraction in [0, 0.5): each "
-                     "recording's speed, cadence, arm swing... vary by up to ± this around "
-                     "the person's own (default: the config's, else 0.04)"),
-    ] = None,
+    waveform: Waveform = None,
+    ground_bounce: GroundBounce = None,
+    clutter: Clutter = None,
+    jitter: Jitter = None,
     processing: Annotated[
         Path | None, typer.Option(help="YAML of radar processing options (ProcessingConfig)")
     ] = None,
@@ -133,15 +160,4 @@ def radar(
     raws = simulate_dataset(sim_cfg, workers=workers, progress=not no_progress)
     summary = write_frames_dataset(raws, out, cfg, progress=False, figures=True,
                                    extra_files={SIM_FILE: sim_cfg.to_json()})
-    console.print(
-        f"wrote {summary['n_frames']} frames from {summary['n_recordings']} recordings "
-        f"({len(summary['persons'])} persons x {len(summary['classes'])} activities) to {out}"
-    )
-    if summary["dropped"]["recordings_too_short"]:
-        console.print(
-            f"[yellow]{summary['dropped']['recordings_too_short']} recordings were too short "
-            "for one frame and were not written[/yellow]"
-        )
-    console.print(json.dumps(summary["counts"]))
-    console.print(f"simulation settings: {out / SIM_FILE}")
-    console.print(f"figures (one recording per activity): {out / 'figures'}")
+    _print_summary(summary, out, SIM_FILE)
