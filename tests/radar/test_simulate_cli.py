@@ -13,9 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from harlab.cli.main import app
-from harlab.cli.simulate import simulation_config
 from harlab.errors import ConfigError, DataError
 from harlab.radar.dataset import read_frames_dataset
+from harlab.radar.options import simulation_config
 from harlab.radar.simulate import DEFAULT_PERSONS, SIM_FILE, SimulationConfig
 
 FAST = ["--quick", "--duration", "2.5", "--workers", "1", "--no-progress"]

@@ -193,6 +193,125 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+def _previous_state(url: str, part: Path, side: Path) -> dict[str, Any]:
+    """What the side file remembers of an earlier download into ``part`` (URL, size,
+    validators); a ``part`` left by another URL is deleted so it is never resumed."""
+    state: dict[str, Any] = {}
+    if part.exists():
+        try:
+            state = json.loads(side.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("url") != url:
+            part.unlink()
+            state = {}
+    return state
+
+
+def _range_request(url: str, have: int, state: dict[str, Any]) -> urllib.request.Request:
+    """A GET for ``url`` asking for the bytes after the ``have`` already on disk (If-Range
+    with the remembered ETag, so a changed file comes back whole instead of spliced)."""
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        if state.get("etag"):
+            headers["If-Range"] = state["etag"]
+    return urllib.request.Request(url, headers=headers)
+
+
+def _open(
+    req: urllib.request.Request, url: str, have: int, timeout: float, page: str | None
+) -> Any:
+    """Send ``req``; None when the server answers 416 to a Range request (the part is
+    complete, or longer than the remote file), else the response. Any other HTTP or
+    network failure is a DataError saying what to do."""
+    try:
+        return urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            return None
+        raise DataError(
+            f"download of {url} failed: HTTP {e.code} {e.reason}"
+            + (f" (the archive may have moved; see {page})" if page else "")
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise _network_error(url, e, page) from None
+
+
+def _body_plan(
+    resp: Any, url: str, side: Path, have: int, state: dict[str, Any]
+) -> tuple[str, int | None, dict[str, Any]] | None:
+    """How to write the body of ``resp``: (file mode, total size or None, state).
+
+    A 206 for the range we asked for appends to the part ("ab"); anything else starts
+    over ("wb"), recording the new total and validators in the side file. None when a
+    206 does not continue the part (the remote file changed, or the range is not the
+    one we asked for)."""
+    length = _int_or_none(resp.headers.get("Content-Length"))
+    if resp.status == 206 and have:
+        rng = _content_range(resp.headers.get("Content-Range"))
+        total = rng[1] if rng else None
+        known = state.get("size")
+        if rng is None or rng[0] != have or (known and total and total != known):
+            return None
+        return "ab", total, state
+    state = {
+        "url": url,
+        "size": length,
+        "etag": resp.headers.get("ETag"),
+        "last_modified": resp.headers.get("Last-Modified"),
+    }
+    side.write_text(json.dumps(state))
+    return "wb", length, state
+
+
+def _copy_body(
+    resp: Any, part: Path, mode: str, done: int, total: int | None, bar: _Progress
+) -> tuple[int, BaseException | None]:
+    """Stream the body of ``resp`` into ``part`` (opened with ``mode``), starting from
+    ``done`` bytes; returns (bytes now in the part, the error that cut the body short or
+    None), so the caller can resume from there."""
+    error: BaseException | None = None
+    with part.open(mode) as fh:
+        try:
+            while True:
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    break
+                fh.write(chunk)
+                done += len(chunk)
+                bar.update(done, total)
+        except (OSError, http.client.HTTPException) as e:
+            error = e
+    return done, error
+
+
+def _check_incomplete(
+    url: str,
+    part: Path,
+    done: int,
+    total: int | None,
+    error: BaseException | None,
+    attempt: int,
+    retries: int,
+) -> None:
+    """Raise for an incomplete body that must not be resumed again: more bytes than the
+    server announced (the part is deleted), or ``attempt`` past ``retries`` (the part is
+    kept for the next call)."""
+    if total is not None and done > total:
+        part.unlink()
+        raise DataError(
+            f"download of {url}: received {done} bytes but the server announced "
+            f"{total}; the partial file was deleted, try again"
+        )
+    if attempt > retries:
+        why = f" ({error})" if error else ""
+        raise DataError(
+            f"download of {url} truncated: got {done} of {total} bytes{why}; the "
+            f"partial file {part} is kept, run the same command again to resume"
+        )
+
+
 def fetch(
     url: str,
     part: Path,
@@ -212,15 +331,7 @@ def fetch(
     """
     side = part.with_name(part.name + ".json")
     part.parent.mkdir(parents=True, exist_ok=True)
-    state: dict[str, Any] = {}
-    if part.exists():
-        try:
-            state = json.loads(side.read_text())
-        except (OSError, ValueError):
-            state = {}
-        if state.get("url") != url:
-            part.unlink()
-            state = {}
+    state = _previous_state(url, part, side)
     resumed_from = part.stat().st_size if part.exists() else 0
     if resumed_from and state.get("size") == resumed_from:
         return resumed_from, resumed_from, 0  # finished earlier, not yet verified
@@ -229,88 +340,38 @@ def fetch(
     with _Progress(progress, part.name.removesuffix(".part")) as bar:
         while True:
             have = part.stat().st_size if part.exists() else 0
-            headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-            if have:
-                headers["Range"] = f"bytes={have}-"
-                if state.get("etag"):
-                    headers["If-Range"] = state["etag"]
-            req = urllib.request.Request(url, headers=headers)
-            try:
-                resp = urllib.request.urlopen(req, timeout=timeout)
-            except urllib.error.HTTPError as e:
-                if e.code == 416 and have and state.get("size") == have:
+            resp = _open(_range_request(url, have, state), url, have, timeout, page)
+            if resp is None:  # 416 to our Range request
+                if state.get("size") == have:
                     return have, resumed_from, restarts  # already complete
-                if e.code == 416 and have:  # our part is longer than the remote file
+                part.unlink()  # our part is longer than the remote file
+                state = {}
+                restarts += 1
+                continue
+            with resp:
+                plan = _body_plan(resp, url, side, have, state)
+                if plan is None:
+                    # the remote file changed (or the range is not what we asked for)
+                    resp.close()
                     part.unlink()
                     state = {}
                     restarts += 1
+                    if restarts > retries + 1:
+                        raise DataError(
+                            f"download of {url}: the server keeps changing "
+                            "the file size; try again later"
+                        )
                     continue
-                raise DataError(
-                    f"download of {url} failed: HTTP {e.code} {e.reason}"
-                    + (f" (the archive may have moved; see {page})" if page else "")
-                ) from None
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-                raise _network_error(url, e, page) from None
-            with resp:
-                length = _int_or_none(resp.headers.get("Content-Length"))
-                if resp.status == 206 and have:
-                    rng = _content_range(resp.headers.get("Content-Range"))
-                    total = rng[1] if rng else None
-                    known = state.get("size")
-                    if rng is None or rng[0] != have or (known and total and total != known):
-                        # the remote file changed (or the range is not what we asked for)
-                        resp.close()
-                        part.unlink()
-                        state = {}
-                        restarts += 1
-                        if restarts > retries + 1:
-                            raise DataError(
-                                f"download of {url}: the server keeps changing "
-                                "the file size; try again later"
-                            )
-                        continue
-                    mode = "ab"
-                else:
+                mode, total, state = plan
+                if mode == "wb":
                     if have:
                         restarts += 1  # server ignored Range: start over cleanly
-                    total = length
                     have = 0
-                    mode = "wb"
-                    state = {
-                        "url": url,
-                        "size": total,
-                        "etag": resp.headers.get("ETag"),
-                        "last_modified": resp.headers.get("Last-Modified"),
-                    }
-                    side.write_text(json.dumps(state))
-                done = have
-                error: BaseException | None = None
-                with part.open(mode) as fh:
-                    try:
-                        while True:
-                            chunk = resp.read(CHUNK)
-                            if not chunk:
-                                break
-                            fh.write(chunk)
-                            done += len(chunk)
-                            bar.update(done, total)
-                    except (OSError, http.client.HTTPException) as e:
-                        error = e
+                done, error = _copy_body(resp, part, mode, have, total, bar)
             if (total is None or done == total) and error is None:
                 return done, resumed_from, restarts
-            if total is not None and done > total:
-                part.unlink()
-                raise DataError(
-                    f"download of {url}: received {done} bytes but the server announced "
-                    f"{total}; the partial file was deleted, try again"
-                )
             attempt += 1
-            if attempt > retries:
-                why = f" ({error})" if error else ""
-                raise DataError(
-                    f"download of {url} truncated: got {done} of {total} bytes{why}; the "
-                    f"partial file {part} is kept, run the same command again to resume"
-                )
+            _check_incomplete(url, part, done, total, error, attempt, retries)
             time.sleep(RETRY_WAIT)
 
 
@@ -431,25 +492,12 @@ def extract_all(archive: Path, dest: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- main
-def download_dataset(
-    name: str,
-    dest: str | Path | None = None,
-    *,
-    url: str | None = None,
-    sha256: str | None = None,
-    md5: str | None = None,
-    force: bool = False,
-    keep_archive: bool = False,
-    retries: int = 3,
-    timeout: float = 30.0,
-    progress: bool = True,
-    log: Callable[[str], None] | None = None,
-) -> DownloadResult:
-    """Download, verify and extract dataset ``name`` into ``dest`` (see module docstring).
-
-    ``url``/``sha256``/``md5`` override the registered archive (a mirror; the tests' local
-    server). An existing complete download (marker present) is reused unless ``force``.
-    """
+def _archive_with_overrides(
+    name: str, url: str | None, sha256: str | None, md5: str | None
+) -> Archive:
+    """The registered archive of ``name`` with the caller's overrides applied. A new URL
+    drops the registered checksums and size (they describe another file) unless checksums
+    come with it; the checksums must be hex of the right length (ConfigError)."""
     archive = archive_for(name)
     if url or sha256 or md5:
         archive = Archive(
@@ -462,28 +510,42 @@ def download_dataset(
     for algo, value, n in (("sha256", archive.sha256, 64), ("md5", archive.md5, 32)):
         if value and (len(value) != n or any(c not in "0123456789abcdefABCDEF" for c in value)):
             raise ConfigError(f"--{algo} must be {n} hex digits, got {value!r}")
-    say = log or (lambda _msg: None)
-    src = _resolve_url(archive, url)
-    dest = Path(dest).expanduser() if dest is not None else default_dest(name)
+    return archive
+
+
+def _already_downloaded(name: str, dest: Path, src: str) -> DownloadResult:
+    """The result for the existing ``dest`` when it is a complete earlier download (its
+    marker says so); anything else there is a DataError, never silently replaced."""
     marker = read_marker(dest) if dest.is_dir() else None
-    if dest.exists() and not force:
-        if marker is not None:
-            return DownloadResult(
-                name,
-                dest,
-                marker.get("url", src),
-                marker.get("sha256", ""),
-                int(marker.get("size", 0)),
-                already_present=True,
-            )
-        raise DataError(
-            f"{dest} exists but is not a complete harlab download (no {MARKER}); remove it, "
-            "pass --force to replace it, or choose another --dest"
+    if marker is not None:
+        return DownloadResult(
+            name,
+            dest,
+            marker.get("url", src),
+            marker.get("sha256", ""),
+            int(marker.get("size", 0)),
+            already_present=True,
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = dest.parent / f".{dest.name}.download"
-    part = work / (archive.filename + ".part")
-    say(f"downloading {src}")
+    raise DataError(
+        f"{dest} exists but is not a complete harlab download (no {MARKER}); remove it, "
+        "pass --force to replace it, or choose another --dest"
+    )
+
+
+def _fetch_checked(
+    src: str,
+    part: Path,
+    work: Path,
+    archive: Archive,
+    *,
+    retries: int,
+    timeout: float,
+    progress: bool,
+    say: Callable[[str], None],
+) -> tuple[int, int, int, str, list[str]]:
+    """Fetch ``src`` into ``part`` and check it against the archive's documented size and
+    checksum; returns (size, resumed_from, restarts, sha256, warnings). The work folder
+    is removed when there is nothing worth resuming (no part, or a bad checksum)."""
     try:
         size, resumed_from, restarts = fetch(
             src, part, page=archive.page, retries=retries, timeout=timeout, progress=progress
@@ -505,9 +567,23 @@ def download_dataset(
     except DataError:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    return size, resumed_from, restarts, sha, warnings
+
+
+def _install(
+    part: Path,
+    dest: Path,
+    work: Path,
+    filename: str,
+    record: dict[str, Any],
+    say: Callable[[str], None],
+) -> None:
+    """Extract ``part`` into a temporary folder beside ``dest``, write the completion
+    marker (``record`` plus member count and time) and rename the folder to ``dest``,
+    replacing an old one (--force): ``dest`` is never left half-extracted."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
     try:
-        say(f"extracting {archive.filename}")
+        say(f"extracting {filename}")
         try:
             n = extract_all(part, tmp)
         except DataError:
@@ -516,11 +592,7 @@ def download_dataset(
         (tmp / MARKER).write_text(
             json.dumps(
                 {
-                    "name": name,
-                    "url": src,
-                    "sha256": sha,
-                    "md5": archive.md5,
-                    "size": size,
+                    **record,
                     "members": n,
                     "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },
@@ -535,6 +607,42 @@ def download_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def download_dataset(
+    name: str,
+    dest: str | Path | None = None,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    md5: str | None = None,
+    force: bool = False,
+    keep_archive: bool = False,
+    retries: int = 3,
+    timeout: float = 30.0,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> DownloadResult:
+    """Download, verify and extract dataset ``name`` into ``dest`` (see module docstring).
+
+    ``url``/``sha256``/``md5`` override the registered archive (a mirror; the tests' local
+    server). An existing complete download (marker present) is reused unless ``force``.
+    """
+    archive = _archive_with_overrides(name, url, sha256, md5)
+    say = log or (lambda _msg: None)
+    src = _resolve_url(archive, url)
+    dest = Path(dest).expanduser() if dest is not None else default_dest(name)
+    if dest.exists() and not force:
+        return _already_downloaded(name, dest, src)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = dest.parent / f".{dest.name}.download"
+    part = work / (archive.filename + ".part")
+    say(f"downloading {src}")
+    size, resumed_from, restarts, sha, warnings = _fetch_checked(
+        src, part, work, archive, retries=retries, timeout=timeout, progress=progress, say=say
+    )
+    record = {"name": name, "url": src, "sha256": sha, "md5": archive.md5, "size": size}
+    _install(part, dest, work, archive.filename, record, say)
     if keep_archive:
         os.replace(part, dest.parent / archive.filename)
     shutil.rmtree(work, ignore_errors=True)

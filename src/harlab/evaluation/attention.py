@@ -26,6 +26,7 @@ segment; chance is the same share) and the AUROC of attention vs the segment mas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -316,11 +317,10 @@ def weak_segments(data: Any, part: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     return win, segs[idx, 0] - start[win], segs[idx, 1] - start[win]
 
 
-def export_attention(
-    run_dir: str | Path, part: str = "test", n_examples: int = 8, out: str | Path | None = None,
-    batch_size: int = 64,
-) -> tuple[Path, dict[str, Any]]:
-    """Export a DanHAR run's attention on one part: npz + JSON + PNGs (+ localisation)."""
+def _open_danhar_run(run_dir: str | Path, part: str, n_examples: int) -> tuple[Path, Any, Any, Any]:
+    """Check the export's arguments and open a DanHAR run: (run folder, model spec, trained
+    module, prepared data). A model without attention is a ConfigError, data whose classes
+    changed since training a CheckpointError."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
     from harlab.runs import best_checkpoint, check_run_dir
@@ -343,87 +343,142 @@ def export_attention(
     if list(module.hparams["class_names"]) != data.class_names:
         raise CheckpointError(f"{run}: checkpoint classes differ from the data's "
                               f"{data.class_names}; the dataset changed since training")
+    return run, spec, module, data
+
+
+@dataclass
+class _Export:
+    """One attention export in progress: its folder, the part's true and predicted labels,
+    and the arrays (attention.npz) and facts (attention.json) collected so far, in the
+    order they are written."""
+
+    target: Path
+    y: np.ndarray
+    pred: np.ndarray
+    correct: np.ndarray
+    names: list[str]
+    chans: list[str]
+    arrays: dict[str, np.ndarray]
+    info: dict[str, Any]
+
+
+def _export_sensor_attention(
+    exp: _Export, temporal: list[np.ndarray], inp: np.ndarray, combined: np.ndarray,
+    opts: dict[str, Any],
+) -> None:
+    """Block geometry, class means of the input-mapped temporal attention and the
+    per-sensor weights per block (paper Fig. 12: sensor_attention.png)."""
+    k, names, chans = len(exp.names), exp.names, exp.chans
+    exp.info["block_geometry"] = _model_geometry(len(temporal), opts)
+    sensor = np.stack([t.mean(1) for t in temporal], 1)  # (N, B, S)
+    exp.arrays["temporal_input_mean"] = class_means(combined, exp.y, k, exp.correct)
+    exp.arrays["sensor_attention"] = class_means(sensor, exp.y, k, exp.correct).transpose(1, 0, 2)
+    exp.info["sensor_attention"] = {
+        f"block{b + 1}": {names[c]: dict(zip(chans, exp.arrays["sensor_attention"][b, c]
+                                              .tolist(), strict=True)) for c in range(k)}
+        for b in range(sensor.shape[1])
+    }
+    plot_heatmaps(exp.target / "sensor_attention.png",
+                  list(exp.arrays["sensor_attention"]),
+                  [f"block {b + 1}: temporal attention averaged over time, per sensor "
+                   "channel" for b in range(sensor.shape[1])], names, chans,
+                  "sensor channel")
+
+
+def _export_channel_attention(exp: _Export, channel: list[np.ndarray | None]) -> None:
+    """Class means of each block's feature-channel attention (channel_attention.png)."""
+    k = len(exp.names)
+    for b, ch in enumerate(channel):
+        if ch is not None:
+            exp.arrays[f"channel_block{b + 1}"] = class_means(ch, exp.y, k, exp.correct)
+    chan_maps = [exp.arrays[f"channel_block{b + 1}"] for b in range(len(channel))
+                 if f"channel_block{b + 1}" in exp.arrays]
+    if chan_maps:
+        plot_heatmaps(exp.target / "channel_attention.png", chan_maps,
+                      [f"block {b + 1}: channel attention per feature channel"
+                       for b in range(len(chan_maps))], exp.names, None, "feature channel")
+
+
+def _example_windows(y: np.ndarray, correct: np.ndarray, n_examples: int) -> np.ndarray:
+    """Sorted indices of up to ``n_examples`` windows to draw: one window per class (a
+    correctly classified one where there is one), then misclassified ones, then others."""
+    order = np.lexsort((~correct, y))
+    firsts = order[np.r_[True, y[order][1:] != y[order][:-1]]] if y.size else order
+    rest = np.setdiff1d(order, firsts, assume_unique=True)
+    ex = np.concatenate([firsts, rest[~correct[rest]], rest[correct[rest]]])[:n_examples]
+    return np.sort(ex)
+
+
+def _export_localisation(
+    exp: _Export, inp: np.ndarray, combined: np.ndarray, mask: np.ndarray
+) -> dict[str, Any]:
+    """Localisation of the blocks-averaged and each block's attention against the true
+    segments (localisation.md/.json/.png); returns the summaries."""
+    y, names, correct = exp.y, exp.names, exp.correct
+    loc = {"combined": summarize_localisation(localisation_scores(combined, mask), y,
+                                              names, correct)}
+    for b in range(inp.shape[1]):
+        loc[f"block{b + 1}"] = summarize_localisation(
+            localisation_scores(inp[:, b], mask), y, names, correct)
+    text = localisation_markdown(loc["combined"], "Attention localisation (blocks averaged)")
+    for b in range(inp.shape[1]):
+        text += "\n" + localisation_markdown(loc[f"block{b + 1}"], f"Block {b + 1}")
+    (exp.target / "localisation.md").write_text(text)
+    write_json(exp.target / "localisation.json", loc)
+    plot_localisation(exp.target / "localisation.png", loc["combined"],
+                      "temporal attention vs true target segments (mean ± std)")
+    return loc
+
+
+def export_attention(
+    run_dir: str | Path, part: str = "test", n_examples: int = 8, out: str | Path | None = None,
+    batch_size: int = 64,
+) -> tuple[Path, dict[str, Any]]:
+    """Export a DanHAR run's attention on one part: npz + JSON + PNGs (+ localisation)."""
+    run, spec, module, data = _open_danhar_run(run_dir, part, n_examples)
     x, y = data.x[part], data.y[part]
     res = run_attention(module, x, batch_size)
     pred = res["probs"].argmax(1)
     correct = pred == y
-    k, names = len(data.class_names), data.class_names
+    names = data.class_names
     chans = list(data.windowed.channels)
     rate, length = float(data.windowed.windows.rate), x.shape[1]
     opts = {**dict(spec.defaults), **dict(module.hparams["model_options"])}
     attention = opts.get("attention", "channel_temporal")
     target = _new_out_dir(run, part, Path(out) if out is not None else None)
-    arrays: dict[str, np.ndarray] = {"y_true": y, "y_pred": pred}
     info: dict[str, Any] = {
         "run": str(run), "part": part, "attention": attention, "class_names": names,
         "channels": chans, "rate": rate, "window_length": length, "windows": int(y.size),
         "correct": int(correct.sum()), "accuracy": float(correct.mean()) if y.size else None,
         "class_means_over": "correctly classified windows of each class",
     }
+    exp = _Export(target, y, pred, correct, names, chans, {"y_true": y, "y_pred": pred}, info)
     inp = input_attention(res["temporal"], opts, length)
+    combined = inp.mean(1) if inp is not None else None
     seg = weak_segments(data, part)
     mask = segment_mask(*seg, y.size, length) if seg is not None else None
     if inp is not None:
-        info["block_geometry"] = _model_geometry(len(res["temporal"]), opts)
-        combined = inp.mean(1)
-        sensor = np.stack([t.mean(1) for t in res["temporal"]], 1)  # (N, B, S)
-        arrays["temporal_input_mean"] = class_means(combined, y, k, correct)
-        arrays["sensor_attention"] = class_means(sensor, y, k, correct).transpose(1, 0, 2)
-        info["sensor_attention"] = {
-            f"block{b + 1}": {names[c]: dict(zip(chans, arrays["sensor_attention"][b, c]
-                                                  .tolist(), strict=True)) for c in range(k)}
-            for b in range(sensor.shape[1])
-        }
-        plot_heatmaps(target / "sensor_attention.png",
-                      list(arrays["sensor_attention"]),
-                      [f"block {b + 1}: temporal attention averaged over time, per sensor "
-                       "channel" for b in range(sensor.shape[1])], names, chans,
-                      "sensor channel")
-    for b, ch in enumerate(res["channel"]):
-        if ch is not None:
-            arrays[f"channel_block{b + 1}"] = class_means(ch, y, k, correct)
-    chan_maps = [arrays[f"channel_block{b + 1}"] for b in range(len(res["channel"]))
-                 if f"channel_block{b + 1}" in arrays]
-    if chan_maps:
-        plot_heatmaps(target / "channel_attention.png", chan_maps,
-                      [f"block {b + 1}: channel attention per feature channel"
-                       for b in range(len(chan_maps))], names, None, "feature channel")
-    # examples: per class the first correctly classified windows, then any others
-    order = np.lexsort((~correct, y))
-    firsts = order[np.r_[True, y[order][1:] != y[order][:-1]]] if y.size else order
-    rest = np.setdiff1d(order, firsts, assume_unique=True)
-    ex = np.concatenate([firsts, rest[~correct[rest]], rest[correct[rest]]])[:n_examples]
-    ex = np.sort(ex)
-    arrays["example_index"] = ex
+        _export_sensor_attention(exp, res["temporal"], inp, combined, opts)
+    _export_channel_attention(exp, res["channel"])
+    ex = _example_windows(y, correct, n_examples)
+    exp.arrays["example_index"] = ex
     raw = x[ex] * data.normalizer.std + data.normalizer.mean  # back to sensor units
-    arrays["example_x"] = raw.astype(np.float32)
+    exp.arrays["example_x"] = raw.astype(np.float32)
     if inp is not None:
-        arrays["example_temporal_input"] = inp[ex]
+        exp.arrays["example_temporal_input"] = inp[ex]
         titles = [f"window {i}: true {names[y[i]]}, predicted {names[pred[i]]}" for i in ex]
         plot_temporal_examples(target / "temporal_attention.png", raw, combined[ex],
                                titles, chans, rate, mask[ex] if mask is not None else None)
     if mask is not None:
-        arrays["example_segment_mask"] = mask[ex]
+        exp.arrays["example_segment_mask"] = mask[ex]
         seg_json = [{"window": int(w), "start": int(s), "end": int(e)}
                     for w, s, e in zip(*seg, strict=True)]
         write_json(target / "segments.json", {"part": part, "segments": seg_json})
     if mask is not None and inp is not None:
-        loc = {"combined": summarize_localisation(localisation_scores(combined, mask), y,
-                                                  names, correct)}
-        for b in range(inp.shape[1]):
-            loc[f"block{b + 1}"] = summarize_localisation(
-                localisation_scores(inp[:, b], mask), y, names, correct)
-        info["localisation"] = loc
-        text = localisation_markdown(loc["combined"], "Attention localisation (blocks averaged)")
-        for b in range(inp.shape[1]):
-            text += "\n" + localisation_markdown(loc[f"block{b + 1}"], f"Block {b + 1}")
-        (target / "localisation.md").write_text(text)
-        write_json(target / "localisation.json", loc)
-        plot_localisation(target / "localisation.png", loc["combined"],
-                          "temporal attention vs true target segments (mean ± std)")
+        info["localisation"] = _export_localisation(exp, inp, combined, mask)
     elif mask is not None:
         info["localisation"] = None
         info["note"] = f"arrangement {attention!r} has no temporal attention to localise"
-    np.savez_compressed(target / "attention.npz", **arrays)
+    np.savez_compressed(target / "attention.npz", **exp.arrays)
     write_json(target / "attention.json", info)
     return target, info

@@ -34,6 +34,7 @@ import pandas as pd
 from harlab.errors import DataError
 from harlab.radar.processing import (
     ProcessingConfig,
+    Spectrogram,
     frame_times,
     frames,
     plot_frames,
@@ -83,6 +84,131 @@ def label_order(names: Iterable[str], preferred: Any = None) -> list[str]:
     return sorted(present, key=natural_key)
 
 
+def _start_folder(out: Path, extra: dict[str, str]) -> Path:
+    """Refuse bad extra file names and a non-empty ``out`` before any recording is
+    processed, then create the temporary folder beside ``out`` that the dataset is built
+    in (renamed to ``out`` at the end)."""
+    for name in extra:  # checked before any recording is processed
+        if Path(name).name != name or name == META:
+            raise ValueError(f"extra file name must be a plain file name, not {name!r}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not empty; refusing to overwrite a dataset")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
+
+
+def _label_row(
+    raw: RawRadar, name: str, activity: str, person: str, rec_id: str, n_frames: int,
+    first_frame_s: float,
+) -> dict[str, Any]:
+    """The ``labels.csv`` row of one written recording: the fixed columns, then the raw
+    metadata flattened one column per leaf."""
+    return {
+        "file": name,
+        "activity": activity,
+        "person": person,
+        "recording": rec_id,
+        "session": str(raw.meta.get("session", rec_id)),
+        "n_frames": n_frames,
+        "duration_s": round(raw.duration_s, 6),
+        "first_frame_s": round(float(first_frame_s), 6),
+        "source": raw.source,
+        **{
+            k: v
+            for k, v in _flat_meta(raw.meta).items()
+            if k not in ("recording", "session")
+        },
+    }
+
+
+def _plot_recording(
+    spec: Spectrogram, stack: np.ndarray, raw: RawRadar, cfg: ProcessingConfig, fig_dir: Path,
+    activity: str, person: str,
+) -> None:
+    """Spectrogram, range-time map and first frames of one recording, as PNGs named
+    after its activity."""
+    stem = _slug(activity)
+    plot_spectrogram(spec, fig_dir / f"spectrogram_{stem}.png")
+    plot_range_time(spec, fig_dir / f"range_time_{stem}.png")
+    v_lim = cfg.v_max_ms or raw.params.v_max_ms
+    plot_frames(
+        stack,
+        fig_dir / f"frames_{stem}.png",
+        v_lim,
+        cfg.frame_s,
+        [f"{person} {activity} #{k}" for k in range(min(8, len(stack)))],
+    )
+
+
+def _write_recordings(
+    raws: Iterable[RawRadar], tmp: Path, cfg: ProcessingConfig, progress: bool, figures: bool
+) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], Counter[tuple[str, str]]]:
+    """Process each recording and save its frame stack into ``tmp`` (figures of the first
+    recording of each activity with ``figures``). Returns the label rows, the recordings
+    too short for one frame, the distinct radar parameters and frames per
+    (activity, person)."""
+    fig_dir = tmp / "figures" if figures else None
+    rows: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    radars: list[dict[str, Any]] = []
+    plotted: set[str] = set()
+    counts: Counter[tuple[str, str]] = Counter()
+    total = len(raws) if hasattr(raws, "__len__") else None  # type: ignore[arg-type]
+    with _progress(progress, total) as advance:
+        for i, raw in enumerate(raws):
+            activity = raw.activity if raw.activity is not None else "unknown"
+            person = raw.person if raw.person is not None else "unknown"
+            spec = process(raw, cfg)
+            stack = frames(spec, cfg)
+            rec_id = str(raw.meta.get("recording", f"{i:05d}"))
+            if len(stack) == 0:
+                dropped.append(raw.source or rec_id)
+                advance()
+                continue
+            name = f"{i:05d}_{_slug(activity)}_{_slug(person)}.npy"
+            np.save(tmp / name, stack.astype(np.float32))
+            radar = dataclasses.asdict(raw.params)
+            if radar not in radars:
+                radars.append(radar)
+            starts = frame_times(spec, cfg)
+            rows.append(_label_row(raw, name, activity, person, rec_id, len(stack), starts[0]))
+            counts[(activity, person)] += len(stack)
+            if fig_dir is not None and activity not in plotted:
+                plotted.add(activity)
+                _plot_recording(spec, stack, raw, cfg, fig_dir, activity, person)
+            advance()
+    return rows, dropped, radars, counts
+
+
+def _dataset_summary(
+    table: pd.DataFrame, counts: Counter[tuple[str, str]], dropped: list[str],
+    radars: list[dict[str, Any]], cfg: ProcessingConfig,
+) -> dict[str, Any]:
+    """The ``dataset.json`` contents: format, sizes, class and person order, frames per
+    activity x person, dropped recordings, processing settings and radar parameters."""
+    activities = label_order(a for a, _ in counts)
+    persons = label_order(p for _, p in counts)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "n_recordings": len(table),
+        "n_frames": int(table["n_frames"].sum()),
+        "frame_shape": [cfg.frame_height, cfg.frame_width],
+        "frame_s": cfg.frame_s,
+        "row0": "+v_max",
+        "classes": activities,
+        "persons": persons,
+        "counts": {a: {p: counts[(a, p)] for p in persons} for a in activities},
+        "dropped": {"recordings_too_short": len(dropped), "sources": dropped[:50]},
+        "processing": cfg.to_dict(),
+        "radar": radars[0] if len(radars) == 1 else radars,
+    }
+
+
 def write_frames_dataset(
     raws: Iterable[RawRadar],
     out_dir: str | Path,
@@ -106,74 +232,9 @@ def write_frames_dataset(
     cfg = cfg or ProcessingConfig()
     out = Path(out_dir)
     extra = dict(extra_files or {})
-    for name in extra:  # checked before any recording is processed
-        if Path(name).name != name or name == META:
-            raise ValueError(f"extra file name must be a plain file name, not {name!r}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: exists and is not empty; refusing to overwrite a dataset")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    fig_dir = tmp / "figures" if figures else None
-    rows: list[dict[str, Any]] = []
-    dropped: list[str] = []
-    radars: list[dict[str, Any]] = []
-    plotted: set[str] = set()
-    counts: Counter[tuple[str, str]] = Counter()
-    total = len(raws) if hasattr(raws, "__len__") else None  # type: ignore[arg-type]
+    tmp = _start_folder(out, extra)
     try:
-        with _progress(progress, total) as advance:
-            for i, raw in enumerate(raws):
-                activity = raw.activity if raw.activity is not None else "unknown"
-                person = raw.person if raw.person is not None else "unknown"
-                spec = process(raw, cfg)
-                stack = frames(spec, cfg)
-                rec_id = str(raw.meta.get("recording", f"{i:05d}"))
-                if len(stack) == 0:
-                    dropped.append(raw.source or rec_id)
-                    advance()
-                    continue
-                name = f"{i:05d}_{_slug(activity)}_{_slug(person)}.npy"
-                np.save(tmp / name, stack.astype(np.float32))
-                radar = dataclasses.asdict(raw.params)
-                if radar not in radars:
-                    radars.append(radar)
-                starts = frame_times(spec, cfg)
-                rows.append(
-                    {
-                        "file": name,
-                        "activity": activity,
-                        "person": person,
-                        "recording": rec_id,
-                        "session": str(raw.meta.get("session", rec_id)),
-                        "n_frames": len(stack),
-                        "duration_s": round(raw.duration_s, 6),
-                        "first_frame_s": round(float(starts[0]), 6),
-                        "source": raw.source,
-                        **{
-                            k: v
-                            for k, v in _flat_meta(raw.meta).items()
-                            if k not in ("recording", "session")
-                        },
-                    }
-                )
-                counts[(activity, person)] += len(stack)
-                if fig_dir is not None and activity not in plotted:
-                    plotted.add(activity)
-                    stem = _slug(activity)
-                    plot_spectrogram(spec, fig_dir / f"spectrogram_{stem}.png")
-                    plot_range_time(spec, fig_dir / f"range_time_{stem}.png")
-                    v_lim = cfg.v_max_ms or raw.params.v_max_ms
-                    plot_frames(
-                        stack,
-                        fig_dir / f"frames_{stem}.png",
-                        v_lim,
-                        cfg.frame_s,
-                        [f"{person} {activity} #{k}" for k in range(min(8, len(stack)))],
-                    )
-                advance()
+        rows, dropped, radars, counts = _write_recordings(raws, tmp, cfg, progress, figures)
         if not rows:
             raise DataError(
                 f"{out}: no recording was long enough for one {cfg.frame_s} s frame "
@@ -181,28 +242,12 @@ def write_frames_dataset(
             )
         table = pd.DataFrame(rows)
         table.to_csv(tmp / LABELS, index=False)
-        activities = label_order(a for a, _ in counts)
-        persons = label_order(p for _, p in counts)
-        summary = {
-            "format": FORMAT,
-            "version": VERSION,
-            "n_recordings": len(rows),
-            "n_frames": int(table["n_frames"].sum()),
-            "frame_shape": [cfg.frame_height, cfg.frame_width],
-            "frame_s": cfg.frame_s,
-            "row0": "+v_max",
-            "classes": activities,
-            "persons": persons,
-            "counts": {a: {p: counts[(a, p)] for p in persons} for a in activities},
-            "dropped": {"recordings_too_short": len(dropped), "sources": dropped[:50]},
-            "processing": cfg.to_dict(),
-            "radar": radars[0] if len(radars) == 1 else radars,
-        }
+        summary = _dataset_summary(table, counts, dropped, radars, cfg)
         (tmp / META).write_text(json.dumps(summary, indent=2))
         for name, text in extra.items():
             (tmp / name).write_text(text)
         if out.exists():
-            out.rmdir()  # empty (checked above)
+            out.rmdir()  # empty (checked in _start_folder)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

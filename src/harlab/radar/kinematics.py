@@ -499,84 +499,98 @@ _JUMP_ANGLES = {
 }
 
 
-def _jump_motion(
-    p: PersonSpec, t: np.ndarray, rng: np.random.Generator, opts: dict[str, Any]
-) -> Motion:
-    dims = p.dims
-    lo, hi = _limits()
-    d = _direction(opts.get("direction", "towards"), rng)
-    first_dir = "towards" if d < 0 else "away"
-    if opts.get("start_range_m") is not None:
-        x = _check_start(opts["start_range_m"], lo, hi, "jump")
-    else:
-        x = float(rng.uniform(hi - 1.5, hi)) if d < 0 else float(rng.uniform(lo, lo + 1.5))
-    start = x
+@dataclass
+class _JumpKnots:
+    """Knots of a jump sequence, one list per quantity: time, along-range x, dx/dt, pelvis
+    z offset, dz/dt, heading and the joint angles of ``_JUMP_ANGLES``."""
+
+    t: list[float] = field(default_factory=list)
+    x: list[float] = field(default_factory=list)
+    dx: list[float] = field(default_factory=list)
+    z: list[float] = field(default_factory=list)
+    dz: list[float] = field(default_factory=list)
+    psi: list[float] = field(default_factory=list)
+    ang: list[list[float]] = field(default_factory=list)
+
+    def add(
+        self, t: float, x: float, dx: float, z: float, dz: float, psi: float, ang: list[float]
+    ) -> None:
+        """Append one knot."""
+        self.t.append(t)
+        self.x.append(x)
+        self.dx.append(dx)
+        self.z.append(z)
+        self.dz.append(dz)
+        self.psi.append(psi)
+        self.ang.append(ang)
+
+
+def _jump_phases(
+    p: PersonSpec, rng: np.random.Generator
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """One jump's seven knots relative to its start and direction: times, along-range
+    offsets, their velocities, pelvis z offsets and theirs (``xs[-1]`` is the reach). The
+    person's crouch and pause durations vary +-10-20 % from jump to jump."""
     vx, vz = p.jump_vx_ms, p.jump_vz_ms
-    # knot lists: time, along-range x, dx/dt, pelvis z offset, dz/dt, heading, angles
-    kt: list[float] = []
-    kx: list[float] = []
-    kdx: list[float] = []
-    kz: list[float] = []
-    kdz: list[float] = []
-    kpsi: list[float] = []
-    kang: list[list[float]] = []
+    t_cm = p.jump_crouch_s * float(rng.uniform(0.9, 1.1))
+    t_p = float(rng.uniform(0.2, 0.3))
+    t_f = 2 * vz / G
+    t_l = float(rng.uniform(0.2, 0.3))
+    t_pa = p.jump_pause_s * float(rng.uniform(0.8, 1.2))
+    x_p = vx * t_p / 2
+    reach = x_p + vx * t_f + vx * t_l / 2
+    z_to = 0.08
+    times = [0, t_cm, t_cm + t_p, t_cm + t_p + t_f / 2, t_cm + t_p + t_f,
+             t_cm + t_p + t_f + t_l, t_cm + t_p + t_f + t_l + t_pa]
+    xs = [0, 0, x_p, x_p + vx * t_f / 2, x_p + vx * t_f, reach, reach]
+    dxs = [0, 0, vx, vx, vx, 0, 0]
+    zs = [0, -0.22, z_to, z_to + vz * vz / (2 * G), z_to, -0.18, 0]
+    dzs = [0, 0, vz, 0, -vz, 0, 0]
+    return times, xs, dxs, zs, dzs
+
+
+def _jump_knots(
+    p: PersonSpec, t: np.ndarray, rng: np.random.Generator, d: int, x: float, lo: float,
+    hi: float,
+) -> tuple[_JumpKnots, int]:
+    """Knots of jumps from range ``x`` in direction ``d`` until past the end of ``t``,
+    turning round on the spot where the next jump would leave ``[lo, hi]``; returns the
+    knots and the number of jumps."""
+    knots = _JumpKnots()
     stand = [v[0] for v in _JUMP_ANGLES.values()]
     now = 0.0
     psi = np.pi if d < 0 else 0.0
     t_end = float(t[-1]) + 1.0
     n_jumps = 0
     while now < t_end:
-        # the person's crouch and pause durations, +-10-20 % from jump to jump
-        t_cm = p.jump_crouch_s * float(rng.uniform(0.9, 1.1))
-        t_p = float(rng.uniform(0.2, 0.3))
-        t_f = 2 * vz / G
-        t_l = float(rng.uniform(0.2, 0.3))
-        t_pa = p.jump_pause_s * float(rng.uniform(0.8, 1.2))
-        x_p = vx * t_p / 2
-        reach = x_p + vx * t_f + vx * t_l / 2
+        times, xs, dxs, zs, dzs = _jump_phases(p, rng)
+        reach = xs[-1]
         if (d < 0 and x - reach < lo) or (d > 0 and x + reach > hi):
             # turn round on the spot (1 s), then jump the other way
             t_turn = float(rng.uniform(0.9, 1.3))
             for frac in (0.0, 0.5, 1.0):
-                kt.append(now + frac * t_turn)
-                kx.append(x)
-                kdx.append(0.0)
-                kz.append(0.0)
-                kdz.append(0.0)
-                kpsi.append(psi + np.pi * frac)
-                kang.append(stand)
+                knots.add(now + frac * t_turn, x, 0.0, 0.0, 0.0, psi + np.pi * frac, stand)
             now += t_turn + 1e-3
             psi += np.pi
             d = -d
             continue
-        z_to = 0.08
-        times = [0, t_cm, t_cm + t_p, t_cm + t_p + t_f / 2, t_cm + t_p + t_f,
-                 t_cm + t_p + t_f + t_l, t_cm + t_p + t_f + t_l + t_pa]
-        xs = [0, 0, x_p, x_p + vx * t_f / 2, x_p + vx * t_f, reach, reach]
-        dxs = [0, 0, vx, vx, vx, 0, 0]
-        zs = [0, -0.22, z_to, z_to + vz * vz / (2 * G), z_to, -0.18, 0]
-        dzs = [0, 0, vz, 0, -vz, 0, 0]
         for i in range(7):
-            if i == 0 and kt and abs(kt[-1] - now) < 1e-9:
+            if i == 0 and knots.t and abs(knots.t[-1] - now) < 1e-9:
                 continue
-            kt.append(now + times[i])
-            kx.append(x + d * xs[i])
-            kdx.append(d * dxs[i])
-            kz.append(zs[i])
-            kdz.append(dzs[i])
-            kpsi.append(psi)
-            kang.append([v[i] for v in _JUMP_ANGLES.values()])
+            knots.add(now + times[i], x + d * xs[i], d * dxs[i], zs[i], dzs[i], psi,
+                      [v[i] for v in _JUMP_ANGLES.values()])
         now += times[-1] + 1e-3
         x += d * reach
         n_jumps += 1
-    kt_a = np.asarray(kt)
-    xw = CubicHermiteSpline(kt_a, kx, kdx)(t)
-    zw = CubicHermiteSpline(kt_a, kz, kdz)(t)
-    heading = PchipInterpolator(kt_a, kpsi)(t)
-    ang = PchipInterpolator(kt_a, np.asarray(kang), axis=0)(t)  # (T, 6)
-    n = t.size
+    return knots, n_jumps
+
+
+def _jump_pose(p: PersonSpec, ang: np.ndarray) -> Pose:
+    """The pose from interpolated jump angles ``ang`` (T, 6): legs and arms scaled by the
+    person's asymmetry, arm swing, elbow bias and trunk lean; the pelvis stays level."""
+    n = ang.shape[0]
     asym = np.array([1.0 + p.asymmetry / 2, 1.0 - p.asymmetry / 2])[:, None]
-    pose = Pose(
+    return Pose(
         hip=asym * ang[:, 0],
         knee=asym * ang[:, 1],
         ankle=asym * ang[:, 2],
@@ -589,11 +603,32 @@ def _jump_motion(
         thorax_yaw=np.zeros(n),
         trunk_lean=ang[:, 5] + p.trunk_lean_deg,
     )
+
+
+def _jump_motion(
+    p: PersonSpec, t: np.ndarray, rng: np.random.Generator, opts: dict[str, Any]
+) -> Motion:
+    dims = p.dims
+    lo, hi = _limits()
+    d = _direction(opts.get("direction", "towards"), rng)
+    first_dir = "towards" if d < 0 else "away"
+    if opts.get("start_range_m") is not None:
+        x = _check_start(opts["start_range_m"], lo, hi, "jump")
+    else:
+        x = float(rng.uniform(hi - 1.5, hi)) if d < 0 else float(rng.uniform(lo, lo + 1.5))
+    knots, n_jumps = _jump_knots(p, t, rng, d, x, lo, hi)
+    kt_a = np.asarray(knots.t)
+    xw = CubicHermiteSpline(kt_a, knots.x, knots.dx)(t)
+    zw = CubicHermiteSpline(kt_a, knots.z, knots.dz)(t)
+    heading = PchipInterpolator(kt_a, knots.psi)(t)
+    ang = PchipInterpolator(kt_a, np.asarray(knots.ang), axis=0)(t)  # (T, 6)
+    n = t.size
+    pose = _jump_pose(p, ang)
     pos = np.stack([xw, np.full(n, float(rng.uniform(-0.15, 0.15))),
                     _pelvis_height(dims) + zw], -1)
     joints = place(forward_kinematics(dims, pose), pos, heading)
-    meta = {"speed_ms": vx, "jump_vz_ms": vz, "start_range_m": start, "direction": first_dir,
-            "n_jumps": n_jumps}
+    meta = {"speed_ms": p.jump_vx_ms, "jump_vz_ms": p.jump_vz_ms, "start_range_m": x,
+            "direction": first_dir, "n_jumps": n_jumps}
     return Motion(joints, meta)
 
 

@@ -280,6 +280,118 @@ def _check_snr(snr_db: float | None) -> None:
         raise ConfigError(f"snr_db must be a finite number of dB or None, got {snr_db!r}")
 
 
+def _check_duration(radar: RadarParams, duration_s: float) -> int:
+    """Number of pulses in ``duration_s`` seconds; ConfigError unless at least 2."""
+    if not (isinstance(duration_s, int | float) and math.isfinite(duration_s) and duration_s > 0):
+        raise ConfigError(f"duration_s must be a positive number, got {duration_s!r}")
+    n_pulses = int(round(duration_s * radar.prf_hz))
+    if n_pulses < 2:
+        raise ConfigError(f"{duration_s} s at PRF {radar.prf_hz} Hz gives fewer than 2 pulses")
+    return n_pulses
+
+
+def _range_window(radar: RadarParams, opts: dict[str, Any]) -> tuple[float, float, int]:
+    """(start, end) of the range window in metres and fast-time samples per pulse.
+
+    Pulsed: ``radar.range_start_m`` to option ``range_stop_m`` in range bins. FMCW:
+    processing keeps the first n/2 beat-frequency bins, so the window is 0 m to
+    ``n/2 x range_resolution`` (and range_start_m must be 0)."""
+    if radar.waveform == "pulsed":
+        r_lo = radar.range_start_m
+        r_hi = float(opts.get("range_stop_m", 8.0))
+        n_fast = int(math.ceil((r_hi - r_lo) / radar.range_bin_m))
+        if n_fast < 1:
+            raise ConfigError(f"range window {r_lo}-{r_hi} m is empty")
+    else:
+        assert radar.samples_per_sweep is not None
+        if radar.range_start_m != 0:
+            raise ConfigError(
+                f"an FMCW radar's range bins start at 0 m (beat frequency 0), so range_start_m "
+                f"must be 0, got {radar.range_start_m!r} (processing would shift every range)")
+        n_fast = int(radar.samples_per_sweep)
+        # processing keeps the first n/2 beat-frequency bins (as for real IF data), so
+        # targets and clutter must lie within them
+        r_lo, r_hi = 0.0, (n_fast // 2) * radar.range_resolution_m
+    return r_lo, r_hi, n_fast
+
+
+def _check_in_window(activity: str, motion: Motion, r_lo: float, r_hi: float) -> None:
+    """ConfigError when the pelvis comes within 0.3 m of either end of the range window."""
+    pelvis_r = np.hypot(motion.joints[:, 0, 0], motion.joints[:, 0, 1])
+    if pelvis_r.min() < r_lo + 0.3 or pelvis_r.max() > r_hi - 0.3:
+        raise ConfigError(
+            f"{activity} trajectory ({pelvis_r.min():.2f}-{pelvis_r.max():.2f} m) is outside "
+            f"the radar's range window {r_lo:.2f}-{r_hi:.2f} m (needs 0.3 m margin)"
+        )
+
+
+def _target_returns(
+    joints: np.ndarray, person: PersonSpec, radar_pos: np.ndarray, rng: np.random.Generator,
+    ground_bounce: bool,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ranges and amplitudes ``sqrt(RCS) / R^2`` of the scatterers (T, 16), plus, with
+    ``ground_bounce``, their floor images (one-bounce path, reflection coefficient drawn
+    in 0.3-0.6: T x 32 then); returns (ranges, amplitudes, coefficient or 0)."""
+    centre, rng_m, rcs = _scatter(joints, person, radar_pos)
+    amp = np.sqrt(rcs) / rng_m**2
+    gamma = 0.0
+    if ground_bounce:
+        gamma = float(rng.uniform(0.3, 0.6))
+        image = centre * np.array([1.0, 1.0, -1.0])
+        d_img = np.linalg.norm(image - radar_pos, axis=-1)
+        r_gb = 0.5 * (rng_m + d_img)
+        rng_m = np.concatenate([rng_m, r_gb], 1)
+        amp = np.concatenate([amp, gamma * np.sqrt(rcs) / r_gb**2], 1)
+    return rng_m, amp, gamma
+
+
+def _target_signal(
+    rng_m: np.ndarray, amp: np.ndarray, radar: RadarParams, n_fast: int, r_hi: float
+) -> np.ndarray:
+    """Raw samples of the target alone (pulsed or FMCW); an FMCW target beyond 95 % of
+    the maximum range is a ConfigError."""
+    if radar.waveform == "pulsed":
+        return _pulsed(rng_m, amp, radar, n_fast)
+    if rng_m.max() > 0.95 * r_hi:
+        raise ConfigError(
+            f"target at {rng_m.max():.2f} m is beyond the FMCW radar's maximum range "
+            f"{r_hi:.2f} m (samples_per_sweep x c / 2B)"
+        )
+    return _fmcw(rng_m, amp, radar)
+
+
+def _add_clutter(
+    data: np.ndarray, rng: np.random.Generator, radar: RadarParams, n_fast: int, r_lo: float,
+    r_hi: float, p_sig: float,
+) -> float:
+    """Add static clutter to ``data`` in place: 3-6 fixed reflectors with direct Tx/Rx
+    coupling at the near edge, at a clutter-to-signal ratio drawn in 10-20 dB (returned)."""
+    clutter_db = float(rng.uniform(10, 20))
+    n_c = int(rng.integers(3, 7))
+    c_rng = np.concatenate([[r_lo + 0.1], rng.uniform(r_lo + 0.2, r_hi, n_c - 1)])
+    c_amp = rng.rayleigh(1.0, n_c)
+    c_amp[0] *= 3.0  # direct coupling dominates
+    row = (_pulsed(c_rng[None], c_amp[None], radar, n_fast) if radar.waveform == "pulsed"
+           else _fmcw(c_rng[None], c_amp[None], radar))
+    row *= np.exp(1j * rng.uniform(0, 2 * np.pi)).astype(np.complex64)
+    p_row = float(np.mean(np.abs(row) ** 2))
+    if p_row > 0:
+        data += (row * np.float32(math.sqrt(p_sig * 10 ** (clutter_db / 10) / p_row)))
+    return clutter_db
+
+
+def _add_noise(
+    data: np.ndarray, rng: np.random.Generator, p_sig: float, snr_db: float
+) -> None:
+    """Add complex white Gaussian noise to ``data`` in place at ``snr_db`` below the
+    target power ``p_sig`` (module docstring: SNR definition)."""
+    n_pulses, n_fast = data.shape
+    p_noise = p_sig / 10 ** (snr_db / 10)
+    noise = rng.standard_normal((n_pulses, 2 * n_fast), dtype=np.float32)
+    noise *= np.float32(math.sqrt(p_noise / 2))
+    data += noise.view(np.complex64)
+
+
 def simulate_recording(
     person: PersonSpec,
     activity: str,
@@ -301,84 +413,31 @@ def simulate_recording(
     check_keys("simulation option", opts, SIM_OPTIONS)
     check_activity(activity)
     _check_snr(snr_db)
-    if not (isinstance(duration_s, int | float) and math.isfinite(duration_s) and duration_s > 0):
-        raise ConfigError(f"duration_s must be a positive number, got {duration_s!r}")
-    n_pulses = int(round(duration_s * radar.prf_hz))
-    if n_pulses < 2:
-        raise ConfigError(f"{duration_s} s at PRF {radar.prf_hz} Hz gives fewer than 2 pulses")
+    n_pulses = _check_duration(radar, duration_s)
     radar_h = float(opts.get("radar_height_m", RADAR_HEIGHT_M))
-    if radar.waveform == "pulsed":
-        r_lo = radar.range_start_m
-        r_hi = float(opts.get("range_stop_m", 8.0))
-        n_fast = int(math.ceil((r_hi - r_lo) / radar.range_bin_m))
-        if n_fast < 1:
-            raise ConfigError(f"range window {r_lo}-{r_hi} m is empty")
-    else:
-        assert radar.samples_per_sweep is not None
-        if radar.range_start_m != 0:
-            raise ConfigError(
-                f"an FMCW radar's range bins start at 0 m (beat frequency 0), so range_start_m "
-                f"must be 0, got {radar.range_start_m!r} (processing would shift every range)")
-        n_fast = int(radar.samples_per_sweep)
-        # processing keeps the first n/2 beat-frequency bins (as for real IF data), so
-        # targets and clutter must lie within them
-        r_lo, r_hi = 0.0, (n_fast // 2) * radar.range_resolution_m
+    r_lo, r_hi, n_fast = _range_window(radar, opts)
     t = np.arange(n_pulses) / radar.prf_hz
     jitter = float(opts.get("jitter", 0.04))
     p, jit, motion, rng = _motion(person, activity, t, seed, jitter,
                                   opts.get("start_range_m"), opts.get("direction"))
-    pelvis_r = np.hypot(motion.joints[:, 0, 0], motion.joints[:, 0, 1])
-    if pelvis_r.min() < r_lo + 0.3 or pelvis_r.max() > r_hi - 0.3:
-        raise ConfigError(
-            f"{activity} trajectory ({pelvis_r.min():.2f}-{pelvis_r.max():.2f} m) is outside "
-            f"the radar's range window {r_lo:.2f}-{r_hi:.2f} m (needs 0.3 m margin)"
-        )
+    _check_in_window(activity, motion, r_lo, r_hi)
     radar_pos = np.array([0.0, 0.0, radar_h])
-    centre, rng_m, rcs = _scatter(motion.joints, p, radar_pos)
-    amp = np.sqrt(rcs) / rng_m**2
-    gamma = 0.0
-    if opts.get("ground_bounce", False):
-        gamma = float(rng.uniform(0.3, 0.6))
-        image = centre * np.array([1.0, 1.0, -1.0])
-        d_img = np.linalg.norm(image - radar_pos, axis=-1)
-        r_gb = 0.5 * (rng_m + d_img)
-        rng_m = np.concatenate([rng_m, r_gb], 1)
-        amp = np.concatenate([amp, gamma * np.sqrt(rcs) / r_gb**2], 1)
-    if radar.waveform == "pulsed":
-        data = _pulsed(rng_m, amp, radar, n_fast)
-    else:
-        if rng_m.max() > 0.95 * r_hi:
-            raise ConfigError(
-                f"target at {rng_m.max():.2f} m is beyond the FMCW radar's maximum range "
-                f"{r_hi:.2f} m (samples_per_sweep x c / 2B)"
-            )
-        data = _fmcw(rng_m, amp, radar)
+    ground_bounce = opts.get("ground_bounce", False)
+    rng_m, amp, gamma = _target_returns(motion.joints, p, radar_pos, rng, ground_bounce)
+    data = _target_signal(rng_m, amp, radar, n_fast, r_hi)
     p_sig = float(np.mean(data.real**2 + data.imag**2))
     clutter_db = None
     if opts.get("clutter", True):
-        clutter_db = float(rng.uniform(10, 20))
-        n_c = int(rng.integers(3, 7))
-        c_rng = np.concatenate([[r_lo + 0.1], rng.uniform(r_lo + 0.2, r_hi, n_c - 1)])
-        c_amp = rng.rayleigh(1.0, n_c)
-        c_amp[0] *= 3.0  # direct coupling dominates
-        row = (_pulsed(c_rng[None], c_amp[None], radar, n_fast) if radar.waveform == "pulsed"
-               else _fmcw(c_rng[None], c_amp[None], radar))
-        row *= np.exp(1j * rng.uniform(0, 2 * np.pi)).astype(np.complex64)
-        p_row = float(np.mean(np.abs(row) ** 2))
-        if p_row > 0:
-            data += (row * np.float32(math.sqrt(p_sig * 10 ** (clutter_db / 10) / p_row)))
+        clutter_db = _add_clutter(data, rng, radar, n_fast, r_lo, r_hi, p_sig)
     if snr_db is not None:
-        p_noise = p_sig / 10 ** (snr_db / 10)
-        noise = rng.standard_normal((n_pulses, 2 * n_fast), dtype=np.float32)
-        noise *= np.float32(math.sqrt(p_noise / 2))
-        data += noise.view(np.complex64)
+        _add_noise(data, rng, p_sig, snr_db)
     meta: dict[str, Any] = {
         "simulated": True,
         "seed": int(seed),
         "snr_db": None if snr_db is None else float(snr_db),
         "snr_definition": "mean target power over all samples of the range window / noise power",
         "clutter_to_signal_db": clutter_db,
-        "ground_bounce_coeff": gamma if opts.get("ground_bounce", False) else None,
+        "ground_bounce_coeff": gamma if ground_bounce else None,
         "height_m": p.height_m,
         "weight_kg": p.weight_kg,
         "gender": p.gender,
@@ -409,6 +468,84 @@ Counts = int | dict[str, int] | dict[str, dict[str, int]]
 
 def _default_radar() -> RadarParams:
     return RadarParams(range_start_m=1.0)
+
+
+def _radar_from_dict(radar: dict[str, Any]) -> RadarParams:
+    """RadarParams from a YAML mapping: unknown keys are errors, numbers written as text
+    are read, and the range window starts at 1 m (pulsed) or 0 m (FMCW) unless given."""
+    check_keys("radar key", radar, field_names(RadarParams))
+    # the pulsed default window starts at 1 m; FMCW range bins start at 0 m
+    start = 0.0 if radar.get("waveform") == "fmcw" else 1.0
+    rd = {"range_start_m": start, **radar}
+    for k, v in rd.items():
+        if k not in ("waveform", "samples_per_sweep") and isinstance(v, str):
+            try:
+                rd[k] = float(v)
+            except ValueError:
+                raise ConfigError(f"radar.{k} must be a number, got {v!r}") from None
+    return RadarParams(**rd)
+
+
+def _person_entries(entries: list[Any] | tuple[Any, ...]) -> list[PersonSpec | dict[str, Any]]:
+    """The ``persons`` entries checked (a PersonSpec, or a mapping with name, height_m and
+    weight_kg) and the mappings copied, so that reading them never changes the caller's."""
+    specs: list[PersonSpec | dict[str, Any]] = []
+    for i, spec in enumerate(entries):
+        if not isinstance(spec, dict | PersonSpec):
+            raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
+                              f"got {spec!r}")
+        if isinstance(spec, dict):
+            missing = [k for k in ("name", "height_m", "weight_kg") if k not in spec]
+            if missing:
+                raise ConfigError(f"persons[{i}] needs {', '.join(missing)}")
+        specs.append(spec if isinstance(spec, PersonSpec) else dict(spec))
+    return specs
+
+
+def _shared_styles(
+    specs: list[PersonSpec | dict[str, Any]], style_seed: int
+) -> dict[int, dict[str, float]]:
+    """Entry index -> drawn style for the mappings without their own ``seed``: they share
+    one Latin-hypercube draw (``spread_styles``) seeded by ``style_seed``."""
+    unseeded = {i: s for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s}
+    for i, s in unseeded.items():
+        check_body(s["height_m"], s["weight_kg"], who=f"persons[{i}] ({s['name']!r})")
+    styles = spread_styles([(s["name"], s["height_m"], s["weight_kg"])
+                            for s in unseeded.values()], style_seed) if unseeded else []
+    return dict(zip(unseeded, styles, strict=True))
+
+
+def _person_from_entry(
+    i: int, spec: dict[str, Any], spread: dict[int, dict[str, float]]
+) -> PersonSpec:
+    """The PersonSpec of mapping entry ``i``: its own seeded style (``from_seed``) or its
+    share of the common draw, overridden by the style fields it gives."""
+    if "seed" in spec:
+        seed = spec.pop("seed")
+        base = {k: spec.pop(k) for k in ("name", "height_m", "weight_kg", "gender")
+                if k in spec}
+        try:
+            p = PersonSpec.from_seed(seed=seed, **base)
+        except TypeError as exc:
+            raise ConfigError(f"persons[{i}]: {exc}") from None
+        spec = {**dataclasses.asdict(p), **spec}
+    elif i in spread:
+        spec = {**spread[i], **spec}
+    check_keys(f"persons[{i}] key", spec, field_names(PersonSpec))
+    try:
+        return PersonSpec(**spec)
+    except TypeError as exc:
+        raise ConfigError(f"persons[{i}]: {exc}") from None
+
+
+def _persons_from_list(entries: list[Any] | tuple[Any, ...], style_seed: int) -> list[PersonSpec]:
+    """The ``persons`` of a simulation YAML: PersonSpecs kept, mappings built (see
+    :meth:`SimulationConfig.from_dict`)."""
+    specs = _person_entries(entries)
+    # the entries without their own seed share one Latin-hypercube style draw
+    spread = _shared_styles(specs, style_seed)
+    return [spec if isinstance(spec, PersonSpec) else _person_from_entry(i, spec, spread)
+            for i, spec in enumerate(specs)]
 
 
 @dataclass
@@ -504,62 +641,12 @@ class SimulationConfig:
         if isinstance(style_seed, bool) or not isinstance(style_seed, int):
             raise ConfigError(f"style_seed must be an integer, got {style_seed!r}")
         if "radar" in d and isinstance(d["radar"], dict):
-            check_keys("radar key", d["radar"], field_names(RadarParams))
-            # the pulsed default window starts at 1 m; FMCW range bins start at 0 m
-            start = 0.0 if d["radar"].get("waveform") == "fmcw" else 1.0
-            rd = {"range_start_m": start, **d["radar"]}
-            for k, v in rd.items():
-                if k not in ("waveform", "samples_per_sweep") and isinstance(v, str):
-                    try:
-                        rd[k] = float(v)
-                    except ValueError:
-                        raise ConfigError(f"radar.{k} must be a number, got {v!r}") from None
-            d["radar"] = RadarParams(**rd)
+            d["radar"] = _radar_from_dict(d["radar"])
         for key in ("persons", "activities"):
             if key in d and not isinstance(d[key], list | tuple):
                 raise ConfigError(f"{key} must be a list, got {d[key]!r}")
         if "persons" in d:
-            persons = []
-            specs = []
-            for i, spec in enumerate(d["persons"]):
-                if not isinstance(spec, dict | PersonSpec):
-                    raise ConfigError(f"persons[{i}] must be a mapping of person fields, "
-                                      f"got {spec!r}")
-                if isinstance(spec, dict):
-                    missing = [k for k in ("name", "height_m", "weight_kg") if k not in spec]
-                    if missing:
-                        raise ConfigError(f"persons[{i}] needs {', '.join(missing)}")
-                specs.append(spec if isinstance(spec, PersonSpec) else dict(spec))
-            # the entries without their own seed share one Latin-hypercube style draw
-            unseeded = [i for i, s in enumerate(specs) if isinstance(s, dict) and "seed" not in s]
-            for i in unseeded:
-                check_body(specs[i]["height_m"], specs[i]["weight_kg"],
-                           who=f"persons[{i}] ({specs[i]['name']!r})")
-            styles = spread_styles([(specs[i]["name"], specs[i]["height_m"],
-                                     specs[i]["weight_kg"]) for i in unseeded],
-                                   style_seed) if unseeded else []
-            spread = dict(zip(unseeded, styles, strict=True))
-            for i, spec in enumerate(specs):
-                if isinstance(spec, PersonSpec):
-                    persons.append(spec)
-                    continue
-                if "seed" in spec:
-                    seed = spec.pop("seed")
-                    base = {k: spec.pop(k) for k in ("name", "height_m", "weight_kg", "gender")
-                            if k in spec}
-                    try:
-                        p = PersonSpec.from_seed(seed=seed, **base)
-                    except TypeError as exc:
-                        raise ConfigError(f"persons[{i}]: {exc}") from None
-                    spec = {**dataclasses.asdict(p), **spec}
-                elif i in spread:
-                    spec = {**spread[i], **spec}
-                check_keys(f"persons[{i}] key", spec, field_names(PersonSpec))
-                try:
-                    persons.append(PersonSpec(**spec))
-                except TypeError as exc:
-                    raise ConfigError(f"persons[{i}]: {exc}") from None
-            d["persons"] = persons
+            d["persons"] = _persons_from_list(d["persons"], style_seed)
         if "activities" in d:
             d["activities"] = tuple(d["activities"])
         if isinstance(d.get("snr_db"), list):

@@ -105,14 +105,10 @@ def _int(where: str, key: str, value: str) -> int:
     return n
 
 
-def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """Parse an equal-length, labelled ``.ts`` file.
-
-    Returns (X of shape (cases, dimensions, length) float64, class labels in
-    ``@classLabel`` order, one label per case). Header lines may come in any order
-    before ``@data``; anything malformed raises DataError naming ``where`` and the line.
-    """
-    lines = text.splitlines()
+def _read_header(lines: list[str], where: str) -> tuple[dict[str, str], int]:
+    """The header lines before ``@data`` (lower-cased key -> value) and the index of the
+    first line after ``@data``; comments and blank lines are skipped, anything else
+    that is not a known, unrepeated header is a DataError."""
     header: dict[str, str] = {}
     data_at = None
     for i, raw in enumerate(lines):
@@ -133,6 +129,12 @@ def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
             break
     if data_at is None:
         raise DataError(f"{where}: no @data line (truncated or not a .ts file)")
+    return header, data_at
+
+
+def _header_classes(header: dict[str, str], where: str) -> list[str]:
+    """The class labels of ``@classLabel``: it must be present, 'true' and list each
+    label once (only labelled files are supported)."""
     if "@classlabel" not in header:
         raise DataError(f"{where}: no @classLabel header; only labelled .ts files are supported")
     flag, *classes = header["@classlabel"].split()
@@ -140,6 +142,12 @@ def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
         raise DataError(f"{where}: @classLabel must be 'true' followed by the class labels")
     if len(set(classes)) != len(classes):
         raise DataError(f"{where}: @classLabel lists a label twice: {classes}")
+    return classes
+
+
+def _header_shape(header: dict[str, str], where: str) -> tuple[int | None, int | None]:
+    """(dimensions, series length) the header announces, None where it does not say;
+    time stamps and ragged series are refused (not supported)."""
     if "@timestamps" in header and _bool(where, "@timeStamps", header["@timestamps"]):
         raise DataError(f"{where}: @timeStamps true is not supported")
     if "@equallength" in header and not _bool(where, "@equalLength", header["@equallength"]):
@@ -152,10 +160,19 @@ def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
     length = (
         _int(where, "@seriesLength", header["@serieslength"]) if "@serieslength" in header else None
     )
-    rows = [(i + 1, ln) for i, ln in enumerate(lines[data_at:], start=data_at) if ln.strip()]
-    rows = [(n, ln) for n, ln in rows if not ln.lstrip().startswith("#")]
-    if not rows:
-        raise DataError(f"{where}: no cases after @data")
+    return dims, length
+
+
+def _split_cases(
+    rows: list[tuple[int, str]],
+    classes: list[str],
+    dims: int | None,
+    length: int | None,
+    where: str,
+) -> tuple[list[str], list[str], int, int]:
+    """Split each case line (line number, text) into its label and its comma-joined
+    values; returns (labels, bodies, dimensions, length), the last two taken from the
+    first case where the header did not give them. Every case must have that shape."""
     labels: list[str] = []
     bodies: list[str] = []
     known = set(classes)
@@ -181,6 +198,14 @@ def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
             )
         labels.append(label)
         bodies.append(",".join(parts[:-1]))
+    return labels, bodies, dims, length  # type: ignore[return-value]
+
+
+def _case_values(
+    rows: list[tuple[int, str]], bodies: list[str], dims: int, length: int, where: str
+) -> np.ndarray:
+    """The cases' values as float64 (cases, dims, length); a missing value '?', a word
+    that is not a number or a non-finite value is a DataError naming its line."""
     if "?" in "".join(bodies):
         n = rows[next(k for k, b in enumerate(bodies) if "?" in b)][0]
         raise DataError(f"{where}: line {n}: missing value '?' is not supported")
@@ -193,10 +218,30 @@ def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
             except ValueError as e:
                 raise DataError(f"{where}: line {n}: not a number ({e})") from None
         raise  # pragma: no cover (the loop above finds the line)
-    x = flat.reshape(len(rows), dims, length)  # type: ignore[arg-type]
+    x = flat.reshape(len(rows), dims, length)
     bad = ~np.isfinite(x).all(axis=(1, 2))
     if bad.any():
         raise DataError(f"{where}: line {rows[int(np.argmax(bad))][0]}: non-finite value")
+    return x
+
+
+def parse_ts(text: str, where: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Parse an equal-length, labelled ``.ts`` file.
+
+    Returns (X of shape (cases, dimensions, length) float64, class labels in
+    ``@classLabel`` order, one label per case). Header lines may come in any order
+    before ``@data``; anything malformed raises DataError naming ``where`` and the line.
+    """
+    lines = text.splitlines()
+    header, data_at = _read_header(lines, where)
+    classes = _header_classes(header, where)
+    dims, length = _header_shape(header, where)
+    rows = [(i + 1, ln) for i, ln in enumerate(lines[data_at:], start=data_at) if ln.strip()]
+    rows = [(n, ln) for n, ln in rows if not ln.lstrip().startswith("#")]
+    if not rows:
+        raise DataError(f"{where}: no cases after @data")
+    labels, bodies, dims, length = _split_cases(rows, classes, dims, length, where)
+    x = _case_values(rows, bodies, dims, length, where)
     return x, classes, labels
 
 

@@ -210,11 +210,13 @@ def _build_group(
     return x, starts, lens, joins
 
 
-def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
-    """Load the base source and build the weakly-labelled recordings (one per window)."""
+def _base_recordings(
+    path: str | Path | None, s: dict[str, Any]
+) -> tuple[RecordingSet, list[Recording], float]:
+    """Load the base source, resampled to option ``rate`` when set; returns it, its
+    recordings and their one sampling rate (several rates are a ConfigError)."""
     from harlab.data.windows import resample
 
-    s = _settings(options)
     spec, base_path, base_opts = _base(path, s)
     rs = spec.load(base_path, **base_opts)
     recs = rs.recordings
@@ -224,23 +226,34 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     if len(rates) > 1:
         raise ConfigError(f"weak: base {s['base']!r} has several sampling rates "
                           f"{sorted(rates)}; set option rate")
-    rate = rates.pop()
-    chans = list(rs.channels)
-    if s.get("channels"):
-        missing = [c for c in s["channels"] if c not in chans]
+    return rs, recs, rates.pop()
+
+
+def _channel_columns(wanted: list[str] | None, chans: list[str]) -> np.ndarray:
+    """Column indices of the ``wanted`` base channels (all of them when not given)."""
+    if wanted:
+        missing = [c for c in wanted if c not in chans]
         if missing:
             raise ConfigError(f"weak: channels {missing} not in base channels {chans}")
-        col = np.array([chans.index(c) for c in s["channels"]])
-    else:
-        col = np.arange(len(chans))
-    bg = _class_id(rs.classes, s["background"], "background", s["base"])
-    targets = [_class_id(rs.classes, t, "target", s["base"]) for t in s["targets"]]
+        return np.array([chans.index(c) for c in wanted])
+    return np.arange(len(chans))
+
+
+def _background_and_targets(classes: dict[int, str], s: dict[str, Any]) -> tuple[int, list[int]]:
+    """Class ids of the background and the targets; a background that is also a target,
+    or a target named twice, is a ConfigError."""
+    bg = _class_id(classes, s["background"], "background", s["base"])
+    targets = [_class_id(classes, t, "target", s["base"]) for t in s["targets"]]
     if bg in targets:
-        raise ConfigError(f"weak: the background class {rs.classes[bg]!r} is also a target")
+        raise ConfigError(f"weak: the background class {classes[bg]!r} is also a target")
     if len(set(targets)) != len(targets):
         raise ConfigError(f"weak: targets repeat a class: {s['targets']}")
-    length = int(s["length"])
-    k_lo, k_hi = s["segments"]
+    return bg, targets
+
+
+def _segment_bounds(s: dict[str, Any], rate: float, length: int, k_hi: int) -> tuple[int, int]:
+    """Shortest and longest target segment in samples at ``rate``; ConfigError when the
+    longest, or ``k_hi`` of them, cannot fit in a window of ``length`` samples."""
     seg_lo = max(1, int(round(s["segment_seconds"][0] * rate)))
     seg_hi = max(seg_lo, int(round(s["segment_seconds"][1] * rate)))
     if seg_hi > length:
@@ -253,6 +266,43 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
             f"weak: {k_hi} segments of up to {seg_hi} samples do not fit in a window of "
             f"{length} samples; lower segments or segment_seconds"
         )
+    return seg_lo, seg_hi
+
+
+def _window_recordings(
+    x: np.ndarray, starts: np.ndarray, lens: np.ndarray, joins: np.ndarray, *, cls: int,
+    bg: int, rate: float, names: tuple[str, ...], units: tuple[str, ...], subject: str,
+) -> list[Recording]:
+    """One Recording per built window of ``subject``, every sample labelled ``cls`` (the
+    weak label), with the true segments and background joins in its meta."""
+    out: list[Recording] = []
+    length = x.shape[1]
+    y = np.full(length, cls, np.int64)
+    for i in range(x.shape[0]):  # one Recording object per built window
+        used = lens[i] > 0
+        segs = [[int(a), int(a + b)] for a, b in zip(starts[i][used], lens[i][used],
+                                                     strict=True)]
+        out.append(Recording(
+            data=x[i], labels=y, rate=rate, channels=names, units=units,
+            subject=subject, session=f"weak-{cls}-{i}",
+            meta={"file": f"weak window {i} of class {cls}, subject {subject}",
+                  "weak_segments": segs, "weak_target": int(cls),
+                  "weak_background": int(bg),
+                  "weak_background_joins": int(joins[i])},
+        ))
+    return out
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load the base source and build the weakly-labelled recordings (one per window)."""
+    s = _settings(options)
+    rs, recs, rate = _base_recordings(path, s)
+    chans = list(rs.channels)
+    col = _channel_columns(s.get("channels"), chans)
+    bg, targets = _background_and_targets(rs.classes, s)
+    length = int(s["length"])
+    k_lo, k_hi = s["segments"]
+    seg_lo, seg_hi = _segment_bounds(s, rate, length, k_hi)
     fade = int(round(float(s["crossfade_seconds"]) * rate))
     rng = np.random.default_rng(int(s["seed"]))
     by_subject: dict[str, list[Recording]] = {}
@@ -281,19 +331,8 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
                 rng, data, bg_idx, run_start, run_len, int(s["n_per_class"]), length,
                 seg_lo, min(seg_hi, longest), k_lo, k_hi, fade,
             )
-            y = np.full(length, cls, np.int64)
-            for i in range(x.shape[0]):  # one Recording object per built window
-                used = lens[i] > 0
-                segs = [[int(a), int(a + b)] for a, b in zip(starts[i][used], lens[i][used],
-                                                             strict=True)]
-                out.append(Recording(
-                    data=x[i], labels=y, rate=rate, channels=names, units=units,
-                    subject=subject, session=f"weak-{cls}-{i}",
-                    meta={"file": f"weak window {i} of class {cls}, subject {subject}",
-                          "weak_segments": segs, "weak_target": int(cls),
-                          "weak_background": int(bg),
-                          "weak_background_joins": int(joins[i])},
-                ))
+            out += _window_recordings(x, starts, lens, joins, cls=cls, bg=bg, rate=rate,
+                                      names=names, units=units, subject=subject)
     if not out:
         raise DataError(
             f"weak: no window could be built from base {s['base']!r}: no subject has "
