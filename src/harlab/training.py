@@ -105,16 +105,15 @@ def _write_outputs(
     history: list[dict[str, Any]],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    bf16 = uses_bf16(cfg.train.precision)
-    heads, probs = score_heads(module, data, "test", bf16=bf16)
+    """Score the best module on the test part; write metrics, predictions, history, plots
+    and the markdown summary of the run."""
+    heads, probs = score_heads(module, data, "test", bf16=uses_bf16(cfg.train.precision))
     names = head_classes(module)
     primary = next(iter(heads))
-    metrics = heads[primary]
-    n_params = sum(p.numel() for p in module.model.parameters())
     result = {
-        "test": metrics,
+        "test": heads[primary],
         "model": cfg.model.name,
-        "parameters": n_params,
+        "parameters": sum(p.numel() for p in module.model.parameters()),
         "dataset": cfg.data.dataset,
         "split": data.split.description,
         "warnings": data.split.warnings,
@@ -126,85 +125,97 @@ def _write_outputs(
         result["test_heads"] = heads
         result["task"] = dataclasses.asdict(cfg.task)
         if "w" in probs:
-            from harlab.tasks.losses import rw_from_w
-            from harlab.tasks.multitask import plot_rw_histogram
-
-            rw = rw_from_w(torch.from_numpy(probs["w"])).numpy()
-            result["flwl_test"] = {
-                "rw_mean": float(rw.mean()),
-                "rw_std": float(rw.std()),
-                "rw_quantiles": {str(q): float(np.quantile(rw, q)) for q in (0.05, 0.5, 0.95)},
-                "w_max_mean": float(probs["w"].max(1).mean()),
-            }
-            plot_rw_histogram(rw, run_dir / "flwl_rw_histogram.png")
+            result["flwl_test"] = _flwl_summary(probs["w"], run_dir)
     write_json(run_dir / "metrics.json", result)
     write_predictions(run_dir / "predictions.csv", data, "test", probs, names)
-    with (run_dir / "history.csv").open("w", newline="") as fh:
+    _write_history(run_dir / "history.csv", history)
+    _plot_run(run_dir, cfg, heads, names, history, result)
+    (run_dir / "summary.md").write_text(_summary_markdown(run_dir, cfg, data, heads, names,
+                                                          result, extra))
+    return result
+
+
+def _flwl_summary(w: np.ndarray, run_dir: Path) -> dict[str, Any]:
+    """The FLWL loss-weight ratio r_w over the test windows; its histogram as PNG."""
+    from harlab.tasks.losses import rw_from_w
+    from harlab.tasks.multitask import plot_rw_histogram
+
+    rw = rw_from_w(torch.from_numpy(w)).numpy()
+    plot_rw_histogram(rw, run_dir / "flwl_rw_histogram.png")
+    return {"rw_mean": float(rw.mean()), "rw_std": float(rw.std()),
+            "rw_quantiles": {str(q): float(np.quantile(rw, q)) for q in (0.05, 0.5, 0.95)},
+            "w_max_mean": float(w.max(1).mean())}
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as fh:
         keys = sorted({k for r in history for k in r}, key=lambda k: (k != "epoch", k))
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(history)
+
+
+def _plot_run(run_dir: Path, cfg: RunConfig, heads: dict[str, dict[str, Any]],
+              names: dict[str, list[str]], history: list[dict[str, Any]],
+              result: dict[str, Any]) -> None:
+    """Confusion matrix per head, training curves, per-subject scores, decisions."""
+    primary = next(iter(heads))
+    what = f"{cfg.model.name} on {cfg.data.dataset}"
     for head, m in heads.items():
         fname = "confusion_matrix.png" if head == primary else f"confusion_matrix_{head}.png"
-        plot_confusion_matrix(
-            np.asarray(m["confusion_matrix"]),
-            names[head],
-            run_dir / fname,
-            normalize="true",
-            title=f"{cfg.model.name} on {cfg.data.dataset} (test, {head})",
-        )
+        plot_confusion_matrix(np.asarray(m["confusion_matrix"]), names[head], run_dir / fname,
+                              normalize="true", title=f"{what} (test, {head})")
     if history:
-        plot_training_curves(
-            history,
-            run_dir / "training_curves.png",
-            title=f"{cfg.model.name} on {cfg.data.dataset}",
-        )
-    if metrics.get("per_subject"):
-        plot_per_group(
-            metrics["per_subject"],
-            "macro_f1",
-            run_dir / "per_subject.png",
-            title="test macro-F1 per subject",
-        )
+        plot_training_curves(history, run_dir / "training_curves.png", title=what)
+    if heads[primary].get("per_subject"):
+        plot_per_group(heads[primary]["per_subject"], "macro_f1", run_dir / "per_subject.png",
+                       title="test macro-F1 per subject")
+    plot_window_decisions(result["decisions"], run_dir / "decisions.png",
+                          f"{what}: test macro-F1 vs windows per decision")
+
+
+def _summary_markdown(run_dir: Path, cfg: RunConfig, data: PreparedData,
+                      heads: dict[str, dict[str, Any]], names: dict[str, list[str]],
+                      result: dict[str, Any], extra: dict[str, Any]) -> str:
+    """``summary.md``: the run's facts, each head's metrics and the decisions."""
+    primary = next(iter(heads))
     info = {
         "dataset": cfg.data.dataset,
-        "model": f"{cfg.model.name} ({n_params:,} parameters)",
+        "model": f"{cfg.model.name} ({result['parameters']:,} parameters)",
         "protocol": data.split.description,
         "run": str(run_dir),
-        **{
-            k: str(v)
-            for k, v in extra.items()
-            if k in ("note", "best_epoch", "train_seconds", "precision", "seed")
-        },
+        **{k: str(v) for k, v in extra.items()
+           if k in ("note", "best_epoch", "train_seconds", "precision", "seed")},
     }
     if cfg.task.is_multitask:
-        info["heads"] = ", ".join(heads)
-        info["loss weighting"] = (
-            cfg.task.loss_weighting + (f" (r={cfg.task.fixed_ratio:g})"
-                                       if cfg.task.loss_weighting == "fixed" else "")
-            if len(heads) > 1 else "single task"
-        )
-        info["model selection"] = (
-            "mean of the heads' validation macro-F1" if cfg.task.monitor == "mean"
-            else f"validation macro-F1 of the {cfg.task.monitor} head"
-        )
-        if "flwl_test" in result:
-            info["FLWL r_w on test (mean)"] = f"{result['flwl_test']['rw_mean']:.4f}"
+        info.update(_task_info(cfg, heads, result))
     for wmsg in data.split.warnings:
         info["WARNING"] = wmsg
-    md = metrics_markdown(metrics, names[primary], f"harlab run {run_dir.name}", info)
+    md = metrics_markdown(heads[primary], names[primary], f"harlab run {run_dir.name}", info)
     if len(heads) > 1 or primary != "activity":
         md = md.replace("## Overall", f"## {primary} head\n\n## Overall", 1)
         for head, m in heads.items():
             if head != primary:
                 sub = metrics_markdown(m, names[head], f"{head} head")
                 md += "\n\n" + sub.replace("# ", "## ", 1).replace("\n## ", "\n### ")
-    md = md.rstrip("\n") + "\n\n" + decisions_markdown(result["decisions"])
-    plot_window_decisions(result["decisions"], run_dir / "decisions.png",
-                          f"{cfg.model.name} on {cfg.data.dataset}: test macro-F1 vs "
-                          "windows per decision")
-    (run_dir / "summary.md").write_text(md)
-    return result
+    return md.rstrip("\n") + "\n\n" + decisions_markdown(result["decisions"])
+
+
+def _task_info(cfg: RunConfig, heads: dict[str, Any], result: dict[str, Any]
+               ) -> dict[str, str]:
+    """Summary lines of a multitask (or identity-only) run."""
+    info = {"heads": ", ".join(heads)}
+    task = cfg.task
+    info["loss weighting"] = (
+        task.loss_weighting + (f" (r={task.fixed_ratio:g})"
+                               if task.loss_weighting == "fixed" else "")
+        if len(heads) > 1 else "single task")
+    info["model selection"] = ("mean of the heads' validation macro-F1"
+                               if task.monitor == "mean"
+                               else f"validation macro-F1 of the {task.monitor} head")
+    if "flwl_test" in result:
+        info["FLWL r_w on test (mean)"] = f"{result['flwl_test']['rw_mean']:.4f}"
+    return info
 
 
 def check_task_split(cfg: RunConfig) -> None:
@@ -332,68 +343,122 @@ def fit_module(
 
 
 def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None) -> TrainResult:
-    """Run one training job; returns the run directory and (on rank 0) test metrics."""
+    """Run one training job; returns the run directory and (on rank 0) test metrics.
+
+    ``console``: where the run's progress lines go (anything with ``print``); None: silent.
+    """
     if cfg.train.threads:
         torch.set_num_threads(int(cfg.train.threads))
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     say = console.print if console is not None else (lambda *a, **k: None)
-
-    # fail fast on names before any data is loaded or a run directory is created
-    from harlab.data.sources import get_source
-    from harlab.models.registry import get_model_spec
-
-    get_source(cfg.data.dataset)
-    get_model_spec(cfg.model.name)
-    check_task_split(cfg)
-    child_dir = inherited_run_dir()
-    if resume is not None:
-        run_dir = check_run_dir(resume)
-        ckpt_path: str | None = str(run_dir / "checkpoints" / "last.ckpt")
-        if not Path(ckpt_path).is_file():
-            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
-        saved = from_dict(load_yaml(run_dir / "config.yaml"))
-        saved.train.max_epochs = cfg.train.max_epochs
-        cfg = saved
-    elif child_dir is not None:
-        run_dir, ckpt_path = child_dir, None
-    else:
-        name = cfg.run_name()
-        run_dir, ckpt_path = create_run_dir(cfg.output_dir, name), None
-    os.environ[RUN_ENV] = str(run_dir.resolve())
-    cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
-    for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
-        logging.getLogger(name).setLevel(logging.WARNING)
-    is_child = child_dir is not None
-
+    _check_names(cfg)
+    cfg, run_dir, ckpt_path, is_child = _open_run(cfg, resume)
     t0 = time.perf_counter()
     data = prepare(cfg.data)
     prep_s = time.perf_counter() - t0
     if data.y["val"].size == 0:
         raise ConfigError("the validation part is empty; set data.split.val_fraction > 0")
     summary = data_summary(data)
+    task = task_hparams(cfg, data)
     if not is_child:
         if resume is None:
             (run_dir / "config.yaml").write_text(dump_yaml(cfg))
         write_json(run_dir / "data.json", summary)
-        say(f"[bold]run directory[/bold] {run_dir}")
-        say(
-            f"data: {summary['dataset']} | {summary['split']} | windows "
-            f"train {summary['windows']['train']}, val {summary['windows']['val']}, test "
-            f"{summary['windows']['test']} | {len(data.class_names)} classes | "
-            f"prepared in {prep_s:.1f}s{' (cache)' if summary['from_cache'] else ''}"
-        )
-        if summary["dropped"]:
-            say("dropped: " + ", ".join(f"{k}={v}" for k, v in summary["dropped"].items()))
-        for wmsg in data.split.warnings:
-            say(f"[bold yellow]WARNING[/bold yellow] {wmsg}")
+        for line in _data_lines(run_dir, summary, data, prep_s, task):
+            say(line, markup=False, highlight=False)
+    module = build_module(cfg, data, task)
+    labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
+                                           for p in data.y}
+    dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    fit = _fit_config(module, dm, run_dir, cfg, ckpt_path)
+    if not fit.trainer.is_global_zero:
+        return TrainResult(run_dir, {}, False)
+    best = best_checkpoint(run_dir)
+    extra = _fit_facts(cfg, fit, run_dir, best, prep_s)
+    history = read_history(run_dir / "logs" / "metrics.csv")
+    result = _write_outputs(run_dir, cfg, data, load_module(best), history, extra)
+    return TrainResult(run_dir, result, True)
 
+
+def _check_names(cfg: RunConfig) -> None:
+    """Fail fast on names before any data is loaded or a run directory is created."""
+    from harlab.data.sources import get_source
+    from harlab.models.registry import get_model_spec
+
+    get_source(cfg.data.dataset)
+    get_model_spec(cfg.model.name)
+    check_task_split(cfg)
+
+
+def _open_run(cfg: RunConfig, resume: str | Path | None
+              ) -> tuple[RunConfig, Path, str | None, bool]:
+    """(config, run directory, checkpoint to resume from, is a non-zero DDP rank).
+
+    A new run gets a new directory; a resumed one keeps its saved config (its epochs may
+    grow); a DDP child works in the directory rank 0 created.
+    """
+    child_dir = inherited_run_dir()
+    ckpt_path: str | None = None
+    if resume is not None:
+        run_dir = check_run_dir(resume)
+        ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
+        if not Path(ckpt_path).is_file():
+            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
+        saved = from_dict(load_yaml(run_dir / "config.yaml"))
+        saved.train.max_epochs = cfg.train.max_epochs
+        cfg = saved
+    elif child_dir is not None:
+        run_dir = child_dir
+    else:
+        run_dir = create_run_dir(cfg.output_dir, cfg.run_name())
+    os.environ[RUN_ENV] = str(run_dir.resolve())
+    cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return cfg, run_dir, ckpt_path, child_dir is not None
+
+
+def _data_lines(run_dir: Path, summary: dict[str, Any], data: PreparedData, prep_s: float,
+                task: dict[str, Any] | None) -> list[str]:
+    """What a run says before training: where it is, its data, drops, warnings, heads."""
+    win = summary["windows"]
+    lines = [f"run directory {run_dir}",
+             f"data: {summary['dataset']} | {summary['split']} | windows train {win['train']}, "
+             f"val {win['val']}, test {win['test']} | {len(data.class_names)} classes | "
+             f"prepared in {prep_s:.1f}s{' (cache)' if summary['from_cache'] else ''}"]
+    if summary["dropped"]:
+        lines.append("dropped: " + ", ".join(f"{k}={v}" for k, v in summary["dropped"].items()))
+    lines += [f"WARNING {w}" for w in data.split.warnings]
+    if task is not None:
+        lines.append(f"task: heads {', '.join(task['heads'])}"
+                     + (f" ({len(task['identity_names'])} persons)"
+                        if task["identity_names"] else "")
+                     + (f" | loss weighting {task['loss_weighting']}"
+                        if len(task["heads"]) > 1 else ""))
+    return lines
+
+
+def checkpoint_metadata(cfg: RunConfig, data: PreparedData) -> dict[str, Any]:
+    """What a checkpoint records about its input (``hparams["harlab"]``): the run format,
+    channels, units, rate, window and normalisation that prediction must reproduce."""
+    return {
+        "version": RUN_FORMAT,
+        "dataset": cfg.data.dataset,
+        "channels": list(data.windowed.channels),
+        "units": list(data.windowed.units),
+        "rate": float(data.windowed.windows.rate),
+        "window_length": int(data.windowed.windows.length),
+        "window_step": int(data.windowed.windows.step),
+        "class_ids": [int(c) for c in data.class_ids],
+        "normalization": data.normalizer.to_dict(),
+    }
+
+
+def build_module(cfg: RunConfig, data: PreparedData, task: dict[str, Any] | None
+                 ) -> WindowClassifier:
+    """The untrained classifier of ``cfg`` for ``data`` (with ``task``'s heads)."""
     k = len(data.class_names)
-    task = task_hparams(cfg, data)
-    if task is not None and not is_child:
-        say(f"task: heads {', '.join(task['heads'])}"
-            + (f" ({len(task['identity_names'])} persons)" if task["identity_names"] else "")
-            + (f" | loss weighting {task['loss_weighting']}" if len(task["heads"]) > 1 else ""))
-    module = WindowClassifier(
+    return WindowClassifier(
         model_name=cfg.model.name,
         model_options=dict(cfg.model.options),
         input_shape=list(data.input_shape),
@@ -405,51 +470,35 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         lr_gamma=cfg.train.lr_gamma,
         init=cfg.train.init,
         class_weights=_class_weights(data.y["train"], k) if cfg.train.class_weights else None,
-        harlab={
-            "version": RUN_FORMAT,
-            "dataset": cfg.data.dataset,
-            "channels": list(data.windowed.channels),
-            "units": list(data.windowed.units),
-            "rate": float(data.windowed.windows.rate),
-            "window_length": int(data.windowed.windows.length),
-            "window_step": int(data.windowed.windows.step),
-            "class_ids": [int(c) for c in data.class_ids],
-            "normalization": data.normalizer.to_dict(),
-        },
+        harlab=checkpoint_metadata(cfg, data),
         task=task,
     )
-    labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
-                                           for p in data.y}
-    dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
-    fit = fit_module(
-        module, dm, run_dir,
-        max_epochs=cfg.train.max_epochs,
-        patience=cfg.train.patience,
-        min_epochs=cfg.train.min_epochs,
-        accelerator=cfg.train.accelerator,
-        devices=cfg.train.devices,
-        strategy=cfg.train.strategy,
-        num_nodes=cfg.train.num_nodes,
-        precision=cfg.train.precision,
-        max_time=cfg.train.max_time,
-        limit_train_batches=cfg.train.limit_train_batches,
-        limit_val_batches=cfg.train.limit_val_batches,
-        progress=cfg.train.progress,
-        ckpt_path=ckpt_path,
-    )
-    trainer, ckpt_cb, train_s = fit.trainer, fit.best, fit.seconds
-    if not trainer.is_global_zero:
-        return TrainResult(run_dir, {}, False)
 
-    best = best_checkpoint(run_dir)
-    best_module = load_module(best)
-    best_score = ckpt_cb.best_model_score
-    extra = {
+
+def _fit_config(module: WindowClassifier, dm: WindowDataModule, run_dir: Path,
+                cfg: RunConfig, ckpt_path: str | None) -> Fit:
+    """:func:`fit_module` with the training settings of ``cfg``."""
+    t = cfg.train
+    return fit_module(
+        module, dm, run_dir, max_epochs=t.max_epochs, patience=t.patience,
+        min_epochs=t.min_epochs, accelerator=t.accelerator, devices=t.devices,
+        strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision,
+        max_time=t.max_time, limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches, progress=t.progress, ckpt_path=ckpt_path,
+    )
+
+
+def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: float
+               ) -> dict[str, Any]:
+    """How training went, for ``metrics.json``."""
+    score = fit.best.best_model_score
+    epochs = int(fit.trainer.current_epoch)
+    return {
         "best_checkpoint": str(best.relative_to(run_dir)),
-        "best_val_macro_f1": float(best_score) if best_score is not None else None,
-        "epochs_trained": int(trainer.current_epoch),
-        "stopped_before_max_epochs": bool(trainer.current_epoch < cfg.train.max_epochs),
-        "train_seconds": round(train_s, 2),
+        "best_val_macro_f1": float(score) if score is not None else None,
+        "epochs_trained": epochs,
+        "stopped_before_max_epochs": bool(epochs < cfg.train.max_epochs),
+        "train_seconds": round(fit.seconds, 2),
         "prepare_seconds": round(prep_s, 2),
         "precision": str(cfg.train.precision),
         "seed": cfg.train.seed,
@@ -457,9 +506,6 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
         "strategy": cfg.train.strategy,
         "note": cfg.description,
     }
-    history = read_history(run_dir / "logs" / "metrics.csv")
-    result = _write_outputs(run_dir, cfg, data, best_module, history, extra)
-    return TrainResult(run_dir, result, True)
 
 
 def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") -> dict[str, Any]:

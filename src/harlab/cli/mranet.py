@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harlab.cli.common import NoProgress, Overrides
+from harlab.cli.common import NoProgress, Overrides, StudyMerge, StudyResume
 
 console = Console()
 
@@ -31,14 +31,19 @@ def search_ratio(
     output_dir: Annotated[str | None, typer.Option(help="where the search directory goes")] = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
+    resume: StudyResume = None,
+    merge: StudyMerge = None,
 ) -> None:
     """Greedy search of the fixed loss-weight ratio (MRA-Net Table 5), chosen on validation."""
-    from harlab.cli.common import load_with_overrides, parse_list
+    import sys
+
+    from harlab.cli.common import load_with_overrides, parse_list, study_events
     from harlab.experiments.ratio_search import ratio_search
     from harlab.tasks.losses import PAPER_RATIOS
 
     cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
     grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
-    parent, out = ratio_search(cfg, grid, console=console)
+    parent, out = ratio_search(cfg, grid, study_events(console), resume, list(merge or []),
+                               " ".join(sys.argv))
     console.print((parent / "ratio_search.md").read_text())
     console.print(f"ratio search directory: [bold]{parent}[/bold]")
