@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import (
@@ -226,50 +227,16 @@ def make_split(
     official_split: dict[str, str] | None = None,
 ) -> Split:
     """Assign the windows of ``recordings`` to train/val/test following ``cfg``."""
-    rec_subject = np.array([r.subject for r in recordings])
-    subjects = sorted(set(rec_subject.tolist()), key=natural_key)
-    n = len(windows)
-    if n == 0:
+    if len(windows) == 0:
         raise ConfigError("no windows to split (all recordings too short or all dropped)")
-
     if cfg.kind == "random":
-        idx = np.arange(n)
-        trval, test = train_test_split(idx, test_size=cfg.test_fraction, random_state=cfg.seed)
-        if cfg.val_fraction > 0:
-            train, val = train_test_split(trval, test_size=cfg.val_fraction, random_state=cfg.seed)
-        else:
-            train, val = trval, np.zeros(0, np.int64)
-        warnings = []
-        shared = _windows_sharing_a_source(windows, recordings)
-        if shared and windows.step >= windows.length:
-            warnings.append(
-                f"LEAKAGE: {shared} windows come from a source recording that holds several "
-                "pre-cut windows (same subject and session); if those overlap in time (radar "
-                "frames overlap by 0.36 s) a random split puts shared samples in train and "
-                "test. Use split.kind=recording for an honest estimate."
-            )
-        if windows.step < windows.length:
-            overlap = 1 - windows.step / windows.length
-            warnings.append(
-                f"LEAKAGE: windows overlap by {overlap:.0%} and are split at random, so test "
-                "windows share samples with training windows. This reproduces the paper "
-                "protocol; its scores are optimistic. Use split.kind=subject for an honest "
-                "estimate."
-            )
-        return Split(
-            np.sort(train),
-            np.sort(val),
-            np.sort(test),
-            f"random window split (paper protocol), test {cfg.test_fraction:.0%}, seed {cfg.seed}",
-            warnings,
-        )
-
+        return _random_split(windows, recordings, cfg)
     if cfg.kind == "session":
         return _session_split(windows, recordings, cfg)
-
     if cfg.kind == "recording":
         return _recording_split(windows, recordings, cfg)
-
+    rec_subject = np.array([r.subject for r in recordings])
+    subjects = sorted(set(rec_subject.tolist()), key=natural_key)
     if cfg.kind == "given":
         if not official_split and _has_recording_split(recordings):
             return _given_recordings_split(windows, recordings, cfg)
@@ -278,41 +245,8 @@ def make_split(
         test_subjects = [s for s in subjects if official_split.get(s) == "test"]
         train_subjects = [s for s in subjects if official_split.get(s) == "train"]
         desc = "official subject split"
-    else:  # subject
-        if recordings and all(r.meta.get("subject_unknown") for r in recordings):
-            raise ConfigError(
-                "this dataset does not record which person each recording belongs to, so a "
-                "subject-wise split is impossible; use split.kind=given (its official "
-                "train/test files) or random"
-            )
-        if cfg.test_subjects:
-            missing = sorted(set(cfg.test_subjects) - set(subjects))
-            if missing:
-                raise ConfigError(
-                    f"split.test_subjects {missing} not in the dataset (subjects: {subjects})"
-                )
-            test_subjects = list(cfg.test_subjects)
-            desc = f"subject split, test subjects {test_subjects}"
-        else:
-            groups = np.array(subjects)
-            if cfg.folds == "loso":
-                splitter = LeaveOneGroupOut()
-                n_folds = len(subjects)
-            else:
-                n_folds = int(cfg.folds)
-                if n_folds > len(subjects):
-                    raise ConfigError(
-                        f"split.folds={n_folds} but the dataset has only {len(subjects)} subjects"
-                    )
-                splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=cfg.seed)
-            if not 0 <= cfg.fold < n_folds:
-                raise ConfigError(f"split.fold must be in 0..{n_folds - 1}, got {cfg.fold}")
-            _, te = list(splitter.split(groups, groups=groups))[cfg.fold]
-            test_subjects = groups[te].tolist()
-            desc = (
-                f"subject-wise {'LOSO' if cfg.folds == 'loso' else f'{n_folds}-fold'} "
-                f"cross-validation, fold {cfg.fold}, seed {cfg.seed}"
-            )
+    else:
+        test_subjects, desc = _test_subjects(recordings, subjects, cfg)
         train_subjects = [s for s in subjects if s not in set(test_subjects)]
     if not train_subjects or not test_subjects:
         raise ConfigError(f"{desc}: needs at least one training and one test subject")
@@ -322,6 +256,78 @@ def make_split(
     return Split(
         idx["train"], idx["val"], idx["test"], desc, [], {k: list(v) for k, v in parts.items()}
     )
+
+
+def _random_split(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], cfg: SplitConfig
+) -> Split:
+    """The paper protocol: windows drawn at random, with a warning wherever that leaks."""
+    idx = np.arange(len(windows))
+    trval, test = train_test_split(idx, test_size=cfg.test_fraction, random_state=cfg.seed)
+    if cfg.val_fraction > 0:
+        train, val = train_test_split(trval, test_size=cfg.val_fraction, random_state=cfg.seed)
+    else:
+        train, val = trval, np.zeros(0, np.int64)
+    warnings = []
+    shared = _windows_sharing_a_source(windows, recordings)
+    if shared and windows.step >= windows.length:
+        warnings.append(
+            f"LEAKAGE: {shared} windows come from a source recording that holds several "
+            "pre-cut windows (same subject and session); if those overlap in time (radar "
+            "frames overlap by 0.36 s) a random split puts shared samples in train and "
+            "test. Use split.kind=recording for an honest estimate."
+        )
+    if windows.step < windows.length:
+        overlap = 1 - windows.step / windows.length
+        warnings.append(
+            f"LEAKAGE: windows overlap by {overlap:.0%} and are split at random, so test "
+            "windows share samples with training windows. This reproduces the paper "
+            "protocol; its scores are optimistic. Use split.kind=subject for an honest "
+            "estimate."
+        )
+    return Split(
+        np.sort(train),
+        np.sort(val),
+        np.sort(test),
+        f"random window split (paper protocol), test {cfg.test_fraction:.0%}, seed {cfg.seed}",
+        warnings,
+    )
+
+
+def _test_subjects(
+    recordings: list[Recording] | list[RecordingMeta], subjects: list[str], cfg: SplitConfig
+) -> tuple[list[str], str]:
+    """The subject split's test subjects (given, or fold ``cfg.fold`` of K / LOSO)."""
+    if recordings and all(r.meta.get("subject_unknown") for r in recordings):
+        raise ConfigError(
+            "this dataset does not record which person each recording belongs to, so a "
+            "subject-wise split is impossible; use split.kind=given (its official "
+            "train/test files) or random"
+        )
+    if cfg.test_subjects:
+        missing = sorted(set(cfg.test_subjects) - set(subjects))
+        if missing:
+            raise ConfigError(
+                f"split.test_subjects {missing} not in the dataset (subjects: {subjects})"
+            )
+        return list(cfg.test_subjects), f"subject split, test subjects {cfg.test_subjects}"
+    groups = np.array(subjects)
+    if cfg.folds == "loso":
+        splitter: Any = LeaveOneGroupOut()
+        n_folds = len(subjects)
+    else:
+        n_folds = int(cfg.folds)
+        if n_folds > len(subjects):
+            raise ConfigError(
+                f"split.folds={n_folds} but the dataset has only {len(subjects)} subjects"
+            )
+        splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=cfg.seed)
+    if not 0 <= cfg.fold < n_folds:
+        raise ConfigError(f"split.fold must be in 0..{n_folds - 1}, got {cfg.fold}")
+    _, te = list(splitter.split(groups, groups=groups))[cfg.fold]
+    desc = (f"subject-wise {'LOSO' if cfg.folds == 'loso' else f'{n_folds}-fold'} "
+            f"cross-validation, fold {cfg.fold}, seed {cfg.seed}")
+    return groups[te].tolist(), desc
 
 
 def _has_recording_split(recordings: list[Recording] | list[RecordingMeta]) -> bool:
