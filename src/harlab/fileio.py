@@ -85,3 +85,18 @@ def write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented strict JSON, atomically (:func:`write_bytes_atomic`)."""
     text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def folder_sha256(folder: str | Path) -> str:
+    """sha256 over the relative paths and bytes of every file under ``folder``: the same
+    data give the same checksum on any machine, wherever the folder lies."""
+    import hashlib
+
+    root = Path(folder)
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

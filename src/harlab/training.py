@@ -49,7 +49,7 @@ from harlab.evaluation.plots import (
 from harlab.evaluation.report import metrics_markdown
 from harlab.evaluation.scoring import score_heads, write_predictions
 from harlab.fileio import write_json
-from harlab.hardware import reuse_freed_memory
+from harlab.hardware import reuse_freed_memory, training_conditions
 from harlab.runs import (
     RUN_ENV,
     RUN_FORMAT,
@@ -505,6 +505,7 @@ def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: floa
         "devices": cfg.train.devices,
         "strategy": cfg.train.strategy,
         "note": cfg.description,
+        **training_conditions(),  # when, on which CPU, threads, load: times compare only so
     }
 
 

@@ -96,9 +96,15 @@ def test_resume_refuses_another_plan_and_a_tampered_run(tmp_path: Path) -> None:
     run_study(parent, p, record, train=FakeTrain())
     with pytest.raises(ConfigError, match=r"another config \(train.lr: 0.001 there, 0.01 now"):
         open_study(plan(seeds=(0,), folds=(0,), lr=1e-2), tmp_path, resume=parent)
-    other = Plan("ablate", p.base, [Variant("a")], [0], [0])
-    with pytest.raises(ConfigError, match="other variants"):
+    other = Plan("ablate", p.base, [Variant("a", ("model.options.attention=se",))], [0], [0])
+    with pytest.raises(ConfigError, match="variant a is .* now, .*cbam.* there"):
         open_study(other, tmp_path, resume=parent)
+    fewer = Plan("ablate", p.base, [Variant("c", ("train.lr=0.5",))], [0], [0])
+    open_study(fewer, tmp_path, resume=parent)  # variants may be added; stored ones stay
+    assert [v.name for v in fewer.variants] == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="other identity"):
+        open_study(Plan("ablate", p.base, p.variants, [0], [0], identity={"data": "x"}),
+                   tmp_path, resume=parent)
     with pytest.raises(ConfigError, match="no study.json there"):
         open_study(p, tmp_path, resume=tmp_path)
     with pytest.raises(ConfigError, match="give it with --resume"):

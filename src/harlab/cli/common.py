@@ -71,6 +71,8 @@ def study_events(console: Any) -> Callable[[str, dict[str, Any]], None]:
             what = "resuming study" if info["resumed"] else "study directory"
             extra = f" ({info['finished']} finished runs)" if info["resumed"] else ""
             console.print(f"[bold]{what}[/bold] {info['directory']}{extra}")
+        elif kind == "stage":
+            console.print(info["what"], markup=False, highlight=False)
         elif kind == "merged":
             console.print(f"merged {info['from']}: {info['copied']} runs copied, "
                           f"{info['already_there']} already here, {info['unfinished']} "

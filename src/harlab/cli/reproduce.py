@@ -244,50 +244,27 @@ def mranet(
     ] = None,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
-    from harlab.cli.common import parse_list, parse_names
-    from harlab.experiments.reproduce_mranet import Limits, reproduce_mranet
-
-    lim = Limits(
-        folds=folds, run_folds=run_folds, seeds=parse_list(seeds, "--seeds"),
-        only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
-        split_seed=split_seed,
-        epochs=epochs, max_time_s=max_time_per_run, patience=patience or None,
-        batch_size=batch_size, lr=lr, channels=parse_list(channels, "--channels"),
-        snrs=parse_list(snrs, "--snrs", float), snr_recordings=snr_recordings,
-        threads=threads, workers=workers, precision=precision, init=init,
+    from harlab.cli.common import parse_list, parse_names, study_events
+    from harlab.experiments.reproduce_mranet import (
+        Settings,
+        reproduce_mranet,
+        training_overrides,
     )
-    progress = _progress(no_progress)
-    task: list[Any] = []
 
-    def on_event(kind: str, info: dict[str, Any]) -> None:
-        if kind == "plan":
-            task.append(progress.add_task("reproduce mranet", total=info["total"]))
-            progress.console.print(f"{info['frames']} frames, {info['folds']} fold(s), "
-                                   f"{info['total']} models to train or reload", highlight=False)
-        elif kind == "stage":
-            progress.console.print(info["what"], highlight=False)
-        elif kind == "start" and task:
-            progress.update(task[0], description=f"{info['model']} fold {info['fold']} "
-                            f"seed {info['seed']}")
-        elif kind == "done" and task:
-            progress.advance(task[0])
-            whole = {h: c[-1]["macro_f1"] for h, c in info.get("decisions", {}).items()
-                     if c and c[-1]["frames"] == "recording" and c[-1]["macro_f1"] is not None}
-            scores = ", ".join(f"{h} F1 {info[f'{h}_macro_f1']:.4f}"
-                               + (f" (whole recordings {whole[h]:.4f})" if h in whole else "")
-                               for h in ("activity", "identity") if f"{h}_macro_f1" in info)
-            how = ("trained before, reloaded" if info.get("reused") else
-                   f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s")
-            progress.console.print(
-                f"{info['model']} fold {info['fold']} seed {info['seed']}: {scores}, {how}",
-                highlight=False)
-
-    with progress:
-        parent, _ = reproduce_mranet(
-            data=data, simulate=simulate, quick=quick, experiments=parse_names(experiments),
-            protocol=protocol, limits=lim, out=out,
-            command=_command_line(), on_event=on_event, resume=resume,
-            models=None if models is None else (parse_names(models) or []),
-            merge=list(merge or []),
-        )
+    settings = Settings(
+        experiments=parse_names(experiments) or [], protocol=protocol, folds=folds,
+        run_folds=run_folds, seeds=parse_list(seeds, "--seeds"),
+        only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
+        split_seed=split_seed, models=None if models is None else (parse_names(models) or []),
+        channels=parse_list(channels, "--channels"), snrs=parse_list(snrs, "--snrs", float),
+        snr_recordings=snr_recordings, workers=workers,
+    )
+    overrides = training_overrides(epochs, max_time_per_run, patience, batch_size, lr,
+                                   threads, precision, init)
+    overrides.append(f"train.progress={'false' if no_progress else 'true'}")
+    parent, _ = reproduce_mranet(
+        data=data, simulate=simulate, quick=quick, settings=settings, overrides=overrides,
+        out=out, command=_command_line(), on_event=study_events(console), resume=resume,
+        merge=list(merge or []),
+    )
     console.print(f"[bold]report[/bold] {parent / 'report.md'}, {parent / 'results.json'}")

@@ -51,7 +51,7 @@ def write_predictions(
 
     The activity head writes ``true``, ``pred``, ``probability``; the identity head
     ``true_identity``, ``pred_identity``, ``probability_identity``; FLWL runs add the
-    per-window loss-weight ratio ``flwl_rw``.
+    per-window loss-weight ratio ``flwl_rw`` and the branch's outputs ``flwl_w0``, ``flwl_w1``.
     """
     import pandas as pd
 
@@ -78,4 +78,6 @@ def write_predictions(
         cols[f"probability{sfx}"] = np.round(probs[head][np.arange(len(pred)), pred], 4)
     if "w" in probs:
         cols["flwl_rw"] = np.round(rw_from_w(torch.from_numpy(probs["w"])).numpy(), 4)
+        cols["flwl_w0"], cols["flwl_w1"] = np.round(probs["w"][:, 0], 6), np.round(
+            probs["w"][:, 1], 6)
     pd.DataFrame(cols).to_csv(path, index=False)

@@ -25,80 +25,21 @@ from harlab.evaluation.paired import (
     verdict,
 )
 
+
 # ------------------------------------------------------------------ run directories
-PLAN_FILE = "reproduce_plan.json"  # marks a `harlab reproduce mranet` directory
-
-
 def _is_run(p: Path) -> bool:
     """A finished harlab run (config.yaml + metrics.json)."""
     return (p / "config.yaml").is_file() and (p / "metrics.json").is_file()
 
 
-def _is_mranet_model(p: Path) -> bool:
-    """A finished model of a `harlab reproduce mranet` directory (``runs/<model>_fold..``)."""
-    return ((p / "metrics.json").is_file() and p.parent.name == "runs"
-            and (p.parent.parent / PLAN_FILE).is_file())
-
-
 def _run_dirs(root: Path, depth: int = 3) -> list[Path]:
-    """Finished runs at or below ``root``: harlab runs and the models of MRA-Net
-    reproductions, searched ``depth`` folders down; a run is not searched inside."""
-    if _is_run(root) or _is_mranet_model(root):
+    """Finished runs at or below ``root``, searched ``depth`` folders down (studies hold
+    their runs one folder down); a run is not searched inside."""
+    if _is_run(root):
         return [root]
-    if (root / PLAN_FILE).is_file():
-        runs = root / "runs"
-        return sorted(p for p in runs.iterdir() if _is_mranet_model(p)) if runs.is_dir() else []
     if depth == 0:
         return []
     return [r for p in sorted(root.iterdir()) if p.is_dir() for r in _run_dirs(p, depth - 1)]
-
-
-def _mranet_model(model_dir: Path, cache: dict[Path, Any]) -> tuple[dict[tuple[str, ...], Any],
-                                                                     dict[str, Any]]:
-    """Settings (as config-like key paths, for --where and pairing) and scores of one model
-    of a `harlab reproduce mranet` directory.
-
-    Pairing needs the same frames (the data folder's checksum), protocol, folds and fold
-    seed. Whole-recording decisions come from the model's ``metrics.json``, or for a model
-    reloaded by a later ``--resume`` from that reproduction's ``results.json`` row.
-    """
-    from harlab.errors import ConfigError
-    from harlab.experiments.reproduce_mranet import (
-        _data_fingerprint,
-        _fold_seed,
-        _limit_defaults,
-    )
-
-    parent = model_dir.parent.parent
-    if parent not in cache:
-        plan = json.loads((parent / PLAN_FILE).read_text())
-        # options added since the plan was written ran with their defaults
-        plan["limits"] = {**_limit_defaults(), **plan["limits"]}
-        if not plan.get("data_sha256"):  # written before the fingerprint: hash the folder
-            folder = Path(plan["data"])
-            if not folder.is_dir():
-                raise ConfigError(f"{parent}: its plan has no data fingerprint and its data "
-                                  f"folder {folder} is not here, so its models cannot be paired")
-            plan["data_sha256"] = _data_fingerprint(folder)
-        res = parent / "results.json"
-        rows = json.loads(res.read_text()).get("runs", []) if res.is_file() else []
-        cache[parent] = (plan, {r.get("run"): r for r in rows})
-    plan, rows = cache[parent]
-    lim = plan["limits"]
-    m = json.loads((model_dir / "metrics.json").read_text())
-    settings: dict[tuple[str, ...], Any] = {
-        ("data", "sha256"): plan["data_sha256"],
-        ("data", "split", "protocol"): plan["protocol"],
-        ("data", "split", "folds"): lim["folds"],
-        ("data", "split", "seed"): _fold_seed(lim),
-        ("data", "split", "val_fraction"): lim.get("val_fraction"),
-        ("data", "split", "fold"): m["fold"],
-        ("model", "name"): m["model"], ("model", "channels"): lim.get("channels"),
-        ("train", "seed"): m["seed"]}
-    settings.update({("train", k): v for k, v in lim.items()
-                     if k not in ("folds", "seeds", "split_seed", "val_fraction", "channels")})
-    dec = m.get("decisions") or rows.get(f"runs/{model_dir.name}", {}).get("decisions")
-    return settings, head_scores(m["test"], dec)
 
 
 def head_scores(heads: dict[str, dict[str, Any]], dec: dict[str, Any] | None
@@ -153,16 +94,13 @@ def run_scores(run_dir: Path, metrics: dict[str, Any]) -> dict[str, dict[str, An
 def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
     """The finished runs under ``root`` that match ``where``.
 
-    ``root`` is one run, or a folder holding runs up to three folders down (cv, ablation,
-    ``reproduce danhar``), or a ``harlab reproduce mranet`` directory, or a folder of those.
-    Each is ``{run, pair_key, model, scores}``: the pairing key is the run's data settings
-    (dataset, windows, split with its seed and fold; not paths) plus its training seed, so
-    two runs pair exactly when they saw the same train/validation/test data and seed. An
-    MRA-Net reproduction's models pair by the frame folder's checksum, protocol, number of
-    folds, fold seed, fold and seed; their settings for ``where`` are ``model.name``,
-    ``model.channels``, ``train.<limit>`` (epochs, precision, init, ...) and ``data.*``.
-    ``scores`` are per head: per-window test macro-F1 and, where scored, the macro-F1 of
-    one decision per test segment (from ``metrics.json``).
+    ``root`` is one run, or a folder holding runs up to three folders down (a study: cv,
+    ablation, reproduction; or a folder of studies). Each is ``{run, pair_key, model,
+    scores}``: the pairing key is the run's data settings (dataset, windows, split with its
+    seed and fold; not paths) plus its training seed, so two runs pair exactly when they saw
+    the same train/validation/test data and seed. ``scores`` are per head: per-window test
+    macro-F1 and, where scored, the macro-F1 of one decision per test segment (from
+    ``metrics.json``).
     """
     from harlab.config import computed_settings, from_dict, load_yaml
     from harlab.errors import ConfigError, HarlabError
@@ -177,19 +115,13 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
     except OSError as exc:
         raise ConfigError(f"{root}: cannot search it for runs ({exc})") from None
     out = []
-    plans: dict[Path, Any] = {}
     for run in found:
         try:
-            if _is_run(run):
-                check_format(run)
-                settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
-                if not _matches(settings, filters):
-                    continue
-                scores = run_scores(run, json.loads((run / "metrics.json").read_text()))
-            else:
-                settings, scores = _mranet_model(run, plans)
-                if not _matches(settings, filters):
-                    continue
+            check_format(run)
+            settings = computed_settings(from_dict(load_yaml(run / "config.yaml")).to_dict())
+            if not _matches(settings, filters):
+                continue
+            scores = run_scores(run, json.loads((run / "metrics.json").read_text()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, HarlabError) as exc:
             raise ConfigError(f"{run}: not a readable run ({type(exc).__name__}: {exc})"
                               ) from None
@@ -200,8 +132,7 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
                     "fold": settings.get(("data", "split", "fold")),
                     "model": settings.get(("model", "name")), "scores": scores})
     if not out:
-        raise ConfigError(f"{root}: no finished harlab run (config.yaml + metrics.json) or "
-                          "MRA-Net reproduction model (runs/*/metrics.json)"
+        raise ConfigError(f"{root}: no finished harlab run (config.yaml + metrics.json)"
                           + (f" matching {' and '.join(where or [])}" if where else ""))
     return out
 

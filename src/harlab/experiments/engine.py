@@ -61,6 +61,8 @@ class Plan:
     ``folds`` None keeps the base config's split; otherwise each run sets
     ``data.split.fold``. ``seed_split``: the split is drawn with each run's seed too (cv
     over seeds); else only ``train.seed`` follows the seed and the split stays as given.
+    ``identity``: more that a resumed or merged study must share (e.g. a checksum of the
+    data, which the config's path alone does not pin down across machines).
     """
 
     kind: str
@@ -69,6 +71,7 @@ class Plan:
     folds: list[int] | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     seed_split: bool = False
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -111,10 +114,12 @@ class Plan:
         return cfg
 
     def record(self) -> dict[str, Any]:
-        """What must match for a resume or merge (folds and seeds may be extended)."""
+        """What must match for a resume or merge (variants, folds and seeds may be added;
+        a variant kept under its name keeps its overrides)."""
         return {"kind": self.kind, "base": self.base.to_dict(),
                 "variants": [[v.name, list(v.overrides)] for v in self.variants],
-                "seed_split": self.seed_split, "folds_given": self.folds is not None}
+                "seed_split": self.seed_split, "folds_given": self.folds is not None,
+                "identity": self.identity}
 
 
 @dataclass
@@ -127,7 +132,9 @@ class RunResult:
     reused: bool = False
 
 
-def _read_study(directory: Path, action: str) -> dict[str, Any]:
+def read_study(directory: Path, action: str) -> dict[str, Any]:
+    """A study directory's ``study.json``; a one-line error where it is missing,
+    unreadable or of another run format. ``action`` names what is refused."""
     path = directory / STUDY_FILE
     if not path.is_file():
         raise ConfigError(f"cannot {action} {directory}: no {STUDY_FILE} there (not a study "
@@ -155,10 +162,15 @@ def _check_same_plan(stored: dict[str, Any], plan: Plan, where: Path, action: st
     diff = settings_difference(old.get("base") or {}, now["base"], "now")
     if diff:
         raise ConfigError(f"cannot {action} {where} with another config ({diff})")
-    for key in ("variants", "seed_split", "folds_given"):
-        if old.get(key) != now[key]:
+    for key in ("seed_split", "folds_given", "identity"):
+        if old.get(key, {} if key == "identity" else None) != now[key]:
             raise ConfigError(f"cannot {action} {where} with other {key.replace('_', ' ')} "
                               f"({old.get(key)} there, {now[key]} now)")
+    stored_variants = dict((n, o) for n, o in old.get("variants") or [])
+    for name, overrides in now["variants"]:
+        if name in stored_variants and stored_variants[name] != overrides:
+            raise ConfigError(f"cannot {action} {where}: variant {name} is {overrides} now, "
+                              f"{stored_variants[name]} there")
 
 
 def finished_runs(parent: Path) -> dict[str, Path]:
@@ -180,27 +192,31 @@ def finished_runs(parent: Path) -> dict[str, Path]:
 
 def open_study(plan: Plan, out: str | Path, command: str = "",
                resume: str | Path | None = None, merge: list[str | Path] | None = None,
-               on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:
-    """A new study directory under ``out``, or the one being resumed (``merge``: copy the
+               on_event: Event | None = None, parent: Path | None = None,
+               extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+    """A new study directory under ``out`` (or ``parent``, a new directory the caller
+    created, e.g. to simulate data into), or the one being resumed (``merge``: copy the
     finished runs of these other studies in first). Returns it and its study record;
-    a resumed plan keeps its stored folds and seeds first and never drops one."""
+    a resumed plan keeps its stored variants, folds and seeds first and never drops one.
+    ``extra``: facts a new study records (``study.json``'s ``extra``), e.g. its data."""
     emit = on_event or (lambda kind, info: None)
     if merge and resume is None:
         raise ConfigError("--merge copies runs into the study being resumed: give it with "
                           "--resume DIR")
     if resume is None:
-        parent = create_run_dir(out, f"{plan.kind}_{plan.name()}")
+        parent = parent or create_run_dir(out, f"{plan.kind}_{plan.name()}")
         record = {"harlab_run_format": RUN_FORMAT, "plan": plan.record(), "command": command,
+                  "extra": dict(extra or {}),
                   "started": datetime.now().isoformat(timespec="seconds"), "resumes": [],
                   "merged": [], "seeds": list(plan.seeds), "folds": plan.folds, "runs": []}
         write_json(parent / STUDY_FILE, record)
         emit("study", {"directory": str(parent), "resumed": False, "finished": 0})
         return parent, record
     parent = Path(resume)
-    record = _read_study(parent, "resume")
+    record = read_study(parent, "resume")
     _check_same_plan(record, plan, parent, "resume")
     sources = [Path(m) for m in merge or []]
-    checked = [(src, _read_study(src, "merge")) for src in sources]
+    checked = [(src, read_study(src, "merge")) for src in sources]
     for src, stored in checked:  # every source is checked before anything is copied
         if src.resolve() == parent.resolve():
             raise ConfigError(f"cannot merge {src}: that is the study being resumed")
@@ -219,7 +235,11 @@ def open_study(plan: Plan, out: str | Path, command: str = "",
 
 
 def _extend(plan: Plan, stored: dict[str, Any]) -> None:
-    """Put a stored study's seeds (and folds) first in ``plan``; the new ones follow."""
+    """Put a stored study's variants, seeds (and folds) first in ``plan``; new ones follow."""
+    mine = {v.name: v for v in plan.variants}
+    old = [Variant(n, tuple(o)) for n, o in (stored.get("plan") or {}).get("variants") or []]
+    plan.variants = [*old, *(v for v in plan.variants if v.name not in {o.name for o in old})]
+    plan.variants = [mine.get(v.name, v) for v in plan.variants]
     plan.seeds = [*stored.get("seeds", []), *(s for s in plan.seeds
                                              if s not in stored.get("seeds", []))]
     if plan.folds is not None:
@@ -248,20 +268,27 @@ def _merge(parent: Path, src: Path, stored: dict[str, Any]) -> dict[str, Any]:
 def run_study(parent: Path, plan: Plan, record: dict[str, Any],
               on_event: Event | None = None,
               after_run: Callable[[list[RunResult]], None] | None = None,
-              train: Callable[..., Any] | None = None) -> list[RunResult]:
+              train: Callable[..., Any] | None = None,
+              train_only: set[str] | None = None,
+              include: Callable[[PlannedRun], bool] | None = None) -> list[RunResult]:
     """Train or reuse every planned run; ``study.json`` and ``after_run(results so far)``
-    after each one. Returns the finished runs in plan order."""
+    after each one. Returns the finished runs in plan order. ``train_only``: variants that
+    may be trained now; runs of the others are reused where finished, else left out.
+    ``include``: the planned runs this invocation is about (default: all); a resumed plan
+    also holds the runs of earlier invocations, which stay where they are."""
     if train is None:
         from harlab.training import train
     emit = on_event or (lambda kind, info: None)
     done = finished_runs(parent)
-    planned = plan.runs()
+    planned = [p for p in plan.runs() if include is None or include(p)]
     results: list[RunResult] = []
     for i, p in enumerate(planned, start=1):
         where = {"index": i, "total": len(planned), "run": p.name, "variant": p.variant,
                  "fold": p.fold, "seed": p.seed}
         if p.name in done:
             res = _reuse(done[p.name], p)
+        elif train_only is not None and p.variant not in train_only:
+            continue
         else:
             emit("start", where)
             cfg = copy.deepcopy(p.cfg)
@@ -301,5 +328,6 @@ def _save(parent: Path, plan: Plan, record: dict[str, Any], results: list[RunRes
     record["runs"] = [{"name": r.planned.name, "variant": r.planned.variant,
                        "fold": r.planned.fold, "seed": r.planned.seed,
                        "run": r.run_dir.name, "reused": r.reused} for r in results]
-    record["complete"] = len(results) == len(plan.runs())
+    record["complete"] = all(p.name in {r.planned.name for r in results} for p in plan.runs())
+    record["plan"]["variants"] = [[v.name, list(v.overrides)] for v in plan.variants]
     write_json(parent / STUDY_FILE, record)
