@@ -1,7 +1,7 @@
 """How much person identity do single radar frames carry? Linear probes; prints JSON.
 
-A frame dataset (``harlab simulate radar --out DIR`` or any frame folder) is split by
-``harlab reproduce mranet``'s own ``make_folds`` (recording protocol, fold 0 of
+A frame dataset (``harlab simulate radar --out DIR`` or any frame folder) is split as
+``harlab reproduce mranet`` splits it (the stratified recording split, fold 0 of
 ``--folds``; its training and validation parts train the probe) and probed with z-score +
 PCA + logistic regression on two feature sets (``harlab.evaluation.probe``): pooled
 pixels and phase/direction-invariant features (Doppler profile, folded profile,
@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
+from harlab.data.splits import frame_split
 from harlab.errors import HarlabError
 from harlab.evaluation.probe import frame_probe
-from harlab.experiments.reproduce_mranet import load_frames, make_folds
+from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
 
 
 def main() -> None:
@@ -37,11 +38,16 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     try:
-        fr = load_frames(args.data)
-        tr, va, te = make_folds(fr, args.folds, "recording", seed=0, val_fraction=0.2)[0]
-        out = {"data": str(args.data), "activities": len(fr.activities)}
-        out.update(frame_probe(fr.x, fr.activity, fr.person, np.sort(np.concatenate([tr, va])), te,
-                               fr.activities, components=args.components))
+        stack, table = read_frames_dataset(args.data)
+        names = table["activity"].astype(str).to_numpy()
+        activities = label_order(names, read_metadata(args.data).get("classes"))
+        act = np.array([activities.index(a) for a in names])
+        per = np.unique(table["person"].astype(str).to_numpy(), return_inverse=True)[1]
+        sp = frame_split(act, per, table["recording"].astype(str).to_numpy(), args.folds)
+        out = {"data": str(args.data), "activities": len(activities)}
+        out.update(frame_probe(np.ascontiguousarray(stack.transpose(0, 2, 1)), act, per,
+                               np.sort(np.concatenate([sp.train, sp.val])), sp.test,
+                               activities, components=args.components))
     except HarlabError as exc:  # a bad folder or too few recordings: one line, no traceback
         sys.exit(f"error: {exc}")
     out["seconds"] = round(time.perf_counter() - t0, 1)

@@ -10,14 +10,13 @@ above chance, and that the same test detects persons that differ in body only.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from harlab.data.splits import frame_split
 from harlab.errors import DataError
 from harlab.evaluation.probe import frame_probe, invariant_features, pooled_pixels
-from harlab.experiments.reproduce_mranet import Frames, make_folds
 from harlab.radar.body import PersonSpec
 from harlab.radar.processing import frames, process
 from harlab.radar.simulate import DEFAULT_PERSONS, SimulationConfig, simulate_dataset
@@ -46,9 +45,8 @@ def _frames(persons: list[PersonSpec], recordings: int = 8, duration: float = 6.
 
 def _probe(x, act, per, rec) -> dict:
     """The probe on fold 0 of 4 of reproduce mranet's recording-grouped folds."""
-    fr = Frames(x, act, per, rec.astype(str), list(ACTS), sorted(set(per.tolist())), Path("."))
-    tr, va, te = make_folds(fr, 4, "recording", seed=0, val_fraction=0.2)[0]
-    train = np.sort(np.concatenate([tr, va]))
+    sp = frame_split(act, per, rec.astype(str), 4, fold=0, seed=0, val_fraction=0.2)
+    train, te = np.sort(np.concatenate([sp.train, sp.val])), sp.test
     return frame_probe(x, act, per, train, te, list(ACTS), components=60,
                        features=("invariant",))
 

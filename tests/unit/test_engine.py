@@ -34,11 +34,11 @@ class FakeTrain:
         self.fail_after = fail_after
 
     def __call__(self, cfg):
-        if self.fail_after is not None and len(self.names) == self.fail_after:
-            raise Interrupted
-        self.names.append(cfg.name)
         run = create_run_dir(cfg.output_dir, cfg.name)
         (run / "config.yaml").write_text(dump_yaml(cfg))
+        if self.fail_after is not None and len(self.names) == self.fail_after:
+            raise Interrupted  # killed mid-run: its directory has no metrics.json
+        self.names.append(cfg.name)
         f1 = 0.5 + 0.01 * cfg.train.seed + 0.1 * (cfg.data.split.fold or 0)
         metrics = {"test": {"macro_f1": f1, "accuracy": f1, "weighted_f1": f1, "n": 10}}
         (run / "metrics.json").write_text(json.dumps(metrics))
@@ -137,6 +137,6 @@ def test_merge_copies_the_runs_another_machine_finished(tmp_path: Path) -> None:
     train = FakeTrain()
     results = run_study(parent, p, record, train=train)
     assert train.names == ["s_b_fold1_seed1"] and len(results) == 8
-    assert len([d for d in b.iterdir() if d.is_dir()]) == 3  # copied, not moved
+    assert len([d for d in b.iterdir() if d.is_dir()]) == 4  # copied, not moved (+ the killed)
     with pytest.raises(ConfigError, match="that is the study being resumed"):
         open_study(plan(seeds=(0,)), here, resume=a, merge=[a])

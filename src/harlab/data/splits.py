@@ -431,3 +431,19 @@ def _session_split(
         {"train": train_subjects, "val": train_subjects, "test": test_subjects},
         int(straddle.sum()),
     )
+
+
+def frame_split(activity: np.ndarray, person: np.ndarray, recording: np.ndarray, folds: int,
+                fold: int = 0, seed: int = 0, val_fraction: float = 0.2) -> Split:
+    """Fold ``fold`` of the stratified recording split of labelled frames (one window per
+    frame): what a radar run with ``split.kind=recording, stratify: true`` trains on, for
+    code that has the frames' labels alone (linear probes, benchmarks)."""
+    n = len(activity)
+    metas = [RecordingMeta(str(p), str(r), 1, 1.0) for p, r in zip(person, recording,
+                                                                   strict=True)]
+    windows = Windows(x=np.zeros((n, 1, 1), np.float32), y=np.asarray(activity, np.int64),
+                      recording=np.arange(n), start=np.zeros(n, np.int64),
+                      purity=np.ones(n, np.float32), rate=1.0, length=1, step=1)
+    cfg = SplitConfig(kind="recording", stratify=True, folds=folds, fold=fold, seed=seed,
+                      val_fraction=val_fraction)
+    return make_split(windows, metas, cfg)

@@ -222,7 +222,7 @@ def open_study(plan: Plan, out: str | Path, command: str = "",
             raise ConfigError(f"cannot merge {src}: that is the study being resumed")
         _check_same_plan(stored, plan, src, "merge")
     for src, stored in checked:
-        info = _merge(parent, src, stored)
+        info = _merge(parent, src)
         record["merged"].append(info)
         _extend(plan, stored)
         emit("merged", info)
@@ -247,7 +247,7 @@ def _extend(plan: Plan, stored: dict[str, Any]) -> None:
         plan.folds = [*old, *(f for f in plan.folds if f not in old)]
 
 
-def _merge(parent: Path, src: Path, stored: dict[str, Any]) -> dict[str, Any]:
+def _merge(parent: Path, src: Path) -> dict[str, Any]:
     """Copy the finished runs of study ``src`` that ``parent`` lacks (copied, never moved;
     a taken directory name gets ``-2``); unfinished runs there are counted."""
     mine, theirs = finished_runs(parent), finished_runs(src)
@@ -258,11 +258,10 @@ def _merge(parent: Path, src: Path, stored: dict[str, Any]) -> dict[str, Any]:
             continue
         dest = first_free(parent, run.name, lambda d, f=run: shutil.copytree(f, d))
         copied.append(dest.name)
-    plan = stored.get("plan") or {}
-    planned = (len(stored.get("seeds") or []) * len(stored.get("folds") or [None])
-               * len(plan.get("variants") or [None]))
+    started = [d for d in src.iterdir() if (d / "config.yaml").is_file()
+               and not (d / "metrics.json").is_file()]  # killed or failed there
     return {"from": str(src), "copied": len(copied), "already_there": there,
-            "unfinished": max(planned - len(theirs), 0), "runs": copied}
+            "unfinished": len(started), "runs": copied}
 
 
 def run_study(parent: Path, plan: Plan, record: dict[str, Any],
