@@ -149,7 +149,7 @@ def test_quick_run_writes_report_json_and_figures(tmp_path: Path) -> None:
     assert len(collect_runs(run, ["model.channels=[4,8,8]", "train.init=orthogonal"])) == 3
     res = runner.invoke(cli.app, ["compare", str(run), str(run), "--where-a",
                                   "model.name=mranet_flwl", "--where-b",
-                                  "model.name=mranet_identity", "--output-dir",
+                                  "model.name=mranet_identity", "--out",
                                   str(tmp_path / "cmp")])
     assert res.exit_code == 0, res.output
     (cmp_dir,) = (tmp_path / "cmp").iterdir()

@@ -37,7 +37,7 @@ def ablate_danhar(
                           "temporal_channel,channel_temporal (default: all)"),
     ] = None,
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
     resume: StudyResume = None,
@@ -47,7 +47,7 @@ def ablate_danhar(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.ablation import run_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console,
                              resume=resume, merge=merge)
@@ -66,7 +66,7 @@ def ablate_tasks(
                           "fixed,uncertainty (default: the config's)"),
     ] = None,
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
     resume: StudyResume = None,
@@ -76,7 +76,7 @@ def ablate_tasks(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.tasks_ablation import run_tasks_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
                                    resume=resume, merge=merge)

@@ -15,7 +15,8 @@ NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")]
 Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
 Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]
-OutputDir = Annotated[str | None, typer.Option(help="where run directories go")]
+OutputDir = Annotated[str | None, typer.Option(
+    "--out", help="parent folder of the new run directory (default: the config's output_dir)")]
 StudyResume = Annotated[Path | None, typer.Option(
     help="continue the study in this directory (same config, --set and variants; finished "
          "runs are reused); --seeds it lacks are added")]

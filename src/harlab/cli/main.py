@@ -90,7 +90,7 @@ def train(
     devices: Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")] = None,
     strategy: Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")] = None,
     num_nodes: Annotated[int | None, typer.Option(help="Trainer num_nodes")] = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
     ] = None,
@@ -118,7 +118,7 @@ def train(
         "train.num_nodes": num_nodes,
     }
     overrides = list(set_ or []) + [f"{k}={v}" for k, v in flag_map.items() if v is not None]
-    cfg = load_with_overrides(config, overrides, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, overrides, epochs, out, no_progress)
     if cfg.description:
         console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
     result = run_train(cfg, resume=resume, console=console)
@@ -158,12 +158,14 @@ def compare(
     where_b: Annotated[
         list[str] | None, typer.Option("--where-b", help="the same for B's runs")
     ] = None,
-    output_dir: Annotated[str, typer.Option(help="where the comparison directory goes")] = "runs",
+    out: Annotated[
+        str, typer.Option("--out", help="parent folder of the new comparison directory")
+    ] = "runs",
 ) -> None:
     """A minus B, runs paired by data split and seed: interval, wins, paired tests."""
     from harlab.experiments.compare import write_comparison
 
-    parent, _ = write_comparison(a, b, where_a, where_b, output_dir)
+    parent, _ = write_comparison(a, b, where_a, where_b, out)
     console.print((parent / "compare.md").read_text(), markup=False, highlight=False)
     console.print(f"comparison directory: [bold]{parent}[/bold]")
 
@@ -174,7 +176,7 @@ def cv(
     folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,
     seeds: Seeds = "0",
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
 ) -> None:
@@ -182,7 +184,7 @@ def cv(
     from harlab.cli.common import load_with_overrides, parse_list
     from harlab.experiments.cv import cross_validate
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
     parent, out = cross_validate(cfg, fold_list, seed_list, console=console)

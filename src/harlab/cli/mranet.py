@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harlab.cli.common import NoProgress, Overrides
+from harlab.cli.common import NoProgress, OutputDir, Overrides
 
 console = Console()
 
@@ -28,7 +28,7 @@ def search_ratio(
         typer.Option(help="comma-separated ratios (default: the paper's 2/3,3/4,11/14,12/13,1)"),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="maximum epochs per run")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where the search directory goes")] = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
     set_: Overrides = None,
 ) -> None:
@@ -37,7 +37,7 @@ def search_ratio(
     from harlab.experiments.ratio_search import ratio_search
     from harlab.tasks.losses import PAPER_RATIOS
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
     grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
     parent, out = ratio_search(cfg, grid, console=console)
     console.print((parent / "ratio_search.md").read_text())
