@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harlab.cli.main import app
@@ -84,3 +86,34 @@ def test_the_old_output_dir_spelling_is_gone(command: str,
     argv, target = WRITERS[command]
     result = run_until([*argv, "--output-dir", "x"], target, monkeypatch)
     assert result.exit_code == 2 and "No such option" in result.output
+
+
+TRAINERS = ["train", "cv", "ablate danhar", "ablate tasks", "search-ratio", "reproduce danhar"]
+
+
+def trained_with(command: str, call: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
+    """``train.threads`` of the runs ``command``'s recorded call would train."""
+    args, kwargs = call
+    if command == "reproduce danhar":  # overrides applied to every preset
+        from harlab.config import load_config
+
+        return load_config(ROOT / DEMO, kwargs["overrides"]).train.threads
+    return args[0].train.threads
+
+
+@pytest.mark.parametrize("command", TRAINERS)
+def test_threads_sets_train_threads(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    argv, target = WRITERS[command]
+    assert trained_with(command, invoke([*argv, "--threads", "3"], target, monkeypatch)) == 3
+    assert trained_with(command, invoke(argv, target, monkeypatch)) is None  # torch's default
+    result = run_until([*argv, "--threads", "0"], target, monkeypatch)
+    assert result.exit_code == 2 and "--threads" in result.output
+
+
+@settings(max_examples=25, deadline=None)
+@given(threads=st.integers(1, 4096), before=st.integers(1, 64))
+def test_threads_reach_the_config_over_a_set(threads: int, before: int) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        argv = ["train", DEMO, "--set", f"train.threads={before}", "--threads", str(threads)]
+        (cfg,), _ = invoke(argv, WRITERS["train"][1], mp)
+    assert cfg.train.threads == threads  # the shortcut wins over --set, as the others do

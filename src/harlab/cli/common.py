@@ -17,6 +17,8 @@ Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
 Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]
 OutputDir = Annotated[str | None, typer.Option(
     "--out", help="parent folder of the new run directory (default: the config's output_dir)")]
+Threads = Annotated[int | None, typer.Option(
+    min=1, help="torch CPU threads for training (sets train.threads; default: torch's)")]
 StudyResume = Annotated[Path | None, typer.Option(
     help="continue the study in this directory (same config, --set and variants; finished "
          "runs are reused); --seeds it lacks are added")]
@@ -25,24 +27,38 @@ StudyMerge = Annotated[list[Path] | None, typer.Option(metavar="<path>",
          "config (e.g. seeds trained on another machine); repeatable")]
 
 
-def load_with_overrides(
-    config: Path | None,
-    set_: list[str] | None,
+def shortcut_overrides(
     epochs: int | None = None,
     output_dir: str | None = None,
     no_progress: bool = False,
-) -> Any:
-    """The RunConfig of a command: YAML + ``--set`` overrides + the common shortcut options."""
-    from harlab.config import load_config
-
-    overrides = list(set_ or [])
+    threads: int | None = None,
+) -> list[str]:
+    """The ``key.path=value`` overrides the common shortcut options stand for."""
+    overrides = []
     if epochs is not None:
         overrides.append(f"train.max_epochs={epochs}")
     if output_dir is not None:
         overrides.append(f"output_dir={output_dir}")
     if no_progress:
         overrides.append("train.progress=false")
-    return load_config(config, overrides)
+    if threads is not None:
+        overrides.append(f"train.threads={threads}")
+    return overrides
+
+
+def load_with_overrides(
+    config: Path | None,
+    set_: list[str] | None,
+    epochs: int | None = None,
+    output_dir: str | None = None,
+    no_progress: bool = False,
+    threads: int | None = None,
+) -> Any:
+    """The RunConfig of a command: YAML + ``--set`` overrides + the common shortcut options."""
+    from harlab.config import load_config
+
+    shortcuts = shortcut_overrides(epochs, output_dir, no_progress, threads)
+    return load_config(config, [*(set_ or []), *shortcuts])
 
 
 def parse_list(text: str, option: str, kind: Callable[[str], T] = int) -> list[T]:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
-from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds
+from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds, Threads
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
 from harlab.cli.mranet import search_ratio
@@ -95,6 +95,7 @@ def train(
         Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
     ] = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
@@ -118,7 +119,7 @@ def train(
         "train.num_nodes": num_nodes,
     }
     overrides = list(set_ or []) + [f"{k}={v}" for k, v in flag_map.items() if v is not None]
-    cfg = load_with_overrides(config, overrides, epochs, out, no_progress)
+    cfg = load_with_overrides(config, overrides, epochs, out, no_progress, threads)
     if cfg.description:
         console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
     result = run_train(cfg, resume=resume, console=console)
@@ -178,13 +179,14 @@ def cv(
     epochs: Epochs = None,
     out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
 ) -> None:
     """Cross-validate: train every fold (x seeds) and report mean ± std of the test scores."""
     from harlab.cli.common import load_with_overrides, parse_list
     from harlab.experiments.cv import cross_validate
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
     parent, out = cross_validate(cfg, fold_list, seed_list, console=console)

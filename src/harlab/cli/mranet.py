@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harlab.cli.common import NoProgress, OutputDir, Overrides
+from harlab.cli.common import NoProgress, OutputDir, Overrides, Threads
 
 console = Console()
 
@@ -30,6 +30,7 @@ def search_ratio(
     epochs: Annotated[int | None, typer.Option(help="maximum epochs per run")] = None,
     out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
 ) -> None:
     """Greedy search of the fixed loss-weight ratio (MRA-Net Table 5), chosen on validation."""
@@ -37,7 +38,7 @@ def search_ratio(
     from harlab.experiments.ratio_search import ratio_search
     from harlab.tasks.losses import PAPER_RATIOS
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
     grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
     parent, out = ratio_search(cfg, grid, console=console)
     console.print((parent / "ratio_search.md").read_text())
