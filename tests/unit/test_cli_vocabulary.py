@@ -117,3 +117,78 @@ def test_threads_reach_the_config_over_a_set(threads: int, before: int) -> None:
         argv = ["train", DEMO, "--set", f"train.threads={before}", "--threads", str(threads)]
         (cfg,), _ = invoke(argv, WRITERS["train"][1], mp)
     assert cfg.train.threads == threads  # the shortcut wins over --set, as the others do
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_help_lists_every_split_kind(command: str) -> None:
+    from harlab.config import SPLIT_KINDS
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    line = next(ln for ln in result.output.splitlines() if "--split " in ln)
+    assert " | ".join((*SPLIT_KINDS, "loso")) in line
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_split_loso_is_subject_wise_with_one_fold_per_subject(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv, target = WRITERS[command]
+    (cfg, *_), _ = invoke([*argv, "--split", "loso"], target, monkeypatch)
+    assert cfg.data.split.kind == "subject" and cfg.data.split.folds == "loso"
+    (cfg, *_), _ = invoke([*argv, "--split", "recording"], target, monkeypatch)
+    assert cfg.data.split.kind == "recording" and cfg.data.split.folds == 5  # demo.yaml's
+
+
+def test_an_unknown_split_is_one_line_naming_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harlab.errors import ConfigError
+
+    result = run_until(["train", DEMO, "--split", "subjct"], WRITERS["train"][1], monkeypatch)
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == ("--split must be one of random, subject, session, "
+                                     "recording, given, loso; got 'subjct'. Did you mean "
+                                     "'subject'?")
+
+
+SHORTCUTS = ["--dataset", "usc_had", "--path", "/data/usc had #2", "--model", "cnn",
+             "--split", "session", "--epochs", "2", "--batch-size", "32", "--lr", "1e-5",
+             "--precision", "bf16-mixed", "--devices", "2", "--strategy", "ddp",
+             "--num-nodes", "2", "--threads", "1", "--no-progress", "--out", "/tmp/r"]
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_cv_takes_the_shortcuts_train_takes(command: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    argv, target = WRITERS[command]
+    (cfg, *_), _ = invoke([*argv, *SHORTCUTS], target, monkeypatch)
+    assert (cfg.data.dataset, cfg.data.path, cfg.model.name) == ("usc_had", "/data/usc had #2",
+                                                                 "cnn")
+    assert cfg.data.split.kind == "session" and cfg.train.max_epochs == 2
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.precision) == (32, 1e-5, "bf16-mixed")
+    assert (cfg.train.devices, cfg.train.strategy, cfg.train.num_nodes) == (2, "ddp", 2)
+    assert cfg.train.threads == 1 and cfg.train.progress is False and cfg.output_dir == "/tmp/r"
+
+
+def test_train_seed_draws_the_split_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    (cfg,), _ = invoke(["train", DEMO, "--seed", "7"], WRITERS["train"][1], monkeypatch)
+    assert cfg.train.seed == 7 and cfg.data.split.seed == 7
+
+
+@settings(max_examples=40, deadline=None)
+@given(lr=st.floats(min_value=1e-12, max_value=10.0, allow_subnormal=False),
+       path=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                    min_size=1).filter(lambda p: not p.startswith("-")))
+def test_option_values_reach_the_config_unchanged(lr: float, path: str) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        argv = ["train", DEMO, "--lr", repr(lr), "--path", path, "--out", path]
+        (cfg,), _ = invoke(argv, WRITERS["train"][1], mp)
+    assert cfg.train.lr == lr and cfg.data.path == path and cfg.output_dir == path
+
+
+def test_shortcut_overrides_name_only_known_options() -> None:
+    from harlab.cli.common import shortcut_overrides
+
+    assert shortcut_overrides(seed=1, model=None) == ["train.seed=1", "data.split.seed=1"]
+    assert shortcut_overrides(True, split="loso") == [
+        "data.split.kind=subject", "data.split.folds=loso", "train.progress=false"]
+    with pytest.raises(TypeError, match="no shortcut option 'sead'"):
+        shortcut_overrides(sead=1)

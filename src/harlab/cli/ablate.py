@@ -49,7 +49,7 @@ def ablate_danhar(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.ablation import run_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console,
                              resume=resume, merge=merge)
@@ -79,7 +79,7 @@ def ablate_tasks(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.tasks_ablation import run_tasks_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
                                    resume=resume, merge=merge)

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,24 @@ from rich.table import Table
 
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
-from harlab.cli.common import Epochs, NoProgress, OutputDir, Overrides, Seeds, Threads
+from harlab.cli.common import (
+    BatchSize,
+    DataPath,
+    Dataset,
+    Devices,
+    Epochs,
+    Lr,
+    Model,
+    NoProgress,
+    NumNodes,
+    OutputDir,
+    Overrides,
+    Precision,
+    Seeds,
+    Split,
+    Strategy,
+    Threads,
+)
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
 from harlab.cli.mranet import search_ratio
@@ -78,18 +95,18 @@ def models() -> None:
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
-    dataset: Annotated[str | None, typer.Option(help="dataset name (harlab datasets)")] = None,
-    path: Annotated[str | None, typer.Option(help="dataset location, if not the default")] = None,
-    model: Annotated[str | None, typer.Option(help="model name (harlab models)")] = None,
-    split: Annotated[str | None, typer.Option(help="random | subject | session | given")] = None,
+    dataset: Dataset = None,
+    path: DataPath = None,
+    model: Model = None,
+    split: Split = None,
     epochs: Epochs = None,
-    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
     seed: Annotated[int | None, typer.Option(help="seed for split and training")] = None,
-    precision: Annotated[str | None, typer.Option(help="32-true | bf16-mixed | ...")] = None,
-    devices: Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")] = None,
-    num_nodes: Annotated[int | None, typer.Option(help="Trainer num_nodes")] = None,
+    precision: Precision = None,
+    devices: Devices = None,
+    strategy: Strategy = None,
+    num_nodes: NumNodes = None,
     out: OutputDir = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
@@ -104,22 +121,11 @@ def train(
     from harlab.evaluation.report import rich_metrics_table
     from harlab.training import train as run_train
 
-    flag_map: dict[str, Any] = {
-        "data.dataset": dataset,
-        "data.path": path,
-        "model.name": model,
-        "data.split.kind": split,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.seed": seed,
-        "data.split.seed": seed,
-        "train.precision": precision,
-        "train.devices": devices,
-        "train.strategy": strategy,
-        "train.num_nodes": num_nodes,
-    }
-    overrides = list(set_ or []) + [f"{k}={v}" for k, v in flag_map.items() if v is not None]
-    cfg = load_with_overrides(config, overrides, epochs, out, no_progress, threads)
+    cfg = load_with_overrides(
+        config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
+        split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+        devices=devices, strategy=strategy, num_nodes=num_nodes, threads=threads,
+    )
     if cfg.description:
         console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
     result = run_train(cfg, resume=resume, console=console)
@@ -174,9 +180,19 @@ def compare(
 @app.command()
 def cv(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
+    dataset: Dataset = None,
+    path: DataPath = None,
+    model: Model = None,
+    split: Split = None,
     folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,
     seeds: Seeds = "0",
     epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
+    precision: Precision = None,
+    devices: Devices = None,
+    strategy: Strategy = None,
+    num_nodes: NumNodes = None,
     out: OutputDir = None,
     no_progress: NoProgress = False,
     threads: Threads = None,
@@ -186,10 +202,14 @@ def cv(
     from harlab.cli.common import load_with_overrides, parse_list
     from harlab.experiments.cv import cross_validate
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
+    cfg = load_with_overrides(
+        config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
+        split=split, batch_size=batch_size, lr=lr, precision=precision, devices=devices,
+        strategy=strategy, num_nodes=num_nodes, threads=threads,
+    )
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
-    parent, out = cross_validate(cfg, fold_list, seed_list, console=console)
+    parent, _ = cross_validate(cfg, fold_list, seed_list, console=console)
     console.print((parent / "cv_summary.md").read_text())
     console.print(f"cross-validation directory: [bold]{parent}[/bold]")
 

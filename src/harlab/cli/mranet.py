@@ -38,7 +38,7 @@ def search_ratio(
     from harlab.experiments.ratio_search import ratio_search
     from harlab.tasks.losses import PAPER_RATIOS
 
-    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
     parent, out = ratio_search(cfg, grid, console=console)
     console.print((parent / "ratio_search.md").read_text())
