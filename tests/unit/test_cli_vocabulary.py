@@ -192,3 +192,64 @@ def test_shortcut_overrides_name_only_known_options() -> None:
         "data.split.kind=subject", "data.split.folds=loso", "train.progress=false"]
     with pytest.raises(TypeError, match="no shortcut option 'sead'"):
         shortcut_overrides(sead=1)
+
+
+# --- 80 columns -----------------------------------------------------------------------------
+
+def at_80_columns(argv: list[str], module: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``harlab ARGV`` printed by ``module``'s console on an 80-column terminal."""
+    from rich.console import Console
+
+    monkeypatch.setattr(importlib.import_module(module), "console", Console(width=80))
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.output.splitlines())) <= 80
+    assert "…" not in result.output  # nothing cut with an ellipsis
+    return result.output
+
+
+def test_datasets_prints_every_not_found_hint_whole(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from harlab.cli.common import in_cli_words
+    from harlab.data.sources import list_sources
+    from harlab.errors import HarlabError
+
+    monkeypatch.setenv("HARLAB_SHARED_DATA", str(tmp_path))  # nothing there
+    hints = []
+    for s in list_sources():
+        if s.name not in ("custom", "weak"):
+            try:
+                s.fingerprint(None)
+            except HarlabError as exc:
+                hints.append(in_cli_words(str(exc)))
+    assert len(hints) >= 6
+    out = at_80_columns(["datasets"], "harlab.cli.main", monkeypatch)
+    unwrapped = "".join(out.split())  # wrapped lines joined: every hint is there in full
+    for hint in hints:
+        assert "".join(hint.split()) in unwrapped
+    assert "pass --path to" in out and "path=" not in out
+
+
+def test_simulate_persons_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harlab.radar.simulate import DEFAULT_PERSONS
+
+    out = at_80_columns(["simulate", "persons"], "harlab.cli.simulate", monkeypatch)
+    for p in DEFAULT_PERSONS:
+        assert p.name in out and f"{p.height_m:.2f}" in out and f"{p.circle_speed_ms:.2f}" in out
+    for label in ("walk stride Hz", "run stride Hz", "jump vx m/s", "circle m/s", "female"):
+        assert label in out
+
+
+def test_source_messages_say_the_path_option() -> None:
+    from harlab.cli.common import in_cli_words
+
+    assert in_cli_words("unzip it and pass path= to that folder") == (
+        "unzip it and pass --path to that folder")
+    assert in_cli_words("give path=/x or glasgow_dir= or data.path=") == (
+        "give --path /x or glasgow_dir= or data.path=")
+
+
+def test_data_info_says_the_path_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARLAB_SHARED_DATA", str(tmp_path))
+    out = at_80_columns(["data", "info", "wisdm"], "harlab.cli.data", monkeypatch)
+    assert "pass --path to" in out and "path=" not in out

@@ -131,6 +131,13 @@ def load_with_overrides(
     return load_config(config, [*(set_ or []), *shortcuts])
 
 
+def in_cli_words(message: str) -> str:
+    """A data source's message as the command line says it: its ``path=`` is ``--path``."""
+    import re
+
+    return re.sub(r"(?<![\w.-])path= ?", "--path ", message)
+
+
 def parse_list(text: str, option: str, kind: Callable[[str], T] = int) -> list[T]:
     """``"0,1,2"`` -> ``[0, 1, 2]``; anything else is a one-line ConfigError naming the option."""
     from harlab.errors import ConfigError

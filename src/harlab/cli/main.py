@@ -58,11 +58,14 @@ err_console = Console(stderr=True)
 @app.command()
 def datasets() -> None:
     """List the datasets harlab can load and whether their data are found here."""
+    from harlab.cli.common import in_cli_words
     from harlab.data.sources import list_sources
 
     table = Table(title="datasets")
-    for col in ("name", "description", "data here"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    table.add_column("description")
+    table.add_column("data here")
+    notes: list[str] = []  # why a dataset is not found: printed in full below the table
     for s in list_sources():
         if s.name == "custom":
             found = "your files (--path)"
@@ -73,9 +76,15 @@ def datasets() -> None:
                 s.fingerprint(None)
                 found = "[green]found[/green]"
             except HarlabError as exc:
-                found = f"[red]not found[/red]: {str(exc)[:80]}"
+                notes.append(f"{len(notes) + 1}. {s.name}: {in_cli_words(str(exc))}")
+                found = f"[red]not found[/red] ({len(notes)})"
         table.add_row(s.name, s.summary, found)
     console.print(table)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
+    if notes:
+        console.print("`harlab data info NAME` has each dataset's facts and download.",
+                      markup=False, highlight=False)
 
 
 @app.command()
