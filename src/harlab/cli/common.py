@@ -1,4 +1,4 @@
-"""Small pieces shared by the command modules (kept free of heavy imports)."""
+"""Small pieces shared by the command modules (no heavy imports: harlab.config is light)."""
 
 from __future__ import annotations
 
