@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -96,6 +96,7 @@ class WindowConfig:
 
 
 SplitKind = Literal["random", "subject", "session", "recording", "given"]
+SPLIT_KINDS: tuple[str, ...] = get_args(SplitKind)  # validation and the CLI's help read these
 
 
 @dataclass
@@ -122,10 +123,9 @@ class SplitConfig:
     stratify: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in ("random", "subject", "session", "recording", "given"):
+        if self.kind not in SPLIT_KINDS:
             raise ConfigError(
-                "split.kind must be one of random, subject, session, recording, given; "
-                f"got {self.kind!r}"
+                f"split.kind must be one of {', '.join(SPLIT_KINDS)}; got {self.kind!r}"
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")

@@ -55,7 +55,7 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     config = tiny_multitask_config(tmp_path)
     out = tmp_path / "runs"
     args = ["ablate", "tasks", str(config), "--seeds", "0,1", "--weightings", "flwl,equal",
-            "--output-dir", str(out), "--no-progress"]
+            "--out", str(out), "--no-progress"]
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     said = " ".join(result.output.split())
@@ -147,7 +147,7 @@ def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
     config = tiny_multitask_config(tmp_path)
     out = tmp_path / "runs"
-    base = ["ablate", "tasks", str(config), "--output-dir", str(out), "--no-progress"]
+    base = ["ablate", "tasks", str(config), "--out", str(out), "--no-progress"]
     for extra, words in (
         (["--weightings", "loud"], "unknown loss weighting(s) ['loud']"),
         (["--seeds", "0,0"], "repeat"),

@@ -59,7 +59,7 @@ def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     config = tiny_config(tmp_path)
     out = tmp_path / "runs"
     args = ["ablate", "danhar", str(config), "--seeds", "0", "--epochs", "1",
-            "--arrangements", "none,channel_temporal", "--output-dir", str(out),
+            "--arrangements", "none,channel_temporal", "--out", str(out),
             "--no-progress", "--set", "train.batch_size=8"]
     proc = run_cli(args, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr

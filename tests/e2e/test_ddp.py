@@ -25,7 +25,7 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path: Path) -> None:
         "harlab.cli.main",
         "train",
         "configs/demo.yaml",
-        "--output-dir",
+        "--out",
         str(tmp_path / "runs"),
         "--no-progress",
         "--epochs",

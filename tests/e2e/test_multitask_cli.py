@@ -37,7 +37,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def mt_run(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     run_cli(["train", "configs/hapt_multitask_session.yaml", "--epochs", "1",
-             "--output-dir", str(out), *FAST], env)
+             "--out", str(out), *FAST], env)
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
 
@@ -111,7 +111,7 @@ def test_evaluate_and_predict_identity(mt_run: Path, env: dict[str, str],
 
 def test_identity_with_subject_split_is_one_line_error(env: dict[str, str],
                                                        tmp_path: Path) -> None:
-    proc = run_cli(["train", "configs/hapt_multitask_session.yaml", "--output-dir",
+    proc = run_cli(["train", "configs/hapt_multitask_session.yaml", "--out",
                     str(tmp_path), "--split", "subject", *FAST], env, check=False)
     assert proc.returncode == 2 and "split.kind=session" in proc.stderr
     assert "Traceback" not in proc.stderr and not list(tmp_path.iterdir())
@@ -119,7 +119,7 @@ def test_identity_with_subject_split_is_one_line_error(env: dict[str, str],
 
 def test_search_ratio(env: dict[str, str], tmp_path: Path) -> None:
     run_cli(["search-ratio", "configs/hapt_multitask_session.yaml", "--ratios", "0.6667,1",
-             "--epochs", "1", "--output-dir", str(tmp_path), *FAST], env)
+             "--epochs", "1", "--out", str(tmp_path), *FAST], env)
     (parent,) = list(tmp_path.iterdir())
     out = json.loads((parent / "ratio_search.json").read_text())
     assert [r["ratio"] for r in out["runs"]] == [0.6667, 1.0]

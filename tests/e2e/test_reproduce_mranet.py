@@ -126,7 +126,7 @@ def test_quick_run_writes_report_json_and_figures_from_ordinary_runs(tmp_path: P
     res = runner.invoke(cli.app, ["compare", str(run), str(run),
                                   "--where-a", "task.heads=[activity, identity]",
                                   "--where-b", "task.heads=[identity]",
-                                  "--output-dir", str(tmp_path / "cmp")])
+                                  "--out", str(tmp_path / "cmp")])
     assert res.exit_code == 0, res.output
     (cmp_dir,) = (tmp_path / "cmp").iterdir()
     got = json.loads((cmp_dir / "compare.json").read_text())

@@ -54,7 +54,7 @@ def hapt_run(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> P
             "configs/demo.yaml",
             "--epochs",
             "3",
-            "--output-dir",
+            "--out",
             str(out),
             "--no-progress",
             "--set",
@@ -172,7 +172,7 @@ def test_resume_and_no_overwrite(env: dict[str, str], tmp_path: Path) -> None:
     common = [
         "train",
         "configs/demo.yaml",
-        "--output-dir",
+        "--out",
         str(tmp_path),
         "--no-progress",
         "--set",
@@ -207,7 +207,7 @@ def test_usc_had_slice_beats_chance(env: dict[str, str], tmp_path: Path) -> None
             "danhar",
             "--epochs",
             "4",
-            "--output-dir",
+            "--out",
             str(tmp_path),
             "--no-progress",
             "--set",
@@ -244,7 +244,7 @@ def test_cli_user_errors(
     args: list[str], message: str, env: dict[str, str], tmp_path: Path
 ) -> None:
     proc = run_cli(
-        [*args, "--output-dir", str(tmp_path)] if args[0] == "train" else args, env, check=False
+        [*args, "--out", str(tmp_path)] if args[0] == "train" else args, env, check=False
     )
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
@@ -300,7 +300,7 @@ def test_bring_your_own_csv_with_bad_rows(env: dict[str, str], tmp_path: Path) -
             df.loc[[40, 41], "ay"] = np.nan  # empty cells
         df.to_csv(folder / f"{subject}.csv", index=False)
     proc = run_cli(["train", "--dataset", "custom", "--path", str(folder), "--model", "cnn",
-                    "--epochs", "10", "--batch-size", "16", "--output-dir", str(tmp_path / "runs"),
+                    "--epochs", "10", "--batch-size", "16", "--out", str(tmp_path / "runs"),
                     "--no-progress",
                     "--set", "data.window={length: 2.0, step: 1.0, unit: seconds}",
                     "--set", "data.split={kind: subject, test_subjects: [eve], seed: 0}",
@@ -316,7 +316,7 @@ def test_bring_your_own_csv_with_bad_rows(env: dict[str, str], tmp_path: Path) -
 
 def test_cross_validation_reports_mean_and_std(env: dict[str, str], tmp_path: Path) -> None:
     proc = run_cli(["cv", "configs/demo.yaml", "--folds", "0,1", "--seeds", "0", "--epochs", "1",
-                    "--output-dir", str(tmp_path), "--no-progress",
+                    "--out", str(tmp_path), "--no-progress",
                     "--set", "train.limit_train_batches=10", "--set", "train.max_time=null",
                     *TINY_MODEL], env)
     (parent,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -335,7 +335,7 @@ def test_cross_validation_reports_mean_and_std(env: dict[str, str], tmp_path: Pa
     assert proc.stdout.count("test macro-F1") >= 2 and (parent / "cv_folds.png").is_file()
     # a resume with the same plan reuses every finished run and trains nothing
     again = run_cli(["cv", "configs/demo.yaml", "--folds", "0,1", "--seeds", "0", "--epochs",
-                     "1", "--output-dir", str(tmp_path), "--no-progress", "--resume",
+                     "1", "--out", str(tmp_path), "--no-progress", "--resume",
                      str(parent), "--set", "train.limit_train_batches=10",
                      "--set", "train.max_time=null", *TINY_MODEL], env)
     assert again.stdout.count("finished before, reused") == 2

@@ -137,7 +137,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def usc_run(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    run_cli(["train", USC_CONFIG, "--epochs", "1", "--output-dir", str(out), *FAST], env)
+    run_cli(["train", USC_CONFIG, "--epochs", "1", "--out", str(out), *FAST], env)
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
 

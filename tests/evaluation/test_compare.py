@@ -131,7 +131,7 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
             make_run(b, "cnn", seed, fold, f1[(seed, fold)], seg=0.8)
     make_run(b, "cnn", 0, 2, 0.5)  # no partner in A
     out = tmp_path / "cmp"
-    res = CliRunner().invoke(cli.app, ["compare", str(a), str(b), "--output-dir", str(out)])
+    res = CliRunner().invoke(cli.app, ["compare", str(a), str(b), "--out", str(out)])
     assert res.exit_code == 0, f"{res.output}\n{res.exception!r}"
     (parent,) = list(out.iterdir())
     got = json.loads((parent / "compare.json").read_text())

@@ -19,6 +19,7 @@ from harlab.cli.common import (
     Seeds,
     StudyMerge,
     StudyResume,
+    Threads,
 )
 
 console = Console()
@@ -37,8 +38,9 @@ def ablate_danhar(
                           "temporal_channel,channel_temporal (default: all)"),
     ] = None,
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
     resume: StudyResume = None,
     merge: StudyMerge = None,
@@ -47,7 +49,7 @@ def ablate_danhar(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.ablation import run_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console,
                              resume=resume, merge=merge)
@@ -66,8 +68,9 @@ def ablate_tasks(
                           "fixed,uncertainty (default: the config's)"),
     ] = None,
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
     resume: StudyResume = None,
     merge: StudyMerge = None,
@@ -76,7 +79,7 @@ def ablate_tasks(
     from harlab.cli.common import load_with_overrides, parse_list, parse_names
     from harlab.experiments.tasks_ablation import run_tasks_ablation
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
     parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
                                    resume=resume, merge=merge)

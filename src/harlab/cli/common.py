@@ -1,4 +1,4 @@
-"""Small pieces shared by the command modules (kept free of heavy imports)."""
+"""Small pieces shared by the command modules (no heavy imports: harlab.config is light)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from harlab.config import SPLIT_KINDS
+
 T = TypeVar("T")
 
 # options several commands share, spelled once
@@ -15,7 +17,25 @@ NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")]
 Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
 Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]
-OutputDir = Annotated[str | None, typer.Option(help="where run directories go")]
+OutputDir = Annotated[str | None, typer.Option(
+    "--out", help="parent folder of the new run directory (default: the config's output_dir)")]
+Threads = Annotated[int | None, typer.Option(
+    min=1, help="torch CPU threads for training (sets train.threads; default: torch's)")]
+
+# the shortcuts of the commands that train from one config (train, cv): each sets config keys
+LOSO = "loso"  # --split loso: subject-wise, one fold per subject (leave one subject out)
+Dataset = Annotated[str | None, typer.Option(help="dataset name (harlab datasets)")]
+DataPath = Annotated[str | None, typer.Option(help="dataset location, if not the default")]
+Model = Annotated[str | None, typer.Option(help="model name (harlab models)")]
+Split = Annotated[str | None, typer.Option(
+    help=f"{' | '.join(SPLIT_KINDS)} | {LOSO} (subject-wise, leave one subject out)")]
+BatchSize = Annotated[int | None, typer.Option(help="batch size")]
+Lr = Annotated[float | None, typer.Option(help="learning rate")]
+Precision = Annotated[str | None, typer.Option(help="32-true | bf16-mixed | ...")]
+Devices = Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")]
+Strategy = Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")]
+NumNodes = Annotated[int | None, typer.Option(help="Trainer num_nodes")]
+
 StudyResume = Annotated[Path | None, typer.Option(
     help="continue the study in this directory (same config, --set and variants; finished "
          "runs are reused); --seeds it lacks are added")]
@@ -24,24 +44,98 @@ StudyMerge = Annotated[list[Path] | None, typer.Option(metavar="<path>",
          "config (e.g. seeds trained on another machine); repeatable")]
 
 
+# shortcut option -> the config keys it sets (``split`` and ``no_progress`` are special)
+SHORTCUT_KEYS: dict[str, tuple[str, ...]] = {
+    "dataset": ("data.dataset",),
+    "path": ("data.path",),
+    "model": ("model.name",),
+    "split": ("data.split.kind",),
+    "epochs": ("train.max_epochs",),
+    "batch_size": ("train.batch_size",),
+    "lr": ("train.lr",),
+    "seed": ("train.seed", "data.split.seed"),
+    "precision": ("train.precision",),
+    "devices": ("train.devices",),
+    "strategy": ("train.strategy",),
+    "num_nodes": ("train.num_nodes",),
+    "threads": ("train.threads",),
+    "output_dir": ("output_dir",),
+}
+# options whose text is read as YAML like a --set value (--devices 2 is the number 2);
+# any other text is taken as it stands (a path may hold '#' or ': ')
+_YAML_TEXT = frozenset({"devices"})
+
+
+def _yaml_value(option: str, value: Any) -> str:
+    """``value`` written so that the override parser reads it back unchanged."""
+    import yaml
+
+    if isinstance(value, str) and option in _YAML_TEXT:
+        return value
+    text = yaml.safe_dump(value, allow_unicode=True, width=float("inf"),
+                          default_style='"' if isinstance(value, str) else None)
+    return text.removesuffix("...\n").strip()  # 1e-05 is 1.0e-05: YAML reads it as a float
+
+
+def split_overrides(split: str) -> list[str]:
+    """``--split KIND`` -> the split overrides; ``loso`` is subject-wise with folds=loso."""
+    from harlab.errors import ConfigError, suggest
+
+    if split == LOSO:
+        return ["data.split.kind=subject", f"data.split.folds={LOSO}"]
+    if split not in SPLIT_KINDS:
+        kinds = (*SPLIT_KINDS, LOSO)
+        hint = suggest(split, kinds)
+        raise ConfigError(f"--split must be one of {', '.join(kinds)}; got {split!r}"
+                          + (f".{hint}" if hint else ""))
+    return [f"data.split.kind={split}"]
+
+
+def shortcut_overrides(no_progress: bool = False, **options: Any) -> list[str]:
+    """The ``key.path=value`` overrides the shortcut options stand for (None: not given).
+
+    ``options`` are named as in :data:`SHORTCUT_KEYS` (e.g. ``seed=1`` sets ``train.seed``
+    and ``data.split.seed``); one command line maps to one list, whichever command it is.
+    """
+    overrides = []
+    for option, value in options.items():
+        if option not in SHORTCUT_KEYS:
+            raise TypeError(f"no shortcut option {option!r}")
+        if value is None:
+            continue
+        if option == "split":
+            overrides += split_overrides(value)
+            continue
+        overrides += [f"{key}={_yaml_value(option, value)}" for key in SHORTCUT_KEYS[option]]
+    if no_progress:
+        overrides.append("train.progress=false")
+    return overrides
+
+
 def load_with_overrides(
     config: Path | None,
     set_: list[str] | None,
     epochs: int | None = None,
     output_dir: str | None = None,
     no_progress: bool = False,
+    **options: Any,
 ) -> Any:
-    """The RunConfig of a command: YAML + ``--set`` overrides + the common shortcut options."""
+    """The RunConfig of a command: YAML + ``--set`` overrides + the shortcut options.
+
+    A shortcut wins over a ``--set`` of the same key; ``options`` as in
+    :func:`shortcut_overrides` (``threads=2``, ``dataset="hapt"``, ...).
+    """
     from harlab.config import load_config
 
-    overrides = list(set_ or [])
-    if epochs is not None:
-        overrides.append(f"train.max_epochs={epochs}")
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if no_progress:
-        overrides.append("train.progress=false")
-    return load_config(config, overrides)
+    shortcuts = shortcut_overrides(no_progress, epochs=epochs, output_dir=output_dir, **options)
+    return load_config(config, [*(set_ or []), *shortcuts])
+
+
+def in_cli_words(message: str) -> str:
+    """A data source's message as the command line says it: its ``path=`` is ``--path``."""
+    import re
+
+    return re.sub(r"(?<![\w.-])path= ?", "--path ", message)
 
 
 def parse_list(text: str, option: str, kind: Callable[[str], T] = int) -> list[T]:

@@ -160,6 +160,8 @@ def info(
     ] = True,
 ) -> None:
     """Describe a dataset: documented facts, licence, URL, and what is on this machine."""
+    from harlab.cli.common import in_cli_words
+
     d = describe(name, path, count)
     if as_json:
         sys.stdout.write(json.dumps(d, indent=2, default=str) + "\n")
@@ -200,7 +202,7 @@ def info(
         + (f" ({loc['input_files']} input files, {loc['input_bytes'] / 1e6:,.1f} MB)"
            if loc.get("input_files") else "")
         if loc["present"]
-        else f"[red]not found[/red]: {loc['reason']}",
+        else f"[red]not found[/red]: {in_cli_words(loc['reason'])}",
     )
     c = d["counts"]
     if c:

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,13 +20,24 @@ from rich.table import Table
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
 from harlab.cli.common import (
+    BatchSize,
+    DataPath,
+    Dataset,
+    Devices,
     Epochs,
+    Lr,
+    Model,
     NoProgress,
+    NumNodes,
     OutputDir,
     Overrides,
+    Precision,
     Seeds,
+    Split,
+    Strategy,
     StudyMerge,
     StudyResume,
+    Threads,
 )
 from harlab.cli.data import app as _data_app
 from harlab.cli.export import export as _export_cmd
@@ -49,11 +60,14 @@ err_console = Console(stderr=True)
 @app.command()
 def datasets() -> None:
     """List the datasets harlab can load and whether their data are found here."""
+    from harlab.cli.common import in_cli_words
     from harlab.data.sources import list_sources
 
     table = Table(title="datasets")
-    for col in ("name", "description", "data here"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    table.add_column("description")
+    table.add_column("data here")
+    notes: list[str] = []  # why a dataset is not found: printed in full below the table
     for s in list_sources():
         if s.name == "custom":
             found = "your files (--path)"
@@ -64,9 +78,15 @@ def datasets() -> None:
                 s.fingerprint(None)
                 found = "[green]found[/green]"
             except HarlabError as exc:
-                found = f"[red]not found[/red]: {str(exc)[:80]}"
+                notes.append(f"{len(notes) + 1}. {s.name}: {in_cli_words(str(exc))}")
+                found = f"[red]not found[/red] ({len(notes)})"
         table.add_row(s.name, s.summary, found)
     console.print(table)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
+    if notes:
+        console.print("`harlab data info NAME` has each dataset's facts and download.",
+                      markup=False, highlight=False)
 
 
 @app.command()
@@ -86,23 +106,24 @@ def models() -> None:
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
-    dataset: Annotated[str | None, typer.Option(help="dataset name (harlab datasets)")] = None,
-    path: Annotated[str | None, typer.Option(help="dataset location, if not the default")] = None,
-    model: Annotated[str | None, typer.Option(help="model name (harlab models)")] = None,
-    split: Annotated[str | None, typer.Option(help="random | subject | session | given")] = None,
+    dataset: Dataset = None,
+    path: DataPath = None,
+    model: Model = None,
+    split: Split = None,
     epochs: Epochs = None,
-    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
     seed: Annotated[int | None, typer.Option(help="seed for split and training")] = None,
-    precision: Annotated[str | None, typer.Option(help="32-true | bf16-mixed | ...")] = None,
-    devices: Annotated[str | None, typer.Option(help="Trainer devices (e.g. 2)")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Trainer strategy (e.g. ddp)")] = None,
-    num_nodes: Annotated[int | None, typer.Option(help="Trainer num_nodes")] = None,
-    output_dir: OutputDir = None,
+    precision: Precision = None,
+    devices: Devices = None,
+    strategy: Strategy = None,
+    num_nodes: NumNodes = None,
+    out: OutputDir = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
     ] = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
@@ -111,22 +132,11 @@ def train(
     from harlab.evaluation.report import rich_metrics_table
     from harlab.training import train as run_train
 
-    flag_map: dict[str, Any] = {
-        "data.dataset": dataset,
-        "data.path": path,
-        "model.name": model,
-        "data.split.kind": split,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.seed": seed,
-        "data.split.seed": seed,
-        "train.precision": precision,
-        "train.devices": devices,
-        "train.strategy": strategy,
-        "train.num_nodes": num_nodes,
-    }
-    overrides = list(set_ or []) + [f"{k}={v}" for k, v in flag_map.items() if v is not None]
-    cfg = load_with_overrides(config, overrides, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(
+        config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
+        split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+        devices=devices, strategy=strategy, num_nodes=num_nodes, threads=threads,
+    )
     if cfg.description:
         console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
     result = run_train(cfg, resume=resume, console=console)
@@ -166,12 +176,14 @@ def compare(
     where_b: Annotated[
         list[str] | None, typer.Option("--where-b", help="the same for B's runs")
     ] = None,
-    output_dir: Annotated[str, typer.Option(help="where the comparison directory goes")] = "runs",
+    out: Annotated[
+        str, typer.Option("--out", help="parent folder of the new comparison directory")
+    ] = "runs",
 ) -> None:
     """A minus B, runs paired by data split and seed: interval, wins, paired tests."""
     from harlab.experiments.compare import write_comparison
 
-    parent, _ = write_comparison(a, b, where_a, where_b, output_dir)
+    parent, _ = write_comparison(a, b, where_a, where_b, out)
     console.print((parent / "compare.md").read_text(), markup=False, highlight=False)
     console.print(f"comparison directory: [bold]{parent}[/bold]")
 
@@ -179,11 +191,22 @@ def compare(
 @app.command()
 def cv(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
+    dataset: Dataset = None,
+    path: DataPath = None,
+    model: Model = None,
+    split: Split = None,
     folds: Annotated[str | None, typer.Option(help="folds, e.g. 0,1,2 (default: all)")] = None,
     seeds: Seeds = "0",
     epochs: Epochs = None,
-    output_dir: OutputDir = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
+    precision: Precision = None,
+    devices: Devices = None,
+    strategy: Strategy = None,
+    num_nodes: NumNodes = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
     resume: StudyResume = None,
     merge: StudyMerge = None,
@@ -192,12 +215,16 @@ def cv(
     from harlab.cli.common import load_with_overrides, parse_list, study_events
     from harlab.experiments.cv import cross_validate
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(
+        config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
+        split=split, batch_size=batch_size, lr=lr, precision=precision, devices=devices,
+        strategy=strategy, num_nodes=num_nodes, threads=threads,
+    )
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
-    parent, out = cross_validate(cfg, fold_list, seed_list, on_event=study_events(console),
-                                 resume=resume, merge=list(merge or []),
-                                 command=" ".join(sys.argv))
+    parent, _ = cross_validate(cfg, fold_list, seed_list, on_event=study_events(console),
+                               resume=resume, merge=list(merge or []),
+                               command=" ".join(sys.argv))
     console.print((parent / "cv_summary.md").read_text())
     console.print(f"cross-validation directory: [bold]{parent}[/bold]")
 

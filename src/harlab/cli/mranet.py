@@ -15,10 +15,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harlab.cli.common import NoProgress, Overrides, StudyMerge, StudyResume
+from harlab.cli.common import (
+    NoProgress,
+    OutputDir,
+    Overrides,
+    StudyMerge,
+    StudyResume,
+    Threads,
+)
 
 console = Console()
-
 
 
 def search_ratio(
@@ -28,8 +34,9 @@ def search_ratio(
         typer.Option(help="comma-separated ratios (default: the paper's 2/3,3/4,11/14,12/13,1)"),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="maximum epochs per run")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="where the search directory goes")] = None,
+    out: OutputDir = None,
     no_progress: NoProgress = False,
+    threads: Threads = None,
     set_: Overrides = None,
     resume: StudyResume = None,
     merge: StudyMerge = None,
@@ -41,9 +48,9 @@ def search_ratio(
     from harlab.experiments.ratio_search import ratio_search
     from harlab.tasks.losses import PAPER_RATIOS
 
-    cfg = load_with_overrides(config, set_, epochs, output_dir, no_progress)
+    cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     grid = parse_list(ratios, "--ratios", float) if ratios else list(PAPER_RATIOS)
-    parent, out = ratio_search(cfg, grid, study_events(console), resume, list(merge or []),
+    parent, _ = ratio_search(cfg, grid, study_events(console), resume, list(merge or []),
                                " ".join(sys.argv))
     console.print((parent / "ratio_search.md").read_text())
     console.print(f"ratio search directory: [bold]{parent}[/bold]")

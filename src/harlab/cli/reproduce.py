@@ -83,6 +83,11 @@ def danhar(
         list[str] | None, typer.Option("--set", help="override key.path=value in every run")
     ] = None,
     no_progress: NoProgress = False,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch CPU threads for training (sets "
+                                 "train.threads in every run; stored with --set, so a "
+                                 "--resume or --merge needs the same)")
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(help="continue (or extend with more seeds/folds/datasets/models) a "
@@ -98,7 +103,7 @@ def danhar(
     ] = None,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
-    from harlab.cli.common import parse_list, parse_names
+    from harlab.cli.common import parse_list, parse_names, shortcut_overrides
     from harlab.experiments.reproduce_danhar import reproduce_danhar
 
     progress = _progress(no_progress)
@@ -149,7 +154,7 @@ def danhar(
             only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
             epochs=epochs,
             max_time_per_run=max_time_per_run,
-            overrides=list(set_ or []),
+            overrides=[*(set_ or []), *shortcut_overrides(threads=threads)],
             out=out,
             preset_dir=presets,
             command=_command_line(),

@@ -25,22 +25,27 @@ def persons() -> None:
     """Show the default simulated persons: body, walking/running speeds and drawn styles."""
     from harlab.radar.simulate import DEFAULT_PERSONS
 
+    # one row per setting (label, format, attribute), one column per person: fits 80
+    # columns, where a row per person cut every cell; a rule between the activities
+    groups = [
+        [("gender", "", "gender"), ("height m", ".2f", "height_m"),
+         ("weight kg", ".0f", "weight_kg")],
+        [("walk m/s", ".2f", "walk_speed_ms"), ("walk rv", ".2f", "walk_rv"),
+         ("walk stride Hz", ".2f", "walk_stride_hz"), ("arm swing", ".2f", "arm_swing"),
+         ("bounce", ".2f", "bounce")],
+        [("run m/s", ".2f", "run_speed_ms"), ("run stride Hz", ".2f", "run_stride_hz")],
+        [("punch /s", ".2f", "punch_rate_hz"), ("guard deg", ".0f", "guard_shoulder_deg")],
+        [("jump vx m/s", ".2f", "jump_vx_ms"), ("crouch s", ".2f", "jump_crouch_s")],
+        [("circle r m", ".2f", "circle_radius_m"), ("circle m/s", ".2f", "circle_speed_ms")],
+    ]
     table = Table(title="default simulated persons (MRA-Net Table 2, Latin-hypercube styles)")
-    cols = ("name", "gender", "height m", "weight kg", "walk m/s", "rv", "walk stride Hz",
-            "arm swing", "bounce", "run m/s", "run stride Hz", "punch /s", "guard deg",
-            "jump vx m/s", "crouch s", "circle r m", "circle m/s")
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("name", "gender") else "right")
+    table.add_column("", no_wrap=True)
     for p in DEFAULT_PERSONS:
-        stride = p.walk_stride_hz
-        table.add_row(
-            p.name, p.gender, f"{p.height_m:.2f}", f"{p.weight_kg:.0f}",
-            f"{p.walk_speed_ms:.2f}", f"{p.walk_rv:.2f}", f"{stride:.2f}",
-            f"{p.arm_swing:.2f}", f"{p.bounce:.2f}", f"{p.run_speed_ms:.2f}",
-            f"{p.run_stride_hz:.2f}", f"{p.punch_rate_hz:.2f}", f"{p.guard_shoulder_deg:.0f}",
-            f"{p.jump_vx_ms:.2f}", f"{p.jump_crouch_s:.2f}", f"{p.circle_radius_m:.2f}",
-            f"{p.circle_speed_ms:.2f}",
-        )
+        table.add_column(p.name, justify="right", no_wrap=True)
+    for group in groups:
+        for i, (label, fmt, attr) in enumerate(group):
+            table.add_row(label, *(format(getattr(p, attr), fmt) for p in DEFAULT_PERSONS),
+                          end_section=i == len(group) - 1)
     console.print(table)
 
 
