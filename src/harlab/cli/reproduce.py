@@ -40,73 +40,8 @@ def _command_line() -> str:
     return " ".join(["harlab", *map(shlex.quote, sys.argv[1:])])
 
 
-@app.command()
-def danhar(
-    datasets: Annotated[
-        str | None,
-        typer.Option(help="comma-separated: wisdm,unimib,pamap2,opportunity,weak,hapt,uci_har,"
-                     "uci_har_inertial,usc_had (default: all; absent data are skipped)"),
-    ] = None,
-    protocols: Annotated[
-        str, typer.Option(help="comma-separated: paper,honest")
-    ] = "paper,honest",
-    models: Annotated[
-        str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table rows)")
-    ] = "cnn,danhar_cnn,resnet,danhar",
-    seeds: Annotated[int, typer.Option(help="seeds 0..N-1 per row")] = 2,
-    split_seed: Annotated[
-        int | None, typer.Option(help="one seed that draws the folds/split of every run "
-                                 "(default: each seed draws its own, i.e. repeated "
-                                 "cross-validation)")
-    ] = None,
-    folds: Annotated[
-        int | None, typer.Option(help="honest protocol: first N folds (default: all)")
-    ] = None,
-    only_folds: Annotated[
-        str | None, typer.Option(help="honest protocol: only these fold ids, 0-based (e.g. "
-                                 "0,1 on one machine, 2,3 on another; join them with "
-                                 "--merge)")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="train.max_epochs of every run (default: the preset's)")
-    ] = None,
-    max_time_per_run: Annotated[
-        float | None, typer.Option(help="cap each run's training time, seconds")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
-        "runs"
-    ),
-    presets: Annotated[
-        Path | None, typer.Option(help="preset folder (default: configs/danhar)")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="override key.path=value in every run")
-    ] = None,
-    no_progress: NoProgress = False,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="torch CPU threads for training (sets "
-                                 "train.threads in every run; stored with --set, so a "
-                                 "--resume or --merge needs the same)")
-    ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="continue (or extend with more seeds/folds/datasets/models) a "
-                     "reproduction in this directory: same --epochs/--max-time-per-run/--set; "
-                     "finished runs are reused; --out is ignored"),
-    ] = None,
-    merge: Annotated[
-        list[Path] | None,
-        typer.Option(metavar="<path>",
-                     help="with --resume: first copy in the finished runs of this other "
-                     "reproduction (same training options; each run's config and data are "
-                     "checked against this machine's; repeatable)"),
-    ] = None,
-) -> None:
-    """Train the DanHAR table rows on each dataset under both protocols; write one table."""
-    from harlab.cli.common import parse_list, parse_names, shortcut_overrides
-    from harlab.experiments.reproduce_danhar import reproduce_danhar
-
-    progress = _progress(no_progress)
+def _danhar_events(progress: Any) -> Any:
+    """Progress bar and one line per run of ``harlab reproduce danhar``'s events."""
     task: list[Any] = []
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
@@ -144,6 +79,75 @@ def danhar(
                     highlight=False,
                 )
 
+    return on_event
+
+
+# options of `reproduce danhar` spelled once at module level
+DanharDatasets = Annotated[str | None, typer.Option(
+    help="comma-separated: wisdm,unimib,pamap2,opportunity,weak,hapt,uci_har,"
+         "uci_har_inertial,usc_had (default: all; absent data are skipped)")]
+DanharResume = Annotated[Path | None, typer.Option(
+    help="continue (or extend with more seeds/folds/datasets/models) a reproduction in this "
+         "directory: same --epochs/--max-time-per-run/--set; finished runs are reused; --out "
+         "is ignored")]
+DanharMerge = Annotated[list[Path] | None, typer.Option(
+    metavar="<path>", help="with --resume: first copy in the finished runs of this other "
+    "reproduction (same training options; each run's config and data are checked against "
+    "this machine's; repeatable)")]
+DanharThreads = Annotated[int | None, typer.Option(
+    min=1, help="torch CPU threads for training (sets train.threads in every run; stored "
+    "with --set, so a --resume or --merge needs the same)")]
+
+
+@app.command()
+def danhar(
+    datasets: DanharDatasets = None,
+    protocols: Annotated[
+        str, typer.Option(help="comma-separated: paper,honest")
+    ] = "paper,honest",
+    models: Annotated[
+        str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table rows)")
+    ] = "cnn,danhar_cnn,resnet,danhar",
+    seeds: Annotated[int, typer.Option(help="seeds 0..N-1 per row")] = 2,
+    split_seed: Annotated[
+        int | None, typer.Option(help="one seed that draws the folds/split of every run "
+                                 "(default: each seed draws its own, i.e. repeated "
+                                 "cross-validation)")
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="honest protocol: first N folds (default: all)")
+    ] = None,
+    only_folds: Annotated[
+        str | None, typer.Option(help="honest protocol: only these fold ids, 0-based (e.g. "
+                                 "0,1 on one machine, 2,3 on another; join them with "
+                                 "--merge)")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="train.max_epochs of every run (default: the preset's)")
+    ] = None,
+    max_time_per_run: Annotated[
+        float | None, typer.Option(help="cap each run's training time, seconds")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="parent folder of the new run directory")] = Path(
+        "runs"
+    ),
+    presets: Annotated[
+        Path | None, typer.Option(help="preset folder (default: configs/danhar)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override key.path=value in every run")
+    ] = None,
+    no_progress: NoProgress = False,
+    threads: DanharThreads = None,
+    resume: DanharResume = None,
+    merge: DanharMerge = None,
+) -> None:
+    """Train the DanHAR table rows on each dataset under both protocols; write one table."""
+    from harlab.cli.common import parse_list, parse_names, shortcut_overrides
+    from harlab.experiments.reproduce_danhar import reproduce_danhar
+
+    progress = _progress(no_progress)
+    on_event = _danhar_events(progress)
     with progress:
         parent, result = reproduce_danhar(
             datasets=parse_names(datasets),
@@ -167,6 +171,33 @@ def danhar(
     console.print(f"[bold]results[/bold] {parent / 'results.md'}, {parent / 'results.json'}")
 
 
+# options of `reproduce mranet` spelled once at module level (keeps the command readable)
+Experiments = Annotated[str, typer.Option(
+    help="comma-separated: table4,fig8,fig9,fig10,fig11,fig12,table5,table6")]
+MranetModels = Annotated[str | None, typer.Option(
+    help="comma-separated model keys: train only these of the models the experiments need "
+         "(e.g. dcnn3_activity,lstm_activity); the rest read n/a until a --resume adds them "
+         "(default: all)")]
+Protocol = Annotated[str, typer.Option(
+    help="recording (honest: folds by recording) or paper (random frames, leaks)")]
+OnlyFolds = Annotated[str | None, typer.Option(
+    help="train only these folds: comma-separated fold ids, 0-based as printed (e.g. 2,3 on "
+         "one machine, 4 on another; join them with --merge)")]
+SplitSeed = Annotated[int | None, typer.Option(
+    help="seed that draws the folds (default: the first of --seeds); give the same one where "
+         "other seeds of the same folds train in parallel")]
+MranetPrecision = Annotated[str, typer.Option(
+    help="training precision: auto (bf16-mixed where the CPU has AMX/AVX512-BF16, else "
+         "32-true), 32-true or bf16-mixed; test scoring is fp32")]
+MranetResume = Annotated[Path | None, typer.Option(
+    help="continue (or extend with more folds, seeds, experiments or models) a reproduction "
+         "in this directory: same training options and data; finished runs are reused")]
+MranetMerge = Annotated[list[Path] | None, typer.Option(
+    metavar="<path>", help="with --resume: first copy in the finished runs of this other "
+    "reproduction (same options, same data; repeatable), e.g. folds trained in parallel "
+    "with --only-folds")]
+
+
 @app.command()
 def mranet(
     data: Annotated[
@@ -178,35 +209,16 @@ def mranet(
     quick: Annotated[
         bool, typer.Option(help="with --simulate: a tiny dataset (2 persons, CI-sized)")
     ] = False,
-    experiments: Annotated[
-        str, typer.Option(help="comma-separated: table4,fig8,fig9,fig10,fig11,fig12,table5,"
-                          "table6")
-    ] = "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
-    models: Annotated[
-        str | None, typer.Option(help="comma-separated model keys: train only these of the "
-                                 "models the experiments need (e.g. dcnn3_activity,"
-                                 "lstm_activity); the rest read n/a until a --resume adds "
-                                 "them (default: all)")
-    ] = None,
-    protocol: Annotated[
-        str, typer.Option(help="recording (honest: folds by recording) or paper (random "
-                          "frames, leaks)")
-    ] = "recording",
+    experiments: Experiments = "table4,fig8,fig9,fig10,fig11,fig12,table5,table6",
+    models: MranetModels = None,
+    protocol: Protocol = "recording",
     folds: Annotated[int, typer.Option(help="K of the K-fold cross-validation")] = 5,
     run_folds: Annotated[
         int | None, typer.Option(help="train only the first N folds (default: all)")
     ] = None,
-    only_folds: Annotated[
-        str | None, typer.Option(help="train only these folds: comma-separated fold ids, "
-                                 "0-based as printed (e.g. 2,3 on one machine, 4 on another; "
-                                 "join them with --merge)")
-    ] = None,
+    only_folds: OnlyFolds = None,
     seeds: Annotated[str, typer.Option(help="comma-separated training seeds")] = "0",
-    split_seed: Annotated[
-        int | None, typer.Option(help="seed that draws the folds (default: the first of "
-                                 "--seeds); give the same one where other seeds of the same "
-                                 "folds train in parallel")
-    ] = None,
+    split_seed: SplitSeed = None,
     epochs: Annotated[int, typer.Option(help="maximum epochs per model")] = 30,
     max_time_per_run: Annotated[
         float | None, typer.Option(help="cap each model's training time, seconds")
@@ -220,11 +232,7 @@ def mranet(
         int, typer.Option(help="Fig. 11: test recordings per activity x person cell")
     ] = 2,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
-    precision: Annotated[
-        str, typer.Option(help="training precision: auto (bf16-mixed where the CPU has "
-                          "AMX/AVX512-BF16, else 32-true), 32-true or bf16-mixed; test "
-                          "scoring is fp32")
-    ] = "auto",
+    precision: MranetPrecision = "auto",
     init: Annotated[
         str, typer.Option(help="weight initialisation: default (PyTorch's) or orthogonal "
                           "(the paper's)")
@@ -234,19 +242,8 @@ def mranet(
         "runs"
     ),
     no_progress: NoProgress = False,
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="continue (or extend with --run-folds/--experiments/--models) a "
-                     "reproduction in this directory: same training options, its data; "
-                     "trained models are reloaded, not retrained"),
-    ] = None,
-    merge: Annotated[
-        list[Path] | None,
-        typer.Option(metavar="<path>",
-                     help="with --resume: first copy in the finished models of this other "
-                     "reproduction (same options, same data; repeatable), e.g. folds "
-                     "trained in parallel with --only-folds"),
-    ] = None,
+    resume: MranetResume = None,
+    merge: MranetMerge = None,
 ) -> None:
     """MRA-Net paper experiments (Tables 4-6, Figs. 8-12) on radar frames; one report."""
     from harlab.cli.common import parse_list, parse_names, study_events

@@ -41,7 +41,7 @@ Pooled = dict[str, dict[str, list[np.ndarray]]]
 Sweep = dict[str, dict[float, list[dict[str, float]]]]
 
 
-def _stats(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+def run_stats(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
     """``{key: {mean, std, n} or None}`` over ``rows`` (runs, folds)."""
 
     return {k: mean_std([r.get(k) for r in rows]) for k in keys}
@@ -147,7 +147,7 @@ def conditions_note(by_key: dict[str, list[dict[str, Any]]], cpu: str | None) ->
     return notes or ["Every row was trained in this run, on this CPU."]
 
 
-def _protocol_note(protocol: str) -> str:
+def protocol_note(protocol: str) -> str:
     if protocol == "recording":
         return ("honest: StratifiedGroupKFold over activity x person with group = recording "
                 "(frames of one recording overlap by 0.36 s and never straddle train/test); "
@@ -157,10 +157,10 @@ def _protocol_note(protocol: str) -> str:
             "training; scores are optimistic")
 
 
-def _sweep_summary(sweep: dict[str, dict[float, list[dict[str, float]]]]) -> dict[str, Any]:
+def sweep_summary(sweep: dict[str, dict[float, list[dict[str, float]]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, by_snr in sweep.items():
-        out[key] = {str(s): _stats(rows, ("activity_macro_f1", "identity_macro_f1"))
+        out[key] = {str(s): run_stats(rows, ("activity_macro_f1", "identity_macro_f1"))
                     | {"n_frames": rows[0]["n"]} for s, rows in sorted(by_snr.items())}
     return out
 
@@ -365,7 +365,7 @@ def _fig11(parent: Path, res: dict[str, Any], sweep: Sweep) -> list[str]:
         for key, by_snr in sweep.items():
             for head in ("activity", "identity"):
                 m = f"{head}_macro_f1"
-                vals = [_stats(by_snr[s], (m,))[m] for s in snrs]
+                vals = [run_stats(by_snr[s], (m,))[m] for s in snrs]
                 if all(v is not None for v in vals):
                     curves[f"{SPECS[key].label}: {head}"] = [v["mean"] for v in vals]
         plot_snr_curves(parent / "fig11_snr.png", snrs, curves,

@@ -194,7 +194,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "accuracy": mean_std([r["accuracy"] for r in ok]),
         "macro_f1": mean_std([r["macro_f1"] for r in ok]),
         # one decision per test segment (evaluation.decisions.window_decisions); None where
-        # the split scatters recordings (paper protocol) or for runs written before it existed
+        # the split scatters recordings (paper protocol)
         "segment_macro_f1": mean_std([r.get("segment_macro_f1") for r in ok]),
         "parameters": ok[0]["parameters"] if ok else None,
         "train_seconds": mean_std([r["train_seconds"] for r in ok]),
@@ -249,26 +249,33 @@ def results_markdown(result: dict[str, Any]) -> str:
         "segment | n runs | parameters | train s/run | epochs/run | paper | data |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in result["rows"]:
-        if row.get("skipped"):
-            lines.append(
-                f"| {row['dataset']} | {row['protocol']} | — | — | — | — | 0 | — | — | — | — | "
-                f"{_cell(row['note'])} |"
-            )
-            continue
-        s = row["summary"]
-        ref = row["reference"]
-        failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
-        params = f"{s['parameters']:,}" if s["parameters"] is not None else "—"
-        secs = f"{s['train_seconds']['mean']:.0f}" if s["train_seconds"] else "—"
-        eps = f"{s['epochs']['mean']:.1f}" if s["epochs"] else "—"
-        cells = [
-            row["dataset"], row["protocol"], row["model"], _fmt(s["accuracy"]),
-            _fmt(s["macro_f1"]), _segment_cell(s), f"{s['n_runs']}{failed}",
-            params, secs, eps,
-            _cell(ref["text"]) if ref else "—", _cell(row["note"]),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += [_row_line(row) for row in result["rows"]]
+    return "\n".join(lines + _notes(result)) + "\n"
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    """One line of the results table (a skipped preset says why)."""
+    if row.get("skipped"):
+        return (f"| {row['dataset']} | {row['protocol']} | — | — | — | — | 0 | — | — | — | — "
+                f"| {_cell(row['note'])} |")
+    s = row["summary"]
+    ref = row["reference"]
+    failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
+    params = f"{s['parameters']:,}" if s["parameters"] is not None else "—"
+    secs = f"{s['train_seconds']['mean']:.0f}" if s["train_seconds"] else "—"
+    eps = f"{s['epochs']['mean']:.1f}" if s["epochs"] else "—"
+    cells = [
+        row["dataset"], row["protocol"], row["model"], _fmt(s["accuracy"]),
+        _fmt(s["macro_f1"]), _segment_cell(s), f"{s['n_runs']}{failed}",
+        params, secs, eps,
+        _cell(ref["text"]) if ref else "—", _cell(row["note"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _notes(result: dict[str, Any]) -> list[str]:
+    """Paired attention differences, training conditions, warnings and failures."""
+    lines: list[str] = []
     pairs = attention_pairs(result["runs"])
     if pairs:
         from harlab.evaluation.paired import format_difference, multiple_note
@@ -299,7 +306,7 @@ def results_markdown(result: dict[str, Any]) -> str:
             f"- {r['dataset']}/{r['protocol']}/{r['model']} seed {r['seed']} fold {r['fold']}: "
             f"{r['error']}" for r in errors
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # the paper's claim, per backbone: (with attention, without)
@@ -602,6 +609,53 @@ def reproduce_danhar(
     datasets = list(datasets or known)
     protocols = list(protocols or PROTOCOLS)
     models = list(models or MODELS)
+    only_folds = _check_args(datasets, protocols, models, known, seeds, folds, epochs,
+                             max_time_per_run, split_seed, only_folds, merge, resume)
+    emit = on_event or (lambda kind, info: None)
+    extra = list(overrides or [])
+    if epochs is not None:
+        extra.append(f"train.max_epochs={int(epochs)}")
+    if max_time_per_run is not None:
+        extra.append(f"train.max_time={_max_time(max_time_per_run)}")
+    extra.append("train.progress=false")
+    # plan everything first: a bad override or preset fails before any training
+    plans = _plan_presets(datasets, protocols, models, extra, preset_dir, seeds, folds,
+                          only_folds, split_seed)
+    limits = {"epochs": epochs, "seeds": seeds, "folds": folds,
+              "max_time_per_run": max_time_per_run, "overrides": list(overrides or []),
+              "split_seed": split_seed}
+    options = _options(datasets, protocols, models, limits, preset_dir)
+    done: dict[RunKey, dict[str, Any]] = {}
+    stored: dict[str, Any] = {}
+    if resume is not None:
+        stored, done = load_for_resume(resume, options)
+    merged: list[dict[str, Any]] = []
+    if merge:
+        by_key = {(j.dataset, j.protocol, j.model, j.seed, j.fold): j
+                  for p in plans for j in p[-1]}
+        for src in merge:
+            merged.append(merge_reproduction(Path(resume), src, options,  # type: ignore[arg-type]
+                                             by_key, done))
+            emit("merged", merged[-1])
+    emit("plan", {"total": sum(len(p[-1]) for p in plans)})
+    parent = Path(resume) if resume is not None else create_run_dir(out, "reproduce_danhar")
+    result = _start_result(parent, stored, command, options, only_folds, resume, len(done),
+                           merged)
+    for plan in plans:
+        _run_preset(plan, models, parent, result, done, preset_dir, emit)
+    result["finished"] = datetime.now().isoformat(timespec="seconds")
+    result["complete"] = True
+    _save(parent, result)
+    plot_results(result, parent / "results.png")
+    return parent, result
+
+
+def _check_args(datasets: list[str], protocols: list[str], models: list[str],
+                known: list[str], seeds: int, folds: int | None, epochs: int | None,
+                max_time_per_run: float | None, split_seed: int | None,
+                only_folds: list[int] | None, merge: list[str | Path] | None,
+                resume: str | Path | None) -> list[int] | None:
+    """One-line errors for the options; the sorted distinct ``only_folds``."""
     _check_choice("dataset(s)", datasets, tuple(known))
     _check_choice("protocol(s)", protocols, PROTOCOLS)
     _check_choice("model(s)", models, MODELS)
@@ -612,27 +666,27 @@ def reproduce_danhar(
         raise ConfigError(f"--max-time-per-run must be positive, got {max_time_per_run}")
     if split_seed is not None and (isinstance(split_seed, bool) or int(split_seed) < 0):
         raise ConfigError(f"--split-seed must be >= 0, got {split_seed}")
-    if only_folds is not None:
-        if folds is not None:
-            raise ConfigError("give --folds (the first N folds) or --only-folds (these fold "
-                              "ids), not both")
-        if not only_folds or any(isinstance(f, bool) or int(f) < 0 for f in only_folds):
-            raise ConfigError(f"--only-folds needs fold ids >= 0, got {only_folds}")
-        only_folds = sorted({int(f) for f in only_folds})
-    merge = list(merge or [])
     if merge and resume is None:
         raise ConfigError("--merge needs --resume: the reproduction to merge into")
-    emit = on_event or (lambda kind, info: None)
+    if only_folds is None:
+        return None
+    if folds is not None:
+        raise ConfigError("give --folds (the first N folds) or --only-folds (these fold "
+                          "ids), not both")
+    if not only_folds or any(isinstance(f, bool) or int(f) < 0 for f in only_folds):
+        raise ConfigError(f"--only-folds needs fold ids >= 0, got {only_folds}")
+    return sorted({int(f) for f in only_folds})
 
-    extra = list(overrides or [])
-    if epochs is not None:
-        extra.append(f"train.max_epochs={int(epochs)}")
-    if max_time_per_run is not None:
-        extra.append(f"train.max_time={_max_time(max_time_per_run)}")
-    extra.append("train.progress=false")
 
-    # plan everything first: a bad override or preset fails before any training
-    plans: list[tuple[str, str, RunConfig | None, bool, str, str, list[Job]]] = []
+Plan = tuple[str, str, "RunConfig | None", bool, str, str, list[Job]]
+
+
+def _plan_presets(datasets: list[str], protocols: list[str], models: list[str],
+                  extra: list[str], preset_dir: str | Path | None, seeds: int,
+                  folds: int | None, only_folds: list[int] | None,
+                  split_seed: int | None) -> list[Plan]:
+    """(dataset, protocol, base config, data found, note, data error, jobs) per preset."""
+    plans: list[Plan] = []
     root = Path(preset_dir) if preset_dir is not None else default_preset_dir()
     for ds in datasets:
         for proto in protocols:
@@ -645,119 +699,101 @@ def reproduce_danhar(
             jobs = (plan_jobs(ds, proto, base, models, list(range(seeds)), folds, only_folds,
                               split_seed) if found else [])
             plans.append((ds, proto, base, found, note, message, jobs))
-    limits = {"epochs": epochs, "seeds": seeds, "folds": folds,
-              "max_time_per_run": max_time_per_run, "overrides": list(overrides or []),
-              "split_seed": split_seed}
-    options = _options(datasets, protocols, models, limits, preset_dir)
-    done: dict[RunKey, dict[str, Any]] = {}
-    stored: dict[str, Any] = {}
-    if resume is not None:
-        stored, done = load_for_resume(resume, options)
-    merged: list[dict[str, Any]] = []
-    if merge:
-        assert resume is not None
-        by_key = {(j.dataset, j.protocol, j.model, j.seed, j.fold): j
-                  for p in plans for j in p[-1]}
-        for src in merge:
-            merged.append(merge_reproduction(Path(resume), src, options, by_key, done))
-            emit("merged", merged[-1])
-    emit("plan", {"total": sum(len(p[-1]) for p in plans)})
+    return plans
 
+
+def _start_result(parent: Path, stored: dict[str, Any], command: str,
+                  options: dict[str, Any], only_folds: list[int] | None,
+                  resume: str | Path | None, reused: int, merged: list[dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """The results record before any run (a resume keeps the original's start)."""
     now = datetime.now().isoformat(timespec="seconds")
-    parent = Path(resume) if resume is not None else create_run_dir(out, "reproduce_danhar")
-    runs: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {
-        "command": stored.get("command", command),
-        "run_dir": str(parent),
-        "started": stored.get("started", now),
-        "finished": None,
-        "complete": False,
-        "hardware": hardware(),
-        **options,
-        "only_folds": only_folds,
-        "rows": rows,
-        "runs": runs,
+        "command": stored.get("command", command), "run_dir": str(parent),
+        "started": stored.get("started", now), "finished": None, "complete": False,
+        "hardware": hardware(), **options, "only_folds": only_folds, "rows": [], "runs": [],
     }
     if resume is not None:
         result["resumed"] = [*stored.get("resumed", []),
-                             {"at": now, "command": command, "reused_runs": len(done),
+                             {"at": now, "command": command, "reused_runs": reused,
                               "merged": merged}]
         if stored.get("hardware") and stored["hardware"] != result["hardware"]:
             result["hardware_before_resume"] = stored["hardware"]
+    return result
+
+
+def _run_preset(plan: Plan, models: list[str], parent: Path, result: dict[str, Any],
+                done: dict[RunKey, dict[str, Any]], preset_dir: str | Path | None,
+                emit: Callable[[str, dict[str, Any]], None]) -> None:
+    """Train (or take over) every job of one preset; one table row per model."""
+    ds, proto, base, found, note, message, jobs = plan
+    if not found:
+        row = {"dataset": ds, "protocol": proto, "skipped": True, "note": note,
+               "data_error": message}
+        result["rows"].append(row)
+        emit("skip", row)
+        _save(parent, result)
+        return
+    for model in models:
+        model_runs = []
+        for job in (j for j in jobs if j.model == model):
+            key = (ds, proto, model, job.seed, job.fold)
+            if key in done:  # finished before the interruption: keep its numbers
+                run = done[key]
+                emit("done", {**run, "reused": True})
+            else:
+                run = _run_job(job, parent, emit)
+            model_runs.append(run)
+            result["runs"].append(run)
+            if key not in done:
+                _save(parent, result)  # partial results survive an interrupted reproduction
+                emit("done", run)
+        result["rows"].append({
+            "dataset": ds, "protocol": proto, "model": model,
+            "preset": str(preset_path(ds, proto, preset_dir)),
+            "description": base.description if base is not None else "",
+            "summary": summarize(model_runs), "reference": reference(ds, proto, model),
+            "note": note,
+        })
+        _save(parent, result)
+
+
+def _run_job(job: Job, parent: Path, emit: Callable[[str, dict[str, Any]], None]
+             ) -> dict[str, Any]:
+    """Train one job into ``parent``; its run record (with the error where it failed)."""
     from harlab.evaluation.decisions import whole_decision
     from harlab.training import train
 
-    for ds, proto, base, found, note, message, jobs in plans:
-        if not found:
-            row = {"dataset": ds, "protocol": proto, "skipped": True, "note": note,
-                   "data_error": message}
-            rows.append(row)
-            emit("skip", row)
-            _save(parent, result)
-            continue
-        for model in models:
-            model_runs = []
-            for job in (j for j in jobs if j.model == model):
-                cfg = job.cfg
-                cfg.output_dir = str(parent)
-                fold_s = f"_fold{job.fold}" if job.fold is not None else ""
-                cfg.name = f"{ds}_{proto}_{model}_seed{job.seed}{fold_s}"
-                key = (ds, proto, model, job.seed, job.fold)
-                if key in done:  # finished before the interruption: keep its numbers
-                    model_runs.append(done[key])
-                    runs.append(done[key])
-                    emit("done", {**done[key], "reused": True})
-                    continue
-                emit("start", {"dataset": ds, "protocol": proto, "model": model,
-                               "seed": job.seed, "fold": job.fold})
-                run: dict[str, Any] = {"dataset": ds, "protocol": proto, "model": model,
-                                       "seed": job.seed, "fold": job.fold, "error": None}
-                t0 = time.perf_counter()
-                try:
-                    res = train(cfg)
-                except HarlabError as exc:  # one bad run must not lose the others
-                    run["error"] = str(exc)
-                else:
-                    test = res.metrics["test"]
-                    whole = whole_decision(res.metrics.get("decisions"), "activity")
-                    run.update(
-                        run_dir=str(res.run_dir),
-                        accuracy=float(test["accuracy"]),
-                        macro_f1=float(test["macro_f1"]),
-                        segment_macro_f1=whole.get("macro_f1"),
-                        n_segments=whole.get("decisions"),
-                        weighted_f1=float(test["weighted_f1"]),
-                        n_test=int(test["n"]),
-                        parameters=int(res.metrics["parameters"]),
-                        train_seconds=float(res.metrics["train_seconds"]),
-                        epochs_trained=int(res.metrics["epochs_trained"]),
-                        best_val_macro_f1=res.metrics.get("best_val_macro_f1"),
-                        split=res.metrics["split"],
-                        warnings=list(res.metrics.get("warnings", [])),
-                        **training_conditions(),
-                    )
-                run["wall_seconds"] = round(time.perf_counter() - t0, 2)
-                model_runs.append(run)
-                runs.append(run)
-                _save(parent, result)  # partial results survive an interrupted reproduction
-                emit("done", run)
-            rows.append({
-                "dataset": ds,
-                "protocol": proto,
-                "model": model,
-                "preset": str(preset_path(ds, proto, preset_dir)),
-                "description": base.description if base is not None else "",
-                "summary": summarize(model_runs),
-                "reference": reference(ds, proto, model),
-                "note": note,
-            })
-            _save(parent, result)
-    result["finished"] = datetime.now().isoformat(timespec="seconds")
-    result["complete"] = True
-    _save(parent, result)
-    plot_results(result, parent / "results.png")
-    return parent, result
+    cfg = job.cfg
+    cfg.output_dir = str(parent)
+    fold_s = f"_fold{job.fold}" if job.fold is not None else ""
+    cfg.name = f"{job.dataset}_{job.protocol}_{job.model}_seed{job.seed}{fold_s}"
+    emit("start", {"dataset": job.dataset, "protocol": job.protocol, "model": job.model,
+                   "seed": job.seed, "fold": job.fold})
+    run: dict[str, Any] = {"dataset": job.dataset, "protocol": job.protocol,
+                           "model": job.model, "seed": job.seed, "fold": job.fold,
+                           "error": None}
+    t0 = time.perf_counter()
+    try:
+        res = train(cfg)
+    except HarlabError as exc:  # one bad run must not lose the others
+        run["error"] = str(exc)
+    else:
+        test = res.metrics["test"]
+        whole = whole_decision(res.metrics.get("decisions"), "activity")
+        run.update(
+            run_dir=str(res.run_dir), accuracy=float(test["accuracy"]),
+            macro_f1=float(test["macro_f1"]), segment_macro_f1=whole.get("macro_f1"),
+            n_segments=whole.get("decisions"), weighted_f1=float(test["weighted_f1"]),
+            n_test=int(test["n"]), parameters=int(res.metrics["parameters"]),
+            train_seconds=float(res.metrics["train_seconds"]),
+            epochs_trained=int(res.metrics["epochs_trained"]),
+            best_val_macro_f1=res.metrics.get("best_val_macro_f1"),
+            split=res.metrics["split"], warnings=list(res.metrics.get("warnings", [])),
+            **training_conditions(),
+        )
+    run["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    return run
 
 
 def _save(parent: Path, result: dict[str, Any]) -> None:

@@ -53,10 +53,10 @@ from harlab.experiments.mranet_paper import (
     variant,
 )
 from harlab.experiments.mranet_report import (
-    _protocol_note,
-    _stats,
-    _sweep_summary,
     decision_summary,
+    protocol_note,
+    run_stats,
+    sweep_summary,
     table4_pairs,
     write_report,
 )
@@ -511,7 +511,7 @@ def _result(parent: Path, plan: Plan, record: dict[str, Any], settings: Settings
     summary = {}
     for key in settings.wanted():
         rs = [r for r in rows if r["model"] == key]
-        summary[key] = _stats(rs, ("activity_macro_f1", "identity_macro_f1",
+        summary[key] = run_stats(rs, ("activity_macro_f1", "identity_macro_f1",
                                    "activity_accuracy", "identity_accuracy", "train_seconds",
                                    "epochs_trained", "seconds_per_epoch", "best_val"))
         summary[key]["parameters"] = rs[0]["parameters"] if rs else None
@@ -525,7 +525,7 @@ def _result(parent: Path, plan: Plan, record: dict[str, Any], settings: Settings
     return {
         "paper": PAPER_SOURCE, "command": record.get("command", ""),
         "experiments": settings.experiments, "protocol": settings.protocol,
-        "protocol_note": _protocol_note(settings.protocol),
+        "protocol_note": protocol_note(settings.protocol),
         "data": {"folder": str(fd.folder), "frames": int(len(fd.x)),
                  "recordings": int(len(np.unique(fd.recording))),
                  "activities": fd.activities, "persons": fd.persons,
@@ -535,7 +535,7 @@ def _result(parent: Path, plan: Plan, record: dict[str, Any], settings: Settings
         "not_run": [k for k in settings.wanted() if not any(r["model"] == k for r in rows)],
         "started": record.get("started"), "resumes": record.get("resumes", []),
         "merged": record.get("merged", []), "summary": summary, "runs": rows,
-        "timing": timing, "sweep": {str(s): v for s, v in _sweep_summary(sweep).items()},
+        "timing": timing, "sweep": {str(s): v for s, v in sweep_summary(sweep).items()},
         "fold_sizes": _fold_sizes(results),
         "fold_ids": sorted({r["fold"] for r in rows}), "fold_seed": settings.fold_seed(),
         "table4_pairs": table4_pairs(rows) if "table4" in settings.experiments else [],
