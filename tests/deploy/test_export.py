@@ -20,6 +20,7 @@ from harlab.deploy.export import (
 )
 from harlab.errors import CheckpointError, ConfigError, HarlabError
 from harlab.models import build_model, get_model_spec, list_models
+from harlab.runs import mark_run_dir
 
 SHAPES = [(24, 3), (48, 3), (64, 4)]  # the first one a model accepts is used
 SMALL = {"channels": (8, 16), "filters": 8, "lstm_hidden": 16, "hidden": 16}  # if accepted
@@ -160,6 +161,9 @@ def test_export_errors(tiny_run: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     (bare / "checkpoints").mkdir(parents=True)
     (bare / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+    with pytest.raises(CheckpointError, match=r"not a harlab run directory \(no .harlab-run"):
+        export_run(bare, out=tmp_path / "m.onnx")
+    mark_run_dir(bare)
     with pytest.raises(CheckpointError, match="no checkpoint found"):
         export_run(bare, out=tmp_path / "m.onnx")
     (bare / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
