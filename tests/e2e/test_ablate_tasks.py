@@ -59,7 +59,8 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     said = " ".join(result.output.split())
-    assert "[1/8] activity_only, seed 0" in said and "[8/8] joint_equal, seed 1" in said
+    assert "[1/8] tiny_mt_activity_only_seed0" in said
+    assert "[8/8] tiny_mt_joint_equal_seed1" in said
     (parent,) = [p for p in out.iterdir() if p.is_dir()]
     assert parent.name.endswith("ablate_tasks_tiny_mt")
     res = json.loads((parent / "tasks.json").read_text())
@@ -106,22 +107,19 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     assert (parent / "tasks.png").stat().st_size > 0
     assert res["complete"] and "Partial" not in md
 
-    # interrupted during seed 1: its records (and one run's metrics) are gone
-    res["runs"] = [r for r in res["runs"] if (r["seed"], r["variant"]) != (1, "joint_equal")]
+    # interrupted while training seed 1's joint_flwl run: its metrics were never written
     (parent / by[("joint_flwl", 1)]["run"] / "metrics.json").unlink()
-    res["complete"] = False
-    (parent / "tasks.json").write_text(json.dumps(res))
     # a third seed extends the study (its own seeds are kept: asking for seed 2 alone
-    # drops nothing); 6 finished runs are reused, 2 + 4 are trained
+    # drops nothing); the 7 finished runs on disk are reused, 1 + 4 are trained
     more = [a if a != "0,1" else "2" for a in args]
     resumed = CliRunner().invoke(cli.app, [*more, "--resume", str(parent)])
     assert resumed.exit_code == 0, f"{resumed.output}\n{resumed.exception!r}"
     said = " ".join(resumed.output.split())
-    assert said.count("finished before, reused") == 6 and "(6 finished runs)" in said
+    assert said.count("finished before, reused") == 7 and "(7 finished runs)" in said
     assert [p.name for p in out.iterdir()] == [parent.name]  # no new study directory
     res2 = json.loads((parent / "tasks.json").read_text())
     assert res2["complete"] and len(res2["runs"]) == 12 and res2["seeds"] == [0, 1, 2]
-    assert len([p for p in parent.iterdir() if p.is_dir()]) == 8 + 2 + 4  # nothing overwritten
+    assert len([p for p in parent.iterdir() if p.is_dir()]) == 8 + 1 + 4  # nothing overwritten
     kept = {(r["variant"], r["seed"]): r for r in res2["runs"]}
     assert kept[("identity_only", 1)] == by[("identity_only", 1)]
     assert kept[("joint_flwl", 1)]["run"] != by[("joint_flwl", 1)]["run"]
@@ -133,12 +131,12 @@ def test_ablate_tasks_pairs_joint_and_single_runs_by_seed(
     for argv, words in (([*more, "--set", "train.batch_size=4"],
                          "train.batch_size: 8 there, 4 now"),
                         ([*more[:at], *more[at + 2:], "--weightings", "equal"],
-                         "other weightings")):
+                         "other variants")):
         bad = CliRunner().invoke(cli.app, [*argv, "--resume", str(parent)])
         assert bad.exit_code != 0 and words in str(bad.exception), (argv, bad.exception)
-    assert len([p for p in parent.iterdir() if p.is_dir()]) == 14
+    assert len([p for p in parent.iterdir() if p.is_dir()]) == 13
     missing = CliRunner().invoke(cli.app, [*more, "--resume", str(tmp_path)])
-    assert missing.exit_code != 0 and "no tasks.json there" in str(missing.exception)
+    assert missing.exit_code != 0 and "no study.json there" in str(missing.exception)
 
 
 def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -166,9 +164,13 @@ def test_ablate_tasks_refuses_bad_studies(tmp_path: Path, monkeypatch: pytest.Mo
 def test_an_interrupted_resume_keeps_every_finished_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import harlab.training
-    from harlab.config import load_config
+    from harlab.config import dump_yaml, load_config
     from harlab.experiments.tasks_ablation import run_tasks_ablation
+    from harlab.runs import create_run_dir
     from harlab.training import TrainResult
+
+    class Interrupted(Exception):
+        """Stands for a kill in the middle of the study."""
 
     cfg = load_config(tiny_multitask_config(tmp_path), [f"output_dir={tmp_path / 'runs'}"])
     calls: list[str] = []
@@ -176,10 +178,10 @@ def test_an_interrupted_resume_keeps_every_finished_run(
 
     def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
         calls.append(run_cfg.name)
+        run = create_run_dir(run_cfg.output_dir, run_cfg.name)
+        (run / "config.yaml").write_text(dump_yaml(run_cfg))
         if len(calls) == fail_at[0]:
-            raise KeyboardInterrupt  # the user stops the study during this training
-        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
-        run.mkdir()
+            raise Interrupted  # the user stops the study during this training
         test = {"macro_f1": 0.5, "accuracy": 0.5}
         m = {"test": test, "parameters": 10, "train_seconds": 1.0, "epochs_trained": 1,
              "test_heads": {h: test for h in run_cfg.task.heads}}
@@ -193,10 +195,10 @@ def test_an_interrupted_resume_keeps_every_finished_run(
     for lost in (("joint_equal", 0), ("identity_only", 1)):
         (parent / by[lost]["run"] / "metrics.json").unlink()
     fail_at[0] = 8  # the resume retrains seed 0's joint run, then is stopped in seed 1
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         run_tasks_ablation(cfg, [0, 1], ["equal"], resume=parent)
     saved = json.loads((parent / "tasks.json").read_text())
-    # seed 0 (with its new joint run) and the seed-1 runs not reached yet are all there
+    # every finished run (reused first) and seed 0's new joint run are all there
     assert not saved["complete"]
     assert sorted((r["variant"], r["seed"]) for r in saved["runs"]) == [
         ("activity_only", 0), ("activity_only", 1), ("identity_only", 0), ("joint_equal", 0),
@@ -229,17 +231,21 @@ def test_seeds_trained_elsewhere_merge_into_one_study(
     """--merge copies another study's finished runs (same config) into the one resumed:
     one table pairs all seeds, nothing is retrained or overwritten, dropped runs counted."""
     import harlab.training
-    from harlab.config import load_config
+    from harlab.config import dump_yaml, load_config
     from harlab.errors import ConfigError
     from harlab.experiments.tasks_ablation import run_tasks_ablation
+    from harlab.runs import create_run_dir
     from harlab.training import TrainResult
+
+    class Interrupted(Exception):
+        """Stands for a kill in the middle of the study."""
 
     calls: list[str] = []
 
     def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
         calls.append(run_cfg.name)
-        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
-        run.mkdir()
+        run = create_run_dir(run_cfg.output_dir, run_cfg.name)
+        (run / "config.yaml").write_text(dump_yaml(run_cfg))
         score = 0.5 + 0.1 * ("joint" in run_cfg.name) + 0.01 * run_cfg.train.seed
         test = {"macro_f1": score, "accuracy": score}
         m = {"test": test, "parameters": 10, "train_seconds": 1.0, "epochs_trained": 1,
@@ -261,7 +267,7 @@ def test_seeds_trained_elsewhere_merge_into_one_study(
         run_tasks_ablation(here, [0], ["equal"], merge=[b])
     with pytest.raises(ConfigError, match="that is the study being resumed"):
         run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[a])
-    with pytest.raises(ConfigError, match=r"cannot merge .* other weightings"):
+    with pytest.raises(ConfigError, match=r"cannot merge .* other variants"):
         c, _ = run_tasks_ablation(there, [3], ["flwl"])
         run_tasks_ablation(here, [0], ["equal"], resume=a, merge=[c])
     n = len(calls)
@@ -273,7 +279,6 @@ def test_seeds_trained_elsewhere_merge_into_one_study(
                     "runs": info["runs"]}
     got = {(r["variant"], r["seed"]): r for r in res["runs"]}
     assert got["activity_only", 1]["run"] == b_runs["activity_only", 1]["run"] + "-2"
-    assert got["identity_only", 2]["merged_from"] == str(b / b_runs["identity_only", 2]["run"])
     assert all((a / r["run"] / "metrics.json").is_file() for r in res["runs"])
     assert all((b / r["run"]).is_dir() for r in b_runs.values())  # copied, not moved
     c = next(c for c in res["comparisons"] if (c["joint"], c["head"], c["score"]) == (

@@ -63,8 +63,9 @@ def test_ablate_then_attention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             "--no-progress", "--set", "train.batch_size=8"]
     proc = run_cli(args, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "[1/2] arrangement none (backbone), seed 0" in proc.stdout
-    assert "[2/2] arrangement channel+temporal, seed 0" in proc.stdout
+    text = " ".join(proc.stdout.split())  # rich wraps long lines
+    assert "[1/2] tiny_none_seed0: test macro-F1" in text
+    assert "[2/2] tiny_channel_temporal_seed0: test macro-F1" in text
     (parent,) = [p for p in out.iterdir() if p.is_dir()]
     assert parent.name.endswith("ablate_tiny")
     res = json.loads((parent / "ablation.json").read_text())
@@ -152,20 +153,24 @@ def test_interrupted_ablation_resumes_and_merges_seeds_trained_elsewhere(
     """Seed-major with a summary after every run: an interruption keeps complete pairs;
     --resume reuses finished runs; --merge copies another ablation's seeds in."""
     import harlab.training
-    from harlab.config import load_config
+    from harlab.config import dump_yaml, load_config
     from harlab.errors import ConfigError
     from harlab.experiments.ablation import run_ablation
+    from harlab.runs import create_run_dir
     from harlab.training import TrainResult
+
+    class Interrupted(Exception):
+        """Stands for a kill in the middle of the ablation."""
 
     calls: list[str] = []
     stop_at = [0]
 
     def fake_train(run_cfg: Any, console: Any = None) -> TrainResult:
         calls.append(run_cfg.name)
+        run = create_run_dir(run_cfg.output_dir, run_cfg.name)
+        (run / "config.yaml").write_text(dump_yaml(run_cfg))
         if len(calls) == stop_at[0]:
-            raise KeyboardInterrupt
-        run = Path(run_cfg.output_dir) / f"run{len(calls)}"
-        run.mkdir()
+            raise Interrupted  # killed mid-run: no metrics.json
         att = run_cfg.model.options["attention"]
         score = 0.6 + 0.1 * (att != "none") + 0.01 * run_cfg.train.seed
         m = {"test": {"macro_f1": score, "accuracy": score}, "parameters": 10,
@@ -179,7 +184,7 @@ def test_interrupted_ablation_resumes_and_merges_seeds_trained_elsewhere(
     there = load_config(config, [f"output_dir={tmp_path / 'there'}"])
     arr = ["none", "channel"]
     stop_at[0] = 4  # stopped while training seed 1's second arrangement
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         run_ablation(here, [0, 1], arr)
     (a,) = (tmp_path / "here").iterdir()
     saved = json.loads((a / "ablation.json").read_text())
@@ -192,7 +197,7 @@ def test_interrupted_ablation_resumes_and_merges_seeds_trained_elsewhere(
     b, _ = run_ablation(there, [2], arr)  # seed 2 on another machine
     other, _ = run_ablation(there, [3], ["none", "temporal"])
     before = sorted(a.iterdir())
-    with pytest.raises(ConfigError, match=r"cannot merge .* other arrangements"):
+    with pytest.raises(ConfigError, match=r"cannot merge .* other variants"):
         run_ablation(here, [0], arr, resume=a, merge=[b, other])
     assert sorted(a.iterdir()) == before  # b was fine, but nothing is copied before a refusal
     with pytest.raises(ConfigError, match="give it with --resume DIR"):

@@ -46,13 +46,15 @@ def ablate_danhar(
     merge: StudyMerge = None,
 ) -> None:
     """Train DanHAR with every attention arrangement (same config, split, seeds); compare."""
-    from harlab.cli.common import load_with_overrides, parse_list, parse_names
+    import sys
+
+    from harlab.cli.common import load_with_overrides, parse_list, parse_names, study_events
     from harlab.experiments.ablation import run_ablation
 
     cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
-    parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), console=console,
-                             resume=resume, merge=merge)
+    parent, _ = run_ablation(cfg, seed_list, parse_names(arrangements), study_events(console),
+                             resume=resume, merge=merge, command=" ".join(sys.argv))
     if (parent / "ablation.md").is_file():
         console.print((parent / "ablation.md").read_text())
     console.print(f"ablation directory: [bold]{parent}[/bold]")
@@ -76,13 +78,16 @@ def ablate_tasks(
     merge: StudyMerge = None,
 ) -> None:
     """Joint vs single-task learning: every head alone and together, paired by seed."""
-    from harlab.cli.common import load_with_overrides, parse_list, parse_names
+    import sys
+
+    from harlab.cli.common import load_with_overrides, parse_list, parse_names, study_events
     from harlab.experiments.tasks_ablation import run_tasks_ablation
 
     cfg = load_with_overrides(config, set_, epochs, out, no_progress, threads=threads)
     seed_list = parse_list(seeds, "--seeds")
-    parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings), console=console,
-                                   resume=resume, merge=merge)
+    parent, _ = run_tasks_ablation(cfg, seed_list, parse_names(weightings),
+                                   study_events(console), resume=resume, merge=merge,
+                                   command=" ".join(sys.argv))
     if (parent / "tasks.md").is_file():
         console.print((parent / "tasks.md").read_text(), markup=False, highlight=False)
     console.print(f"task ablation directory: [bold]{parent}[/bold]")

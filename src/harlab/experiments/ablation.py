@@ -14,7 +14,6 @@ interrupted ablation or adds seeds; ``merge`` brings in seeds trained elsewhere.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,16 @@ import numpy as np
 from harlab.config import RunConfig
 from harlab.errors import ConfigError
 from harlab.evaluation.metrics import mean_std
+from harlab.experiments.engine import (
+    Event,
+    Plan,
+    RunResult,
+    Variant,
+    merged_markdown,
+    open_study,
+    run_study,
+)
 from harlab.fileio import write_json
-from harlab.runs import create_run_dir
 
 ARRANGEMENTS = ("none", "channel", "temporal", "temporal_channel", "channel_temporal")
 LABELS = {
@@ -138,18 +145,6 @@ def _add_vs_none(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None
                               "verdict": verdict(diff, "attention helps", "attention hurts")}
 
 
-def load_for_resume(directory: str | Path, cfg: RunConfig, arrangements: list[str],
-                    action: str = "resume",
-                    ) -> tuple[list[int], dict[Any, dict[str, Any]], dict[str, Any]]:
-    """The seeds, finished runs (by arrangement, seed) and stored ``ablation.json`` of an
-    earlier ablation; config and arrangements must be the stored ones (``load_study``)."""
-    from harlab.experiments.studies import load_study
-
-    return load_study(directory, "ablation.json", "harlab ablate danhar", cfg,
-                      {"arrangements": arrangements},
-                      lambda r: (r["arrangement"], int(r["seed"])), action)
-
-
 def summarize(runs: list[dict[str, Any]], arrangements: list[str]) -> list[dict[str, Any]]:
     """Per arrangement: mean ± std over seeds, and the paired difference to ``none``."""
     rows = []
@@ -173,8 +168,6 @@ def _save(parent: Path, cfg: RunConfig, seeds: list[int], arrangements: list[str
           runs: list[dict[str, Any]], complete: bool, merged: list[dict[str, Any]]
           ) -> dict[str, Any]:
     """(Re)write ablation.json/md/png with the runs so far; returns what the JSON holds."""
-    from harlab.experiments.studies import merged_markdown
-
     rows = summarize(runs, arrangements)
     out: dict[str, Any] = {
         "config": cfg.to_dict(), "seeds": seeds, "arrangements": arrangements,
@@ -195,59 +188,41 @@ def _save(parent: Path, cfg: RunConfig, seeds: list[int], arrangements: list[str
     return out
 
 
+def ablation_plan(cfg: RunConfig, arrangements: list[str], seeds: list[int]) -> Plan:
+    """One variant per arrangement, seeds varying only the training (the split is fixed)."""
+    variants = [Variant(a, (f"model.options.attention={a}",)) for a in arrangements]
+    return Plan("ablate", cfg, variants, None, list(seeds), fixed_variants=True)
+
+
+def _record(res: RunResult) -> dict[str, Any]:
+    m = res.metrics
+    return {"arrangement": res.planned.variant, "seed": res.planned.seed,
+            "run": res.run_dir.name, "accuracy": m["test"]["accuracy"],
+            "macro_f1": m["test"]["macro_f1"], "best_val_macro_f1": m.get("best_val_macro_f1"),
+            "epochs_trained": m.get("epochs_trained"), "train_seconds": m.get("train_seconds"),
+            "parameters": m.get("parameters"), "reused": res.reused}
+
+
 def run_ablation(
     cfg: RunConfig, seeds: list[int], arrangements: list[str] | None = None,
-    console: Any = None, resume: str | Path | None = None,
-    merge: list[str | Path] | None = None,
+    on_event: Event | None = None, resume: str | Path | None = None,
+    merge: list[str | Path] | None = None, command: str = "",
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every (arrangement, seed); write the comparison into a new parent directory.
-
-    Seed-major, and the summary files are rewritten after every run, so an interrupted
-    ablation keeps complete pairs. ``resume``: continue the ablation in that directory
-    (same config and arrangements; finished runs are reused, ``seeds`` it lacks are added).
-    ``merge`` (with ``resume``): first copy in the finished runs of these other ablations
-    of the same config, e.g. seeds trained on another machine.
+    """Train (or reuse) every (arrangement, seed), a study on the engine; write the
+    comparison after every run, so an interrupted ablation keeps complete pairs.
+    ``resume``: continue the ablation in that directory (same config and arrangements;
+    ``seeds`` it lacks are added). ``merge`` (with ``resume``): first copy in the finished
+    runs of these other ablations of the same config, e.g. seeds trained elsewhere.
     """
-    from harlab.experiments.studies import open_study
-    from harlab.training import train
-
     arrangements = list(arrangements or ARRANGEMENTS)
     _check(cfg, arrangements, seeds)
-    say = console.print if console is not None else (lambda *a, **k: None)
-    name = cfg.name or f"{cfg.data.dataset}_danhar"
-    parent, seeds, done, merged = open_study(
-        resume, merge, seeds,
-        lambda d, action: load_for_resume(d, cfg, arrangements, action),
-        lambda: create_run_dir(cfg.output_dir, f"ablate_{name}"), "ablation", say)
-    runs: list[dict[str, Any]] = []
-    waiting = dict(done)  # finished runs not reached yet: kept in every partial save
-    total, i = len(arrangements) * len(seeds), 0
-    for seed in seeds:  # seed-major: an interrupted ablation still has complete pairs
-        for arr in arrangements:
-            i += 1
-            if (arr, seed) in done:
-                runs.append(waiting.pop((arr, seed)))
-                say(f"[{i}/{total}] arrangement {LABELS[arr]}, seed {seed}: finished "
-                    "before, reused")
-                continue
-            run_cfg = copy.deepcopy(cfg)
-            run_cfg.model.options = {**dict(cfg.model.options), "attention": arr}
-            run_cfg.train.seed = seed
-            run_cfg.output_dir = str(parent)
-            run_cfg.name = f"{name}_{arr}_seed{seed}"
-            say(f"[bold cyan][{i}/{total}] arrangement {LABELS[arr]}, seed {seed}[/bold cyan]")
-            res = train(run_cfg, console=console)
-            if not res.is_main:
-                continue
-            m = res.metrics
-            runs.append({
-                "arrangement": arr, "seed": seed, "run": res.run_dir.name,
-                "accuracy": m["test"]["accuracy"], "macro_f1": m["test"]["macro_f1"],
-                "best_val_macro_f1": m.get("best_val_macro_f1"),
-                "epochs_trained": m.get("epochs_trained"),
-                "train_seconds": m.get("train_seconds"), "parameters": m.get("parameters"),
-            })
-            say(f"  test accuracy {m['test']['accuracy']:.4f}, macro-F1 "
-                f"{m['test']['macro_f1']:.4f}, {m.get('train_seconds', 0):.1f}s")
-            _save(parent, cfg, seeds, arrangements, [*runs, *waiting.values()], False, merged)
-    return parent, _save(parent, cfg, seeds, arrangements, runs, True, merged)
+    plan = ablation_plan(cfg, arrangements, seeds)
+    parent, record = open_study(plan, cfg.output_dir, command, resume, merge, on_event)
+
+    def save(results: list[RunResult], complete: bool) -> dict[str, Any]:
+        return _save(parent, cfg, plan.seeds, arrangements, [_record(r) for r in results],
+                     complete, record["merged"])
+
+    results = run_study(parent, plan, record, on_event,
+                        after_run=lambda done: save(done, False))
+    return parent, save(results, True)

@@ -72,6 +72,7 @@ class Plan:
     seeds: list[int] = field(default_factory=lambda: [0])
     seed_split: bool = False
     identity: dict[str, Any] = field(default_factory=dict)
+    fixed_variants: bool = False  # a resume or merge may not add variants (an ablation's arms)
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -119,7 +120,7 @@ class Plan:
         return {"kind": self.kind, "base": self.base.to_dict(),
                 "variants": [[v.name, list(v.overrides)] for v in self.variants],
                 "seed_split": self.seed_split, "folds_given": self.folds is not None,
-                "identity": self.identity}
+                "identity": self.identity, "fixed_variants": self.fixed_variants}
 
 
 @dataclass
@@ -166,6 +167,10 @@ def _check_same_plan(stored: dict[str, Any], plan: Plan, where: Path, action: st
         if old.get(key, {} if key == "identity" else None) != now[key]:
             raise ConfigError(f"cannot {action} {where} with other {key.replace('_', ' ')} "
                               f"({old.get(key)} there, {now[key]} now)")
+    if now["fixed_variants"] and old.get("variants") != now["variants"]:
+        raise ConfigError(f"cannot {action} {where} with other variants "
+                          f"({[n for n, _ in old.get('variants') or []]} there, "
+                          f"{[n for n, _ in now['variants']]} now)")
     stored_variants = dict((n, o) for n, o in old.get("variants") or [])
     for name, overrides in now["variants"]:
         if name in stored_variants and stored_variants[name] != overrides:
@@ -280,29 +285,36 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
     emit = on_event or (lambda kind, info: None)
     done = finished_runs(parent)
     planned = [p for p in plan.runs() if include is None or include(p)]
-    results: list[RunResult] = []
-    for i, p in enumerate(planned, start=1):
-        where = {"index": i, "total": len(planned), "run": p.name, "variant": p.variant,
-                 "fold": p.fold, "seed": p.seed}
-        if p.name in done:
-            res = _reuse(done[p.name], p)
-        elif train_only is not None and p.variant not in train_only:
-            continue
-        else:
-            emit("start", where)
-            cfg = copy.deepcopy(p.cfg)
-            cfg.output_dir = str(parent)
-            trained = train(cfg)
-            if not trained.is_main:
-                continue
-            res = RunResult(p, trained.run_dir, trained.metrics)
-        results.append(res)
-        _save(parent, plan, record, results)
+    # every finished run first: a study interrupted again still lists all it has
+    found = {p.name: _reuse(done[p.name], p) for p in planned if p.name in done}
+    results: dict[str, RunResult] = {}
+
+    def where(i: int, p: PlannedRun) -> dict[str, Any]:
+        return {"index": i, "total": len(planned), "run": p.name, "variant": p.variant,
+                "fold": p.fold, "seed": p.seed}
+
+    def finish(i: int, p: PlannedRun, res: RunResult) -> None:
+        results[p.name] = res
+        ordered = [results[q.name] for q in planned if q.name in results]
+        _save(parent, plan, record, ordered)
         if after_run is not None:
-            after_run(results)
-        emit("done", {**where, "metrics": res.metrics, "run_dir": str(res.run_dir),
+            after_run(ordered)
+        emit("done", {**where(i, p), "metrics": res.metrics, "run_dir": str(res.run_dir),
                       "reused": res.reused})
-    return results
+
+    for i, p in enumerate(planned, start=1):
+        if p.name in found:
+            finish(i, p, found[p.name])
+    for i, p in enumerate(planned, start=1):
+        if p.name in found or (train_only is not None and p.variant not in train_only):
+            continue
+        emit("start", where(i, p))
+        cfg = copy.deepcopy(p.cfg)
+        cfg.output_dir = str(parent)
+        trained = train(cfg)
+        if trained.is_main:
+            finish(i, p, RunResult(p, trained.run_dir, trained.metrics))
+    return [results[q.name] for q in planned if q.name in results]
 
 
 def _reuse(run_dir: Path, p: PlannedRun) -> RunResult:
@@ -330,3 +342,10 @@ def _save(parent: Path, plan: Plan, record: dict[str, Any], results: list[RunRes
     record["complete"] = all(p.name in {r.planned.name for r in results} for p in plan.runs())
     record["plan"]["variants"] = [[v.name, list(v.overrides)] for v in plan.variants]
     write_json(parent / STUDY_FILE, record)
+
+
+def merged_markdown(merged: list[dict[str, Any]] | None) -> str:
+    """One line per merged source, for a study's markdown report."""
+    return "".join(f"\nMerged from `{m['from']}`: {m['copied']} runs copied "
+                   f"({m['already_there']} already here, {m['unfinished']} unfinished "
+                   "there).\n" for m in merged or [])

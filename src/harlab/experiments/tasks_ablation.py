@@ -17,7 +17,7 @@ another machine), so one table pairs them all.
 
 from __future__ import annotations
 
-import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,16 @@ from harlab.evaluation.paired import (
     verdict,
 )
 from harlab.experiments.compare import run_scores
-from harlab.experiments.studies import load_study, merged_markdown, open_study
+from harlab.experiments.engine import (
+    Event,
+    Plan,
+    RunResult,
+    Variant,
+    merged_markdown,
+    open_study,
+    run_study,
+)
 from harlab.fileio import write_json
-from harlab.runs import create_run_dir
 
 # per-head scores kept per run: (key in the record, label in the tables)
 SCORES = (("macro_f1", "macro-F1 per window"),
@@ -180,72 +187,48 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
     return path
 
 
-def load_for_resume(directory: str | Path, cfg: RunConfig, weightings: list[str],
-                    action: str = "resume",
-                    ) -> tuple[list[int], dict[Any, dict[str, Any]], dict[str, Any]]:
-    """The seeds, finished runs (by model, seed) and stored ``tasks.json`` of a study; the
-    config and weightings must be the stored ones (see ``studies.load_study``)."""
-    return load_study(directory, "tasks.json", "harlab ablate tasks", cfg,
-                      {"weightings": weightings},
-                      lambda r: (r["variant"], int(r["seed"])), action)
+def tasks_plan(cfg: RunConfig, weightings: list[str], seeds: list[int]) -> Plan:
+    """Each head alone and both together per weighting, seeds varying training only."""
+    out = []
+    for name, heads, weighting in variants(cfg, weightings):
+        sets = [f"task.heads={json.dumps(heads)}", f"task.loss_weighting={weighting}"]
+        if cfg.task.monitor not in ("mean", *heads):
+            sets.append("task.monitor=mean")
+        out.append(Variant(name, tuple(sets)))
+    return Plan("ablate_tasks", cfg, out, None, list(seeds), fixed_variants=True)
 
 
 def run_tasks_ablation(
     cfg: RunConfig, seeds: list[int], weightings: list[str] | None = None,
-    console: Any = None, resume: str | Path | None = None,
-    merge: list[str | Path] | None = None,
+    on_event: Event | None = None, resume: str | Path | None = None,
+    merge: list[str | Path] | None = None, command: str = "",
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every (model, seed); write the paired comparison into a new parent directory.
+    """Train (or reuse) every (model, seed), a study on the engine; write the paired
+    comparison after every run.
 
     ``resume``: continue the study in that directory instead; ``seeds`` not in it are
     added to its own (a resume never drops finished runs from the table). ``merge`` (with
-    ``resume``): first copy in the finished runs of these other studies of the same config
-    (``studies.merge_studies``), e.g. seeds trained on another machine; their seeds join.
+    ``resume``): first copy in the finished runs of these other studies of the same config,
+    e.g. seeds trained on another machine; their seeds join.
     """
-    from harlab.training import train
-
     weightings = list(weightings or [cfg.task.loss_weighting])
     _check(cfg, weightings, seeds)
-    plan = variants(cfg, weightings)
+    plan = tasks_plan(cfg, weightings, seeds)
+    arms = variants(cfg, weightings)
     heads = list(cfg.task.heads)
-    say = console.print if console is not None else (lambda *a, **k: None)
-    name = cfg.name or f"{cfg.data.dataset}_{cfg.model.name}"
-    parent, seeds, done, merged = open_study(
-        resume, merge, seeds, lambda d, action: load_for_resume(d, cfg, weightings, action),
-        lambda: create_run_dir(cfg.output_dir, f"ablate_tasks_{name}"), "task ablation", say)
-    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds {seeds}, "
-             f"{cfg.train.max_epochs} max epochs")
-    runs: list[dict[str, Any]] = []
-    waiting = dict(done)  # finished runs not reached yet: kept in every partial save
-    total, i = len(plan) * len(seeds), 0
-    for seed in seeds:  # seed-major: an interrupted study still has complete pairs
-        for variant, v_heads, weighting in plan:
-            i += 1
-            if (variant, seed) in done:
-                runs.append(waiting.pop((variant, seed)))
-                say(f"[{i}/{total}] {variant}, seed {seed}: finished before, reused")
-                continue
-            run_cfg = copy.deepcopy(cfg)
-            run_cfg.task.heads = list(v_heads)
-            run_cfg.task.loss_weighting = weighting
-            if run_cfg.task.monitor not in ("mean", *v_heads):
-                run_cfg.task.monitor = "mean"
-            run_cfg.train.seed = seed
-            run_cfg.output_dir = str(parent)
-            run_cfg.name = f"{name}_{variant}_seed{seed}"
-            say(f"[bold cyan][{i}/{total}] {variant}, seed {seed}[/bold cyan]")
-            res = train(run_cfg, console=console)
-            if not res.is_main:
-                continue
-            rec = run_record(variant, seed, res.run_dir, res.metrics)
-            runs.append(rec)
-            say("  " + ", ".join(f"{h} macro-F1 {v['macro_f1']:.4f}"
-                                 for h, v in rec["heads"].items())
-                + f", {rec['train_seconds'] or 0:.1f}s")
-            _save(parent, cfg, seeds, weightings, plan, heads, [*runs, *waiting.values()],
-                  title, complete=False, merged=merged)
-    return parent, _save(parent, cfg, seeds, weightings, plan, heads, runs, title,
-                         complete=True, merged=merged)
+    parent, record = open_study(plan, cfg.output_dir, command, resume, merge, on_event)
+    title = (f"Joint vs single-task: {cfg.data.dataset}, {cfg.model.name}, seeds "
+             f"{plan.seeds}, {cfg.train.max_epochs} max epochs")
+
+    def save(results: list[RunResult], complete: bool) -> dict[str, Any]:
+        runs = [run_record(r.planned.variant, r.planned.seed, r.run_dir, r.metrics)
+                for r in results]
+        return _save(parent, cfg, plan.seeds, weightings, arms, heads, runs, title,
+                     complete=complete, merged=record["merged"])
+
+    results = run_study(parent, plan, record, on_event,
+                        after_run=lambda done: save(done, False))
+    return parent, save(results, True)
 
 
 def _save(parent: Path, cfg: RunConfig, seeds: list[int], weightings: list[str],
