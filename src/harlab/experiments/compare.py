@@ -1,14 +1,9 @@
-"""Paired comparison of two models trained on the same splits and seeds.
+"""``harlab compare``: A minus B over finished runs paired by data split and seed.
 
-"Does joint learning help identification?" or "does attention help the CNN?" is a question
-about the difference between two models, and runs that share a split and a seed share most
-of their luck (the test subjects, the initialisation's stream). Comparing the two means,
-each with its own spread, throws that pairing away. :func:`paired_difference` takes the
-scores of both models keyed by what pairs them (seed, fold) and reports the mean difference
-with a t confidence interval, how many pairs went each way, and two tests: the paired t-test
-and the Wilcoxon signed-rank test (scipy). With five pairs the smallest two-sided Wilcoxon
-p-value is 1/16 = 0.0625, so it can never be "significant" at 0.05 there; the interval and
-the win count say more at such sizes.
+Finds the finished runs under two folders (single runs or studies, three folders down),
+keeps those a ``--where key.path=value`` selects, pairs them by their data settings and
+training seed, and reports each head's paired differences per window and per segment
+(:mod:`harlab.evaluation.paired`) in ``compare.json``, ``compare.md`` and ``compare.png``.
 """
 
 from __future__ import annotations
