@@ -14,15 +14,6 @@ from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes, predict_heads
 
 
-def score_split(
-    module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics (incl. per-subject) and probabilities of ``module``'s primary head on a part."""
-    heads, probs = score_heads(module, data, part, bf16)
-    primary = next(iter(heads))
-    return heads[primary], probs[primary]
-
-
 def score_heads(
     module: WindowClassifier, data: PreparedData, part: str = "test", bf16: bool = False
 ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
