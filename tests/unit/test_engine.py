@@ -140,3 +140,19 @@ def test_merge_copies_the_runs_another_machine_finished(tmp_path: Path) -> None:
     assert len([d for d in b.iterdir() if d.is_dir()]) == 4  # copied, not moved (+ the killed)
     with pytest.raises(ConfigError, match="that is the study being resumed"):
         open_study(plan(seeds=(0,)), here, resume=a, merge=[a])
+
+
+def test_train_only_and_include_limit_what_one_invocation_trains(tmp_path: Path) -> None:
+    p = plan(seeds=(0, 1), folds=(0,))
+    parent, record = open_study(p, tmp_path)
+    first = FakeTrain()
+    got = run_study(parent, p, record, train=first, train_only={"a"})
+    assert first.names == ["s_a_fold0_seed0", "s_a_fold0_seed1"]  # b not trained: left out
+    assert [r.planned.name for r in got] == first.names
+    second = FakeTrain()
+    got = run_study(parent, p, record, train=second, include=lambda r: r.seed == 1)
+    assert second.names == ["s_b_fold0_seed1"]  # seed 0 is not this invocation's
+    assert [(r.planned.name, r.reused) for r in got] == [("s_a_fold0_seed1", True),
+                                                         ("s_b_fold0_seed1", False)]
+    stored = json.loads((parent / "study.json").read_text())
+    assert not stored["complete"]  # s_b_fold0_seed0 was never trained
