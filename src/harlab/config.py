@@ -7,6 +7,10 @@ config is written into every run directory so a run can be evaluated and repeate
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -232,8 +236,14 @@ class TrainConfig:
         for name in ("max_epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"train.{name} must be >= 1")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"train.lr must be a positive finite number, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"train.threads must be >= 1, got {self.threads}")
+        if self.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d",
+                                                          str(self.max_time)):
+            raise ConfigError(f"train.max_time must be DD:HH:MM:SS (e.g. 00:00:10:00), got "
+                              f"{self.max_time!r}")
 
 
 TASK_HEADS = ("activity", "identity")
@@ -384,6 +394,50 @@ def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
     return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
 
 
+def _matches(value: Any, hint: Any, in_list: bool = False) -> bool:
+    """Whether a config value has its field's type (YAML gives plain Python values)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a, in_list) for a in args)
+    if origin is Literal:
+        return value in args
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0], True) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if hint is str:  # ids in lists (test_subjects: [12]) are made strings by the config
+        return isinstance(value, str) or (in_list and isinstance(value, int)
+                                           and not isinstance(value, bool))
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """``int``, ``a finite number``, ``one of 'a', 'b'``, ``a list of int`` ... for messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0])}"
+    if origin is dict:
+        return "a mapping"
+    names = {int: "an integer", float: "a finite number", bool: "true or false", str: "text",
+             type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
 def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Instantiate dataclass ``cls`` from ``data`` recursively, rejecting unknown keys."""
     if data is not None and not isinstance(data, dict):  # before dict(), which may raise
@@ -409,6 +463,10 @@ def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:
         if sub is not None and isinstance(ftype, str) and sub.__name__ in ftype:
             kwargs[key] = _build(sub, value, f"{where}.{key}" if where else key)
         else:
+            hint = typing.get_type_hints(cls)[key]
+            if not _matches(value, hint):
+                raise ConfigError(f"{where + '.' if where else ''}{key} must be "
+                                  f"{_describe(hint)}, got {value!r}")
             kwargs[key] = value
     try:
         return cls(**kwargs)
