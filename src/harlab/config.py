@@ -479,13 +479,27 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; a one-line ConfigError for a missing, unreadable,
+    non-UTF-8, invalid or empty file (an empty config would silently train the defaults)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#x})"
+                          ) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read it ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}: invalid YAML{where}: {what}") from None
+    if data is None:
+        raise ConfigError(f"{p}: the config file is empty (leave it out to use the defaults)")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a mapping")
     return data

@@ -77,3 +77,18 @@ def test_any_set_value_loads_or_is_a_config_error(key: str, text: str) -> None:
         load_config(None, [f"{key}={text}"])
     except ConfigError as exc:
         assert str(exc).strip() and "\n" not in str(exc).strip()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"train: {lr: 0.1}\n\xff\xfe", "not UTF-8 text (byte 17 is 0xff)"),
+    (b"", "the config file is empty"),
+    (b"# only a comment\n", "the config file is empty"),
+    (b"train: {lr: [1, 2}\n", "invalid YAML at line 1, column 18: expected ',' or ']'"),
+    (b"- a\n- b\n", "top level must be a mapping"),
+])
+def test_bad_config_files_are_one_line_errors(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
