@@ -238,12 +238,27 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train.lr must be a positive finite number, got {self.lr}")
+        self._check_devices()
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"train.threads must be >= 1, got {self.threads}")
         if self.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d",
                                                           str(self.max_time)):
             raise ConfigError(f"train.max_time must be DD:HH:MM:SS (e.g. 00:00:10:00), got "
                               f"{self.max_time!r}")
+
+    def _check_devices(self) -> None:
+        """``devices`` as Lightning takes it: a count, -1 (every GPU), "auto", or GPU ids."""
+        d = self.devices
+        if isinstance(d, str) and re.fullmatch(r"-?\d+", d.strip()):
+            d = self.devices = int(d)
+        if isinstance(d, int):
+            ok = d >= 1 or (d == -1 and self.accelerator != "cpu")
+        else:
+            ok = d == "auto" or (self.accelerator != "cpu"
+                                 and re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", str(d)))
+        if not ok:
+            raise ConfigError(f"train.devices must be a number of devices >= 1, 'auto', or (on "
+                              f"a GPU) -1 or GPU ids like '0,1'; got {self.devices!r}")
 
 
 TASK_HEADS = ("activity", "identity")

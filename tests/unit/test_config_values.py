@@ -46,6 +46,9 @@ def test_every_leaf_key_is_covered() -> None:
     ("train.lr=.inf", "train.lr must be a finite number, got inf"),
     ("train.lr=.nan", "train.lr must be a finite number"),
     ("train.devices=[1]", "train.devices must be an integer or text"),
+    ("train.devices=abc", "train.devices must be a number of devices >= 1, 'auto'"),
+    ("train.devices=0", "train.devices must be a number of devices >= 1"),
+    ("train.devices='0,1'", "or (on a GPU) -1 or GPU ids"),
     ("data.normalize=maybe", "data.normalize must be true or false"),
     ("data.window.label_policy=first", "label_policy must be one of 'majority', 'centre'"),
     ("data.labels=[a]", "data.labels must be a list of an integer or null"),
@@ -61,6 +64,9 @@ def test_values_of_the_right_type_still_load() -> None:
                              "train.devices=auto", "train.limit_train_batches=0.5",
                              "train.threads=2"])
     assert cfg.data.split.test_subjects == ["1", "2"] and cfg.train.threads == 2
+    gpu = load_config(None, ["train.accelerator=gpu", "train.devices='0,1'"])
+    assert gpu.train.devices == "0,1"
+    assert load_config(None, ["train.devices='2'"]).train.devices == 2
 
 
 YAML_TEXT = st.one_of(
