@@ -1,5 +1,5 @@
 """Multitask (activity + identity) on real USC-HAD through the CLI, split by trial (session);
-strict loading of the multitask configs and of the commands the README and configs quote."""
+strict loading of the multitask configs and of the commands the user guide (docs/guide.md) and configs quote."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def _captured_train_config(args: list[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _readme_hapt_commands() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text()
+    """The HAPT multitask commands the user guide quotes (docs/guide.md)."""
+    text = (ROOT / "docs" / "guide.md").read_text()
     section = text[text.index("Measured on HAPT") :]
     start = section.index("```bash\n") + len("```bash\n")
     block = section[start : section.index("```\n", start)]
