@@ -1,5 +1,6 @@
 """Multitask (activity + identity) on real USC-HAD through the CLI, split by trial (session);
-strict loading of the multitask configs and of the commands the user guide (docs/guide.md) and configs quote."""
+strict loading of the multitask configs and of the commands that the user guide
+(docs/guide.md) and the configs quote."""
 
 from __future__ import annotations
 
