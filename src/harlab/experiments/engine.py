@@ -88,15 +88,21 @@ class Plan:
         """The base config's run name, which every run name starts with."""
         return self.base.run_name()
 
+    def _cells(self) -> list[tuple[Variant, int | None, int]]:
+        """(variant, fold, seed) of every run, seed-major (an interrupted study still has
+        complete pairs)."""
+        return [(v, fold, seed) for seed in self.seeds
+                for fold in (self.folds if self.folds is not None else [None])
+                for v in self.variants]
+
     def runs(self) -> list[PlannedRun]:
-        """Every planned run, seed-major (an interrupted study still has complete pairs)."""
-        out = []
-        for seed in self.seeds:
-            for fold in self.folds if self.folds is not None else [None]:
-                for v in self.variants:
-                    out.append(PlannedRun(self._run_name(v, fold, seed), v.name, fold, seed,
-                                          self.config(v, fold, seed)))
-        return out
+        """Every planned run with its complete config, in :meth:`_cells` order."""
+        return [PlannedRun(self._run_name(v, fold, seed), v.name, fold, seed,
+                           self.config(v, fold, seed)) for v, fold, seed in self._cells()]
+
+    def run_names(self) -> list[str]:
+        """The names of :meth:`runs` without building their configs."""
+        return [self._run_name(v, fold, seed) for v, fold, seed in self._cells()]
 
     def _run_name(self, v: Variant, fold: int | None, seed: int) -> str:
         parts = [self.name()] + ([v.name] if len(self.variants) > 1 else [])
@@ -293,18 +299,23 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
         return {"index": i, "total": len(planned), "run": p.name, "variant": p.variant,
                 "fold": p.fold, "seed": p.seed}
 
-    def finish(i: int, p: PlannedRun, res: RunResult) -> None:
-        results[p.name] = res
+    def saved() -> list[RunResult]:
         ordered = [results[q.name] for q in planned if q.name in results]
         _save(parent, plan, record, ordered)
         if after_run is not None:
             after_run(ordered)
+        return ordered
+
+    def done_event(i: int, p: PlannedRun, res: RunResult) -> None:
         emit("done", {**where(i, p), "metrics": res.metrics, "run_dir": str(res.run_dir),
                       "reused": res.reused})
 
     for i, p in enumerate(planned, start=1):
         if p.name in found:
-            finish(i, p, found[p.name])
+            results[p.name] = found[p.name]
+            done_event(i, p, found[p.name])
+    if found:  # the reused runs are saved once, not once each
+        saved()
     for i, p in enumerate(planned, start=1):
         if p.name in found or (train_only is not None and p.variant not in train_only):
             continue
@@ -313,7 +324,9 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
         cfg.output_dir = str(parent)
         trained = train(cfg)
         if trained.is_main:
-            finish(i, p, RunResult(p, trained.run_dir, trained.metrics))
+            results[p.name] = RunResult(p, trained.run_dir, trained.metrics)
+            saved()
+            done_event(i, p, results[p.name])
     return [results[q.name] for q in planned if q.name in results]
 
 
@@ -339,7 +352,8 @@ def _save(parent: Path, plan: Plan, record: dict[str, Any], results: list[RunRes
     record["runs"] = [{"name": r.planned.name, "variant": r.planned.variant,
                        "fold": r.planned.fold, "seed": r.planned.seed,
                        "run": r.run_dir.name, "reused": r.reused} for r in results]
-    record["complete"] = all(p.name in {r.planned.name for r in results} for p in plan.runs())
+    done = {r.planned.name for r in results}
+    record["complete"] = all(name in done for name in plan.run_names())
     record["plan"]["variants"] = [[v.name, list(v.overrides)] for v in plan.variants]
     write_json(parent / STUDY_FILE, record)
 

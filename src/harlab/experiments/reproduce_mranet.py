@@ -195,12 +195,6 @@ def mranet_plan(base: RunConfig, settings: Settings, data_sha256: str) -> Plan:
                                             "protocol": settings.protocol})
 
 
-# ------------------------------------------------------------------ rows from run directories
-def _names(metrics: dict[str, Any], head: str) -> list[str]:
-    """Class names of one head of a run, in the order its metrics list them."""
-    m = (metrics.get("test_heads") or {}).get(head) or metrics["test"]
-    return [str(c["class"]) for c in m["per_class"]]
-
 
 def run_row(res: RunResult, parent: Path) -> dict[str, Any]:
     """A reproduction row (model, fold, seed, scores per head, how it trained) of a run."""
