@@ -126,12 +126,13 @@ def _write_outputs(
         result["task"] = dataclasses.asdict(cfg.task)
         if "w" in probs:
             result["flwl_test"] = _flwl_summary(probs["w"], run_dir)
-    write_json(run_dir / "metrics.json", result)
     write_predictions(run_dir / "predictions.csv", data, "test", probs, names)
     _write_history(run_dir / "history.csv", history)
     _plot_run(run_dir, cfg, heads, names, history, result)
     (run_dir / "summary.md").write_text(_summary_markdown(run_dir, cfg, data, heads, names,
                                                           result, extra))
+    # last: metrics.json marks a finished run (studies reuse a run that has it)
+    write_json(run_dir / "metrics.json", result)
     return result
 
 
