@@ -240,16 +240,16 @@ def _decision_units(data: PreparedData, part: str
     window_s = w.length / w.rate
     if not _pre_cut(data):
         return rec.astype(str), data.starts(part), window_s, w.step / w.rate, w.step
-    every = np.array([f"{m.subject}\x1f{m.session}" for m in metas])
+    wd = data.windowed  # one window per recording: its cached per-window ids are the frames'
+    every = np.char.add(np.char.add(wd.subject.astype(str), "\x1f"), wd.session.astype(str))
     group = np.unique(every, return_inverse=True)[1].reshape(-1)
     by_group = np.argsort(group, kind="stable")  # each recording's frames in listed order
     first = np.searchsorted(group[by_group], group[by_group])
     position = np.empty(len(every), np.int64)  # index of each frame within its recording
     position[by_group] = np.arange(len(every)) - first
-    source = every[rec]
-    position = position[rec]
+    idx = data.index[part]
     hop = metas[0].meta.get("hop_s") if metas else None
-    return source, position, window_s, float(hop) if hop is not None else None, 1
+    return every[idx], position[idx], window_s, float(hop) if hop is not None else None, 1
 
 
 def _pre_cut(data: PreparedData) -> bool:

@@ -276,14 +276,11 @@ class FrameData:
         from harlab.fileio import natural_key
 
         wd = load_windowed(base.data)
-        metas = wd.recordings
-        rec = wd.windows.recording
-        return cls(Path(str(base.data.path)), wd.windows.x,
-                   np.array([m.session for m in metas])[rec],
-                   np.array([str(m.meta["activity"]) for m in metas])[rec],
-                   np.array([m.subject for m in metas])[rec],
-                   [wd.classes[k] for k in sorted(wd.classes)],
-                   sorted({m.subject for m in metas}, key=natural_key))
+        activity = np.array([wd.classes[k] for k in sorted(wd.classes)])
+        ids = np.searchsorted(sorted(wd.classes), np.asarray(wd.windows.y))
+        return cls(Path(str(base.data.path)), wd.windows.x, wd.session, activity[ids],
+                   wd.subject, list(activity),
+                   sorted(set(wd.subject.tolist()), key=natural_key))
 
 
 def _sweep_recordings(fd: FrameData, test_recordings: list[str], per_cell: int) -> list[str]:
