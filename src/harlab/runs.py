@@ -61,20 +61,6 @@ def first_free(root: Path, base: str, create: Callable[[Path], object], ext: str
     raise CheckpointError(f"could not create a new {base}{ext} under {root}")
 
 
-def keep_before_resume(path: Path, data: bytes | None = None) -> Path:
-    """Copy an aggregate (``results.json``) to ``results.before-resume-<time>.json`` beside
-    it before a resume rewrites it; never overwrites an earlier copy. ``data``: the bytes
-    already read (default: read ``path``)."""
-    content = path.read_bytes() if data is None else data
-
-    def keep(target: Path) -> None:
-        with target.open("xb") as fh:  # "x": FileExistsError if taken
-            fh.write(content)
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return first_free(path.parent, f"{path.stem}.before-resume-{stamp}", keep, path.suffix)
-
-
 def copy_finished_run(src: Path, dest: Path) -> None:
     """Copy run directory ``src`` into the (new, empty) ``dest``, ``metrics.json`` last, so
     an interrupted copy is never taken for a finished run."""

@@ -241,7 +241,7 @@ def test_folds_trained_apart_merge_into_one_reproduction(tmp_path: Path) -> None
     assert [(r["model"], r["fold"]) for r in out_b["runs"]] == [("mranet_identity", 2)]
     assert "; fold ids [2])" in (b / "report.md").read_text()
     text = _ok(*common, "--only-folds", "0,2", "--resume", str(a), "--merge", str(b))
-    assert "1 runs copied, 0 already here, 0 unfinished there" in text
+    assert "1 runs copied, 0 already here, 0 not asked for, 0 unfinished there" in text
     out = json.loads((a / "results.json").read_text())
     assert out["merged"][0]["copied"] == 1 and all(r["reloaded"] for r in out["runs"])
     row = next(r for r in out["runs"] if r["fold"] == 2)

@@ -156,3 +156,43 @@ def test_train_only_and_include_limit_what_one_invocation_trains(tmp_path: Path)
                                                          ("s_b_fold0_seed1", False)]
     stored = json.loads((parent / "study.json").read_text())
     assert not stored["complete"]  # s_b_fold0_seed0 was never trained
+
+
+def test_keep_going_records_a_failed_run_and_a_resume_trains_it_again(tmp_path: Path) -> None:
+    from harlab.errors import DataError
+
+    class FailOnce(FakeTrain):
+        def __call__(self, cfg):
+            if cfg.name == "s_a_fold0_seed1" and not getattr(self, "failed", False):
+                self.failed = True
+                create_run_dir(cfg.output_dir, cfg.name)  # the run got as far as its folder
+                raise DataError("bad window in fold 0")
+            return super().__call__(cfg)
+
+    p = plan(seeds=(0, 1), folds=(0,))
+    parent, record = open_study(p, tmp_path)
+    events: list[tuple[str, dict]] = []
+    train = FailOnce()
+    with pytest.raises(DataError):  # by default a failure stops the study
+        run_study(parent, p, record, train=train)
+    train = FailOnce()
+    done = run_study(parent, p, record, train=train, keep_going=True,
+                     on_event=lambda k, i: events.append((k, i)))
+    assert [r.planned.name for r in done] == ["s_a_fold0_seed0", "s_b_fold0_seed0",
+                                              "s_b_fold0_seed1"]
+    (failed,) = [i for k, i in events if k == "failed"]
+    assert failed["run"] == "s_a_fold0_seed1" and "bad window" in failed["error"]
+    stored = json.loads((parent / "study.json").read_text())
+    assert stored["failed"] == [{"name": "s_a_fold0_seed1", "variant": "a", "fold": 0,
+                                 "seed": 1, "error": "bad window in fold 0"}]
+    assert not stored["complete"]
+    again = run_study(parent, p, record, train=FakeTrain(), keep_going=True)
+    assert len(again) == 4
+    stored = json.loads((parent / "study.json").read_text())
+    assert stored["failed"] == [] and stored["complete"]
+
+
+def test_a_named_variant_is_always_in_the_run_name() -> None:
+    one = Plan("ratio_search", from_dict({"name": "s"}), [Variant("r0.5")], None, [0])
+    assert one.run_names() == ["s_r0.5_seed0"]  # a resume adding variants keeps the names
+    assert Plan("cv", from_dict({"name": "s"}), folds=[1]).run_names() == ["s_fold1_seed0"]

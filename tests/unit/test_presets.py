@@ -7,13 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harlab.config import RunConfig, load_config
+from harlab.config import RunConfig, apply_overrides, from_dict, load_config
 from harlab.data.recording import Recording
 from harlab.data.splits import make_split
 from harlab.data.windows import make_windows
 from harlab.errors import ConfigError
 from harlab.experiments import paper_numbers as pn
-from harlab.experiments.reproduce_danhar import DATASETS, MODELS, plan_jobs, preset_path
+from harlab.experiments.reproduce_danhar import (
+    DATASETS,
+    MODELS,
+    model_variant,
+    preset_path,
+    preset_plan,
+)
 from harlab.models import build_model
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "danhar"
@@ -95,8 +101,11 @@ def test_preset_loads_strictly_and_builds_every_table_model(dataset: str, protoc
     # the registry's backbone/attention defaults must not be overridden by the preset
     assert not {"backbone", "attention"} & set(cfg.model.options)
     length, _, _ = window_samples(cfg, dataset)
-    params = {m: sum(p.numel() for p in build_model(m, (length, 3), 4, **cfg.model.options)
-                     .parameters()) for m in MODELS}
+    params = {}
+    for m in MODELS:  # each with the options its variant gives (DeepConvLSTM: its own)
+        run = from_dict(apply_overrides(cfg.to_dict(), list(model_variant(m).overrides)))
+        params[m] = sum(p.numel() for p in build_model(
+            m, (length, 3), 4, **run.model.options).parameters())
     assert params["cnn"] < params["danhar_cnn"] and params["resnet"] < params["danhar"]
     assert params["cnn"] < params["resnet"]
 
@@ -199,8 +208,8 @@ def test_honest_preset_is_subject_wise(dataset: str) -> None:
         assert length / rate == 3.0 and abs(step - 1.5 * rate) <= 0.5
     recs, w = synthetic(cfg, dataset)
     seen: set[str] = set()
-    for job in plan_jobs(dataset, "honest", cfg, ["cnn"], [0], None):
-        sp = make_split(w, recs, job.cfg.data.split)
+    for run in preset_plan(dataset, "honest", cfg, ["cnn"], [0], None).runs():
+        sp = make_split(w, recs, run.cfg.data.split)
         parts = [{recs[i].subject for i in w.recording[idx]} for idx in (sp.train, sp.val,
                                                                          sp.test)]
         assert parts[0] and parts[1] and parts[2]
@@ -209,24 +218,31 @@ def test_honest_preset_is_subject_wise(dataset: str) -> None:
     assert seen == set(subjects)  # every subject is tested exactly once over the folds
 
 
-def test_plan_jobs_limits_folds_and_seeds() -> None:
+def test_preset_plan_limits_folds_and_seeds() -> None:
     cfg = preset("hapt", "honest")
-    jobs = plan_jobs("hapt", "honest", cfg, ["cnn", "danhar"], [0, 1], 2)
-    assert len(jobs) == 2 * 2 * 2
-    assert {(j.seed, j.fold) for j in jobs} == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    assert all(j.cfg.data.split.seed == j.seed == j.cfg.train.seed for j in jobs)
+    runs = preset_plan("hapt", "honest", cfg, ["cnn", "danhar"], [0, 1], 2).runs()
+    assert len(runs) == 2 * 2 * 2
+    assert {(r.seed, r.fold) for r in runs} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert all(r.cfg.data.split.seed == r.seed == r.cfg.train.seed for r in runs)
+    assert {r.cfg.model.name for r in runs} == {"cnn", "danhar"}
+    assert all(r.variant in r.name for r in runs)  # the model is in every run name
     assert cfg.model.name == "danhar" and cfg.data.split.fold == 0  # base left untouched
-    paper = plan_jobs("hapt", "paper", preset("hapt", "paper"), ["cnn"], [0, 1, 2], 2)
-    assert [j.fold for j in paper] == [None] * 3
+    paper = preset_plan("hapt", "paper", preset("hapt", "paper"), ["cnn"], [0, 1, 2], 2)
+    assert [r.fold for r in paper.runs()] == [None] * 3
     # one split seed: every training seed trains on the same folds
-    fixed = plan_jobs("hapt", "honest", cfg, ["cnn"], [0, 1, 2], None, [1, 3], split_seed=7)
-    assert {(j.seed, j.fold) for j in fixed} == {(s, f) for s in (0, 1, 2) for f in (1, 3)}
-    assert all(j.cfg.data.split.seed == 7 and j.cfg.train.seed == j.seed for j in fixed)
+    fixed = preset_plan("hapt", "honest", cfg, ["cnn"], [0, 1, 2], None, [1, 3],
+                        split_seed=7).runs()
+    assert {(r.seed, r.fold) for r in fixed} == {(s, f) for s in (0, 1, 2) for f in (1, 3)}
+    assert all(r.cfg.data.split.seed == 7 and r.cfg.train.seed == r.seed for r in fixed)
+    with pytest.raises(ConfigError, match="has 10 folds, ids 0-9"):
+        preset_plan("hapt", "honest", cfg, ["cnn"], [0], None, [12])
+    lstm = preset_plan("hapt", "honest", cfg, ["deepconvlstm"], [0], 1).runs()[0].cfg
+    assert lstm.model.name == "deepconvlstm" and lstm.model.options == {}
 
 
 def test_paper_numbers_cover_the_tables() -> None:
     for dataset, rows in pn.DANHAR_TABLES.items():
-        assert dataset in DATASETS and set(rows) == set(MODELS)
+        assert dataset in DATASETS and set(rows) == set(MODELS) - {"deepconvlstm"}
         # attention adds few parameters to each backbone; the ResNet is the larger one
         assert rows["cnn"].parameters < rows["danhar_cnn"].parameters < rows["resnet"].parameters
         assert rows["resnet"].parameters < rows["danhar"].parameters
@@ -239,7 +255,7 @@ def test_paper_numbers_cover_the_tables() -> None:
 
 
 def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
-    from harlab.experiments.reproduce_danhar import attention_pairs, results_markdown
+    from harlab.experiments.danhar_report import attention_pairs, results_markdown
 
     def run(model: str, seed: int, fold: int | None, f1: float, seg: float | None,
             protocol: str = "honest", error: str | None = None) -> dict:
@@ -275,9 +291,16 @@ def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
 
 
 def test_segment_cell_says_how_many_runs_were_scored() -> None:
-    from harlab.experiments.reproduce_danhar import _segment_cell
+    from harlab.experiments.danhar_report import _segment_cell
 
     # a row whose segment score covers fewer runs than the row says so
     row = {"n_runs": 6, "segment_macro_f1": {"mean": 0.7, "std": 0.01, "n": 3}}
     assert _segment_cell(row) == "0.7000 ± 0.0100 (3 of 6 runs scored)"
     assert _segment_cell({**row, "n_runs": 3}) == "0.7000 ± 0.0100"
+
+
+def test_deepconvlstm_rows_cite_the_compared_method() -> None:
+    ref = pn.reference("opportunity", "paper", "deepconvlstm")
+    assert ref is not None and ref["value"] == 0.7890 and "Table IV" in ref["where"]
+    assert "params" not in ref["text"]  # the compared methods' rows give no count
+    assert pn.reference("wisdm", "paper", "deepconvlstm") is None  # not in Table I

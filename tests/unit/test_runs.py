@@ -51,17 +51,3 @@ def test_run_directories_of_another_format_are_refused(tmp_path: Path) -> None:
         read_checkpoint(ckpt)
 
 
-def test_keep_before_resume_never_overwrites(tmp_path: Path) -> None:
-    from harlab.runs import keep_before_resume
-
-    agg = tmp_path / "results.json"
-    agg.write_text('{"n": 1}')
-    first = keep_before_resume(agg)
-    agg.write_text('{"n": 2}')
-    second = keep_before_resume(agg)
-    third = keep_before_resume(agg, b'{"n": 3}')  # bytes read before, e.g. to parse them
-    assert first.name.startswith("results.before-resume-") and first.suffix == ".json"
-    assert len({first, second, third}) == 3  # within one second: -2, -3; never reused
-    assert [p.read_text() for p in (first, second, third)] == ['{"n": 1}', '{"n": 2}',
-                                                               '{"n": 3}']
-    assert agg.read_text() == '{"n": 2}'  # the aggregate itself is left to the caller

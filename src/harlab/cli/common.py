@@ -169,11 +169,15 @@ def study_events(console: Any) -> Callable[[str, dict[str, Any]], None]:
             console.print(info["what"], markup=False, highlight=False)
         elif kind == "merged":
             console.print(f"merged {info['from']}: {info['copied']} runs copied, "
-                          f"{info['already_there']} already here, {info['unfinished']} "
-                          "unfinished there (not copied)", highlight=False)
+                          f"{info['already_there']} already here, {info['not_planned']} not "
+                          f"asked for, {info['unfinished']} unfinished there (not copied)",
+                          highlight=False)
         elif kind == "start":
             console.print(f"[bold cyan][{info['index']}/{info['total']}] {info['run']}"
                           "[/bold cyan]")
+        elif kind == "failed":
+            console.print(f"[{info['index']}/{info['total']}] {info['run']} failed: "
+                          f"{info['error']}", markup=False, highlight=False)
         elif kind == "done":
             test = info["metrics"].get("test") or {}
             how = "finished before, reused" if info["reused"] else (

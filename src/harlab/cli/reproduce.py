@@ -44,40 +44,33 @@ def _danhar_events(progress: Any) -> Any:
     """Progress bar and one line per run of ``harlab reproduce danhar``'s events."""
     task: list[Any] = []
 
+    def say(text: str) -> None:
+        progress.console.print(text, markup=False, highlight=False)
+
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind == "plan":
             task.append(progress.add_task("reproduce danhar", total=info["total"]))
-        elif kind == "merged":
-            progress.console.print(
-                f"merged {info['from']}: {info['copied']} runs copied, "
-                f"{info['already_there']} already here, {info['not_planned']} not asked for",
-                highlight=False)
-        elif kind == "skip":
-            progress.console.print(
-                f"[yellow]skipped[/yellow] {info['dataset']}/{info['protocol']}: {info['note']}",
-                highlight=False,
-            )
-        elif kind == "start":
-            fold = f" fold {info['fold']}" if info["fold"] is not None else ""
-            progress.update(task[0], description=f"{info['dataset']}/{info['protocol']}/"
-                            f"{info['model']} seed {info['seed']}{fold}")
-        elif kind == "done":
-            progress.advance(task[0])
-            fold = f" fold {info['fold']}" if info["fold"] is not None else ""
-            head = (f"{info['dataset']}/{info['protocol']}/{info['model']} seed {info['seed']}"
-                    f"{fold}")
-            if info.get("reused"):
-                progress.console.print(f"{head}: finished before, reused "
-                                       f"(macro-F1 {info['macro_f1']:.4f})", highlight=False)
-            elif info["error"]:
-                progress.console.print(f"[red]failed[/red] {head}: {info['error']}",
-                                       highlight=False)
-            else:
-                progress.console.print(
-                    f"{head}: acc {info['accuracy']:.4f}, macro-F1 {info['macro_f1']:.4f}, "
-                    f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s",
-                    highlight=False,
-                )
+            return
+        if kind == "merged":
+            say(f"merged {info['from']}: {info['copied']} runs copied, "
+                f"{info['already_there']} already here, {info['not_planned']} not asked for")
+            return
+        if kind == "skip":
+            say(f"skipped {info['dataset']}/{info['protocol']}: {info['note']}")
+            return
+        fold = f" fold {info['fold']}" if info["fold"] is not None else ""
+        head = f"{info['dataset']}/{info['protocol']}/{info['model']} seed {info['seed']}{fold}"
+        if kind == "start":
+            progress.update(task[0], description=head)
+            return
+        progress.advance(task[0])
+        if kind == "failed":
+            say(f"failed {head}: {info['error']}")
+        elif info["reused"]:
+            say(f"{head}: finished before, reused (macro-F1 {info['macro_f1']:.4f})")
+        else:
+            say(f"{head}: acc {info['accuracy']:.4f}, macro-F1 {info['macro_f1']:.4f}, "
+                f"{info['epochs_trained']} epochs in {info['train_seconds']:.0f} s")
 
     return on_event
 
@@ -88,15 +81,15 @@ DanharDatasets = Annotated[str | None, typer.Option(
          "uci_har_inertial,usc_had (default: all; absent data are skipped)")]
 DanharResume = Annotated[Path | None, typer.Option(
     help="continue (or extend with more seeds/folds/datasets/models) a reproduction in this "
-         "directory: same --epochs/--max-time-per-run/--set; finished runs are reused; --out "
-         "is ignored")]
+         "directory: same --epochs/--max-time-per-run/--set/--split-seed; finished runs are "
+         "reused, failed ones trained again; --out is ignored")]
 DanharMerge = Annotated[list[Path] | None, typer.Option(
     metavar="<path>", help="with --resume: first copy in the finished runs of this other "
     "reproduction (same training options; each run's config and data are checked against "
     "this machine's; repeatable)")]
 DanharThreads = Annotated[int | None, typer.Option(
-    min=1, help="torch CPU threads for training (sets train.threads in every run; stored "
-    "with --set, so a --resume or --merge needs the same)")]
+    min=1, help="torch CPU threads for training (train.threads of every run; a --resume may "
+    "use another number)")]
 
 
 @app.command()
@@ -106,8 +99,9 @@ def danhar(
         str, typer.Option(help="comma-separated: paper,honest")
     ] = "paper,honest",
     models: Annotated[
-        str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table rows)")
-    ] = "cnn,danhar_cnn,resnet,danhar",
+        str, typer.Option(help="comma-separated: cnn,danhar_cnn,resnet,danhar (the table "
+                          "rows), deepconvlstm (a compared method)")
+    ] = "cnn,danhar_cnn,resnet,danhar,deepconvlstm",
     seeds: Annotated[int, typer.Option(help="seeds 0..N-1 per row")] = 2,
     split_seed: Annotated[
         int | None, typer.Option(help="one seed that draws the folds/split of every run "
@@ -143,7 +137,7 @@ def danhar(
     merge: DanharMerge = None,
 ) -> None:
     """Train the DanHAR table rows on each dataset under both protocols; write one table."""
-    from harlab.cli.common import parse_list, parse_names, shortcut_overrides
+    from harlab.cli.common import parse_list, parse_names
     from harlab.experiments.reproduce_danhar import reproduce_danhar
 
     progress = _progress(no_progress)
@@ -158,7 +152,8 @@ def danhar(
             only_folds=None if only_folds is None else parse_list(only_folds, "--only-folds"),
             epochs=epochs,
             max_time_per_run=max_time_per_run,
-            overrides=[*(set_ or []), *shortcut_overrides(threads=threads)],
+            overrides=list(set_ or []),
+            threads=threads,
             out=out,
             preset_dir=presets,
             command=_command_line(),

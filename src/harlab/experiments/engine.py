@@ -12,14 +12,14 @@ trained on another machine.
 
 Events (``on_event(kind, info)``): ``study`` (directory, finished runs found), ``merged``
 (one per merged source), ``start`` and ``done`` (one per planned run, with ``index``,
-``total``, ``run`` and, for ``done``, ``metrics``, ``run_dir`` and ``reused``).
+``total``, ``run`` and, for ``done``, ``metrics``, ``run_dir`` and ``reused``), ``failed``
+(with ``error``; only with ``keep_going``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,9 +29,10 @@ from typing import Any
 from harlab.config import RunConfig, apply_overrides, from_dict, load_yaml, settings_difference
 from harlab.errors import ConfigError, HarlabError
 from harlab.fileio import write_json
-from harlab.runs import RUN_FORMAT, check_format, create_run_dir, first_free
+from harlab.runs import RUN_FORMAT, check_format, copy_finished_run, create_run_dir, first_free
 
 STUDY_FILE = "study.json"
+DEFAULT_VARIANT = "run"  # the one variant of a study that varies only folds and seeds
 Event = Callable[[str, dict[str, Any]], None]
 
 
@@ -67,7 +68,7 @@ class Plan:
 
     kind: str
     base: RunConfig
-    variants: list[Variant] = field(default_factory=lambda: [Variant("run")])
+    variants: list[Variant] = field(default_factory=lambda: [Variant(DEFAULT_VARIANT)])
     folds: list[int] | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     seed_split: bool = False
@@ -105,7 +106,8 @@ class Plan:
         return [self._run_name(v, fold, seed) for v, fold, seed in self._cells()]
 
     def _run_name(self, v: Variant, fold: int | None, seed: int) -> str:
-        parts = [self.name()] + ([v.name] if len(self.variants) > 1 else [])
+        # a named variant is always in the name: a resume that adds variants keeps the names
+        parts = [self.name()] + ([v.name] if v.name != DEFAULT_VARIANT else [])
         parts += [f"fold{fold}"] if fold is not None else []
         return "_".join([*parts, f"seed{seed}"])
 
@@ -204,12 +206,15 @@ def finished_runs(parent: Path) -> dict[str, Path]:
 def open_study(plan: Plan, out: str | Path, command: str = "",
                resume: str | Path | None = None, merge: list[str | Path] | None = None,
                on_event: Event | None = None, parent: Path | None = None,
-               extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+               extra: dict[str, Any] | None = None,
+               verify: Callable[[Path], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """A new study directory under ``out`` (or ``parent``, a new directory the caller
     created, e.g. to simulate data into), or the one being resumed (``merge``: copy the
     finished runs of these other studies in first). Returns it and its study record;
     a resumed plan keeps its stored variants, folds and seeds first and never drops one.
-    ``extra``: facts a new study records (``study.json``'s ``extra``), e.g. its data."""
+    ``extra``: facts a new study records (``study.json``'s ``extra``), e.g. its data.
+    ``verify(run_dir)``: raises ConfigError for a run to merge that this machine would not
+    have trained the same way (e.g. other data); every run is checked before any is copied."""
     emit = on_event or (lambda kind, info: None)
     if merge and resume is None:
         raise ConfigError("--merge copies runs into the study being resumed: give it with "
@@ -226,23 +231,37 @@ def open_study(plan: Plan, out: str | Path, command: str = "",
     parent = Path(resume)
     record = read_study(parent, "resume")
     _check_same_plan(record, plan, parent, "resume")
-    sources = [Path(m) for m in merge or []]
-    checked = [(src, read_study(src, "merge")) for src in sources]
-    for src, stored in checked:  # every source is checked before anything is copied
-        if src.resolve() == parent.resolve():
-            raise ConfigError(f"cannot merge {src}: that is the study being resumed")
-        _check_same_plan(stored, plan, src, "merge")
-    for src, stored in checked:
-        info = _merge(parent, src)
-        record["merged"].append(info)
-        _extend(plan, stored)
-        emit("merged", info)
-    _extend(plan, record)
+    _merge_sources(parent, plan, record, [Path(m) for m in merge or []], verify, emit)
     record["resumes"].append({"command": command,
                               "at": datetime.now().isoformat(timespec="seconds")})
     emit("study", {"directory": str(parent), "resumed": True,
                    "finished": len(finished_runs(parent))})
     return parent, record
+
+
+def _merge_sources(parent: Path, plan: Plan, record: dict[str, Any], sources: list[Path],
+                   verify: Callable[[Path], None] | None, emit: Event) -> None:
+    """Grow ``plan`` by the stored plans (resumed study first), then copy in the finished
+    runs of ``sources`` it lacks: every source and run is checked before any is copied."""
+    checked = [(src, read_study(src, "merge")) for src in sources]
+    for src, stored in checked:
+        if src.resolve() == parent.resolve():
+            raise ConfigError(f"cannot merge {src}: that is the study being resumed")
+        _check_same_plan(stored, plan, src, "merge")
+    for _, stored in checked:  # the plan grows by what the sources planned
+        _extend(plan, stored)
+    _extend(plan, record)
+    planned = {p.name: p for p in plan.runs()}
+    copies = [(src, _to_copy(parent, src, planned)) for src, _ in checked]
+    for _, (take, _, _) in copies:
+        for name, run in take.items():
+            _check_merged(run, planned[name])
+            if verify is not None:
+                verify(run)
+    for src, (take, there, unplanned) in copies:
+        info = _merge(parent, src, take, there, unplanned)
+        record["merged"].append(info)
+        emit("merged", info)
 
 
 def _extend(plan: Plan, stored: dict[str, Any]) -> None:
@@ -258,21 +277,41 @@ def _extend(plan: Plan, stored: dict[str, Any]) -> None:
         plan.folds = [*old, *(f for f in plan.folds if f not in old)]
 
 
-def _merge(parent: Path, src: Path) -> dict[str, Any]:
-    """Copy the finished runs of study ``src`` that ``parent`` lacks (copied, never moved;
-    a taken directory name gets ``-2``); unfinished runs there are counted."""
+def _to_copy(parent: Path, src: Path, planned: dict[str, PlannedRun]
+             ) -> tuple[dict[str, Path], int, int]:
+    """The finished runs of study ``src`` that ``parent``'s plan has and ``parent`` lacks,
+    by name; how many ``parent`` has already; how many the plan does not have."""
     mine, theirs = finished_runs(parent), finished_runs(src)
-    copied, there = [], 0
-    for name, run in sorted(theirs.items()):
-        if name in mine:
-            there += 1
-            continue
-        dest = first_free(parent, run.name, lambda d, f=run: shutil.copytree(f, d))
+    take = {name: run for name, run in sorted(theirs.items())
+            if name not in mine and name in planned}
+    there = sum(name in mine for name in theirs)
+    return take, there, len(theirs) - len(take) - there
+
+
+def _check_merged(run_dir: Path, p: PlannedRun) -> None:
+    """ConfigError unless the run to merge was trained with ``p``'s settings."""
+    try:
+        stored = load_yaml(run_dir / "config.yaml")
+    except HarlabError as exc:
+        raise ConfigError(f"cannot merge {run_dir}: not a readable run ({exc})") from None
+    if diff := _difference(stored, p):
+        raise ConfigError(f"cannot merge {run_dir}: it was trained with other settings "
+                          f"({diff})")
+
+
+def _merge(parent: Path, src: Path, take: dict[str, Path], there: int, unplanned: int
+           ) -> dict[str, Any]:
+    """Copy the runs ``take`` of study ``src`` (copied, never moved; a taken directory name
+    gets ``-2``); unfinished runs there are counted."""
+    copied = []
+    for run in take.values():
+        dest = first_free(parent, run.name, Path.mkdir)
+        copy_finished_run(run, dest)  # metrics.json last: a killed copy is not "finished"
         copied.append(dest.name)
     started = [d for d in src.iterdir() if (d / "config.yaml").is_file()
                and not (d / "metrics.json").is_file()]  # killed or failed there
     return {"from": str(src), "copied": len(copied), "already_there": there,
-            "unfinished": len(started), "runs": copied}
+            "not_planned": unplanned, "unfinished": len(started), "runs": copied}
 
 
 def run_study(parent: Path, plan: Plan, record: dict[str, Any],
@@ -280,12 +319,16 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
               after_run: Callable[[list[RunResult]], None] | None = None,
               train: Callable[..., Any] | None = None,
               train_only: set[str] | None = None,
-              include: Callable[[PlannedRun], bool] | None = None) -> list[RunResult]:
+              include: Callable[[PlannedRun], bool] | None = None,
+              keep_going: bool = False) -> list[RunResult]:
     """Train or reuse every planned run; ``study.json`` and ``after_run(results so far)``
     after each one. Returns the finished runs in plan order. ``train_only``: variants that
     may be trained now; runs of the others are reused where finished, else left out.
     ``include``: the planned runs this invocation is about (default: all); a resumed plan
-    also holds the runs of earlier invocations, which stay where they are."""
+    also holds the runs of earlier invocations, which stay where they are.
+    ``keep_going``: a run that fails with a one-line error (HarlabError) is recorded in
+    ``study.json``'s ``failed`` with a ``failed`` event, and the study goes on; a resume
+    trains it again."""
     if train is None:
         from harlab.training import train
     emit = on_event or (lambda kind, info: None)
@@ -322,7 +365,17 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
         emit("start", where(i, p))
         cfg = copy.deepcopy(p.cfg)
         cfg.output_dir = str(parent)
-        trained = train(cfg)
+        try:
+            trained = train(cfg)
+        except HarlabError as exc:
+            if not keep_going:
+                raise
+            record["failed"] = [*(f for f in record.get("failed", []) if f["name"] != p.name),
+                                {"name": p.name, "variant": p.variant, "fold": p.fold,
+                                 "seed": p.seed, "error": str(exc)}]
+            saved()
+            emit("failed", {**where(i, p), "error": str(exc)})
+            continue
         if trained.is_main:
             results[p.name] = RunResult(p, trained.run_dir, trained.metrics)
             saved()
@@ -337,22 +390,28 @@ def _reuse(run_dir: Path, p: PlannedRun) -> RunResult:
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, HarlabError) as exc:
         raise ConfigError(f"{run_dir}: not a readable finished run ({exc})") from None
-    planned = p.cfg.to_dict()
-    if planned["train"]["precision"] == "auto":  # resolved per machine: the run says which
-        planned["train"]["precision"] = (stored.get("train") or {}).get("precision", "auto")
-    diff = settings_difference(stored, planned, "planned")
-    if diff:
+    if diff := _difference(stored, p):
         raise ConfigError(f"{run_dir} is named {p.name} but was trained with other settings "
                           f"({diff}); move it out of the study")
     return RunResult(p, run_dir, metrics, reused=True)
 
 
+def _difference(stored: dict[str, Any], p: PlannedRun) -> str:
+    """The settings in which a run's stored config differs from ``p``'s ('' when none)."""
+    planned = p.cfg.to_dict()
+    if planned["train"]["precision"] == "auto":  # resolved per machine: the run says which
+        planned["train"]["precision"] = (stored.get("train") or {}).get("precision", "auto")
+    return settings_difference(stored, planned, "planned")
+
+
 def _save(parent: Path, plan: Plan, record: dict[str, Any], results: list[RunResult]) -> None:
     record["seeds"], record["folds"] = list(plan.seeds), plan.folds
+    done = {r.planned.name for r in results}
+    # a failure is kept until the run finishes (a resume that trains it again clears it)
+    record["failed"] = [f for f in record.get("failed", []) if f["name"] not in done]
     record["runs"] = [{"name": r.planned.name, "variant": r.planned.variant,
                        "fold": r.planned.fold, "seed": r.planned.seed,
                        "run": r.run_dir.name, "reused": r.reused} for r in results]
-    done = {r.planned.name for r in results}
     record["complete"] = all(name in done for name in plan.run_names())
     record["plan"]["variants"] = [[v.name, list(v.overrides)] for v in plan.variants]
     write_json(parent / STUDY_FILE, record)

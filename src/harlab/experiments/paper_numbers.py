@@ -9,6 +9,8 @@ value against its source. Nothing here is measured by harlab.
   using wearable sensors", Applied Soft Computing 111 (2021) 107728 (arXiv:2006.14435).
   Their protocols are random window splits (WISDM, weak labels), a fixed subject split
   (PAMAP2) and a fixed run split (OPPORTUNITY); the UniMiB split is not stated.
+* :data:`DANHAR_DEEPCONVLSTM` and :data:`DANHAR_NOT_IN_HARLAB`: the compared methods of
+  those tables (accuracy only), DeepConvLSTM (which harlab has) and the others.
 * :data:`DANHAR_ABLATION_WISDM`: Table VII (attention arrangements on WISDM).
 * :data:`WHAR_ARENA_MACRO_F1`: the published subject-wise macro-F1 reference numbers of the
   public WHAR-Arena benchmark protocol (3 s windows, 50 % overlap, subject-group CV).
@@ -36,6 +38,7 @@ MODEL_ROWS: dict[str, str] = {
     "danhar_cnn": "Att-based CNN",
     "resnet": "Residual Network",
     "danhar": "Att-based Residual Network",
+    "deepconvlstm": "DeepConvLSTM",
 }
 
 
@@ -46,10 +49,11 @@ class PaperRow:
     table: str
     row: str
     accuracy: float
-    parameters: float
+    parameters: float | None  # the compared methods' rows give none
 
     def describe(self) -> str:
-        return f"acc {self.accuracy:.2%}, {self.parameters / 1e6:.2f}M params ({self.table})"
+        params = f", {self.parameters / 1e6:.2f}M params" if self.parameters else ""
+        return f"acc {self.accuracy:.2%}{params} ({self.table})"
 
 
 def _rows(table: str, values: dict[str, tuple[float, float]]) -> dict[str, PaperRow]:
@@ -95,6 +99,25 @@ DANHAR_TABLES: dict[str, dict[str, PaperRow]] = {
     }),
 }
 
+# DeepConvLSTM, which harlab has, among the methods the tables compare against
+DANHAR_DEEPCONVLSTM: dict[str, PaperRow] = {
+    "opportunity": PaperRow("Table IV", "Ordóñez et al. 2016 [38]", 0.7890, None),
+    "weak": PaperRow("Table VI", "DeepConvLSTM [14]", 0.9004, None),
+}
+
+# the other compared methods of each table, which harlab does not implement: (row, accuracy)
+DANHAR_NOT_IN_HARLAB: dict[str, tuple[tuple[str, float], ...]] = {
+    "wisdm": (("Ignatov et al. 2018 [31]", 0.9332), ("Ravi et al. 2016 [32]", 0.9820),
+              ("Alsheikh et al. 2016 [6]", 0.9823)),
+    "unimib": (("Li et al. 2018 [35]", 0.7497), ("Long et al. 2019 [34]", 0.7604),
+               ("Teng et al. 2020 [33]", 0.7807)),
+    "pamap2": (("Zeng et al. 2018 [13]", 0.8996), ("Ma et al. 2018 [12]", 0.8930),
+               ("Teng et al. 2020 [33]", 0.9297)),
+    "opportunity": (("Zeng et al. 2014 [37]", 0.7683), ("Hammerla et al. 2016 [36]", 0.7450),
+                    ("Teng et al. 2020 [33]", 0.8100)),
+    "weak": (("Attention-based CNN [14]", 0.9383),),
+}
+
 # Table VII, "Performance of Different Arrangement of Attention Modules for WISDM Dataset"
 # (attention on the ResNet backbone): harlab attention option -> (accuracy, parameters)
 DANHAR_ABLATION_WISDM: dict[str, tuple[float, float]] = {
@@ -123,6 +146,8 @@ def reference(dataset: str, protocol: str, model: str) -> dict[str, Any] | None:
     """
     if protocol == "paper":
         row = DANHAR_TABLES.get(dataset, {}).get(model)
+        if row is None and model == "deepconvlstm":
+            row = DANHAR_DEEPCONVLSTM.get(dataset)
         if row is None:
             return None
         return {
