@@ -275,8 +275,8 @@ def test_seeds_trained_elsewhere_merge_into_one_study(
     assert len(calls) == n + 1 and calls[-1].endswith("joint_equal_seed2")  # only the lost run
     assert res["complete"] and res["seeds"] == [0, 1, 2] and len(res["runs"]) == 9
     (info,) = res["merged"]
-    assert info == {"from": str(b), "copied": 5, "already_there": 0, "unfinished": 1,
-                    "runs": info["runs"]}
+    assert info == {"from": str(b), "copied": 5, "already_there": 0, "not_planned": 0,
+                    "unfinished": 1, "runs": info["runs"]}
     got = {(r["variant"], r["seed"]): r for r in res["runs"]}
     assert got["activity_only", 1]["run"] == b_runs["activity_only", 1]["run"] + "-2"
     assert all((a / r["run"] / "metrics.json").is_file() for r in res["runs"])
