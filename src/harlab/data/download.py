@@ -748,9 +748,14 @@ def _keep(part: Path, target: Path, warnings: list[str]) -> None:
     """Keep the archive as ``target``, unless a file of that name is there (never
     overwritten: a warning says so and the archive is deleted with the work folder)."""
     try:
-        os.link(part, target)
+        os.link(part, target)  # fails if target exists, where os.replace would overwrite it
     except FileExistsError:
         warnings.append(f"--keep-archive: {target} exists, so the archive was not kept")
+    except OSError:  # a file system without hard links
+        if target.exists() or target.is_symlink():
+            warnings.append(f"--keep-archive: {target} exists, so the archive was not kept")
+        else:
+            os.replace(part, target)
 
 
 EXTRACT_PREFIX = "extract"  # the temporary folder beside dest: .DEST.extract-PID-RANDOM
