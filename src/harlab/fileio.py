@@ -1,7 +1,8 @@
 """Small file and ordering helpers every layer shares: strict atomic JSON, natural order.
 
 One owner for each: results are written as strict JSON (no NaN), atomically, so a reader
-never sees half a file; ids sort naturally ("s2" before "s10") wherever they are listed.
+never sees half a file; ids sort naturally ("s2" before "s10") wherever they are listed;
+temporary folders a killed writer left behind are recognised by name and owner process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,67 @@ def write_bytes_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries (a rename into it, a new file) to disk; a no-op where the
+    platform cannot open folders."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_name(prefix: str) -> str:
+    """A temporary folder name ``PREFIX-PID-RANDOM`` that :func:`remove_stale_temps` can tie
+    to the process writing it."""
+    return f"{prefix}-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def _pid_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+STALE_AFTER_S = 86_400.0  # a temp folder this old is stale even if its pid was reused
+
+
+def remove_stale_temps(folder: str | Path, prefix: str) -> list[Path]:
+    """Delete the folders named by :func:`temp_name` in ``folder`` whose prefix matches the
+    regular expression ``prefix`` and whose writer is gone: its process no longer runs on
+    this machine, or the folder is older than a day (a reused pid). Nothing else is
+    touched; returns what was removed."""
+    pattern = re.compile(f"(?:{prefix})" + r"-(\d+)-[0-9a-f]{8}")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if not _pid_running(int(m.group(1))) or age > STALE_AFTER_S:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 PNG_DPI = 120  # every figure harlab saves

@@ -14,5 +14,6 @@ def server(monkeypatch):
     monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
     s = Server()
     yield s
+    s.release.set()
     s.httpd.shutdown()
     s.httpd.server_close()

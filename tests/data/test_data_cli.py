@@ -125,4 +125,21 @@ def test_cli_errors_are_one_line(monkeypatch, capsys, tmp_path):
     assert code == 2 and f"cannot reach http://127.0.0.1:{port}/uci.zip" in err
     code, err = run_main(monkeypatch, capsys, "data", "info", "wisdmm")
     assert code == 2 and "Did you mean 'wisdm'" in err
+    dest = str(tmp_path / "u")
+    for args, message in (
+        (["--url", "notaurl"], "--url must be an http:// or https:// URL with a host, got "
+                               "'notaurl'"),
+        (["--max-extract-size", "huge"], "--max-extract-size must be a size such as 500M"),
+        (["--max-extract-ratio", "0"], "--max-extract-ratio must be a number of at least 1"),
+    ):
+        code, err = run_main(monkeypatch, capsys, "data", "download", "uci_har", "--dest", dest,
+                             *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    code, err = run_main(monkeypatch, capsys, "data", "download", "uci_har", "--dest", str(mine),
+                         "--url", "http://127.0.0.1:9/uci.zip", "--force")
+    assert code == 2 and "is not a harlab download" in err and "even with --force" in err
+    assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
     assert not np.any([p.name.startswith(".u") for p in tmp_path.iterdir()])

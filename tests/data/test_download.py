@@ -6,9 +6,13 @@ import hashlib
 import io
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,8 +30,10 @@ class Server:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
-        self.mode = "ok"  # ok | no_range | truncate | drop_once | 404
+        self.mode = "ok"  # ok | no_range | truncate | drop_once | 404 | stall
         self.dropped = False
+        self.stalled = threading.Event()  # stall: half the body was sent
+        self.release = threading.Event()  # stall: end the stalled response
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -59,6 +65,13 @@ class Server:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
                 self.end_headers()
+                if outer.mode == "stall":  # half the body, then hang until released
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    outer.stalled.set()
+                    outer.release.wait(60)
+                    self.close_connection = True
+                    return
                 cut = outer.mode == "truncate" or (outer.mode == "drop_once" and not outer.dropped)
                 if cut:
                     outer.dropped = True
@@ -263,14 +276,31 @@ def test_names_without_archive_and_existing_dest(server, tmp_path):
         dl.archive_for("hapt")
     with pytest.raises(DataError, match="custom: no public archive.*your own data"):
         get("custom", tmp_path / "c")
+
+
+def test_force_replaces_only_a_folder_harlab_downloaded(server, tmp_path):
     url, sha = server.add("uci.zip", DATA_ZIP)
     dest = tmp_path / "u"
-    (dest / "stale").mkdir(parents=True)
-    with pytest.raises(DataError, match="not a complete harlab download.*--force"):
-        get("uci_har", dest, url=url, sha256=sha)
-    get("uci_har", dest, url=url, sha256=sha, force=True)
-    assert not (dest / "stale").exists() and (dest / dl.MARKER).is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+    (dest / "mine").mkdir(parents=True)
+    (dest / "mine" / "thesis.tex").write_text("years of work")
+    for force in (False, True):  # never deleted, and --force is not what the message offers
+        with pytest.raises(DataError, match="not a harlab download.*never replaces") as err:
+            get("uci_har", dest, url=url, sha256=sha, force=force)
+        assert "pass --force" not in str(err.value)
+        assert (dest / "mine" / "thesis.tex").read_text() == "years of work"
+    empty, file = tmp_path / "empty", tmp_path / "file"
+    empty.mkdir()
+    file.write_text("x")
+    for taken in (empty, file):
+        with pytest.raises(DataError, match="not a harlab download"):
+            get("uci_har", taken, url=url, sha256=sha, force=True)
+    assert empty.is_dir() and file.read_text() == "x" and server.requests == []
+    new = tmp_path / "n"
+    get("uci_har", new, url=url, sha256=sha)
+    (new / "stale").mkdir()
+    get("uci_har", new, url=url, sha256=sha, force=True)  # our own marker: replaced
+    assert not (new / "stale").exists() and (new / dl.MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "n", "u"]
 
 
 def test_base_url_env_and_default_dest(server, tmp_path, monkeypatch):
@@ -299,3 +329,198 @@ def test_every_registered_archive_is_well_formed():
         assert (
             "--path" in get_source(name).info["obtain"] or "pip" in get_source(name).info["obtain"]
         )
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "ftp://host/uci.zip", "http://", "file:///tmp/uci.zip", "http://h:x/a.zip"]
+)
+def test_url_must_be_http_with_a_host(server, tmp_path, url, monkeypatch):
+    with pytest.raises(ConfigError, match=r"--url must be an http:// or https:// URL"):
+        get("uci_har", tmp_path / "u", url=url)
+    monkeypatch.setenv(dl.BASE_URL_ENV, url)
+    with pytest.raises(ConfigError, match=r"\$HARLAB_DOWNLOAD_BASE_URL must be an http"):
+        get("uci_har", tmp_path / "u")
+    assert list(tmp_path.iterdir()) == []
+
+
+def bomb(n: int = 3_000_000) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.bin", b"\0" * n)
+    return buf.getvalue()
+
+
+def test_extraction_is_bounded_by_size_and_ratio(server, tmp_path):
+    url, sha = server.add("bomb.zip", bomb())  # about 3 KB that inflate to 3 MB
+    ratio = 3_000_000 / len(bomb())
+    assert ratio > dl.DEFAULT_MAX_RATIO
+    with pytest.raises(DataError, match=r"bomb.zip: .*more than [\d,]+ bytes, 100 times the "
+                       r"[\d,]+ bytes of bomb.zip.*--max-extract-ratio, \$HARLAB_MAX_EX"):
+        get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert list(tmp_path.iterdir()) == []  # no folder, no work folder: a rerun downloads again
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha, limits=dl.Limits(max_ratio=2000))
+    assert (res.dest / "zeros.bin").stat().st_size == 3_000_000
+    with pytest.raises(DataError, match=r"more than 1,000 bytes, the limit of 1,000 bytes "
+                                        r"\(--max-extract-size, \$HARLAB_MAX_EXTRACT_SIZE\)"):
+        get("uci_har", tmp_path / "v", url=url, sha256=sha,
+            limits=dl.Limits(max_size=1000, max_ratio=2000))
+    tgz = make_tar({"zeros.bin": b"\0" * 3_000_000})  # tar.gz: the same bound
+    url, sha = server.add("bomb.tar.gz", tgz)
+    with pytest.raises(DataError, match="extraction stopped"):
+        get("wisdm", tmp_path / "w", url=url, sha256=sha)
+    inner = make_zip({"Inner.zip": bomb()})  # stored outer, bomb inside: counted together
+    url, sha = server.add("outer.zip", inner)
+    with pytest.raises(DataError, match="Inner.zip: extraction stopped"):
+        get("uci_har", tmp_path / "n", url=url, sha256=sha)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+def test_extraction_limits_from_options_and_environment(monkeypatch):
+    assert dl.Limits.resolve() == dl.Limits(50 * 2**30, 100.0)
+    assert dl.parse_size("500M", "x") == 500 * 2**20 and dl.parse_size("1.5 GiB", "x") == 3 * 2**29
+    assert dl.parse_size("2t", "x") == 2 * 2**40 and dl.parse_size("4096", "x") == 4096
+    monkeypatch.setenv(dl.MAX_SIZE_ENV, "80G")
+    monkeypatch.setenv(dl.MAX_RATIO_ENV, "500")
+    assert dl.Limits.resolve() == dl.Limits(80 * 2**30, 500.0)
+    assert dl.Limits.resolve("1G", 20) == dl.Limits(2**30, 20.0)  # options win
+    monkeypatch.setenv(dl.MAX_SIZE_ENV, "lots")
+    with pytest.raises(ConfigError, match=r"\$HARLAB_MAX_EXTRACT_SIZE must be a size such as"):
+        dl.Limits.resolve()
+    monkeypatch.delenv(dl.MAX_SIZE_ENV)
+    monkeypatch.setenv(dl.MAX_RATIO_ENV, "0.5")
+    with pytest.raises(ConfigError, match=r"\$HARLAB_MAX_EXTRACT_RATIO must be a number of at"):
+        dl.Limits.resolve()
+    for bad in ("0", "-1G", "nan", "1X", ""):
+        with pytest.raises(ConfigError, match="--max-extract-size must be a size"):
+            dl.Limits.resolve(bad, 10)
+    with pytest.raises(ConfigError, match="--max-extract-ratio must be a number"):
+        dl.Limits.resolve("1G", float("inf"))
+
+
+def test_inner_archive_members_keep_their_names_and_never_overwrite(server, tmp_path):
+    inner = make_zip({"data.zip": b"a member named like its archive", "x.txt": b"x"})
+    url, sha = server.add("outer.zip", make_zip({"data.zip": inner}))
+    res = get("uci_har", tmp_path / "a", url=url, sha256=sha)
+    assert (res.dest / "data.zip").read_bytes() == b"a member named like its archive"
+    assert (res.dest / "x.txt").read_bytes() == b"x"
+    clash = make_zip({"a.txt": b"outer", "in.zip": make_zip({"a.txt": b"inner"})})
+    url, sha = server.add("clash.zip", clash)
+    with pytest.raises(DataError, match="in.zip: member 'a.txt' would overwrite a file"):
+        get("uci_har", tmp_path / "b", url=url, sha256=sha)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_failed_extraction_leaves_nothing_so_a_rerun_downloads_again(server, tmp_path):
+    url, _ = server.add("uci.zip", make_zip({"a": b"file", "a/b": b"a file under a file"}))
+    with pytest.raises(DataError, match=r"uci.zip: cannot extract member 'a/b' \(File exists"):
+        get("uci_har", tmp_path / "u", url=url)
+    assert list(tmp_path.iterdir()) == []
+    server.add("uci.zip", DATA_ZIP)  # fixed upstream: the rerun fetches it, not the old part
+    get("uci_har", tmp_path / "u", url=url)
+    assert (tmp_path / "u" / "Data Set" / "a.bin").read_bytes() == PAYLOAD
+    assert len(server.requests) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_dataset_folder_honours_the_umask(server, tmp_path, umask):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    old = os.umask(umask)
+    try:
+        res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    finally:
+        os.umask(old)
+    for p, mode in ((res.dest, 0o777), (res.dest / "Data Set", 0o777),
+                    (res.dest / "Data Set" / "a.bin", 0o666)):
+        assert p.stat().st_mode & 0o777 == mode & ~umask, p
+
+
+def test_keep_archive_never_overwrites_a_file(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    (tmp_path / "uci.zip").write_bytes(b"my own file")
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha, keep_archive=True)
+    assert (tmp_path / "uci.zip").read_bytes() == b"my own file"
+    assert any("--keep-archive" in w and "not kept" in w for w in res.warnings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u", "uci.zip"]
+
+
+def dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_only_dead_downloads_extract_folders_are_removed(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    dead = dead_pid()
+    names = [f".u.extract-{dead}-0123abcd",  # a killed download into u: removed
+             f".u.extract-{os.getpid()}-0123abcd",  # a running one: kept
+             f".v.extract-{dead}-0123abcd",  # another destination's: kept
+             ".u.extract-abc", "u.extract-1-0123abcd"]  # not harlab's names: kept
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text("x")
+    get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:] + ["u"])
+
+
+DOWNLOADER = """
+import sys, time
+from pathlib import Path
+from harlab.data import download as dl
+
+if sys.argv[4] == "extract":  # pause after the first member is written, until killed
+    write = dl._write_member
+    def paused(*args):
+        write(*args)
+        Path(sys.argv[5]).touch()
+        time.sleep(120)
+    dl._write_member = paused
+dl.download_dataset("uci_har", sys.argv[1], url=sys.argv[2], sha256=sys.argv[3],
+                    progress=False)
+"""
+
+
+def killed_download(tmp_path: Path, url: str, sha: str, when: str, ready) -> int:
+    """Run a download in a subprocess, kill -9 it once ``ready()`` is true; its pid."""
+    src = str(Path(dl.__file__).parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DOWNLOADER, str(tmp_path / "u"), url, sha, when,
+         str(tmp_path.parent / f"{tmp_path.name}.flag")],
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    deadline = time.monotonic() + 60
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ready(), f"the download did not get there (exit {proc.poll()})"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return proc.pid
+
+
+def test_download_killed_mid_transfer_then_rerun(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    server.mode = "stall"
+    part = tmp_path / ".u.download" / "uci.zip.part"
+    killed_download(tmp_path, url, sha, "fetch",  # the body stops halfway, a chunk is saved
+                    lambda: server.stalled.is_set() and part.is_file() and part.stat().st_size)
+    server.release.set()
+    have = part.stat().st_size
+    assert 0 < have < len(DATA_ZIP)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".u.download"]
+    server.mode = "ok"
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert res.resumed_from == have and res.sha256 == sha
+    assert server.requests[-1][1] == f"bytes={have}-"
+    assert (res.dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+def test_download_killed_mid_extraction_then_rerun(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    flag = tmp_path.parent / f"{tmp_path.name}.flag"
+    pid = killed_download(tmp_path, url, sha, "extract", flag.exists)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left[0] == ".u.download" and left[1].startswith(f".u.extract-{pid}-")
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)  # the complete part is reused
+    assert (res.dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
+    assert len(server.requests) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["u"]

@@ -174,11 +174,14 @@ def test_config_fmcw_values_are_kept(tmp_path) -> None:
         (["--jitter", "0.5"], None, ConfigError, "jitter must be in [0, 0.5)"),
         (["--jitter", "-0.01"], None, ConfigError, "jitter must be in [0, 0.5)"),
         (["--jitter", "nan"], None, ConfigError, "jitter must be"),
+        ([], b"seed: 1\n# caf\xe9\n", ConfigError, "sim.yaml: not UTF-8 text (byte 13 is 0xe9)"),
     ],
 )
 def test_bad_settings_give_one_clear_error(tmp_path, args, yaml_text, error, message) -> None:
     cfg = write_config(tmp_path)
-    if yaml_text is not None:
+    if isinstance(yaml_text, bytes):
+        (tmp_path / "sim.yaml").write_bytes(yaml_text)
+    elif yaml_text is not None:
         (tmp_path / "sim.yaml").write_text(yaml_text)
     out = tmp_path / "sim"
     res = run("--out", str(out), "--config", cfg, "--no-progress", *args)
@@ -207,3 +210,16 @@ def test_missing_config_file(tmp_path) -> None:
     res = run("--out", str(tmp_path / "sim"), "--config", str(tmp_path / "nope.yaml"))
     assert isinstance(res.exception, ConfigError)
     assert "config file not found" in str(res.exception)
+
+
+def test_existing_out_is_refused_before_simulating(tmp_path) -> None:
+    empty, file = tmp_path / "empty", tmp_path / "file.txt"
+    empty.mkdir()
+    file.write_text("mine")
+    for out in (empty, file):
+        res = run("--out", str(out), *FAST)
+        assert isinstance(res.exception, DataError), res.output
+        assert str(res.exception) == f"--out {out}: exists; give a folder that does not exist yet"
+        assert "simulat" not in res.output  # refused before the settings line and the work
+    assert list(empty.iterdir()) == [] and file.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file.txt"]

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +63,82 @@ def test_cache_roundtrip_and_corruption_rebuild(tmp_path: Path) -> None:
     assert cache_mod.load_entry(tmp_path, key) is None
     # no temp folders left behind
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cache_entry_with_changed_contents_is_rebuilt(tmp_path: Path, caplog) -> None:
+    key = cache_mod.cache_key({"a": 1})
+    entry = cache_mod.save_entry(tmp_path, key, _arrays(), {"name": "t"})
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert all(len(spec["sha256"]) == 64 for spec in manifest["arrays"].values())
+    x = np.load(entry / "x.npy", mmap_mode="r+")
+    x[:] = 0  # same size, shape and dtype: only the checksum tells
+    x.flush()
+    del x
+    with caplog.at_level("WARNING", logger="harlab"):
+        assert cache_mod.load_entry(tmp_path, key) is None
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "x.npy does not match its sha256" in warning and "\n" not in warning
+    assert not entry.exists()
+
+
+CACHE_WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from harlab.data import cache
+
+class Stall:  # np.ascontiguousarray(y) blocks here, after x.npy was written
+    def __array__(self, dtype=None, copy=None):
+        Path(sys.argv[2]).touch()
+        time.sleep(120)
+
+n = 7
+arrays = {"x": np.ones((n, 5, 2), np.float32), "y": Stall(), "recording": np.zeros(n),
+          "start": np.arange(n), "purity": np.ones(n)}
+cache.save_entry(Path(sys.argv[1]), sys.argv[3], arrays, {"name": "t"})
+"""
+
+
+def test_cache_writer_killed_mid_write_then_rerun(tmp_path: Path) -> None:
+    root, flag = tmp_path / "cache", tmp_path / "writing"
+    key = cache_mod.cache_key({"a": 1})
+    src = str(Path(cache_mod.__file__).parents[2])
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.Popen([sys.executable, "-c", CACHE_WRITER, str(root), str(flag), key],
+                            env=env)
+    deadline = time.monotonic() + 60
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert flag.exists(), "the writer did not reach the middle of its write"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (orphan,) = root.iterdir()  # the killed writer's temporary folder, half written
+    assert orphan.name.startswith(f".{key}.tmp-{proc.pid}-") and (orphan / "x.npy").is_file()
+    assert cache_mod.load_entry(root, key) is None  # nothing under the final name
+    assert not orphan.exists()  # removed: its writer is gone
+    cache_mod.save_entry(root, key, _arrays(), {"name": "t"})
+    arrays, manifest = cache_mod.load_entry(root, key)
+    np.testing.assert_array_equal(arrays["x"], _arrays()["x"])
+    assert [p.name for p in root.iterdir()] == [key]
+
+
+def test_only_dead_writers_temp_folders_are_removed(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(done.stdout)
+    key = "0" * 32
+    names = [f".{key}.tmp-{dead}-0123abcd",  # dead writer: removed
+             f".{key}.tmp-{os.getpid()}-0123abcd",  # running writer: kept
+             f".{key}.tmp-{dead}-notmine", "user-folder", f"{key}.tmp-{dead}-0123abcd"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text("x")
+    assert cache_mod.load_entry(tmp_path, key) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    old = tmp_path / names[1]
+    os.utime(old, (time.time() - 2 * 86_400,) * 2)  # a day old: stale even if the pid runs
+    cache_mod.load_entry(tmp_path, key)
+    assert not old.exists() and len(list(tmp_path.iterdir())) == 3
 
 
 def test_config_defaults_overrides_and_unknown_keys(tmp_path: Path) -> None:

@@ -18,6 +18,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+MaxSize = Annotated[
+    str | None,
+    typer.Option(help="most bytes extraction may write, e.g. 80G (default: "
+                 "$HARLAB_MAX_EXTRACT_SIZE, else 50G)"),
+]
+MaxRatio = Annotated[
+    float | None,
+    typer.Option(help="most bytes extraction may write per byte of the archive (default: "
+                 "$HARLAB_MAX_EXTRACT_RATIO, else 100)"),
+]
+
+
 @app.command()
 def download(
     name: Annotated[str, typer.Argument(help="dataset name (harlab datasets)")],
@@ -28,16 +40,24 @@ def download(
     url: Annotated[str | None, typer.Option(help="download from this URL (a mirror)")] = None,
     sha256: Annotated[str | None, typer.Option(help="expected sha256 of the archive")] = None,
     md5: Annotated[str | None, typer.Option(help="expected md5 (if that is what is given)")] = None,
-    force: Annotated[bool, typer.Option(help="replace an existing download")] = False,
+    force: Annotated[
+        bool, typer.Option(help="replace an earlier harlab download in DEST (nothing else)")
+    ] = False,
     keep_archive: Annotated[bool, typer.Option(help="keep the archive beside DEST")] = False,
     retries: Annotated[int, typer.Option(help="resume attempts after a dropped connection")] = 3,
+    max_extract_size: MaxSize = None,
+    max_extract_ratio: MaxRatio = None,
     no_progress: NoProgress = False,
 ) -> None:
-    """Download, verify (sha256/md5) and extract a dataset's official archive (resumable)."""
-    from harlab.data.download import download_dataset
+    """Download, verify (sha256/md5) and extract a dataset's official archive (resumable).
+
+    DEST must not exist, or be an earlier harlab download (reused; replaced with --force).
+    """
+    from harlab.data.download import Limits, download_dataset
     from harlab.data.sources import get_source
     from harlab.errors import HarlabError
 
+    limits = Limits.resolve(max_extract_size, max_extract_ratio)
     res = download_dataset(
         name,
         dest,
@@ -47,6 +67,7 @@ def download(
         force=force,
         keep_archive=keep_archive,
         retries=retries,
+        limits=limits,
         progress=not no_progress and sys.stderr.isatty(),
         log=lambda m: err_console.print(m, highlight=False),
     )

@@ -151,11 +151,14 @@ def radar(
     frames of one recording per activity. Load it for training with dataset radar_frames
     (path OUT).
     """
+    from harlab.errors import DataError
     from harlab.radar.dataset import write_frames_dataset
     from harlab.radar.options import settings_line, simulation_config
     from harlab.radar.processing import ProcessingConfig
     from harlab.radar.simulate import SIM_FILE, simulate_dataset
 
+    if out.exists() or out.is_symlink():  # before minutes of simulation, not after
+        raise DataError(f"--out {out}: exists; give a folder that does not exist yet")
     sim_cfg = simulation_config(
         config, persons, activities, seed, snr, recordings, duration, prf, waveform,
         ground_bounce, clutter, quick, jitter=jitter,

@@ -3,10 +3,12 @@
 A cache entry is a folder named by the SHA-256 of the source identity (name, path,
 options, fingerprint of the input files) and the preprocessing config. It holds one
 ``.npy`` per array (opened as memory maps) and ``manifest.json`` with shapes, dtypes,
-byte sizes and everything else needed to rebuild the dataset object. Entries are
-written into a temporary folder and renamed into place, so a crash never leaves a
-half-written entry under the final name; an entry that fails validation (missing
-file, wrong size or shape, unreadable manifest) is deleted and rebuilt.
+byte sizes, the sha256 of each array file and everything else needed to rebuild the
+dataset object. Entries are written into a temporary folder, flushed to disk and renamed
+into place, so a crash never leaves a half-written entry under the final name; the
+temporary folder of a killed writer is removed by the next reader or writer. An entry
+that fails validation (missing file, wrong size, shape or checksum, unreadable manifest)
+is deleted and rebuilt, with a one-line warning.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harlab.fileio import fsync_dir, remove_stale_temps, temp_name
+
 log = logging.getLogger("harlab")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sha256 of every array file in the manifest
 ARRAYS = ("x", "y", "recording", "start", "purity")
 
 
@@ -48,11 +51,28 @@ def _validate(entry: Path) -> dict[str, Any]:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         if list(arr.shape) != spec["shape"] or str(arr.dtype) != spec["dtype"]:
             raise ValueError(f"{path.name} has shape {arr.shape} {arr.dtype}, expected {spec}")
+        if _sha256(path) != spec["sha256"]:
+            raise ValueError(f"{path.name} does not match its sha256 (its contents changed)")
     return manifest
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+TEMP_PREFIX = r"\.[0-9a-f]{32}\.tmp"  # regex of the temporary folders' prefix (see save_entry)
+
+
+def _remove_orphans(root: Path) -> None:
+    """Delete the temporary folders that writers killed mid-write left under ``root``."""
+    for path in remove_stale_temps(root, TEMP_PREFIX):
+        log.warning("removed %s, left by a cache writer that was killed", path)
 
 
 def load_entry(root: Path, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """Return (arrays as read-only memmaps, manifest) or None when absent or corrupt."""
+    _remove_orphans(root)
     entry = root / key
     if not entry.is_dir():
         return None
@@ -73,22 +93,18 @@ def save_entry(
 ) -> Path:
     """Write an entry atomically (temp folder + rename) and return its path."""
     root.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(root)
     final = root / key
-    tmp = root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root / temp_name(f".{key}.tmp")
     tmp.mkdir()
     try:
-        specs = {}
-        for name in ARRAYS:
-            arr = np.ascontiguousarray(arrays[name])
-            path = tmp / f"{name}.npy"
-            np.save(path, arr, allow_pickle=False)
-            specs[name] = {
-                "shape": list(arr.shape),
-                "dtype": str(arr.dtype),
-                "bytes": path.stat().st_size,
-            }
+        specs = {name: _write_array(tmp / f"{name}.npy", arrays[name]) for name in ARRAYS}
         manifest = dict(manifest, format_version=FORMAT_VERSION, key=key, arrays=specs)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
+        with (tmp / "manifest.json").open("w") as fh:
+            fh.write(json.dumps(manifest, indent=1, default=str))
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(tmp)
         if final.exists():  # another process won the race; keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
             return final
@@ -98,7 +114,24 @@ def save_entry(
             if not final.exists():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # lost a race to a complete entry
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _write_array(path: Path, arr: np.ndarray) -> dict[str, Any]:
+    """Save ``arr`` to ``path``, flushed to disk; its manifest entry (shape, dtype, bytes,
+    sha256 of the file)."""
+    arr = np.ascontiguousarray(arr)
+    with path.open("wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {
+        "shape": list(arr.shape),
+        "dtype": str(arr.dtype),
+        "bytes": path.stat().st_size,
+        "sha256": _sha256(path),
+    }

@@ -12,10 +12,18 @@ one) from the source's ``INFO["download"]`` and:
    (or md5 where that is what the publisher gives); a mismatch deletes the file;
    without a pinned checksum it warns and prints the sha256 it computed;
 3. extracts zip / tar.* into a temporary folder beside ``dest``, refusing members that
-   escape the destination, links and device files, also unpacking archives found at the
-   top level of the extracted tree (UCI wraps some datasets in an outer zip);
+   escape the destination, links, device files and members that would overwrite a file,
+   also unpacking archives found at the top level of the extracted tree (UCI wraps some
+   datasets in an outer zip); what it writes is bounded by :class:`Limits` (50 GiB and 100
+   times the archive's size unless ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the
+   caller say otherwise);
 4. writes ``.harlab-download.json`` (URL, checksum, size) into that folder and renames
    it to ``dest``: a folder with the marker is complete, nothing else looks complete.
+
+An existing ``dest`` is replaced only with ``force`` and only when it carries that
+marker: a folder harlab did not create is never deleted. The temporary folder of a
+download killed while extracting is removed by the next download into the same place;
+the work folder with the partial archive is kept on purpose (the next call resumes).
 
 ``HARLAB_DOWNLOAD_BASE_URL`` replaces everything before the archive's file name in the
 URL (a mirror, or the local test server); ``url=`` replaces the whole URL.
@@ -27,10 +35,10 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -43,6 +51,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harlab.errors import ConfigError, DataError
+from harlab.fileio import fsync_dir, remove_stale_temps, temp_name
 from harlab.paths import default_dest
 
 MARKER = ".harlab-download.json"
@@ -112,11 +121,25 @@ def read_marker(dest: Path) -> dict[str, Any] | None:
         return None
 
 
+def _http_url(url: str, what: str) -> str:
+    """``url`` when it is an http(s) URL with a host, else a ConfigError naming ``what``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{what} must be an http:// or https:// URL with a host, got {url!r}")
+    return url
+
+
 def _resolve_url(archive: Archive, url: str | None) -> str:
     if url:
-        return url
+        return _http_url(url, "--url")
     base = os.environ.get(BASE_URL_ENV)
     if base:
+        _http_url(base, f"${BASE_URL_ENV}")
         return base.rstrip("/") + "/" + urllib.parse.quote(archive.filename)
     return archive.url
 
@@ -234,7 +257,7 @@ def _open(
             f"download of {url} failed: HTTP {e.code} {e.reason}"
             + (f" (the archive may have moved; see {page})" if page else "")
         ) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
         raise _network_error(url, e, page) from None
 
 
@@ -408,6 +431,86 @@ def verify(path: Path, archive: Archive, url: str) -> tuple[str, list[str]]:
 
 
 # ----------------------------------------------------------------------------- extract
+MAX_SIZE_ENV = "HARLAB_MAX_EXTRACT_SIZE"
+MAX_RATIO_ENV = "HARLAB_MAX_EXTRACT_RATIO"
+DEFAULT_MAX_SIZE = 50 * 2**30  # bytes written in all, inner archives included
+DEFAULT_MAX_RATIO = 100.0  # bytes written per byte of the downloaded archive
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str, what: str) -> int:
+    """Bytes from ``'500M'``, ``'50G'``, ``'1.5T'`` or a plain number (binary units; a
+    trailing ``B``/``iB`` is allowed); ConfigError naming ``what`` for anything else."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    try:
+        value = float(t.removesuffix(unit)) * _UNITS[unit]
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value < 2**63):
+        raise ConfigError(f"{what} must be a size such as 500M or 50G, got {text!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much extraction may write: at most ``max_size`` bytes in all and at most
+    ``max_ratio`` times the size of the downloaded archive (a decompression bomb stops at
+    whichever comes first)."""
+
+    max_size: int = DEFAULT_MAX_SIZE
+    max_ratio: float = DEFAULT_MAX_RATIO
+
+    @classmethod
+    def resolve(cls, max_size: str | None = None, max_ratio: float | None = None) -> Limits:
+        """The given limits, else ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO``, else the
+        defaults (ConfigError for a bad value, naming the option or variable)."""
+        env_size, env_ratio = os.environ.get(MAX_SIZE_ENV), os.environ.get(MAX_RATIO_ENV)
+        size = (
+            parse_size(max_size, "--max-extract-size") if max_size is not None
+            else parse_size(env_size, f"${MAX_SIZE_ENV}") if env_size
+            else DEFAULT_MAX_SIZE
+        )
+        given, what = (max_ratio, "--max-extract-ratio") if max_ratio is not None else (
+            (env_ratio, f"${MAX_RATIO_ENV}") if env_ratio else (DEFAULT_MAX_RATIO, ""))
+        try:
+            ratio = float(given)
+        except ValueError:
+            ratio = float("nan")
+        if not (1 <= ratio < float("inf")):
+            raise ConfigError(f"{what} must be a number of at least 1, got {given!r}")
+        return cls(size, ratio)
+
+
+class _Budget:
+    """Counts the bytes an extraction writes against :class:`Limits`."""
+
+    def __init__(self, archive: Path, limits: Limits) -> None:
+        self.archive = _label(archive)  # the one being extracted (extract sets it)
+        size = archive.stat().st_size
+        self.allowed = min(limits.max_size, int(limits.max_ratio * max(size, 1)))
+        self.why = (
+            f"the limit of {limits.max_size:,} bytes (--max-extract-size, "
+            f"${MAX_SIZE_ENV})" if self.allowed == limits.max_size else
+            f"{limits.max_ratio:g} times the {size:,} bytes of {self.archive} "
+            f"(--max-extract-ratio, ${MAX_RATIO_ENV})"
+        )
+        self.written = 0
+
+    def check(self, more: int) -> None:
+        """Raise DataError if ``more`` bytes would take the total past the limit."""
+        if self.written + more > self.allowed:
+            raise DataError(
+                f"{self.archive}: extraction stopped, it would write more than "
+                f"{self.allowed:,} bytes, {self.why}; a decompression bomb or a much larger "
+                "archive than expected. If the archive is genuine, raise the limit"
+            )
+
+    def add(self, n: int) -> None:
+        self.check(n)
+        self.written += n
+
+
 def _archive_kind(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(4)
@@ -436,58 +539,124 @@ def _check_member(archive: Path, name: str, dest: Path) -> None:
         )
 
 
-def extract(archive: Path, dest: Path) -> int:
+def _label(archive: Path) -> str:
+    return archive.name.removesuffix(".part")
+
+
+def _make_dir(archive: Path, name: str, folder: Path) -> None:
+    """Create ``folder`` (and its parents) for the member ``name``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. a file of that name was extracted before
+        raise DataError(
+            f"{_label(archive)}: cannot extract member '{name}' ({e.strerror or e})"
+        ) from None
+
+
+def _write_member(archive: Path, name: str, src: Any, dest: Path, budget: _Budget) -> None:
+    """Copy the member ``name`` from the open file ``src`` to ``dest / name``, counting
+    bytes against ``budget``; an existing file is never overwritten (an inner archive's
+    member may not replace the outer archive's)."""
+    target = dest / name.replace("\\", "/")
+    _make_dir(archive, name, target.parent)
+    try:
+        fh = target.open("xb")  # new files get the umask's permissions
+    except FileExistsError:
+        raise DataError(
+            f"{_label(archive)}: member '{name}' would overwrite a file already extracted; "
+            "the archive is not what harlab expects"
+        ) from None
+    except OSError as e:
+        raise DataError(
+            f"{_label(archive)}: cannot extract member '{name}' ({e.strerror or e})"
+        ) from None
+    with fh:
+        while chunk := src.read(CHUNK):
+            budget.add(len(chunk))
+            fh.write(chunk)
+
+
+def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> int:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for zi in infos:
+            _check_member(archive, zi.filename, dest)
+            if stat.S_ISLNK(zi.external_attr >> 16):
+                raise DataError(f"{archive.name}: refusing symbolic link member '{zi.filename}'")
+        budget.check(sum(zi.file_size for zi in infos))  # declared sizes; counted again below
+        for zi in infos:
+            if zi.is_dir():
+                _make_dir(archive, zi.filename, dest / zi.filename.replace("\\", "/"))
+                continue
+            with zf.open(zi) as src:
+                _write_member(archive, zi.filename, src, dest, budget)
+        return len(infos)
+
+
+def _extract_tar(archive: Path, dest: Path, budget: _Budget) -> int:
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for m in members:
+            _check_member(archive, m.name, dest)
+            if m.issym() or m.islnk():
+                raise DataError(f"{archive.name}: refusing link member '{m.name}'")
+            if not (m.isfile() or m.isdir()):
+                raise DataError(f"{archive.name}: refusing special file member '{m.name}'")
+        budget.check(sum(m.size for m in members if m.isfile()))
+        for m in members:
+            if m.isdir():
+                _make_dir(archive, m.name, dest / m.name)
+                continue
+            src = tf.extractfile(m)
+            assert src is not None  # a regular file (checked above)
+            with src:
+                _write_member(archive, m.name, src, dest, budget)
+        return len(members)
+
+
+def extract(archive: Path, dest: Path, budget: _Budget | None = None) -> int:
     """Extract a zip/tar archive into the existing folder ``dest``; returns member count.
 
     Every member name is checked first; absolute paths, ``..`` components, symbolic and
-    hard links and device files are refused (DataError) before anything is written.
+    hard links and device files are refused (DataError) before anything is written, as
+    is an archive whose declared sizes exceed the ``budget`` (default: :class:`Limits`
+    from the environment); the bytes actually written are counted against it too.
+    Existing files are never overwritten; files and folders get the umask's permissions.
     """
     dest = dest.resolve()
+    budget = budget or _Budget(archive, Limits.resolve())
+    budget.archive = _label(archive)
     kind = _archive_kind(archive)
     try:
         if kind == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                infos = zf.infolist()
-                for zi in infos:
-                    _check_member(archive, zi.filename, dest)
-                    mode = zi.external_attr >> 16
-                    if stat.S_ISLNK(mode):
-                        raise DataError(
-                            f"{archive.name}: refusing symbolic link member '{zi.filename}'"
-                        )
-                zf.extractall(dest)
-                return len(infos)
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for m in members:
-                _check_member(archive, m.name, dest)
-                if m.issym() or m.islnk():
-                    raise DataError(f"{archive.name}: refusing link member '{m.name}'")
-                if not (m.isfile() or m.isdir()):
-                    raise DataError(f"{archive.name}: refusing special file member '{m.name}'")
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: belt and braces
-                tf.extractall(dest, filter="data")
-            else:  # pragma: no cover (members were all checked above)
-                tf.extractall(dest)
-            return len(members)
+            return _extract_zip(archive, dest, budget)
+        return _extract_tar(archive, dest, budget)
     except DataError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, ValueError) as e:
         raise DataError(
             f"{archive.name}: corrupt archive ({e}); delete it and download again"
         ) from None
+    except OSError as e:  # a full disk, an unreadable archive
+        raise DataError(f"{_label(archive)}: cannot extract it ({e.strerror or e})") from None
 
 
 def _is_archive(p: Path) -> bool:
     return p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def extract_all(archive: Path, dest: Path) -> int:
-    """Extract ``archive`` and any archives at the top level of the result (one level)."""
-    n = extract(archive, dest)
+def extract_all(archive: Path, dest: Path, scratch: Path, limits: Limits | None = None) -> int:
+    """Extract ``archive`` into ``dest``, then any archives at the top level of the result
+    (one level): each is first moved into the folder ``scratch`` (outside ``dest``), so
+    that a member of the same name cannot clash with it. All levels together stay within
+    ``limits`` (relative to the size of ``archive``)."""
+    budget = _Budget(archive, limits or Limits.resolve())
+    n = extract(archive, dest, budget)
     for inner in sorted(p for p in dest.iterdir() if _is_archive(p)):
-        n += extract(inner, dest)
-        inner.unlink()
+        aside = scratch / inner.name
+        os.replace(inner, aside)
+        n += extract(aside, dest, budget)
+        aside.unlink()
     return n
 
 
@@ -515,7 +684,7 @@ def _archive_with_overrides(
 
 def _already_downloaded(name: str, dest: Path, src: str) -> DownloadResult:
     """The result for the existing ``dest`` when it is a complete earlier download (its
-    marker says so); anything else there is a DataError, never silently replaced."""
+    marker says so); anything else there is a DataError, never replaced."""
     marker = read_marker(dest) if dest.is_dir() else None
     if marker is not None:
         return DownloadResult(
@@ -526,9 +695,14 @@ def _already_downloaded(name: str, dest: Path, src: str) -> DownloadResult:
             int(marker.get("size", 0)),
             already_present=True,
         )
-    raise DataError(
-        f"{dest} exists but is not a complete harlab download (no {MARKER}); remove it, "
-        "pass --force to replace it, or choose another --dest"
+    raise _not_ours(dest)
+
+
+def _not_ours(dest: Path) -> DataError:
+    return DataError(
+        f"{dest} exists and is not a harlab download (no {MARKER}); harlab never replaces "
+        "a folder it did not create, even with --force: choose another --dest, or move "
+        "it away yourself"
     )
 
 
@@ -570,43 +744,62 @@ def _fetch_checked(
     return size, resumed_from, restarts, sha, warnings
 
 
+def _keep(part: Path, target: Path, warnings: list[str]) -> None:
+    """Keep the archive as ``target``, unless a file of that name is there (never
+    overwritten: a warning says so and the archive is deleted with the work folder)."""
+    try:
+        os.link(part, target)  # fails if target exists, where os.replace would overwrite it
+    except FileExistsError:
+        warnings.append(f"--keep-archive: {target} exists, so the archive was not kept")
+    except OSError:  # a file system without hard links
+        if target.exists() or target.is_symlink():
+            warnings.append(f"--keep-archive: {target} exists, so the archive was not kept")
+        else:
+            os.replace(part, target)
+
+
+EXTRACT_PREFIX = "extract"  # the temporary folder beside dest: .DEST.extract-PID-RANDOM
+
+
+def _stage_prefix(dest: Path) -> str:
+    return f".{dest.name}.{EXTRACT_PREFIX}"
+
+
 def _install(
     part: Path,
     dest: Path,
     work: Path,
-    filename: str,
     record: dict[str, Any],
+    limits: Limits,
     say: Callable[[str], None],
 ) -> None:
     """Extract ``part`` into a temporary folder beside ``dest``, write the completion
     marker (``record`` plus member count and time) and rename the folder to ``dest``,
-    replacing an old one (--force): ``dest`` is never left half-extracted."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
+    replacing an old download (--force; only one that has the marker): ``dest`` is never
+    left half-extracted. A failed extraction deletes the work folder (the archive is
+    unusable, a rerun downloads it again)."""
+    stage = dest.parent / temp_name(_stage_prefix(dest))
+    stage.mkdir()  # the umask's permissions, as every folder extraction creates
+    tree = stage / "tree"
+    tree.mkdir()
     try:
-        say(f"extracting {filename}")
+        say(f"extracting {part.name.removesuffix('.part')}")
         try:
-            n = extract_all(part, tmp)
-        except DataError:
-            shutil.rmtree(work, ignore_errors=True)  # unusable: never resume or reuse it
+            n = extract_all(part, tree, stage, limits)
+        except Exception:
+            shutil.rmtree(work, ignore_errors=True)
             raise
-        (tmp / MARKER).write_text(
-            json.dumps(
-                {
-                    **record,
-                    "members": n,
-                    "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                },
-                indent=2,
-            )
-        )
-        if dest.exists():  # force: move the old folder aside, then delete it
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.replace(dest, old / "d")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (tree / MARKER).write_text(json.dumps({**record, "members": n, "downloaded": stamp},
+                                              indent=2))
+        if dest.exists() or dest.is_symlink():  # --force: checked again, just before
+            if read_marker(dest) is None or not dest.is_dir():
+                raise _not_ours(dest)
+            os.replace(dest, stage / "old")
+        os.replace(tree, dest)
+        fsync_dir(dest.parent)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def download_dataset(
@@ -621,20 +814,27 @@ def download_dataset(
     retries: int = 3,
     timeout: float = 30.0,
     progress: bool = True,
+    limits: Limits | None = None,
     log: Callable[[str], None] | None = None,
 ) -> DownloadResult:
     """Download, verify and extract dataset ``name`` into ``dest`` (see module docstring).
 
     ``url``/``sha256``/``md5`` override the registered archive (a mirror; the tests' local
-    server). An existing complete download (marker present) is reused unless ``force``.
+    server). An existing complete download (marker present) is reused, or replaced with
+    ``force``; any other existing ``dest`` is refused. ``limits`` bound what extraction
+    writes (default :meth:`Limits.resolve`).
     """
     archive = _archive_with_overrides(name, url, sha256, md5)
+    limits = limits or Limits.resolve()
     say = log or (lambda _msg: None)
     src = _resolve_url(archive, url)
     dest = Path(dest).expanduser() if dest is not None else default_dest(name)
-    if dest.exists() and not force:
-        return _already_downloaded(name, dest, src)
+    ours = dest.is_dir() and read_marker(dest) is not None
+    if (dest.exists() or dest.is_symlink()) and not (force and ours):
+        return _already_downloaded(name, dest, src)  # reused, or refused when not ours
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for old in remove_stale_temps(dest.parent, re.escape(_stage_prefix(dest))):
+        say(f"removed {old}, left by a download that was killed")
     work = dest.parent / f".{dest.name}.download"
     part = work / (archive.filename + ".part")
     say(f"downloading {src}")
@@ -642,9 +842,9 @@ def download_dataset(
         src, part, work, archive, retries=retries, timeout=timeout, progress=progress, say=say
     )
     record = {"name": name, "url": src, "sha256": sha, "md5": archive.md5, "size": size}
-    _install(part, dest, work, archive.filename, record, say)
+    _install(part, dest, work, record, limits, say)
     if keep_archive:
-        os.replace(part, dest.parent / archive.filename)
+        _keep(part, dest.parent / archive.filename, warnings)
     shutil.rmtree(work, ignore_errors=True)
     return DownloadResult(
         name,
@@ -661,6 +861,7 @@ def download_dataset(
 __all__ = [
     "Archive",
     "DownloadResult",
+    "Limits",
     "archive_for",
     "default_dest",
     "download_dataset",
@@ -668,6 +869,7 @@ __all__ = [
     "extract_all",
     "fetch",
     "file_digest",
+    "parse_size",
     "read_marker",
     "verify",
 ]
