@@ -1,13 +1,16 @@
 # harlab: two commands on a fresh machine.
 #   make demo  -> set up .venv and train DanHAR on UCI HAPT (short demo run)
-#   make test  -> set up .venv and run lint, the architecture contracts and the whole suite
+#   make test  -> set up .venv and run lint, the docs build, the architecture contracts and the
+#                 whole suite
+#   make docs  -> build the documentation site into site/ (mkdocs --strict: a broken link or
+#                 API reference fails)
 #   make test-fast -> the same without the tests that train models (the inner loop)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.harlab-installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint docs bench clean
 
 setup: $(STAMP)
 
@@ -26,7 +29,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/harlab train configs/demo.yaml
 
-test: lint
+test: lint docs
 	$(PY) -m pytest -q --durations=15
 
 test-fast: lint
@@ -38,8 +41,14 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
+# the site (mkdocs.yml); --strict turns every warning (broken link, anchor, unresolved API
+# reference, page outside the nav) into a failure. Builds offline: no web fonts, no plugins
+# that fetch.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
+
 bench: setup
 	$(PY) benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build site *.egg-info src/*.egg-info

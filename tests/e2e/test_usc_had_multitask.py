@@ -1,6 +1,6 @@
 """Multitask (activity + identity) on real USC-HAD through the CLI, split by trial (session);
-strict loading of the multitask configs and of the commands that the user guide
-(docs/guide.md) and the configs quote."""
+strict loading of the multitask configs and of the commands that the multitask results page
+(docs/results/multitask.md) and the configs quote."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def _captured_train_config(args: list[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _readme_hapt_commands() -> list[list[str]]:
-    """The HAPT multitask commands the user guide quotes (docs/guide.md)."""
-    text = (ROOT / "docs" / "guide.md").read_text()
+    """The HAPT multitask commands the multitask results page quotes."""
+    text = (ROOT / "docs" / "results" / "multitask.md").read_text()
     section = text[text.index("Measured on HAPT") :]
     start = section.index("```bash\n") + len("```bash\n")
     block = section[start : section.index("```\n", start)]

@@ -114,6 +114,16 @@ def test_extra_files_are_in_the_folder_when_it_appears(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no partial folder left
 
 
+def test_metadata_named_like_a_column_does_not_replace_it(tmp_path):
+    """A Glasgow recording's metadata holds its source ``file``; the folder stays readable."""
+    raw = fake_raw("walk", "p1", 1.0)
+    raw.meta.update(file="/data/1P36A01R01.dat", activity="other", session="s7")
+    write_frames_dataset([raw], tmp_path / "ds", progress=False)
+    stack, table = read_frames_dataset(tmp_path / "ds")
+    assert set(table["file"]) == {"00000_walk_p1.npy"} and len(stack) == len(table) > 0
+    assert set(table["activity"]) == {"walk"} and set(table["session"]) == {"s7"}
+
+
 def _own_dataset(tmp_path, files: dict[str, np.ndarray], rows=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     for name, arr in files.items():

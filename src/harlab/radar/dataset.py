@@ -106,8 +106,9 @@ def _label_row(
     first_frame_s: float,
 ) -> dict[str, Any]:
     """The ``labels.csv`` row of one written recording: the fixed columns, then the raw
-    metadata flattened one column per leaf."""
-    return {
+    metadata flattened one column per leaf (a metadata key named like a fixed column, such
+    as a Glasgow recording's source ``file``, never replaces it)."""
+    fixed = {
         "file": name,
         "activity": activity,
         "person": person,
@@ -117,12 +118,8 @@ def _label_row(
         "duration_s": round(raw.duration_s, 6),
         "first_frame_s": round(float(first_frame_s), 6),
         "source": raw.source,
-        **{
-            k: v
-            for k, v in _flat_meta(raw.meta).items()
-            if k not in ("recording", "session")
-        },
     }
+    return {**fixed, **{k: v for k, v in _flat_meta(raw.meta).items() if k not in fixed}}
 
 
 def _plot_recording(
