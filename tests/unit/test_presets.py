@@ -281,3 +281,16 @@ def test_segment_cell_says_how_many_runs_were_scored() -> None:
     row = {"n_runs": 6, "segment_macro_f1": {"mean": 0.7, "std": 0.01, "n": 3}}
     assert _segment_cell(row) == "0.7000 ± 0.0100 (3 of 6 runs scored)"
     assert _segment_cell({**row, "n_runs": 3}) == "0.7000 ± 0.0100"
+
+
+def test_wisdm_paper_text_preset_has_the_papers_95_percent_overlap() -> None:
+    """Section IV-A1: 10 s windows, 95 % overlap (0.5 s step); the rest as wisdm_paper."""
+    text = load_config(PRESETS.parent / "wisdm_danhar_paper_text.yaml")
+    code = preset("wisdm", "paper")
+    length, step = text.data.window.samples(20.0)
+    assert (length, step) == (200, 10) and 1 - step / length == pytest.approx(0.95)
+    assert code.data.window.samples(20.0) == (200, 100)
+    assert text.data.split == code.data.split and text.train == code.train
+    assert text.model == code.model
+    recs, w = synthetic(text, "wisdm")
+    assert any("LEAKAGE" in m for m in split_of(text, "wisdm", recs, w).warnings)
