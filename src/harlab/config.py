@@ -544,9 +544,34 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config (or defaults when ``path`` is None) and apply overrides."""
+    """Load a YAML config (or defaults when ``path`` is None) and apply overrides.
+
+    Where the overrides change ``model.name`` (``--model``) but not ``name`` or
+    ``description``, those name the new model instead of the YAML's (see
+    :func:`rename_for_model`), so a run directory and its report never name a model the
+    run did not train.
+    """
     data = load_yaml(path) if path else {}
-    return from_dict(apply_overrides(data, overrides or []))
+    return from_dict(rename_for_model(data, apply_overrides(data, overrides or [])))
+
+
+def rename_for_model(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """``after`` with ``name``/``description`` rewritten when the model changed from
+    ``before``'s and they were left as they were: the old model's name, as a whole word,
+    becomes the new one, or the new model is appended where the old one is not named."""
+    def model(tree: dict[str, Any]) -> Any:
+        return tree["model"].get("name") if isinstance(tree.get("model"), dict) else None
+
+    old, new = model(before), model(after)
+    if not old or not new or old == new:
+        return after
+    word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(str(old))}(?![A-Za-z0-9])")
+    out = dict(after)
+    for key, tail in (("name", f"_{new}"), ("description", f" (model {new}, not {old})")):
+        text = before.get(key)
+        if isinstance(text, str) and text and after.get(key) == text:
+            out[key] = word.sub(str(new), text) if word.search(text) else text + tail
+    return out
 
 
 def dump_yaml(cfg: RunConfig) -> str:

@@ -178,3 +178,22 @@ def test_export_attention_of_the_attention_cnn_and_refusal_for_other_families(
     assert info["attention"] == "none" and "block_geometry" not in info
     with pytest.raises(ConfigError, match="'lstm' has no attention"):
         export_attention(runs["lstm"], "test")
+
+
+def test_temporal_example_titles_clear_the_strip_above() -> None:
+    """Each window's title sits below the heat strip of the window above, not on it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harlab.evaluation.attention import temporal_examples_figure
+
+    rng = np.random.default_rng(0)
+    n = 4
+    fig = temporal_examples_figure(rng.normal(size=(n, 100, 3)), rng.random((n, 100)),
+                                   [f"window {i}: walking (p 0.93)" for i in range(n)],
+                                   ["x", "y", "z"], 50.0)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    axes = fig.axes  # signal, strip, signal, strip, ...
+    for i in range(1, n):
+        title = axes[2 * i].title.get_window_extent(renderer)
+        strip_above = axes[2 * i - 1].get_tightbbox(renderer)  # with its tick labels
+        assert title.y1 < strip_above.y0, f"title {i} overlaps the strip of window {i - 1}"

@@ -146,7 +146,10 @@ def test_compare_pairs_runs_by_split_and_seed(tmp_path: Path) -> None:
         0.1)
     md = (parent / "compare.md").read_text()
     assert "4 pairs of runs" in md and "1 of B (left out)" in md
-    assert "2 intervals are shown" in md  # per window and per segment
+    # equal differences give no interval per window (nor, here, per segment): no note that
+    # claims intervals are shown
+    shown = sum(c["difference"]["ci_low"] is not None for c in (window, segment))
+    assert shown < 2 and "intervals are shown" not in md
     assert "| activity | macro-F1 per window | +0.0300 ± 0.0000, 4/4 up, p_W 0.125 |" in md
     # one row per pair: fold, seed, both scores and their difference, per window and segment
     assert "| fold | seed | A per window | B per window | A − B | A per segment |" in md

@@ -140,3 +140,21 @@ def test_segments_split_a_recording_at_label_changes_and_step_marks_neighbours()
     two = pool_frames(probs, truth[perm], seg, start[perm], 2, step=50)
     assert len(two["truth"]) == 3  # (0,50) (100,150) in s1, (0,50) in s2
     assert len(pool_frames(probs, truth[perm], seg, start[perm], 2)["truth"]) == 0  # step 1
+
+
+def test_single_window_recordings_are_said_not_plotted(tmp_path) -> None:
+    """Pre-cut windows (one per recording): the report says why, decisions.png is not made."""
+    from harlab.evaluation.decisions import plot_window_decisions, single_window_reason
+
+    reason = single_window_reason(np.array(["r1", "r2", "r3"]), "test")
+    assert reason is not None and "3 recordings is a single window" in reason
+    assert single_window_reason(np.array(["r1", "r1", "r2"]), "test") is None
+    # a curve of one point (every span collapsed onto the window itself) is not drawn
+    one = {"activity": [{"frames": 1, "seconds": 3.0, "macro_f1": 0.7},
+                        {"frames": 2, "seconds": 3.5, "macro_f1": None},
+                        {"frames": "segment", "seconds": 3.0, "macro_f1": 0.7}]}
+    assert plot_window_decisions(one, tmp_path / "d.png", "t") is None
+    assert not (tmp_path / "d.png").exists()
+    two = {"activity": [{"frames": 1, "seconds": 3.0, "macro_f1": 0.7},
+                        {"frames": 2, "seconds": 3.5, "macro_f1": 0.75}]}
+    assert plot_window_decisions(two, tmp_path / "d.png", "t") == tmp_path / "d.png"

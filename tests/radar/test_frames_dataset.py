@@ -83,7 +83,7 @@ def test_write_and_read_back(dataset):
     assert table["tags"][0] == "[1, 2]" and table["style.gain"][0] == "1.5"
     # the walk frames of p1 show the +1 m/s target: row (1 - 1/v_max) / 2 * 100 of image order
     walk = frames[(table["activity"] == "walk") & (table["person"] == "p1")]
-    assert np.argmax(walk.mean(axis=(0, 2))) == pytest.approx((1 - 1 / P.v_max_ms) * 50, abs=2)
+    assert np.argmax(walk.mean(axis=(0, 2))) == pytest.approx((1 - 1 / 5.14) * 50, abs=2)
     figs = {p.name for p in (out / "figures").iterdir()}
     assert {"spectrogram_walk.png", "range_time_box.png", "frames_walk.png"} <= figs
 

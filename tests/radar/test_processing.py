@@ -10,6 +10,7 @@ from scipy.signal import get_window
 
 from harlab.errors import ConfigError, DataError
 from harlab.radar.processing import (
+    PAPER_V_MAX_MS,
     ProcessingConfig,
     crop_velocity,
     doppler_stft,
@@ -23,6 +24,7 @@ from harlab.radar.processing import (
     range_time_matrix,
     stft_params,
     to_unit_db,
+    velocity_limit,
 )
 from harlab.radar.types import SPEED_OF_LIGHT, RadarParams, RawRadar
 
@@ -174,7 +176,7 @@ def test_frame_count_shape_and_range():
     assert np.all(st.reshape(7, -1).max(axis=1) > 0.95)
     # image order: the approaching target (+1 m/s) lies in the upper half (row 0 = +v_max)
     row = np.argmax(st.mean(axis=(0, 2)))
-    assert row == pytest.approx((1 - 1.0 / PULSED.v_max_ms) / 2 * 100, abs=2)
+    assert row == pytest.approx((1 - 1.0 / PAPER_V_MAX_MS) / 2 * 100, abs=2)
     # too short for one frame -> empty stack, not an error
     short = process(pulsed_targets([(4.0, 1.0, 1.0)], duration_s=1.5), cfg)
     assert frames(short).shape == (0, 100, 150)
@@ -199,6 +201,23 @@ def test_crop_velocity_limits():
     assert np.all(np.diff(v) > 0)
     with pytest.raises(ConfigError, match="exceeds"):
         process(pulsed_targets([(4.0, 1.0, 1.0)]), ProcessingConfig(v_max_ms=9.0))
+
+
+def test_default_velocity_axis_is_the_papers():
+    """MRA-Net Sect. 4.1: +-5.14 m/s by default, not the radar's +-5.44 m/s."""
+    spec = process(pulsed_targets([(4.0, 1.0, 1.0)]))
+    step = 290 / 256 * PULSED.wavelength_m / 2  # one Doppler bin in m/s
+    assert PULSED.v_max_ms == pytest.approx(5.43, abs=0.01)
+    assert spec.velocity_ms.max() <= 5.14 and spec.velocity_ms.max() > 5.14 - step
+    assert spec.velocity_ms.min() >= -5.14 and spec.velocity_ms.min() < -5.14 + step
+    full = process(pulsed_targets([(4.0, 1.0, 1.0)]), ProcessingConfig(v_max_ms=None))
+    assert full.velocity_ms.max() > 5.3
+    # a radar whose unambiguous limit is below the paper's crops at its own limit
+    slow = RadarParams(prf_hz=250.0)
+    assert velocity_limit(ProcessingConfig(), slow) == pytest.approx(slow.v_max_ms)
+    assert velocity_limit(ProcessingConfig(v_max_ms=3.0), slow) == 3.0
+    with pytest.raises(ConfigError, match="v_max_ms"):
+        ProcessingConfig(v_max_ms="full")
 
 
 def test_fmcw_range_fft_and_doppler():

@@ -98,3 +98,30 @@ def test_bad_config_files_are_one_line_errors(tmp_path, content: bytes, message:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_model_override_renames_the_run_and_its_description() -> None:
+    """--model dcnn5 on the dcnn3 config: neither the run name nor the report says dcnn3."""
+    from pathlib import Path
+
+    from harlab.cli.common import load_with_overrides
+    from harlab.config import load_config
+
+    path = Path(__file__).resolve().parents[2] / "configs/mranet/baseline_dcnn3_activity.yaml"
+    base = load_config(path)
+    assert base.model.name == "dcnn3" and "dcnn3" in base.run_name()
+    cfg = load_with_overrides(path, None, model="dcnn5")
+    assert cfg.model.name == "dcnn5"
+    assert cfg.run_name() == "baseline_dcnn5_activity"
+    assert "dcnn3" not in cfg.description and "dcnn5" in cfg.description
+    # a name or description set on the command line is kept as given
+    kept = load_config(path, ["model.name=dcnn5", "name=mine", "description=my words"])
+    assert (kept.name, kept.description) == ("mine", "my words")
+    # a name that does not mention the old model gets the new one appended
+    other = load_config(path, ["model.name=lstm", "name=radar_baseline"])
+    assert other.name == "radar_baseline"
+    from harlab.config import rename_for_model
+
+    renamed = rename_for_model({"name": "radar", "model": {"name": "dcnn3"}},
+                               {"name": "radar", "model": {"name": "lstm"}})
+    assert renamed["name"] == "radar_lstm"

@@ -287,7 +287,7 @@ def test_attention_pairs_pair_runs_by_seed_and_fold() -> None:
     md = results_markdown(result)
     assert "Attention minus the plain backbone, paired by (seed, fold)" in md
     assert "| usc_had | honest | danhar_cnn − cnn | per window | +0.0350 ± 0.0212 [" in md
-    assert "3 intervals are shown" in md
+    assert "2 intervals are shown" in md
 
 
 def test_segment_cell_says_how_many_runs_were_scored() -> None:
@@ -304,3 +304,16 @@ def test_deepconvlstm_rows_cite_the_compared_method() -> None:
     assert ref is not None and ref["value"] == 0.7890 and "Table IV" in ref["where"]
     assert "params" not in ref["text"]  # the compared methods' rows give no count
     assert pn.reference("wisdm", "paper", "deepconvlstm") is None  # not in Table I
+
+
+def test_wisdm_paper_text_preset_has_the_papers_95_percent_overlap() -> None:
+    """Section IV-A1: 10 s windows, 95 % overlap (0.5 s step); the rest as wisdm_paper."""
+    text = load_config(PRESETS.parent / "wisdm_danhar_paper_text.yaml")
+    code = preset("wisdm", "paper")
+    length, step = text.data.window.samples(20.0)
+    assert (length, step) == (200, 10) and 1 - step / length == pytest.approx(0.95)
+    assert code.data.window.samples(20.0) == (200, 100)
+    assert text.data.split == code.data.split and text.train == code.train
+    assert text.model == code.model
+    recs, w = synthetic(text, "wisdm")
+    assert any("LEAKAGE" in m for m in split_of(text, "wisdm", recs, w).warnings)

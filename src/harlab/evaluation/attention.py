@@ -196,12 +196,22 @@ def plot_temporal_examples(
     rate: float, masks: np.ndarray | None = None,
 ) -> Path:
     """Paper Fig. 10: each window's signal with its temporal attention as a heat strip."""
+    return save_png(temporal_examples_figure(x, att, titles, channels, rate, masks), path)
+
+
+def temporal_examples_figure(
+    x: np.ndarray, att: np.ndarray, titles: Sequence[str], channels: Sequence[str],
+    rate: float, masks: np.ndarray | None = None,
+) -> Figure:
+    """The figure of :func:`plot_temporal_examples`: one (signal, strip) pair per window, the
+    pairs far enough apart that a window's title clears the strip of the window above."""
     n = x.shape[0]
-    fig = Figure(figsize=(11, 2.3 * n))
-    gs = fig.add_gridspec(2 * n, 1, height_ratios=[4, 1] * n, hspace=0.15)
+    fig = Figure(figsize=(11, 2.6 * n))
+    outer = fig.add_gridspec(n, 1, hspace=0.45)
     t = np.arange(x.shape[1]) / rate
     for i in range(n):
-        ax = fig.add_subplot(gs[2 * i])
+        pair = outer[i].subgridspec(2, 1, height_ratios=[4, 1], hspace=0.08)
+        ax = fig.add_subplot(pair[0])
         for c in range(x.shape[2]):
             ax.plot(t, x[i, :, c], lw=0.6, label=channels[c])
         if masks is not None:
@@ -213,13 +223,13 @@ def plot_temporal_examples(
         ax.tick_params(labelbottom=False, labelsize=7)
         if i == 0:
             ax.legend(fontsize=6, ncol=min(8, x.shape[2] + 1), loc="upper right")
-        strip = fig.add_subplot(gs[2 * i + 1], sharex=ax)
+        strip = fig.add_subplot(pair[1], sharex=ax)
         strip.imshow(att[i][None, :], aspect="auto", cmap="inferno",
                      extent=(t[0], t[-1], 0, 1), vmin=0, vmax=1)
         strip.set_yticks([])
         strip.tick_params(labelsize=7, labelbottom=i == n - 1)
     fig.supxlabel("time (s)", fontsize=8)
-    return save_png(fig, path)
+    return fig
 
 
 def plot_heatmaps(

@@ -210,6 +210,8 @@ def window_decisions(
         return {"skipped": f"{len(shared)} of the {part} part's {len(np.unique(rec))} "
                 f"recordings also have windows in {'/'.join(others)} (split by windows), so "
                 "a decision over neighbouring windows would lean on training data"}
+    if reason := single_window_reason(rec, part):
+        return {"skipped": reason}
     out: dict[str, Any] = {
         "segments": "runs of consecutive windows of one recording with the same true label, "
                     "an oracle segmentation",
@@ -222,6 +224,17 @@ def window_decisions(
         out[head] = decision_curve(probs[head], truth, seg, starts, DECISION_SPANS,
                                    head_names, frame_s=window_s, hop_s=hop_s, step=step)
     return out
+
+
+def single_window_reason(recording: np.ndarray, part: str) -> str | None:
+    """Why no decision over several windows can be made when every recording of ``part``
+    gave one window (pre-cut windows without frame order): None where some gave more."""
+    counts = np.unique(recording, return_counts=True)[1]
+    if len(counts) and counts.max() > 1:
+        return None
+    return (f"every one of the {part} part's {len(counts)} recordings is a single window, so "
+            "there are no neighbouring windows to pool (each decision would be the window's "
+            "own)")
 
 
 def _decision_units(data: PreparedData, part: str
@@ -300,14 +313,15 @@ def decisions_line(dec: dict[str, Any] | None) -> str | None:
 
 
 def plot_window_decisions(dec: dict[str, Any], path: Path, title: str) -> Path | None:
-    """PNG of macro-F1 against the seconds one decision covers (None when skipped)."""
+    """PNG of macro-F1 against the seconds one decision covers; None, and no file, when
+    skipped or when no head has two spans to draw a curve through."""
     curves = {}
     for head, entries in dec.items():
         if not isinstance(entries, list):
             continue
         pts = [(e["seconds"], e["macro_f1"], 0.0) for e in entries
                if e["macro_f1"] is not None and e["seconds"] is not None]
-        if pts:
+        if len({x for x, _, _ in pts}) > 1:
             curves[head] = tuple(zip(*pts, strict=True))
     if not curves:
         return None

@@ -14,7 +14,7 @@ the win count say more at such sizes.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -101,8 +101,15 @@ def smallest_wilcoxon_p(n: int) -> float:
     return 2.0 / 2 ** n if n > 0 else 1.0
 
 
+def interval_count(diffs: Iterable[dict[str, Any] | None]) -> int:
+    """How many of the :func:`paired_difference` results have an interval to show (one pair,
+    equal differences or no pair at all give none)."""
+    return sum(d is not None and d["ci_low"] is not None for d in diffs)
+
+
 def multiple_note(k: int) -> str:
-    """What k intervals side by side mean (empty for fewer than two)."""
+    """What k intervals side by side mean (empty for fewer than two); count them with
+    :func:`interval_count`, not by the number of comparisons."""
     if k < 2:
         return ""
     return (f"{k} intervals are shown. At 95 % each, about one in twenty excludes zero by "

@@ -83,7 +83,7 @@ def ablation_markdown(rows: list[dict[str, Any]], title: str, dataset: str = "")
             f"{'—' if params is None else f'{params / 1e6:.2f}M'} |")
     pairs = [r for r in rows if r.get("vs_none")]
     if pairs:
-        from harlab.evaluation.paired import format_difference, multiple_note
+        from harlab.evaluation.paired import format_difference, interval_count, multiple_note
 
         lines += ["", "Each arrangement minus the backbone alone (`none`), paired by seed: "
                   "test macro-F1 difference, mean ± std [95 % t interval], seeds that went "
@@ -93,7 +93,7 @@ def ablation_markdown(rows: list[dict[str, Any]], title: str, dataset: str = "")
         lines += [f"| {LABELS.get(r['arrangement'], r['arrangement'])} − none | "
                   f"{format_difference(r['vs_none']['difference'])} | "
                   f"{r['vs_none']['verdict']} |" for r in pairs]
-        if note := multiple_note(len(pairs)):
+        if note := multiple_note(interval_count(r["vs_none"]["difference"] for r in pairs)):
             lines += ["", note]
     lines += ["", "Paper: DanHAR Table VII (WISDM, attention ResNet, 500 epochs; accuracy "
               "only, and no backbone-only row)."

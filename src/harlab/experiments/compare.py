@@ -14,6 +14,7 @@ from typing import Any
 
 from harlab.evaluation.paired import (
     format_difference,
+    interval_count,
     multiple_note,
     paired_difference,
     smallest_wilcoxon_p,
@@ -199,7 +200,7 @@ def comparison_markdown(result: dict[str, Any], a_name: str, b_name: str) -> str
     for c in result["comparisons"]:
         lines.append(f"| {c['head']} | {SCORE_LABELS[c['score']]} | "
                      f"{format_difference(c['difference'])} | {c['verdict']} |")
-    if note := multiple_note(len(result["comparisons"])):
+    if note := multiple_note(interval_count(c["difference"] for c in result["comparisons"])):
         lines += ["", note]
     lines += pairs_markdown(result["comparisons"])
     return "\n".join(lines) + "\n"

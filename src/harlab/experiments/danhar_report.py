@@ -14,7 +14,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from harlab.evaluation.metrics import mean_std
-from harlab.evaluation.paired import format_difference, multiple_note, paired_difference, verdict
+from harlab.evaluation.paired import (
+    format_difference,
+    interval_count,
+    multiple_note,
+    paired_difference,
+    verdict,
+)
 from harlab.evaluation.report import hardware_line
 from harlab.experiments.paper_numbers import DANHAR_NOT_IN_HARLAB
 from harlab.fileio import save_png
@@ -122,7 +128,7 @@ def _notes(result: dict[str, Any]) -> list[str]:
         lines += [f"| {p['dataset']} | {p['protocol']} | {p['attention']} − {p['plain']} | "
                   f"{p['score']} | {format_difference(p['difference'])} | {p['verdict']} |"
                   for p in pairs]
-        if note := multiple_note(len(pairs)):
+        if note := multiple_note(interval_count(p["difference"] for p in pairs)):
             lines += ["", note]
     lines += _not_in_harlab(result)
     if mixes_sessions(result):

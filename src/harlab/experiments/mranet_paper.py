@@ -1,7 +1,6 @@
 """The MRA-Net paper's experiments as harlab variants: published numbers, models, needs.
 
-He, Zhang, Chen, Zhou, Jing (2019), "Joint Activity Recognition and Person Identification
-With Radar Micro-Doppler Signatures" (MRA-Net), Remote Sensing. Every number transcribed
+The paper is :data:`harlab.papers.MRANET` (cited from there). Every number transcribed
 here is the paper's; nothing here is measured. :data:`SPECS` names each model a
 reproduction trains and :func:`variant` turns it into ``--set``-style overrides of an
 ordinary run config.
@@ -14,13 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from harlab.experiments.engine import Variant
+from harlab.papers import MRANET
 
 EXPERIMENTS = ("table4", "fig8", "fig9", "fig10", "fig11", "fig12", "table5", "table6")
 PROTOCOLS = ("recording", "paper")
-PAPER_SOURCE = (
-    "He, Zhang, Chen, Zhou, Jing. Joint Activity Recognition and Person Identification With "
-    "Radar Micro-Doppler Signatures (MRA-Net). Remote Sensing 2019"
-)
+PAPER_SOURCE = MRANET.cite()
 # Published test F1-scores (%) transcribed from the paper; nothing here is measured.
 PAPER_TABLE4 = {"mranet_flwl": (98.29, 95.87), "mranet_activity": (97.61, None),
                 "mranet_identity": (None, 91.34)}

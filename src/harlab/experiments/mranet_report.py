@@ -16,7 +16,13 @@ import numpy as np
 
 from harlab.evaluation.decisions import span_label, whole_decision
 from harlab.evaluation.metrics import compute_metrics, mean_std
-from harlab.evaluation.paired import format_difference, multiple_note, paired_difference, verdict
+from harlab.evaluation.paired import (
+    format_difference,
+    interval_count,
+    multiple_note,
+    paired_difference,
+    verdict,
+)
 from harlab.evaluation.plots import plot_confusion_matrix, plot_metric_curves
 from harlab.evaluation.radar_plots import plot_grouped_bars, plot_loss_weights, plot_snr_curves
 from harlab.evaluation.report import hardware_line
@@ -265,7 +271,7 @@ def table4_pairs_lines(pairs: list[dict[str, Any]]) -> list[str]:
                      f"{SPECS[p['single']].label} | {p['score']} | "
                      f"{format_difference(p['difference'], digits=2, scale=100)} | "
                      f"{p['verdict']} | {paper} |")
-    note = multiple_note(sum(p["difference"] is not None for p in pairs))
+    note = multiple_note(interval_count(p["difference"] for p in pairs))
     return [*lines, *(["", note] if note else []), ""]
 
 

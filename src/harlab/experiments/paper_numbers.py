@@ -5,8 +5,7 @@ value against its source. Nothing here is measured by harlab.
 
 * :data:`DANHAR_TABLES`: test accuracy and parameter counts of the four network rows
   (standard CNN, attention CNN, ResNet, attention ResNet) in Tables I-IV and VI of
-  Gao et al., "DanHAR: Dual Attention Network for multimodal human activity recognition
-  using wearable sensors", Applied Soft Computing 111 (2021) 107728 (arXiv:2006.14435).
+  the DanHAR paper (:data:`harlab.papers.DANHAR`, cited from there).
   Their protocols are random window splits (WISDM, weak labels), a fixed subject split
   (PAMAP2) and a fixed run split (OPPORTUNITY); the UniMiB split is not stated.
 * :data:`DANHAR_DEEPCONVLSTM` and :data:`DANHAR_NOT_IN_HARLAB`: the compared methods of
@@ -21,11 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DANHAR_SOURCE = (
-    "Gao, Zhang, Teng, He, Wu. DanHAR: Dual Attention Network for multimodal human "
-    "activity recognition using wearable sensors. Applied Soft Computing 111 (2021) 107728; "
-    "arXiv:2006.14435v4"
-)
+from harlab.papers import DANHAR
+
+DANHAR_SOURCE = DANHAR.cite()
 WHAR_ARENA_SOURCE = (
     "WHAR-Arena public benchmark: published subject-wise macro-F1 reference results "
     "(3 s windows, 50 % overlap, 10 subject-group cross-validation); values as quoted in "

@@ -28,6 +28,7 @@ from harlab.errors import ConfigError
 from harlab.evaluation.metrics import mean_std
 from harlab.evaluation.paired import (
     format_difference,
+    interval_count,
     multiple_note,
     paired_difference,
     smallest_wilcoxon_p,
@@ -150,15 +151,28 @@ def tasks_markdown(summary: dict[str, Any], heads: list[str], title: str) -> str
     for c in summary["comparisons"]:
         lines.append(f"| {c['joint']} | {c['head']} | {labels[c['score']]} | "
                      f"{format_difference(c['difference'])} | {c['verdict']} |")
-    if note := multiple_note(sum(c["difference"] is not None for c in summary["comparisons"])):
+    if note := multiple_note(interval_count(c["difference"] for c in summary["comparisons"])):
         lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
 def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: list[str],
                title: str) -> Path:
-    """One panel per head: every seed's macro-F1 per model, a line joining one seed's runs."""
+    """Save :func:`tasks_figure` as ``path``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = tasks_figure(runs, names, heads, title)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
+    fig.clear()
+    return path
+
+
+def tasks_figure(runs: list[dict[str, Any]], names: list[str], heads: list[str],
+                 title: str) -> Any:
+    """One panel per head: every seed's macro-F1 per model (a line joins one seed's runs),
+    the mean ± std over seeds as an error bar, on a 0..1 axis so that a difference of a few
+    thousandths looks as small as it is."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.6 * len(heads), 3.8))
@@ -171,20 +185,21 @@ def plot_tasks(path: Path, runs: list[dict[str, Any]], names: list[str], heads: 
             ys = [next((r["heads"][head]["macro_f1"] for r in runs if r["variant"] == n
                         and r["seed"] == seed), np.nan) for n in shown]
             ax.plot(range(len(shown)), ys, "o-", alpha=0.6, label=f"seed {seed}")
-        means = [np.mean([r["heads"][head]["macro_f1"] for r in runs if r["variant"] == n])
-                 for n in shown]
-        ax.plot(range(len(shown)), means, "k_", markersize=22, mew=2, label="mean")
+        scores = [[r["heads"][head]["macro_f1"] for r in runs if r["variant"] == n
+                   and head in r["heads"]] for n in shown]
+        ax.errorbar(range(len(shown)), [np.mean(s) for s in scores],
+                    yerr=[np.std(s, ddof=1) if len(s) > 1 else 0.0 for s in scores],
+                    fmt="k_", markersize=22, mew=2, elinewidth=1.5, capsize=6,
+                    label="mean ± std over seeds")
         ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=15)
         ax.set_ylabel(f"{head} test macro-F1 (per window)")
+        ax.set_ylim(0.0, 1.02)
         ax.grid(alpha=0.3)
         if i == 0:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(wspace=0.35)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
-    fig.clear()
-    return path
+    return fig
 
 
 def tasks_plan(cfg: RunConfig, weightings: list[str], seeds: list[int]) -> Plan:

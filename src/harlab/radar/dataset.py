@@ -41,6 +41,7 @@ from harlab.radar.processing import (
     plot_range_time,
     plot_spectrogram,
     process,
+    velocity_limit,
 )
 from harlab.radar.types import RawRadar
 
@@ -131,7 +132,7 @@ def _plot_recording(
     stem = _slug(activity)
     plot_spectrogram(spec, fig_dir / f"spectrogram_{stem}.png")
     plot_range_time(spec, fig_dir / f"range_time_{stem}.png")
-    v_lim = cfg.v_max_ms or raw.params.v_max_ms
+    v_lim = velocity_limit(cfg, raw.params)
     plot_frames(
         stack,
         fig_dir / f"frames_{stem}.png",

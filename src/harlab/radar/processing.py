@@ -12,7 +12,7 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
 4. :func:`doppler_stft` -- two-sided STFT along slow time (no detrending), range bins
    combined coherently (sum, then one STFT) or incoherently (sum of ``|STFT|`` per bin).
 5. :func:`crop_velocity` -- Doppler to radial velocity ``v = f_D * lambda / 2`` (positive =
-   approaching the radar), cropped to ``+-v_max``.
+   approaching the radar), cropped to ``+-v_max`` (default the paper's 5.14 m/s).
 6. :func:`to_unit_db` -- ``20 log10(|S| / max)`` clipped to ``-dynamic_range_db`` and mapped to
    [0, 1].
 7. :func:`frames` -- 1 s frames with 0.36 s overlap, each resized to 100 (Doppler) x 150
@@ -20,8 +20,9 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
    (image order: approaching at the top), column 0 the earliest time.
 
 Defaults follow the MRA-Net mapping in ``shared/reference/radar.md`` (PRF 290 Hz, 0.2 s Hann
-window = the paper's CPI, hop 2 pulses, nfft 256, gate 1.5--7.5 m, crop to the radar's
-``v_max``). Every step is vectorised over pulses, range bins and frames.
+window = the paper's CPI, hop 2 pulses, nfft 256, gate 1.5--7.5 m, crop to the paper's
++-5.14 m/s, MRA-Net Sect. 4.1; the radar's own unambiguous limit is 5.43 m/s at 4 GHz,
+290 Hz). Every step is vectorised over pulses, range bins and frames.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ MtiMethod = Literal["butterworth", "two_pulse", "mean", "none"]
 Combine = Literal["coherent", "incoherent"]
 Normalize = Literal["frame", "recording"]
 
+# MRA-Net Sect. 4.1: "the radial velocity ranges of all activities are between -5.14 m/s and
+# 5.14 m/s"; the frames' Doppler axis spans exactly that.
+PAPER_V_MAX_MS = 5.14
 _MTI = ("butterworth", "two_pulse", "mean", "none")
 # Incoherent combination computes one STFT per range bin; bins are processed in chunks
 # so that no intermediate complex array grows beyond this many bytes.
@@ -58,7 +62,10 @@ class ProcessingConfig:
     signals ``exp(+j 2 pi f_c tau)``) so that approaching targets get positive velocity.
     ``transient_s``: slow-time seconds dropped after the MTI filter (``None`` = half a period
     of the cut-off, ``0.5 / mti_cutoff_hz``, for the Butterworth filter, else 0).
-    ``v_max_ms``: crop limit (``None`` = the radar's unambiguous ``lambda * PRF / 4``).
+    ``v_max_ms``: crop limit in m/s (a number above the radar's unambiguous
+    ``lambda * PRF / 4`` is a ConfigError); ``None`` = the radar's limit; ``"paper"``
+    (default) = MRA-Net's :data:`PAPER_V_MAX_MS`, or the radar's limit where that is lower
+    (see :func:`velocity_limit`).
     ``normalize``: dB-normalise each frame to its own maximum (``"frame"``) or every frame to
     the maximum of the whole recording (``"recording"``).
     """
@@ -77,7 +84,7 @@ class ProcessingConfig:
     window_s: float = 0.2
     hop: int = 2
     nfft: int = 256
-    v_max_ms: float | None = None
+    v_max_ms: float | Literal["paper"] | None = "paper"
     dynamic_range_db: float = 40.0
     normalize: Normalize = "frame"
     frame_s: float = 1.0
@@ -112,8 +119,11 @@ class ProcessingConfig:
             raise bad(f"frame_overlap_s must be in [0, frame_s), got {self.frame_overlap_s}")
         if self.transient_s is not None and not self.transient_s >= 0:
             raise bad(f"transient_s must be >= 0, got {self.transient_s}")
-        if self.v_max_ms is not None and not self.v_max_ms > 0:
-            raise bad(f"v_max_ms must be positive, got {self.v_max_ms}")
+        v = self.v_max_ms
+        if v is not None and v != "paper" and (
+            isinstance(v, bool) or not isinstance(v, int | float) or not v > 0
+        ):
+            raise bad(f"v_max_ms must be a positive number, 'paper' or null, got {v!r}")
         if self.velocity_sign not in (None, 1, -1):
             raise bad(f"velocity_sign must be 1, -1 or null, got {self.velocity_sign!r}")
         _window(self.window, 8)
@@ -400,15 +410,25 @@ def to_unit_db(mag: np.ndarray, dynamic_range_db: float, axis: Any = None) -> np
     return (db_scale(mag, dynamic_range_db, axis) / dynamic_range_db + 1).astype(np.float32)
 
 
+def velocity_limit(cfg: ProcessingConfig, params: RadarParams) -> float:
+    """The crop limit in m/s that ``cfg.v_max_ms`` means for a radar with ``params``."""
+    if cfg.v_max_ms is None:
+        return params.v_max_ms
+    if cfg.v_max_ms == "paper":
+        return min(PAPER_V_MAX_MS, params.v_max_ms)
+    return float(cfg.v_max_ms)
+
+
 def process(raw: RawRadar, cfg: ProcessingConfig | None = None) -> Spectrogram:
     """Run steps 1--5 on one recording: the spectrogram plus the range-time map for plots."""
     cfg = cfg or ProcessingConfig()
     p = raw.params
-    v_lim = p.v_max_ms if cfg.v_max_ms is None else cfg.v_max_ms
+    v_lim = velocity_limit(cfg, p)
     if v_lim > p.v_max_ms * (1 + 1e-9):
         raise ConfigError(
             f"radar processing: v_max_ms {v_lim} exceeds the radar's unambiguous "
-            f"{p.v_max_ms:.3f} m/s (lambda * PRF / 4)"
+            f"{p.v_max_ms:.3f} m/s (lambda * PRF / 4); set v_max_ms lower, or null for "
+            "the radar's own limit"
         )
     x, rng = range_time_matrix(raw, cfg)
     try:

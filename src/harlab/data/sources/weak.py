@@ -43,6 +43,7 @@ import numpy as np
 from harlab.data.recording import Recording, RecordingSet
 from harlab.data.sources.common import check_options
 from harlab.errors import ConfigError, DataError
+from harlab.papers import DANHAR
 
 NAME = "weak"
 VERSION = 1
@@ -53,7 +54,7 @@ INFO: dict[str, Any] = {
     "classes": "the chosen targets",
     "channels": "as the base source",
     "rate": "as the base source (or option rate)",
-    "citation": "built from the base source; protocol after Gao et al., DanHAR (2021)",
+    "citation": f"built from the base source; protocol after {DANHAR.short_cite()}",
     "licence": "as the base source",
 }
 _OPTIONS = (
