@@ -338,7 +338,7 @@ def test_cli_simulate_radar_quick(tmp_path):
     assert (out / "figures" / "spectrogram_walk.png").is_file()
     # user errors surface as HarlabError (main() prints them as one line, exit 2)
     again = CliRunner().invoke(app, ["simulate", "radar", "--out", str(out), "--quick"])
-    assert isinstance(again.exception, DataError) and "not empty" in str(again.exception)
+    assert isinstance(again.exception, DataError) and "exists" in str(again.exception)
     bad = CliRunner().invoke(
         app, ["simulate", "radar", "--out", str(tmp_path / "x"), "--persons", "sub9"]
     )
