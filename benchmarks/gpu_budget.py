@@ -490,9 +490,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.prepare:
         from harlab.paths import shared_data_dir
 
-        manifest = prepare_carry(Path(args.carry), args.carry_mib, shared_data_dir())
-        print(json.dumps(manifest, indent=2))
-        return manifest
+        return prepare_carry(Path(args.carry), args.carry_mib, shared_data_dir())
     if args.step:  # child: run one step, write its result for the parent
         logging_quiet()
         Path(args.work).mkdir(parents=True, exist_ok=True)
