@@ -71,14 +71,23 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def gemm_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
-    """Best GFLOP/s of an n x n x n matmul."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+def sync(device: torch.device | str) -> None:
+    """Wait for the device's queued work (a no-op on the CPU): GPU timings need it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def gemm_peak(dtype: torch.dtype, n: int, repeats: int, device: str = "cpu") -> float:
+    """Best GFLOP/s of an n x n x n matmul (on ``device``; timed between synchronisations)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     torch.matmul(a, b)
+    sync(device)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         torch.matmul(a, b)
+        sync(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
@@ -89,8 +98,8 @@ def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def autocast(bf16: bool) -> Any:
-    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+def autocast(bf16: bool, device: str = "cpu") -> Any:
+    return torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def train_step(model: torch.nn.Module, bf16: bool, x: torch.Tensor,
@@ -98,7 +107,7 @@ def train_step(model: torch.nn.Module, bf16: bool, x: torch.Tensor,
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> None:
-        with autocast(bf16):
+        with autocast(bf16, x.device.type):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,18 +137,21 @@ def latencies_ms(models: dict[str, tuple[torch.nn.Module, bool]], x: torch.Tenso
 
 
 def timed_rounds(steps: dict[str, Callable[[], None]], warmup: int,
-                 iters: int) -> dict[str, list[float]]:
-    """Seconds per step of each variant, interleaved round-robin after ``warmup`` steps."""
+                 iters: int, device: str = "cpu") -> dict[str, list[float]]:
+    """Seconds per step of each variant, interleaved round-robin after ``warmup`` steps
+    (each step timed to the end of its work on ``device``)."""
     for name, step in steps.items():
         log(f"warm-up {name} ...")
         for _ in range(warmup):
             step()
+    sync(device)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(iters):
         log(f"timed round {i + 1}/{iters}")
         for name, step in steps.items():
             t = time.perf_counter()
             step()
+            sync(device)
             times[name].append(time.perf_counter() - t)
     return times
 

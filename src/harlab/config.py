@@ -395,18 +395,22 @@ def settings_difference(there: dict[str, Any], here: dict[str, Any], here_word: 
 
 
 def resolve_precision(precision: str, accelerator: str = "cpu") -> str:
-    """``auto`` -> ``bf16-mixed`` where bf16 pays (AMX/AVX512-BF16 CPU, or a GPU), else fp32."""
+    """``auto`` -> ``bf16-mixed`` where bf16 pays, else fp32 (``32-true``).
+
+    On a CUDA GPU (``gpu``/``cuda``, or ``auto`` where one is present) that is the GPU's
+    answer (:func:`harlab.hardware.cuda_has_bf16`: Ampere or later), never the CPU's; on
+    the CPU, AMX or AVX512-BF16 (:func:`harlab.hardware.cpu_has_fast_bf16`). Other
+    accelerators (``mps``, or ``gpu`` without CUDA) get ``bf16-mixed``.
+    """
     if str(precision) != "auto":
         return str(precision)
-    if accelerator == "auto":  # Lightning's choice: the GPU if there is one, else the CPU
-        import torch
+    from harlab.hardware import cpu_has_fast_bf16, cuda_has_bf16, on_cuda
 
-        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    if accelerator != "cpu":
-        return "bf16-mixed"
-    from harlab.hardware import cpu_has_fast_bf16
-
-    return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
+    if on_cuda(accelerator):
+        return "bf16-mixed" if cuda_has_bf16() else "32-true"
+    if accelerator in ("cpu", "auto"):  # auto without a CUDA device trains on the CPU
+        return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
+    return "bf16-mixed"
 
 
 def _matches(value: Any, hint: Any, in_list: bool = False) -> bool:

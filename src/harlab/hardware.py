@@ -82,6 +82,32 @@ def cpu_has_fast_bf16() -> bool:
     return flags["amx_bf16"] or flags["avx512_bf16"]
 
 
+def on_cuda(accelerator: str) -> bool:
+    """Whether a Lightning ``accelerator`` setting trains on a CUDA GPU in this process:
+    ``gpu``/``cuda``, or ``auto`` (Lightning's choice), where ``torch.cuda`` has a device.
+
+    The CPU-only tweaks (:func:`reuse_freed_memory`) and the CPU's bf16 test stay off that
+    path, and scoring after training runs on the same device.
+    """
+    if str(accelerator) not in ("gpu", "cuda", "auto"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cuda_has_bf16() -> bool:
+    """True when the current CUDA device computes bf16 natively (Ampere or later)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.5 has no emulation flag and answers for native bf16
+        return bool(torch.cuda.is_bf16_supported())
+
+
 #: glibc ``mallopt`` parameters (``<malloc.h>``)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 #: set to ``0`` to keep glibc's default allocator behaviour in training processes

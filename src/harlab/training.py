@@ -49,7 +49,7 @@ from harlab.evaluation.plots import (
 from harlab.evaluation.report import metrics_markdown
 from harlab.evaluation.scoring import score_heads, write_predictions
 from harlab.fileio import write_json
-from harlab.hardware import reuse_freed_memory, training_conditions
+from harlab.hardware import on_cuda, reuse_freed_memory, training_conditions
 from harlab.runs import (
     RUN_ENV,
     RUN_FORMAT,
@@ -289,10 +289,12 @@ def fit_module(
     validation data only) and ``checkpoints/last.ckpt`` (every epoch, for resume), early
     stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/``.
     ``limit_*_batches`` go to Lightning as given (a float is a fraction, an int a number
-    of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``. Freed
-    memory is kept for reuse (:func:`harlab.hardware.reuse_freed_memory`).
+    of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``. Training
+    on the CPU keeps freed memory for reuse (:func:`harlab.hardware.reuse_freed_memory`);
+    on a CUDA GPU the host allocator is left alone (activations live on the GPU there).
     """
-    reuse_freed_memory()
+    if not on_cuda(accelerator):
+        reuse_freed_memory()
     best_cb = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -377,8 +379,15 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     best = best_checkpoint(run_dir)
     extra = _fit_facts(cfg, fit, run_dir, best, prep_s)
     history = read_history(run_dir / "logs" / "metrics.csv")
-    result = _write_outputs(run_dir, cfg, data, load_module(best), history, extra)
+    module = scoring_module(load_module(best), cfg)
+    result = _write_outputs(run_dir, cfg, data, module, history, extra)
     return TrainResult(run_dir, result, True)
+
+
+def scoring_module(module: WindowClassifier, cfg: RunConfig) -> WindowClassifier:
+    """A reloaded module on the device its run trained on: a CUDA GPU for a GPU run (where
+    one is present), else the CPU it was loaded on."""
+    return module.to("cuda") if on_cuda(cfg.train.accelerator) else module
 
 
 def _check_names(cfg: RunConfig) -> None:
@@ -503,6 +512,9 @@ def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: floa
         "prepare_seconds": round(prep_s, 2),
         "precision": str(cfg.train.precision),
         "seed": cfg.train.seed,
+        "accelerator": cfg.train.accelerator,
+        # a GPU run's time is the GPU's: name it beside the CPU of training_conditions()
+        "gpu": torch.cuda.get_device_name() if on_cuda(cfg.train.accelerator) else None,
         "devices": cfg.train.devices,
         "strategy": cfg.train.strategy,
         "note": cfg.description,
@@ -519,7 +531,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last; got {checkpoint!r}")
     ckpt = best_checkpoint(run) if checkpoint == "best" else run / "checkpoints" / "last.ckpt"
-    module = load_module(ckpt)
+    module = scoring_module(load_module(ckpt), cfg)
     data = prepare(cfg.data)
     hp = module.hparams
     if list(hp["class_names"]) != data.class_names:

@@ -155,7 +155,7 @@ def training_overrides(epochs: int = 30, max_time_s: float | None = None,
     """``key.path=value`` overrides of :data:`DEFAULTS` from the command's options."""
     check_init(init, "--init")
     out = [f"train.max_epochs={epochs}", f"train.patience={patience or 'null'}",
-           f"train.batch_size={batch_size}", f"train.lr={lr!r}",
+           f"train.batch_size={batch_size}", f"train.lr={_yaml_float(lr)}",
            f"train.precision={resolve_precision(precision)}", f"train.init={init}"]
     if max_time_s is not None:
         if not max_time_s > 0:
@@ -166,6 +166,13 @@ def training_overrides(epochs: int = 30, max_time_s: float | None = None,
     if threads:
         out.append(f"train.threads={threads}")
     return out
+
+
+def _yaml_float(value: float) -> str:
+    """``repr`` that YAML reads back as a float: ``5e-05`` would be a string (YAML 1.1 wants
+    a dot), so it becomes ``5.0e-05``."""
+    text = repr(float(value))
+    return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
 
 
 def base_config(folder: Path, settings: Settings, overrides: list[str], out: str | Path
