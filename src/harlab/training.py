@@ -329,6 +329,17 @@ class Fit:
     keeper: _EpochKeeper
 
 
+def _checkpoints(run_dir: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """``checkpoints/best.ckpt`` (highest validation macro-F1) and ``last.ckpt`` (the
+    latest state after every epoch; Lightning's save_last only follows improvements)."""
+    best_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+                              monitor="val_macro_f1", mode="max", save_last=False,
+                              save_top_k=1, enable_version_counter=False)
+    last_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None,
+                              save_top_k=1, every_n_epochs=1, enable_version_counter=False)
+    return best_cb, last_cb
+
+
 def fit_module(
     module: L.LightningModule,
     dm: L.LightningDataModule,
@@ -362,24 +373,7 @@ def fit_module(
     memory is kept for reuse (:func:`harlab.hardware.reuse_freed_memory`).
     """
     reuse_freed_memory()
-    best_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val_macro_f1",
-        mode="max",
-        save_last=False,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    # the latest state after every epoch (Lightning's save_last only follows improvements)
-    last_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="last",
-        monitor=None,
-        save_top_k=1,
-        every_n_epochs=1,
-        enable_version_counter=False,
-    )
+    best_cb, last_cb = _checkpoints(run_dir)
     keeper = _EpochKeeper(seed)
     callbacks: list[Callback] = [keeper, best_cb, last_cb]
     if patience:

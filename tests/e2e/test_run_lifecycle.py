@@ -303,3 +303,39 @@ def test_infinite_lr_is_refused_before_a_run_exists(env: dict[str, str], data3: 
                             str(tmp_path), "--set", "train.lr=.inf"], env, code=2),
                    "train.lr must be a", "inf")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_max_time_inside_an_epoch_is_not_a_trained_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data3_local: Path
+) -> None:
+    from harlab.config import load_config
+    from harlab.tasks.classifier import WindowClassifier
+    from harlab.training import train
+
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARLAB_RUN_DIR", raising=False)
+    step = WindowClassifier.training_step
+
+    def slow_step(self: WindowClassifier, batch: object, batch_idx: int) -> object:
+        time.sleep(0.4)  # 9 batches of 16: an epoch takes over 3 s, the limit is 1 s
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(WindowClassifier, "training_step", slow_step)
+    cfg = load_config(None, ["data.dataset=custom", f"data.path={data3_local}",
+                             "data.window.length=40", "data.window.step=20",
+                             "data.split.kind=random", "model.name=cnn",
+                             "model.options={channels: [4, 8, 8], head: gap, kernel_size: 3}",
+                             "train.batch_size=16", "train.max_epochs=3",
+                             "train.max_time=00:00:00:01", "train.patience=null",
+                             "train.progress=false", f"output_dir={tmp_path / 'runs'}"])
+    res = train(cfg)
+    m = res.metrics
+    part = m["unfinished_epoch"]
+    assert part["epoch"] == 0 and 1 <= part["batches"] < part["of"] == 9
+    assert m["epochs_trained"] == 0 and m["stopped_before_max_epochs"] is True
+    assert m["stopped_by"] == "max_time" and "train_batches_per_epoch" not in m
+    summary = " ".join((res.run_dir / "summary.md").read_text().split())
+    assert (f"train.max_time stopped training inside epoch 0 after {part['batches']} of 9 "
+            "batches; that epoch is not counted; stopped after 0 of 3 epochs (the time limit "
+            "train.max_time)") in summary
