@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -25,7 +26,7 @@ RUN_ENV = "HARLAB_RUN_DIR"
 MARKER_FILE = ".harlab-run"
 # Version of the run-directory layout (config.yaml, metrics.json, checkpoints/...). Bumped
 # when a file changes meaning; directories of another format are refused, not converted.
-RUN_FORMAT = 2
+RUN_FORMAT = 3  # 3: run state and attempts in .harlab-run; frame windows
 
 
 def _slug(s: str) -> str:
@@ -69,7 +70,10 @@ def copy_finished_run(src: Path, dest: Path) -> None:
 
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
-    """Create ``output_dir/<timestamp>_<name>`` (suffix -2, -3... if taken); never reuse."""
+    """Create ``output_dir/<timestamp>_<name>`` (suffix -2, -3... if taken); never reuse.
+
+    Its marker records state ``running`` and this process's first training attempt.
+    """
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -78,9 +82,115 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     return path
 
 
+# A run's life: ``running`` from creation (and while a resume trains it), ``complete`` once
+# metrics.json is written, ``failed`` (with the error) when training raised. A killed run
+# stays ``running``.
+RUN_STATES = ("running", "complete", "failed")
+
+
 def mark_run_dir(path: Path) -> None:
-    """Record in ``path`` that harlab wrote it, and in which run format."""
-    (path / MARKER_FILE).write_text(json.dumps({"harlab_run_format": RUN_FORMAT}) + "\n")
+    """Record in ``path`` that harlab wrote it, its run format and state ``running``."""
+    _write_marker(path, {"harlab_run_format": RUN_FORMAT, "state": "running",
+                         "attempts": [_attempt_record()]})
+
+
+def _attempt_record(**facts: Any) -> dict[str, Any]:
+    return {"started": datetime.now().isoformat(timespec="seconds"), "pid": os.getpid(),
+            "host": socket.gethostname(), **facts}
+
+
+def _write_marker(path: Path, record: dict[str, Any]) -> None:
+    """Replace the marker atomically: a kill leaves the old marker or the new one."""
+    tmp = path / f"{MARKER_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path / MARKER_FILE)
+
+
+def read_marker(path: Path) -> dict[str, Any]:
+    """The marker of run directory ``path`` (``{}`` where unreadable)."""
+    try:
+        record = json.loads((path / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def run_state(path: Path) -> str | None:
+    """``running``, ``complete`` or ``failed``; None where the marker records none."""
+    state = read_marker(path).get("state")
+    return state if state in RUN_STATES else None
+
+
+def set_run_state(path: Path, state: str, error: str | None = None) -> None:
+    """Record ``state`` (and for ``failed`` the error) in ``path``'s marker."""
+    if state not in RUN_STATES:
+        raise ValueError(f"unknown run state {state!r}")
+    record = read_marker(path)
+    record["state"] = state
+    record["attempts"] = record.get("attempts") or [_attempt_record()]
+    record["attempts"][-1].update({"ended": datetime.now().isoformat(timespec="seconds"),
+                                   "outcome": state})
+    if error is not None:
+        record["attempts"][-1]["error"] = error
+    _write_marker(path, record)
+
+
+def start_attempt(path: Path, **facts: Any) -> int:
+    """Record a new training attempt (a resume) in ``path``'s marker, state ``running``;
+    returns its number (the first attempt, at creation, is 1)."""
+    record = read_marker(path)
+    record["state"] = "running"
+    record["attempts"] = [*(record.get("attempts") or []), _attempt_record(**facts)]
+    _write_marker(path, record)
+    return len(record["attempts"])
+
+
+def attempt_count(path: Path) -> int:
+    """How many training attempts ``path``'s marker records (at least 1)."""
+    return max(1, len(read_marker(path).get("attempts") or []))
+
+
+def _alive_here(attempt: dict[str, Any]) -> bool:
+    """Whether the process of ``attempt`` still runs on this host."""
+    pid = attempt.get("pid")
+    if attempt.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe_unfinished(path: Path) -> str | None:
+    """Why ``path`` is not a complete run (None when it is): its state and what to do."""
+    record = read_marker(path)
+    state = run_state(path)
+    if state == "complete":
+        return None
+    if state is None:
+        return f"{path} records no run state (an older harlab wrote it): train it again"
+    last = (record.get("attempts") or [{}])[-1]
+    if state == "failed":
+        return (f"{path} is a failed run (its training raised: {last.get('error', '?')}); "
+                f"`harlab train --resume {path}` continues it from checkpoints/last.ckpt")
+    if _alive_here(last):
+        return f"{path} is still training (process {last.get('pid')})"
+    return (f"{path} is an unfinished run (state running, but its process is gone: killed?); "
+            f"`harlab train --resume {path}` continues it")
+
+
+def check_complete(path: Path, allow_unfinished: bool = False) -> str | None:
+    """Refuse (one line) a run that is not complete, unless ``allow_unfinished``: then the
+    reason is returned for the caller to warn with. None for a complete run."""
+    why = describe_unfinished(path)
+    if why is not None and not allow_unfinished:
+        raise CheckpointError(f"{why}; pass --allow-unfinished to use its checkpoint anyway")
+    return why
 
 
 def run_format(path: Path) -> int | None:

@@ -9,12 +9,15 @@ writes metrics JSON, a markdown summary, plots and per-window predictions.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,28 +51,33 @@ from harlab.evaluation.plots import (
 )
 from harlab.evaluation.report import metrics_markdown
 from harlab.evaluation.scoring import score_heads, write_predictions
-from harlab.fileio import write_json
+from harlab.fileio import write_bytes_atomic, write_json
 from harlab.hardware import on_cuda, reuse_freed_memory, training_conditions
 from harlab.runs import (
     RUN_ENV,
     RUN_FORMAT,
+    attempt_count,
     best_checkpoint,
     check_run_dir,
     create_run_dir,
+    describe_unfinished,
     inherited_run_dir,
+    read_checkpoint,
+    set_run_state,
+    start_attempt,
 )
-from harlab.tasks.checkpoint import load_module
+from harlab.tasks.checkpoint import check_matches_run, load_module, load_run_module
 from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes
 
 log = logging.getLogger("harlab")
 
 
-def read_history(csv_path: Path) -> list[dict[str, Any]]:
-    """Epoch rows (train and val metrics merged) from Lightning's CSVLogger file."""
-    if not csv_path.is_file():
-        return []
+def _epoch_rows(csv_path: Path) -> dict[int, dict[str, Any]]:
+    """Epoch rows (train and val metrics merged) of one CSVLogger file."""
     rows: dict[int, dict[str, Any]] = {}
+    if not csv_path.is_file():
+        return rows
     with csv_path.open() as fh:
         for row in csv.DictReader(fh):
             if not row.get("epoch"):
@@ -79,6 +87,24 @@ def read_history(csv_path: Path) -> list[dict[str, Any]]:
             for k, v in row.items():
                 if k not in ("epoch", "step") and v not in ("", None):
                     merged[k] = float(v)
+    return rows
+
+
+def log_folder(run_dir: Path, attempt: int) -> Path:
+    """Where training attempt ``attempt`` logs: ``logs/`` for the first, ``logs/attempt-N/``
+    for resume N-1 (Lightning's CSVLogger empties the folder it starts in)."""
+    return run_dir / "logs" if attempt == 1 else run_dir / "logs" / f"attempt-{attempt}"
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's epoch rows over all its training attempts: an attempt that resumed at
+    epoch e replaces the earlier attempts' rows from e on (a killed attempt's last,
+    unfinished epoch is trained again)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for attempt in range(1, attempt_count(run_dir) + 1):
+        new = _epoch_rows(log_folder(run_dir, attempt) / "metrics.csv")
+        if new:
+            rows = {e: r for e, r in rows.items() if e < min(new)} | new
     return [rows[e] for e in sorted(rows)]
 
 
@@ -190,6 +216,9 @@ def _summary_markdown(run_dir: Path, cfg: RunConfig, data: PreparedData,
     }
     if cfg.task.is_multitask:
         info.update(_task_info(cfg, heads, result))
+    notes = training_notes(result, cfg.train.max_epochs)
+    if notes:
+        info["training"] = "; ".join(notes)
     for wmsg in data.split.warnings:
         info["WARNING"] = wmsg
     md = metrics_markdown(heads[primary], names[primary], f"harlab run {run_dir.name}", info)
@@ -255,13 +284,60 @@ def task_hparams(cfg: RunConfig, data: PreparedData) -> dict[str, Any] | None:
     return task
 
 
+class _EpochKeeper(Callback):
+    """Makes every epoch a function of (seed, epoch) and its logs durable, so that a run
+    killed and resumed trains exactly as one that never stopped: reseeds torch (dropout)
+    at each epoch start, writes the CSV log after validation and at each epoch start (the
+    last checkpoint is saved after validation), and counts each epoch's training batches
+    (an epoch cut short by ``max_time`` is not a trained epoch)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.batches = 0
+        self.last_epoch: tuple[int, int, int] | None = None  # (epoch, batches, of)
+
+    def _flush(self, trainer: L.Trainer) -> None:
+        for logger in trainer.loggers:
+            logger.save()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+        state = np.random.SeedSequence([self.seed, trainer.current_epoch]).generate_state(1)
+        torch.manual_seed(int(state[0]))
+        self.batches = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.batches = batch_idx + 1
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.last_epoch = (trainer.current_epoch, self.batches,
+                           int(trainer.num_training_batches))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+
+
 @dataclass
 class Fit:
-    """A finished ``trainer.fit``: the Trainer, the best-checkpoint callback, seconds."""
+    """A finished ``trainer.fit``: the Trainer, the best-checkpoint callback, seconds, and
+    the epoch keeper (how many batches the last epoch trained)."""
 
     trainer: L.Trainer
     best: ModelCheckpoint
     seconds: float
+    keeper: _EpochKeeper
+
+
+def _checkpoints(run_dir: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """``checkpoints/best.ckpt`` (highest validation macro-F1) and ``last.ckpt`` (the
+    latest state after every epoch; Lightning's save_last only follows improvements)."""
+    best_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+                              monitor="val_macro_f1", mode="max", save_last=False,
+                              save_top_k=1, enable_version_counter=False)
+    last_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None,
+                              save_top_k=1, every_n_epochs=1, enable_version_counter=False)
+    return best_cb, last_cb
 
 
 def fit_module(
@@ -282,12 +358,16 @@ def fit_module(
     limit_val_batches: int | float | None = None,
     progress: bool = False,
     ckpt_path: str | None = None,
+    seed: int = 0,
+    attempt: int = 1,
 ) -> Fit:
     """Fit ``module`` with harlab's one Trainer set-up; every training job goes through here.
 
     Checkpoints ``checkpoints/best.ckpt`` (highest ``val_macro_f1``: model selection on
     validation data only) and ``checkpoints/last.ckpt`` (every epoch, for resume), early
-    stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/``.
+    stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/`` (training
+    attempt ``attempt`` > 1, a resume: ``logs/attempt-N/``); epoch e reseeds torch from
+    (``seed``, e), so a resumed run trains as an uninterrupted one.
     ``limit_*_batches`` go to Lightning as given (a float is a fraction, an int a number
     of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``. Training
     on the CPU keeps freed memory for reuse (:func:`harlab.hardware.reuse_freed_memory`);
@@ -295,25 +375,9 @@ def fit_module(
     """
     if not on_cuda(accelerator):
         reuse_freed_memory()
-    best_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val_macro_f1",
-        mode="max",
-        save_last=False,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    # the latest state after every epoch (Lightning's save_last only follows improvements)
-    last_cb = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="last",
-        monitor=None,
-        save_top_k=1,
-        every_n_epochs=1,
-        enable_version_counter=False,
-    )
-    callbacks: list[Callback] = [best_cb, last_cb]
+    best_cb, last_cb = _checkpoints(run_dir)
+    keeper = _EpochKeeper(seed)
+    callbacks: list[Callback] = [keeper, best_cb, last_cb]
     if patience:
         callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=patience))
     trainer = L.Trainer(
@@ -328,7 +392,8 @@ def fit_module(
         limit_train_batches=limit_train_batches,
         limit_val_batches=limit_val_batches,
         callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        logger=CSVLogger(str(run_dir), name="logs",
+                         version="" if attempt == 1 else log_folder(run_dir, attempt).name),
         log_every_n_steps=10,
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -342,34 +407,159 @@ def fit_module(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
-    return Fit(trainer, best_cb, time.perf_counter() - t0)
+    return Fit(trainer, best_cb, time.perf_counter() - t0, keeper)
 
 
-def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None) -> TrainResult:
-    """Run one training job; returns the run directory and (on rank 0) test metrics.
+def train(cfg: RunConfig, console: Any = None) -> TrainResult:
+    """Train a new run; returns its directory and (on rank 0) test metrics.
 
-    ``console``: where the run's progress lines go (anything with ``print``); None: silent.
+    The run directory is created once the data are prepared and the model is built (an
+    error there leaves none);
+    its marker says ``running`` while it trains, then ``complete`` or ``failed`` (with the
+    error). ``console``: where the run's progress lines go (``print``); None: silent.
     """
+    _start(cfg)
+    child_dir = inherited_run_dir()
+    prepared = _prepare(cfg)
+    module = build_module(cfg, prepared[0], prepared[1])  # a model error: no directory either
+    run_dir = child_dir if child_dir is not None else create_run_dir(cfg.output_dir,
+                                                                     cfg.run_name())
+    with _marking(run_dir, child_dir is not None):
+        if child_dir is None:
+            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        return _train_in(run_dir, cfg, prepared, None, child_dir is not None, console, module)
+
+
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None = None,
+           console: Any = None) -> TrainResult:
+    """Continue an unfinished (killed or failed) run from ``checkpoints/last.ckpt`` in its
+    own directory, with its own ``config.yaml``; ``epochs`` may raise its ``max_epochs``
+    (recorded in ``config.yaml``). A complete run is refused: it is never changed."""
+    run = check_run_dir(run_dir)
+    is_child = inherited_run_dir() is not None
+    cfg = from_dict(load_yaml(run / "config.yaml"))
+    last = run / "checkpoints" / "last.ckpt"
+    if not is_child:
+        _check_resumable(run, last)
+    ckpt = read_checkpoint(last)
+    check_matches_run(run, last, ckpt["hyper_parameters"])
+    before = cfg.train.max_epochs
+    if epochs is not None:
+        if epochs < before:
+            raise ConfigError(f"--epochs {epochs}: {run} was set to train {before} epochs; "
+                              "a resume may raise that number, not lower it")
+        cfg.train.max_epochs = epochs
+    if progress is not None:
+        cfg.train.progress = progress
+    _start(cfg)
+    prepared = _prepare(cfg)
+    module = build_module(cfg, prepared[0], prepared[1])
+    _check_resume_checkpoint(module, ckpt, last)
+    if not is_child:
+        start_attempt(run, resumed_from_epoch=int(ckpt["epoch"]) + 1,
+                      max_epochs=cfg.train.max_epochs)
+        if cfg.train.max_epochs != before:
+            write_bytes_atomic(run / "config.yaml", dump_yaml(cfg).encode())
+    with _marking(run, is_child):
+        return _train_in(run, cfg, prepared, str(last), is_child, console, module)
+
+
+def _check_resumable(run: Path, last: Path) -> None:
+    """One line when ``run`` may not be resumed: complete, of no state, still training,
+    or without ``checkpoints/last.ckpt``."""
+    from harlab.runs import run_state
+
+    state = run_state(run)
+    if state == "complete":
+        raise CheckpointError(
+            f"{run} is a complete run and is never changed; harlab has no option to continue "
+            f"training a finished run into a new directory: train a new run with its settings "
+            f"(`harlab train {run / 'config.yaml'} --epochs N`)")
+    why = describe_unfinished(run)
+    if state is None or (why is not None and "still training" in why):
+        raise CheckpointError(f"cannot resume: {why}")
+    if not last.is_file():
+        raise CheckpointError(f"{run}: nothing to resume (no checkpoints/last.ckpt: it was "
+                              "stopped before its first epoch ended); train it again")
+
+
+def _check_resume_checkpoint(module: WindowClassifier, ckpt: dict[str, Any], path: Path
+                             ) -> None:
+    """One line when ``ckpt`` cannot resume ``module`` (Lightning would raise deep inside):
+    missing training state, weights or optimizer state of another shape."""
+    missing = [k for k in ("epoch", "global_step", "optimizer_states", "loops") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a resumable checkpoint (no {', '.join(missing)})")
+    theirs, mine = ckpt["hyper_parameters"]["harlab"], module.hparams["harlab"]
+    for key in ("channels", "rate", "window_length", "window_step", "class_ids"):
+        if theirs.get(key) != mine[key]:
+            raise CheckpointError(f"{path}: its {key} is {theirs.get(key)}, the run's data now "
+                                  f"give {mine[key]}; the dataset changed since training")
+    if not np.allclose((theirs.get("normalization") or {}).get("mean", []),
+                       mine["normalization"]["mean"], atol=1e-4):
+        raise CheckpointError(f"{path}: training data changed since this run (normalisation "
+                              "differs)")
+    probe = copy.deepcopy(module)
+    try:
+        probe.load_state_dict(ckpt["state_dict"], strict=True)
+        opt = probe.configure_optimizers()
+        opt = opt["optimizer"] if isinstance(opt, dict) else opt
+        opt.load_state_dict(ckpt["optimizer_states"][0])
+    except (RuntimeError, ValueError, KeyError, IndexError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} does not fit its run's model: {first[:200]}") from None
+
+
+@contextmanager
+def _marking(run_dir: Path, is_child: bool) -> Iterator[None]:
+    """Mark ``run_dir`` failed, with the error, when the body raises (rank 0 only)."""
+    try:
+        yield
+    except BaseException as exc:
+        if not is_child:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            what = ("interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit))
+                    else f"{type(exc).__name__}: {text[:300]}")
+            set_run_state(run_dir, "failed", error=what)
+        raise
+
+
+def _start(cfg: RunConfig) -> None:
+    """Threads, seeds, names checked, precision resolved, Lightning's banner silenced."""
     if cfg.train.threads:
         torch.set_num_threads(int(cfg.train.threads))
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    say = console.print if console is not None else (lambda *a, **k: None)
     _check_names(cfg)
-    cfg, run_dir, ckpt_path, is_child = _open_run(cfg, resume)
+    cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _prepare(cfg: RunConfig) -> tuple[PreparedData, dict[str, Any] | None, float]:
+    """(data, task hyperparameters, seconds): everything checked before a run is made."""
     t0 = time.perf_counter()
     data = prepare(cfg.data)
     prep_s = time.perf_counter() - t0
     if data.y["val"].size == 0:
         raise ConfigError("the validation part is empty; set data.split.val_fraction > 0")
-    summary = data_summary(data)
-    task = task_hparams(cfg, data)
+    return data, task_hparams(cfg, data), prep_s
+
+
+def _train_in(run_dir: Path, cfg: RunConfig,
+              prepared: tuple[PreparedData, dict[str, Any] | None, float],
+              ckpt_path: str | None, is_child: bool, console: Any,
+              module: WindowClassifier | None = None) -> TrainResult:
+    """Train in ``run_dir`` (from ``ckpt_path`` for a resume), then on rank 0 score the best
+    checkpoint, write the outputs and mark the run complete."""
+    say = console.print if console is not None else (lambda *a, **k: None)
+    data, task, prep_s = prepared
+    os.environ[RUN_ENV] = str(run_dir.resolve())
     if not is_child:
-        if resume is None:
-            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        summary = data_summary(data)
         write_json(run_dir / "data.json", summary)
         for line in _data_lines(run_dir, summary, data, prep_s, task):
             say(line, markup=False, highlight=False)
-    module = build_module(cfg, data, task)
+    module = module if module is not None else build_module(cfg, data, task)
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
     dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
@@ -377,10 +567,10 @@ def train(cfg: RunConfig, resume: str | Path | None = None, console: Any = None)
     if not fit.trainer.is_global_zero:
         return TrainResult(run_dir, {}, False)
     best = best_checkpoint(run_dir)
-    extra = _fit_facts(cfg, fit, run_dir, best, prep_s)
-    history = read_history(run_dir / "logs" / "metrics.csv")
+    extra = _fit_facts(cfg, fit, run_dir, best, prep_s, len(dm.train_dataloader()))
     module = scoring_module(load_module(best), cfg)
-    result = _write_outputs(run_dir, cfg, data, module, history, extra)
+    result = _write_outputs(run_dir, cfg, data, module, read_history(run_dir), extra)
+    set_run_state(run_dir, "complete")
     return TrainResult(run_dir, result, True)
 
 
@@ -398,34 +588,6 @@ def _check_names(cfg: RunConfig) -> None:
     get_source(cfg.data.dataset)
     get_model_spec(cfg.model.name)
     check_task_split(cfg)
-
-
-def _open_run(cfg: RunConfig, resume: str | Path | None
-              ) -> tuple[RunConfig, Path, str | None, bool]:
-    """(config, run directory, checkpoint to resume from, is a non-zero DDP rank).
-
-    A new run gets a new directory; a resumed one keeps its saved config (its epochs may
-    grow); a DDP child works in the directory rank 0 created.
-    """
-    child_dir = inherited_run_dir()
-    ckpt_path: str | None = None
-    if resume is not None:
-        run_dir = check_run_dir(resume)
-        ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
-        if not Path(ckpt_path).is_file():
-            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
-        saved = from_dict(load_yaml(run_dir / "config.yaml"))
-        saved.train.max_epochs = cfg.train.max_epochs
-        cfg = saved
-    elif child_dir is not None:
-        run_dir = child_dir
-    else:
-        run_dir = create_run_dir(cfg.output_dir, cfg.run_name())
-    os.environ[RUN_ENV] = str(run_dir.resolve())
-    cfg.train.precision = resolve_precision(cfg.train.precision, cfg.train.accelerator)
-    for name in ("lightning.pytorch", "lightning.fabric"):  # banner and tips; warnings stay
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return cfg, run_dir, ckpt_path, child_dir is not None
 
 
 def _data_lines(run_dir: Path, summary: dict[str, Any], data: PreparedData, prep_s: float,
@@ -495,19 +657,30 @@ def _fit_config(module: WindowClassifier, dm: WindowDataModule, run_dir: Path,
         strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision,
         max_time=t.max_time, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, progress=t.progress, ckpt_path=ckpt_path,
+        seed=t.seed, attempt=attempt_count(run_dir),
     )
 
 
-def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: float
-               ) -> dict[str, Any]:
-    """How training went, for ``metrics.json``."""
+def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: float,
+               available_batches: int) -> dict[str, Any]:
+    """How training went, for ``metrics.json``: whole epochs trained, an epoch cut short
+    (``max_time``), what stopped it, and training batches per epoch when limited."""
     score = fit.best.best_model_score
     epochs = int(fit.trainer.current_epoch)
+    facts: dict[str, Any] = {"best_checkpoint": str(best.relative_to(run_dir)),
+                             "best_val_macro_f1": float(score) if score is not None else None}
+    last = fit.keeper.last_epoch
+    if last is not None and last[1] < last[2]:  # the last epoch stopped inside
+        epochs -= 1
+        facts["unfinished_epoch"] = {"epoch": last[0], "batches": last[1], "of": last[2]}
+    facts["epochs_trained"] = epochs
+    facts["stopped_before_max_epochs"] = bool(epochs < cfg.train.max_epochs)
+    facts["stopped_by"] = _stopped_by(fit) if epochs < cfg.train.max_epochs else None
+    batches = int(fit.trainer.num_training_batches)
+    if batches < available_batches:
+        facts["train_batches_per_epoch"] = {"used": batches, "of": available_batches}
     return {
-        "best_checkpoint": str(best.relative_to(run_dir)),
-        "best_val_macro_f1": float(score) if score is not None else None,
-        "epochs_trained": epochs,
-        "stopped_before_max_epochs": bool(epochs < cfg.train.max_epochs),
+        **facts,
         "train_seconds": round(fit.seconds, 2),
         "prepare_seconds": round(prep_s, 2),
         "precision": str(cfg.train.precision),
@@ -522,8 +695,47 @@ def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: floa
     }
 
 
-def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") -> dict[str, Any]:
-    """Re-score a run's best (or last) checkpoint on its own split, single process."""
+def _stopped_by(fit: Fit) -> str:
+    """What ended training before max_epochs: ``max_time``, ``early_stopping`` or
+    ``other`` (the trainer was asked to stop)."""
+    from lightning.pytorch.callbacks import Timer
+
+    for cb in fit.trainer.callbacks:
+        if isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0:
+            return "max_time"
+    for cb in fit.trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopped_epoch > 0:
+            return "early_stopping"
+    return "other"
+
+
+def training_notes(metrics: dict[str, Any], max_epochs: int) -> list[str]:
+    """Sentences on how a run's training was cut: by time inside an epoch, by early
+    stopping or the time limit before ``max_epochs``, or by ``limit_train_batches``."""
+    notes = []
+    part = metrics.get("unfinished_epoch")
+    if part:
+        notes.append(f"train.max_time stopped training inside epoch {part['epoch']} after "
+                     f"{part['batches']} of {part['of']} batches; that epoch is not counted")
+    if metrics.get("stopped_before_max_epochs"):
+        why = {"max_time": "the time limit train.max_time",
+               "early_stopping": "early stopping on validation macro-F1"}.get(
+                   metrics.get("stopped_by") or "", "a stop request")
+        notes.append(f"stopped after {metrics['epochs_trained']} of {max_epochs} epochs "
+                     f"({why})")
+    limited = metrics.get("train_batches_per_epoch")
+    if limited:
+        notes.append(f"each epoch trained on {limited['used']} of {limited['of']} training "
+                     "batches (train.limit_train_batches)")
+    return notes
+
+
+def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best",
+             allow_unfinished: bool = False) -> dict[str, Any]:
+    """Re-score a run's best (or last) checkpoint on its own split, single process.
+
+    A run that is not complete is refused unless ``allow_unfinished`` (then the result's
+    ``warnings`` say why it is not complete)."""
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test; got {part!r}")
     run = check_run_dir(run_dir)
@@ -531,9 +743,15 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last; got {checkpoint!r}")
     ckpt = best_checkpoint(run) if checkpoint == "best" else run / "checkpoints" / "last.ckpt"
-    module = scoring_module(load_module(ckpt), cfg)
+    module, unfinished = load_run_module(run, ckpt, allow_unfinished)
+    module = scoring_module(module, cfg)
     data = prepare(cfg.data)
     hp = module.hparams
+    if list(hp["input_shape"]) != list(data.input_shape):
+        raise CheckpointError(
+            f"{ckpt}: the model takes windows of shape {list(hp['input_shape'])} (time, "
+            f"channels), the run's data are {list(data.input_shape)}; the dataset changed "
+            "since training")
     if list(hp["class_names"]) != data.class_names:
         raise CheckpointError(
             f"{run}: checkpoint classes {hp['class_names']} differ from the data's "
@@ -558,7 +776,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best") 
         "checkpoint": str(ckpt),
         "metrics": next(iter(heads.values())),
         "split": data.split.description,
-        "warnings": data.split.warnings,
+        "warnings": [*([unfinished] if unfinished else []), *data.split.warnings],
         "class_names": data.class_names,
     }
     out["decisions"] = window_decisions(data, probs, head_classes(module), part)
@@ -580,4 +798,4 @@ def write_evaluation(run_dir: str | Path, result: dict[str, Any]) -> Path:
     raise CheckpointError(f"{run}: too many evaluation files")
 
 
-__all__ = ["train", "evaluate", "write_evaluation"]
+__all__ = ["train", "resume", "evaluate", "write_evaluation", "training_notes"]

@@ -189,11 +189,14 @@ def test_resume_and_no_overwrite(env: dict[str, str], tmp_path: Path) -> None:
         assert f"  init: {init}\n" in (run / "config.yaml").read_text()
         ck = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
         assert ck["hyper_parameters"]["init"] == init
-    run_cli(["train", "--resume", str(runs[0]), "--epochs", "2", "--no-progress"], env)
-    hist = pd.read_csv(runs[0] / "history.csv")
-    assert hist["epoch"].max() == 1
-    ck = torch.load(runs[0] / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ck["epoch"] == 1
+    # a complete run is never changed: its resume is refused in one line, nothing written
+    before = {p: p.read_bytes() for p in runs[0].rglob("*") if p.is_file()}
+    proc = run_cli(["train", "--resume", str(runs[0]), "--epochs", "2", "--no-progress"], env,
+                   check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is a complete run and is never changed" in proc.stderr
+    assert {p: p.read_bytes() for p in runs[0].rglob("*") if p.is_file()} == before
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
 
 
 @pytest.mark.skipif(shared_data_dir() is None, reason="../shared/data not available")

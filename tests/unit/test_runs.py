@@ -51,3 +51,48 @@ def test_run_directories_of_another_format_are_refused(tmp_path: Path) -> None:
         read_checkpoint(ckpt)
 
 
+def test_run_states_and_attempts(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import pytest
+
+    from harlab.errors import CheckpointError
+    from harlab.runs import (
+        attempt_count,
+        check_complete,
+        run_state,
+        set_run_state,
+        start_attempt,
+    )
+
+    run = create_run_dir(tmp_path, "r")
+    assert run_state(run) == "running" and attempt_count(run) == 1
+    # this process is alive: the run is still training, refused even with the flag's reason
+    with pytest.raises(CheckpointError, match="still training"):
+        check_complete(run)
+    # a dead process: killed; refused unless allowed, and then the reason is returned
+    record = json.loads((run / ".harlab-run").read_text())
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    record["attempts"][0]["pid"] = int(done.stdout)
+    (run / ".harlab-run").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="unfinished run .*--resume.*--allow-unfinished"):
+        check_complete(run)
+    assert "process is gone" in (check_complete(run, allow_unfinished=True) or "")
+    set_run_state(run, "failed", error="ValueError: bad")
+    assert run_state(run) == "failed"
+    assert "its training raised: ValueError: bad" in (check_complete(run, True) or "")
+    assert start_attempt(run, resumed_from_epoch=3) == 2 and run_state(run) == "running"
+    set_run_state(run, "complete")
+    assert check_complete(run) is None
+    attempts = json.loads((run / ".harlab-run").read_text())["attempts"]
+    assert [a["outcome"] for a in attempts] == ["failed", "complete"]
+    assert attempts[1]["resumed_from_epoch"] == 3
+    assert not list(run.glob("*.tmp"))  # the marker is replaced atomically
+    from harlab.runs import RUN_FORMAT
+
+    (run / ".harlab-run").write_text(json.dumps({"harlab_run_format": RUN_FORMAT}))
+    with pytest.raises(CheckpointError, match="records no run state"):
+        check_complete(run, allow_unfinished=False)

@@ -14,6 +14,9 @@ T = TypeVar("T")
 
 # options several commands share, spelled once
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+AllowUnfinished = Annotated[bool, typer.Option(
+    "--allow-unfinished", help="use the checkpoint of a run that is not complete (running, "
+    "killed or failed); refused without it, and warned about with it")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="override key.path=value")]
 Seeds = Annotated[str, typer.Option(help="comma-separated seeds")]
 Epochs = Annotated[int | None, typer.Option(help="maximum epochs")]

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harlab.cli.common import AllowUnfinished
+
 console = Console()
 
 
@@ -26,14 +28,18 @@ def export(
     calibration_windows: Annotated[
         int, typer.Option(help="training windows used to calibrate int8 ranges")
     ] = 512,
+    allow_unfinished: AllowUnfinished = False,
 ) -> None:
-    """Export a run's checkpoint to ONNX (dynamic batch) with a parity check and metadata JSON."""
+    """Export a run's checkpoint to ONNX (dynamic batch) with a parity check and metadata JSON.
+
+    Only a complete run is exported; a running, killed or failed one needs --allow-unfinished
+    (warned about, and recorded in the metadata's source.unfinished)."""
     from harlab.deploy.export import QUANTIZATIONS, export_run, quantize_export
     from harlab.errors import ConfigError
 
     if quantize not in QUANTIZATIONS:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    path, json_path, meta = export_run(run_dir, format, checkpoint, out)
+    path, json_path, meta = export_run(run_dir, format, checkpoint, out, allow_unfinished)
     par = meta["parity"]
     heads = ", ".join(f"{h['name']} ({len(h['classes'])} classes)" for h in meta["heads"])
     console.print(f"exported [bold]{path}[/bold] (opset {meta['opset']}; heads: {heads})")
@@ -56,6 +62,7 @@ def export(
 def stream_predict(
     model_path: Path, stdin: bool, follow: Path | None, hop: int | None, poll: float,
     max_idle: float | None, max_gap: float, smooth: int | None = None,
+    allow_unfinished: bool = False,
 ) -> None:
     """``harlab predict MODEL --stream | --follow FILE``: JSON lines out, summary on stderr."""
     import sys
@@ -67,7 +74,7 @@ def stream_predict(
         raise ConfigError("use either --stream (stdin) or --follow FILE, not both")
     if max_idle is not None and max_idle < 0:
         raise ConfigError(f"--max-idle must be >= 0 seconds, got {max_idle}")
-    model = load_window_model(model_path)
+    model = load_window_model(model_path, allow_unfinished=allow_unfinished)
 
     def out(line: str) -> None:
         sys.stdout.write(line + "\n")

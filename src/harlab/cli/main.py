@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
 from harlab.cli.common import (
+    AllowUnfinished,
     BatchSize,
     DataPath,
     Dataset,
@@ -120,7 +121,11 @@ def train(
     num_nodes: NumNodes = None,
     out: OutputDir = None,
     resume: Annotated[
-        Path | None, typer.Option(help="continue RUN_DIR from last.ckpt")
+        Path | None,
+        typer.Option(help="continue the unfinished (killed or failed) run RUN_DIR from its "
+                     "last.ckpt, in its directory, with its own config.yaml: only --epochs "
+                     "(raise its max_epochs) and --no-progress may be given with it; a "
+                     "complete run is never changed"),
     ] = None,
     no_progress: NoProgress = False,
     threads: Threads = None,
@@ -128,33 +133,55 @@ def train(
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
     from harlab.cli.common import load_with_overrides
-    from harlab.evaluation.decisions import decisions_line
-    from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import resume as run_resume
     from harlab.training import train as run_train
 
-    cfg = load_with_overrides(
-        config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
-        split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
-        devices=devices, strategy=strategy, num_nodes=num_nodes, threads=threads,
-    )
-    if cfg.description:
-        console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
-    result = run_train(cfg, resume=resume, console=console)
-    if not result.is_main:
-        return
+    if resume is not None:
+        given = {"CONFIG": config, "--dataset": dataset, "--path": path, "--model": model,
+                 "--split": split, "--batch-size": batch_size, "--lr": lr, "--seed": seed,
+                 "--precision": precision, "--devices": devices, "--strategy": strategy,
+                 "--num-nodes": num_nodes, "--out": out, "--threads": threads,
+                 "--set": set_ or None}
+        refused = [name for name, value in given.items() if value is not None]
+        if refused:
+            raise ConfigError(f"--resume continues {resume} with its own settings "
+                              f"({resume / 'config.yaml'}); {', '.join(refused)} would change "
+                              "them: only --epochs and --no-progress may be given with it")
+        result = run_resume(resume, epochs, False if no_progress else None, console=console)
+        max_epochs = None
+    else:
+        cfg = load_with_overrides(
+            config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
+            split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+            devices=devices, strategy=strategy, num_nodes=num_nodes, threads=threads,
+        )
+        if cfg.description:
+            console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
+        result = run_train(cfg, console=console)
+        max_epochs = cfg.train.max_epochs
+    if result.is_main:
+        _print_trained(result, max_epochs)
+
+
+def _print_trained(result: Any, max_epochs: int | None) -> None:
+    """A finished run's test metrics, how its training went, warnings and directory."""
+    from harlab.config import load_yaml
+    from harlab.evaluation.decisions import decisions_line
+    from harlab.evaluation.report import rich_metrics_table
+    from harlab.training import training_notes
+
+    if max_epochs is None:  # a resume: the run's own (possibly raised) setting
+        max_epochs = int(load_yaml(result.run_dir / "config.yaml")["train"]["max_epochs"])
     m = result.metrics
     console.print(
-        rich_metrics_table(m["test"], f"test metrics: {cfg.model.name} on {m['dataset']}")
+        rich_metrics_table(m["test"], f"test metrics: {m['model']} on {m['dataset']}")
     )
     console.print(
         f"best val macro-F1 {m['best_val_macro_f1']:.4f} | {m['epochs_trained']} epochs | "
         f"train {m['train_seconds']:.1f}s | {m['parameters']:,} parameters"
     )
-    if m.get("stopped_before_max_epochs"):
-        console.print(
-            f"stopped after {m['epochs_trained']} of {cfg.train.max_epochs} epochs "
-            "(early stopping on validation macro-F1 or the time limit train.max_time)"
-        )
+    for note in training_notes(m, max_epochs):
+        console.print(note, markup=False, highlight=False)
     line = decisions_line(m.get("decisions"))
     if line:
         console.print(line, highlight=False)
@@ -234,14 +261,18 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a run directory written by harlab train")],
     part: Annotated[str, typer.Option(help="train | val | test")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last")] = "best",
+    allow_unfinished: AllowUnfinished = False,
 ) -> None:
-    """Re-score a run's best checkpoint on its split and print the metrics."""
+    """Re-score a run's best checkpoint on its split and print the metrics.
+
+    Only a complete run is scored; a running, killed or failed one needs --allow-unfinished
+    (then the result carries a warning saying why the run is not complete)."""
     from harlab.evaluation.decisions import decisions_line
     from harlab.evaluation.report import rich_metrics_table
     from harlab.training import evaluate as run_evaluate
     from harlab.training import write_evaluation
 
-    result = run_evaluate(run_dir, part, checkpoint)
+    result = run_evaluate(run_dir, part, checkpoint, allow_unfinished)
     console.print(rich_metrics_table(result["metrics"], f"{part} metrics: {run_dir}"))
     line = decisions_line(result.get("decisions"))
     if line:
@@ -289,8 +320,12 @@ def predict(
         typer.Option(help="also decide over the last K windows (mean probability; restarts "
                      "at each recording, NaN gap or stream reset): *_smoothed columns"),
     ] = None,
+    allow_unfinished: AllowUnfinished = False,
 ) -> None:
-    """Window a recording file (or a live stream) and output one label per window."""
+    """Window a recording file (or a live stream) and output one label per window.
+
+    A run directory must hold a complete run; a running, killed or failed one needs
+    --allow-unfinished (then a warning says why it is not complete)."""
     from harlab.cli.export import stream_predict
     from harlab.deploy.predict import predict_file, predict_file_onnx
     from harlab.deploy.predictor import PredictorError, check_smooth
@@ -300,7 +335,8 @@ def predict(
     except PredictorError as exc:
         raise ConfigError(str(exc)) from None
     if stream or follow is not None:
-        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap, smooth)
+        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap, smooth,
+                       allow_unfinished)
         return
     if input is None:
         raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
@@ -309,7 +345,7 @@ def predict(
                                        smooth=smooth)
     else:
         rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=hop or step,
-                                  smooth=smooth)
+                                  smooth=smooth, allow_unfinished=allow_unfinished)
     if output is not None:
         if output.exists():
             raise HarlabError(f"{output} exists; choose another output file")

@@ -326,19 +326,26 @@ def build_metadata(
 
 def export_run(
     run_dir: str | Path, fmt: str = "onnx", checkpoint: str = "best",
-    out: str | Path | None = None,
+    out: str | Path | None = None, allow_unfinished: bool = False,
 ) -> tuple[Path, Path, dict[str, Any]]:
-    """Export a run's checkpoint; returns (onnx path, metadata JSON path, metadata)."""
+    """Export a run's checkpoint; returns (onnx path, metadata JSON path, metadata).
+
+    A run that is not complete is refused unless ``allow_unfinished`` (then warned about
+    on the ``harlab`` logger and recorded in the metadata's ``source.unfinished``)."""
+    import logging
+
     import onnx
 
     from harlab.runs import check_run_dir
-    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.checkpoint import load_run_module
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; supported: {', '.join(FORMATS)}")
     run = check_run_dir(run_dir)
     ckpt = checkpoint_path(run, checkpoint)
-    module = load_module(ckpt)
+    module, unfinished = load_run_module(run, ckpt, allow_unfinished)
+    if unfinished:
+        logging.getLogger("harlab").warning(unfinished)
     hp = dict(module.hparams)
     if not isinstance(hp.get("harlab"), dict) or "normalization" not in hp["harlab"]:
         raise CheckpointError(f"{ckpt}: no preprocessing metadata in the checkpoint")
@@ -353,7 +360,8 @@ def export_run(
     what = f"{ckpt} (model '{hp.get('model_name')}')"
     data, heads, parity = export_module(module, shape, what, hp)
     source = {"run": str(run.resolve()), "checkpoint": str(ckpt.relative_to(run)),
-              "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest()}
+              "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
+              **({"unfinished": unfinished} if unfinished else {})}
     meta = build_metadata(module, heads, parity, source)
     proto = onnx.load_from_string(data)
     entry = proto.metadata_props.add()

@@ -7,6 +7,7 @@ resampled on request), and the run's stored normalisation is applied before the 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from harlab.data.windows import make_windows
 from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
 from harlab.errors import DataError
 from harlab.runs import best_checkpoint, check_run_dir
-from harlab.tasks.checkpoint import load_module
+from harlab.tasks.checkpoint import load_run_module
 from harlab.tasks.predict import head_classes, predict_heads
 
 
@@ -30,14 +31,19 @@ def predict_file(
     resample: bool = False,
     step: int | None = None,
     smooth: int | None = None,
+    allow_unfinished: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Return (rows, info): one row per window with times, label and probability; with
-    ``smooth`` = k also the decision over the last k windows of the same recording."""
+    ``smooth`` = k also the decision over the last k windows of the same recording.
+    A run that is not complete is refused unless ``allow_unfinished`` (then warned about
+    on the ``harlab`` logger)."""
     from harlab.data.sources.custom import recording_from_file
 
     smooth = check_smooth(smooth)  # PredictorError (a ValueError); the CLI checked it first
     run = check_run_dir(run_dir)
-    module = load_module(best_checkpoint(run))
+    module, unfinished = load_run_module(run, best_checkpoint(run), allow_unfinished)
+    if unfinished:
+        logging.getLogger("harlab").warning(unfinished)
     meta = module.hparams["harlab"]
     channels = list(meta["channels"])
     run_rate = float(meta["rate"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -54,16 +55,20 @@ class WindowModel(Protocol):
 class TorchWindowModel:
     """A run directory's checkpoint behind the light predictor's interface."""
 
-    def __init__(self, run_dir: str | Path, checkpoint: str = "best") -> None:
+    def __init__(self, run_dir: str | Path, checkpoint: str = "best",
+                 allow_unfinished: bool = False) -> None:
         from harlab.config import from_dict, load_yaml, uses_bf16
         from harlab.data.normalize import Normalizer
         from harlab.deploy.export import checkpoint_path
         from harlab.runs import check_run_dir
-        from harlab.tasks.checkpoint import load_module
+        from harlab.tasks.checkpoint import load_run_module
         from harlab.tasks.predict import head_classes
 
         run = check_run_dir(run_dir)
-        self.module = load_module(checkpoint_path(run, checkpoint))
+        self.module, unfinished = load_run_module(run, checkpoint_path(run, checkpoint),
+                                                  allow_unfinished)
+        if unfinished:
+            logging.getLogger("harlab").warning(unfinished)
         meta = self.module.hparams["harlab"]
         self.channels = [str(c) for c in meta["channels"]]
         self.rate = float(meta["rate"])
@@ -85,11 +90,13 @@ class TorchWindowModel:
         return {h: probs[h] for h in self.heads}
 
 
-def load_window_model(path: str | Path, checkpoint: str = "best") -> Any:
-    """An ``.onnx`` file (light predictor, metadata JSON next to it) or a run directory."""
+def load_window_model(path: str | Path, checkpoint: str = "best",
+                      allow_unfinished: bool = False) -> Any:
+    """An ``.onnx`` file (light predictor, metadata JSON next to it) or a run directory
+    (complete, or any with ``allow_unfinished``)."""
     p = Path(path)
     if p.is_dir():
-        return TorchWindowModel(p, checkpoint)
+        return TorchWindowModel(p, checkpoint, allow_unfinished)
     if p.suffix == ".onnx":
         from harlab.deploy.predictor import OnnxPredictor, PredictorError
 
