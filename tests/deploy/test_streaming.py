@@ -31,6 +31,9 @@ class _Echo:
     def __init__(self) -> None:
         self.seen: list[np.ndarray] = []
 
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float32)  # the identity: seen windows are the raw samples
+
     def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
         self.seen += list(x)
         n = len(x)

@@ -75,23 +75,11 @@ def predict_file(
         keep_unlabelled=True,
     )
     windows = make_windows(recs, cfg)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, dropped below
-        x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
     dropped = {k: int(v) for k, v in windows.dropped.items() if v}
-    keep = finite_rows(x)
-    dropped["windows_not_finite"] = int((~keep).sum())
-    x = x[keep]
-    if len(x) == 0:
+    keep, probs = _finite_predictions(module, run, meta, np.asarray(windows.x), dropped)
+    if not keep.any():
         raise DataError(_no_window(input_path, meta, run_rate, dropped))
-    cfg = from_dict(load_yaml(run / "config.yaml"))
     heads = head_classes(module)
-    probs = {h: p for h, p in predict_heads(module, x, bf16=uses_bf16(cfg.train.precision)).items()
-             if h in heads}
-    ok = finite_outputs(probs)
-    dropped["windows_output_not_finite"] = int((~ok).sum())
-    if not ok.all():
-        keep[np.flatnonzero(keep)[~ok]] = False
-        probs = {h: p[ok] for h, p in probs.items()}
     labels, prob = top_labels(probs, heads)
     rec_of = np.asarray(windows.recording, dtype=np.int64)[keep]
     starts = np.asarray(windows.start)[keep]
@@ -121,6 +109,26 @@ def predict_file(
         "heads": list(heads),
     }
     return rows, info
+
+
+def _finite_predictions(
+    module: Any, run: Path, meta: dict[str, Any], x: np.ndarray, dropped: dict[str, int],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Predict the windows ``x`` whose normalised values are finite; returns which windows
+    were kept (finite output too) and their probabilities per head; counts in ``dropped``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, dropped below
+        x = Normalizer.from_dict(meta["normalization"]).apply(x)
+    keep = finite_rows(x)
+    dropped["windows_not_finite"] = int((~keep).sum())
+    heads = head_classes(module)
+    if not keep.any():
+        return keep, {h: np.zeros((0, len(c)), np.float32) for h, c in heads.items()}
+    bf16 = uses_bf16(from_dict(load_yaml(run / "config.yaml")).train.precision)
+    probs = {h: p for h, p in predict_heads(module, x[keep], bf16=bf16).items() if h in heads}
+    ok = finite_outputs(probs)
+    dropped["windows_output_not_finite"] = int((~ok).sum())
+    keep[np.flatnonzero(keep)[~ok]] = False
+    return keep, {h: p[ok] for h, p in probs.items()}
 
 
 def _no_window(path: str | Path, meta: dict[str, Any], rate: float,
