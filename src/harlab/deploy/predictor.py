@@ -140,11 +140,11 @@ def metadata_problems(
     rate, length, step = meta.get("rate"), meta.get("window_length"), meta.get("window_step")
     if not _number(rate, 0, MAX_RATE) or rate == 0:
         probs.append(f"rate must be a finite number of Hz in (0, {MAX_RATE:g}], got {rate!r}")
-    if not isinstance(length, int) or not _number(length, 1, 10**7):
-        probs.append(f"window_length must be a whole number of samples >= 1, got {length!r}")
-    elif input_shape is not None and (length, c) != tuple(input_shape):
-        probs.append(f"window of {length} samples x {c} channels differs from the model's "
+    if input_shape is not None and (length, c) != tuple(input_shape):
+        probs.append(f"window of {length!r} samples x {c} channels differs from the model's "
                      f"input ({input_shape[0]} samples x {input_shape[1]} channels)")
+    elif not isinstance(length, int) or not _number(length, 1, 10**7):
+        probs.append(f"window_length must be a whole number of samples >= 1, got {length!r}")
     if not isinstance(step, int) or not _number(step, 1, 10**7):
         probs.append(f"window_step must be a whole number of samples >= 1, got {step!r}")
     norm = _norm_problem(meta.get("normalization"), c)
