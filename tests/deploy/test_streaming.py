@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -419,3 +422,67 @@ def test_any_stream_lines_give_valid_json_or_a_counted_drop(
     for r in records:
         assert 0 <= r["probability"] <= 1 and 0 <= r["identity_probability"] <= 1
     _strict_json(err[-1])  # the summary line
+
+
+def _cli(args: list[str], data: bytes, strict: bool = False) -> subprocess.CompletedProcess:
+    """``harlab predict ARGS`` with ``data`` on stdin, under a UTF-8 locale; ``strict``: the
+    text streams refuse undecodable bytes (as under a strict UTF-8 locale) instead of
+    escaping them."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    if strict:
+        env["PYTHONIOENCODING"] = "utf-8:strict"
+    return subprocess.run([sys.executable, "-m", "harlab.cli.main", "predict", *args],
+                          input=data, capture_output=True, timeout=300, env=env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strict", [True, False])
+def test_cli_non_utf8_stdin_and_followed_file(
+    exported: tuple[Path, Path], tmp_path: Path, strict: bool
+) -> None:
+    x = synthetic_recording(4, seed=2)[CHANNELS].to_numpy(np.float32)
+    lines = [line.encode() for line in _lines(x)]
+    lines[100] = b"2.0,\xff\xfe,0.1,0.2"  # one line that is not UTF-8
+    data = b"\n".join(lines) + b"\n"
+    want = (len(x) - 1 - 32) // 16 + 1  # one sample fewer
+    res = _cli([str(exported[0]), "--stream", "--hop", "16"], data, strict)
+    err = res.stderr.decode()
+    assert res.returncode == 0 and "Traceback" not in err, err
+    assert len(res.stdout.decode().strip().splitlines()) == want
+    assert "line 101: not UTF-8 text (byte 0xff at column 5); line dropped" in err
+    assert json.loads(err.strip().splitlines()[-1])["counts"] == {"not_utf8": 1}
+    path = tmp_path / "live.csv"
+    path.write_bytes(data)
+    res = _cli([str(exported[0]), "--follow", str(path), "--max-idle", "0.5", "--hop", "16"],
+               b"", strict)
+    assert res.returncode == 0 and "Traceback" not in res.stderr.decode(), res.stderr
+    assert len(res.stdout.decode().strip().splitlines()) == want
+
+
+@pytest.mark.slow
+def test_cli_bad_streams_and_options_are_one_line_errors(exported: tuple[Path, Path]) -> None:
+    model = str(exported[0])
+    two = "\n".join(f"{i / RATE:.3f},{i % 7},{i % 5}" for i in range(40)).encode()
+    inf = ("timestamp,acc_x,acc_y,acc_z\n" + "\n".join(
+        f"{i / RATE:.3f},{'inf' if i == 3 else 0.1},{3e38 if i == 5 else 0.2},0.3"
+        for i in range(40))).encode()
+    for args, data, message in (
+        ([model, "--stream"], two, "like a timestamp: a channel is missing?"),
+        ([model, "--stream", "--hop", "0"], inf, "--step/--hop must be a whole number"),
+        ([model, "--stream", "--step", "100000000000000000000"], inf, "from 1 to 4320000"),
+        ([model, "--stream", "--step", "8", "--hop", "16"], inf, "--step 8 and --hop 16 differ"),
+        ([model, "--stream", "--max-gap", "nan"], inf, "--max-gap must be a number"),
+        ([model, "--follow", "x.csv", "--poll", "inf"], b"", "--poll must be a finite number"),
+        ([model, "--input", "x.csv", "--rate", "nan"], b"", "--rate must be a finite number"),
+    ):
+        res = _cli(args, data)
+        err = res.stderr.decode().strip()
+        assert res.returncode == 2 and message in err, (args, err)
+        assert len(err.splitlines()) == 1 and res.stdout == b"", (args, err)
+    res = _cli([model, "--stream"], inf)  # inf and overflow: rows skipped, never NaN
+    assert res.returncode == 0, res.stderr
+    records = [_strict_json(line) for line in res.stdout.decode().splitlines()]
+    assert len(records) == 1 and 0 <= records[0]["probability"] <= 1
+    assert json.loads(res.stderr.decode().strip().splitlines()[-1])["counts"] == {
+        "not_finite_rows": 2}
