@@ -282,6 +282,12 @@ def test_inf_and_overflowing_rows_are_skipped_never_a_nan_probability() -> None:
     assert any(m.startswith("line 11: row with NaN") for m in msgs)
 
 
+def test_a_stream_of_only_bad_rows_gives_counts_and_no_window() -> None:
+    lines = ["timestamp," + ",".join(CHANNELS)] + [f"{i / RATE},nan,1,1" for i in range(20)]
+    recs, summary = _run(_Echo(), lines + ["0.5,inf,1,1"], hop=4)
+    assert recs == [] and summary["counts"] == {"nan_rows": 20, "not_finite_rows": 1}
+
+
 def test_windows_with_non_finite_model_output_are_dropped_and_counted() -> None:
     x = np.ones((24, 3), np.float32) * 0.001
     x[12:] = 3e35  # finite once normalised (3e38), but the window sum overflows: NaN
@@ -391,24 +397,27 @@ _NUMBER = st.one_of(
     st.integers(-10**30, 10**30).map(str),
 )
 _ROW = st.lists(_NUMBER, min_size=0, max_size=6).map(",".join)
+_ROW4 = st.lists(_NUMBER, min_size=4, max_size=4).map(",".join)  # the header's column count
 _LINE = st.one_of(
-    _ROW, _ROW.map(str.encode), st.binary(max_size=40), st.text(max_size=40),
+    _ROW4, _ROW, _ROW.map(str.encode), st.binary(max_size=40), st.text(max_size=40),
     st.text(max_size=40).map(lambda s: s.encode("utf-8", "surrogatepass")),
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.booleans(), st.lists(_LINE, max_size=60), st.sampled_from([1, 3, 8]))
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.lists(_LINE, max_size=60), st.sampled_from([1, 3, 8]),
+       st.integers(0, 30))
 def test_any_stream_lines_give_valid_json_or_a_counted_drop(
-    header: bool, garbage: list[str | bytes], hop: int
+    header: bool, garbage: list[str | bytes], hop: int, n_good: int
 ) -> None:
     """Whatever arrives: every output line is strict JSON with finite probabilities, the
     summary counts add up, and the only exception is a one-line DataError (a first line
     that is neither a header naming the channels nor data)."""
     lines: list[str | bytes] = (["timestamp," + ",".join(CHANNELS)] if header else [])
     t = np.arange(30) / RATE
-    good = [f"{ti:.4f},0.001,0.002,0.003" for ti in t]
-    lines += [v for pair in zip(good, garbage + [""] * 30, strict=False) for v in pair]
+    good = [f"{ti:.4f},0.001,0.002,0.003" for ti in t[:n_good]]
+    lines += [v for pair in zip(good + [""] * len(garbage), garbage + [""] * n_good,
+                                strict=False) for v in pair]
     out: list[str] = []
     err: list[str] = []
     try:

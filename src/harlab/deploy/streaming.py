@@ -198,11 +198,12 @@ class StreamProcessor:
 
     # --- messages -------------------------------------------------------------------------
 
-    def _event(self, kind: str, msg: str) -> None:
-        self.counts[kind] += 1
-        if self.counts[kind] <= MESSAGE_LIMIT:
+    def _event(self, kind: str, msg: str, n: int = 1) -> None:
+        before = self.counts[kind]
+        self.counts[kind] += n
+        if before < MESSAGE_LIMIT:
             self.warn(f"line {self._lineno}: {msg}")
-        elif self.counts[kind] == MESSAGE_LIMIT + 1:
+        elif before == MESSAGE_LIMIT:
             self.warn(f"further '{kind}' messages suppressed (counted in the summary)")
 
     # --- parsing ----------------------------------------------------------------------------
@@ -293,19 +294,22 @@ class StreamProcessor:
         if self._check_clock:
             self._check_clock = False
             self._refuse_clock_column(vals[:, 0])
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, skipped below
             z = np.asarray(self.model.normalize(vals.astype(np.float32)), np.float32)
         nan = np.isnan(block).any(axis=1)
         bad = nan | ~finite_rows(block) | ~finite_rows(z)
         if bad.any():
             self._skip_rows(lines, nan, bad)
             t, z = t[~bad], z[~bad]
+        if not len(z):
+            return
         if not self._time_col:
             self._samples += len(z)
             self._push(z, t)
             return
         prev = self._buf_t[(self._pos - 1) % self.length] if self._count else t[0] - self.period
-        dt = np.diff(np.concatenate([[prev], t]))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge timestamps: an inf gap
+            dt = np.diff(np.concatenate([[prev], t]))
         cuts = np.flatnonzero((dt > self.max_gap * self.period) | (dt <= 0))
         lo = 0
         for j in cuts:  # rare: one iteration per gap
@@ -335,8 +339,9 @@ class StreamProcessor:
         """Headerless lines of as many columns as channels whose first column rises by about
         one sample period per line (or by a constant step) are a timestamp plus one channel
         too few, not channels: refuse them rather than predict from shifted channels."""
-        d = np.diff(first[np.isfinite(first)])
-        if len(d) < 2 or not (d > 0).all():
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = np.diff(first[np.isfinite(first)])
+        if len(d) < 2 or not np.isfinite(d).all() or not (d > 0).all():
             return
         step = float(np.median(d))
         if abs(step - self.period) <= 0.25 * self.period or np.ptp(d) <= 0.01 * step:
@@ -381,8 +386,9 @@ class StreamProcessor:
         done = time.perf_counter()
         ok = finite_outputs(probs)
         if not ok.all():
+            n = int((~ok).sum())
             self._event("windows_output_not_finite",
-                        f"{int((~ok).sum())} window(s) with non-finite model output dropped")
+                        f"{n} window(s) with non-finite model output dropped", n)
             x, start, end = x[ok], start[ok], end[ok]
             probs = {h: p[ok] for h, p in probs.items()}
             if not len(x):
