@@ -482,12 +482,16 @@ def follow_lines(
                 rest = b""
                 continue
             if state == "replaced":
+                try:
+                    new = p.open("rb")
+                except FileNotFoundError:  # gone again: wait for the next one
+                    time.sleep(poll)
+                    continue
                 note(f"{p} was replaced (rotated); following the new file from its start")
-                if rest:
-                    yield rest
+                last = rest + fh.read()  # what reached the old file last
+                yield from last.removesuffix(b"\n").split(b"\n") if last else ()
                 fh.close()
-                fh = p.open("rb")
-                rest = b""
+                fh, rest = new, b""
                 continue
             if max_idle is not None and time.monotonic() - idle_since >= max_idle:
                 if rest:
