@@ -277,7 +277,8 @@ def predict(
         typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
                      "header line names the columns, else a leading timestamp column is "
                      "optional; lines that are not UTF-8 or not numbers, wrong column counts "
-                     "and rows with NaN/inf/overflowing values are counted and dropped"),
+                     "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
+                     "with their line number and counted in the summary"),
     ] = False,
     follow: Annotated[
         Path | None,
