@@ -11,6 +11,7 @@ import pytest
 from harlab.deploy.predictor import (
     PredictorError,
     check_hop,
+    check_smooth,
     finite_outputs,
     finite_rows,
     metadata_problems,
@@ -75,6 +76,13 @@ def test_hop_is_a_bounded_whole_number() -> None:
     for bad in (0, -1, 4_320_001, 10**20, True, 2.0):
         with pytest.raises(PredictorError, match="--step/--hop must be a whole number"):
             check_hop(bad, 16, 50.0)  # type: ignore[arg-type]
+
+
+def test_smooth_is_a_bounded_whole_number() -> None:
+    assert check_smooth(None) is None and check_smooth(1_000_000) == 1_000_000
+    for bad in (0, 1_000_001, 10**20, True, 2.0):
+        with pytest.raises(PredictorError, match="--smooth must be a number of windows >= 1"):
+            check_smooth(bad)  # type: ignore[arg-type]
 
 
 def test_finite_checks_after_float32_normalisation() -> None:

@@ -30,6 +30,7 @@ METADATA_FORMAT = "harlab-onnx/1"
 _REQUIRED = ("channels", "rate", "window_length", "window_step", "normalization", "heads")
 MAX_HOP_SECONDS = 86_400.0  # a hop of more than one day of samples is refused
 MAX_RATE = 1e6  # Hz; more is not a sampling rate of a wearable or radar stream
+MAX_SMOOTH = 1_000_000  # windows in one smoothed decision (int64-safe index arithmetic)
 
 
 class PredictorError(ValueError):
@@ -70,11 +71,12 @@ def head_columns(
 
 
 def check_smooth(k: int | None) -> int | None:
-    """``--smooth``: None (off) or a number of windows >= 1."""
+    """``--smooth``: None (off) or a number of windows from 1 to MAX_SMOOTH."""
     if k is None:
         return None
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise PredictorError(f"--smooth must be a number of windows >= 1, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_SMOOTH:
+        raise PredictorError(f"--smooth must be a number of windows >= 1 and <= {MAX_SMOOTH}, "
+                             f"got {k!r}")
     return int(k)
 
 
