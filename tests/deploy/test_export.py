@@ -212,3 +212,26 @@ def test_static_int8_export_is_checked_on_validation(
         assert pq[k].shape == pf[k].shape and np.isfinite(pq[k]).all()
     with pytest.raises(HarlabError, match="never overwritten"):
         quantize_export(path, meta, tiny_run)
+
+
+@pytest.mark.slow
+def test_export_refuses_metadata_that_does_not_fit_the_model(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    for key, value, message in (
+        ("window_length", 10**12, "window of 1000000000000 samples x 3 channels differs"),
+        ("normalization", {"mean": [0.0], "std": [1.0]}, "mean has 1 values for 3 channels"),
+        ("normalization", {"mean": [0.0] * 3, "std": [1.0, float("nan"), 1.0]}, "non-finite"),
+    ):
+        run = tmp_path / f"run_{key}_{len(message)}"
+        shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+        ckpt = run / "checkpoints" / "best.ckpt"
+        state = torch.load(ckpt, weights_only=False)
+        state["hyper_parameters"]["harlab"][key] = value
+        torch.save(state, ckpt)
+        out = tmp_path / f"{run.name}.onnx"
+        with pytest.raises(ExportError, match=f"refusing to export, .*{message}"):
+            export_run(run, out=out)
+        assert not out.exists() and not out.with_suffix(".json").exists()

@@ -160,3 +160,54 @@ def test_cli_predict_with_an_onnx_model(
     assert [(r["subject"], r["start_s"]) for r in rows_a] == [
         (r["subject"], r["start_s"]) for r in rows_b
     ]
+
+
+def test_inf_and_overflowing_windows_are_dropped_and_counted(exported: tuple[Path, Path]) -> None:
+    pred = OnnxPredictor(*exported)
+    data = np.random.default_rng(1).standard_normal((32 + 16 * 4, 3)).astype(np.float32)
+    data[40, 1] = 3e38  # finite, but overflows float32 once divided by its std (< 1)
+    data[70, 0] = np.inf
+    res = pred.predict_recording(data, RATE, CHANNELS)
+    assert res.dropped == {"windows_not_finite": 2, "windows_nan": 2}
+    assert res.start_s.tolist() == [0.0]
+    assert np.isfinite(res.probabilities["activity"]).all()
+
+
+def test_tampered_metadata_is_refused(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    meta = json.loads(exported[1].read_text())
+    for key, value, message in (
+        ("window_length", 10**12, "differs from the model's input"),
+        ("normalization", {"mean": [0.0], "std": [1.0]}, "mean has 1 values for 3 channels"),
+        ("rate", "fast", "rate must be a finite number"),
+    ):
+        bad = tmp_path / f"{key}.json"
+        bad.write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(PredictorError, match=f"bad harlab metadata: .*{message}"):
+            OnnxPredictor(exported[0], bad)
+
+
+def test_recording_files_with_inf_and_overflow_never_give_nan(
+    tiny_run: Path, exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from harlab.deploy.predict import predict_file, predict_file_onnx
+    from harlab.errors import ConfigError, DataError
+
+    df = synthetic_recording(6, seed=3).drop(columns="label")
+    df.loc[40, "acc_y"] = 3e38  # overflows once normalised: windows 16 and 32 (hop 16)
+    path = tmp_path / "rec.csv"
+    df.to_csv(path, index=False)
+    torch_rows, torch_info = predict_file(tiny_run, path)
+    onnx_rows, onnx_info = predict_file_onnx(exported[0], path)
+    assert torch_info["dropped"] == onnx_info["dropped"] == {"windows_not_finite": 2}
+    assert [r["start_s"] for r in torch_rows] == [r["start_s"] for r in onnx_rows]
+    assert len(torch_rows) == (300 - 32) // 16 + 1 - 2
+    for r in torch_rows + onnx_rows:
+        assert 0 <= r["probability"] <= 1
+    df[CHANNELS] = 1e308  # inf in float32 everywhere: no window, and it says why
+    df.to_csv(path, index=False)
+    for fn, model in ((predict_file, tiny_run), (predict_file_onnx, exported[0])):
+        with pytest.raises(DataError, match="no usable window: every window has missing, "
+                                            "infinite or overflowing values"):
+            fn(model, path)
+        with pytest.raises(ConfigError, match="--step/--hop must be a whole number"):
+            fn(model, tmp_path / "rec.csv", step=10**20)

@@ -142,6 +142,12 @@ def test_predict_csv(hapt_run: Path, env: dict[str, str], tmp_path: Path) -> Non
                    check=False)
     assert proc.returncode == 2 and "--smooth must be a number of windows >= 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # a hop of 0 is not the default, and a huge one is refused, not an int64 overflow
+    for step in ("0", "100000000000000000000"):
+        proc = run_cli(["predict", str(hapt_run), "--input", str(path), "--step", step], env,
+                       check=False)
+        assert proc.returncode == 2 and "--step/--hop must be a whole number" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     # an existing output file is never overwritten; an unwritable one is a one-line error
     for target, message in ((out, "exists"), (tmp_path / "no" / "dir.csv", "No such file")):
         proc = run_cli(["predict", str(hapt_run), "--input", str(path), "-o", str(target)], env,

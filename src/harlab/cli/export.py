@@ -67,13 +67,21 @@ def stream_predict(
     """``harlab predict MODEL --stream | --follow FILE``: JSON lines out, summary on stderr."""
     import sys
 
-    from harlab.deploy.streaming import follow_lines, load_window_model, run_stream
+    from harlab.deploy.streaming import (
+        MAX_POLL,
+        check_max_gap,
+        check_seconds,
+        follow_lines,
+        load_window_model,
+        run_stream,
+    )
     from harlab.errors import ConfigError
 
     if stdin and follow is not None:
         raise ConfigError("use either --stream (stdin) or --follow FILE, not both")
-    if max_idle is not None and max_idle < 0:
-        raise ConfigError(f"--max-idle must be >= 0 seconds, got {max_idle}")
+    check_seconds(poll, "--poll", zero_ok=False, high=MAX_POLL)
+    check_seconds(max_idle, "--max-idle", zero_ok=True)
+    check_max_gap(max_gap)  # before loading the model: bad options fail fast
     model = load_window_model(model_path, allow_unfinished=allow_unfinished)
 
     def out(line: str) -> None:
@@ -84,5 +92,8 @@ def stream_predict(
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
-    lines = sys.stdin if follow is None else follow_lines(follow, poll, max_idle, warn=err)
+    # bytes, decoded per line: a line that is not UTF-8 is counted and dropped, whatever the
+    # locale, and the lines before it are not lost in the same read buffer
+    lines = (sys.stdin.buffer if follow is None
+             else follow_lines(follow, poll, max_idle, warn=err))
     run_stream(model, lines, hop=hop, max_gap=max_gap, out=out, err=err, smooth=smooth)

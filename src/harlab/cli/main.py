@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -299,21 +300,33 @@ def predict(
         bool, typer.Option(help="resample to the model's rate if different")
     ] = False,
     step: Annotated[
-        int | None, typer.Option(help="hop in samples (default: the run's step)")
+        int | None,
+        typer.Option(help="hop in samples, 1 to one day of samples (default: the run's step)"),
     ] = None,
     stream: Annotated[
-        bool, typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out)")
+        bool,
+        typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
+                     "header line names the columns, else a leading timestamp column is "
+                     "optional; lines that are not UTF-8 or not numbers, wrong column counts "
+                     "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
+                     "with their line number and counted in the summary"),
     ] = False,
     follow: Annotated[
-        Path | None, typer.Option(help="follow a growing CSV file like tail -f")
+        Path | None,
+        typer.Option(help="follow a growing CSV file like tail -F (reopened when replaced "
+                     "by log rotation, reread when truncated); lines as for --stream"),
     ] = None,
-    hop: Annotated[int | None, typer.Option(help="streaming hop in samples")] = None,
-    poll: Annotated[float, typer.Option(help="--follow poll interval in seconds")] = 0.2,
+    hop: Annotated[int | None, typer.Option(help="same as --step")] = None,
+    poll: Annotated[
+        float, typer.Option(help="--follow poll interval in seconds (0 < poll <= 60)")
+    ] = 0.2,
     max_idle: Annotated[
         float | None, typer.Option(help="--follow: stop after this many idle seconds")
     ] = None,
     max_gap: Annotated[
-        float, typer.Option(help="streaming: reset on a time jump > this many sample periods")
+        float,
+        typer.Option(help="streaming: reset on a time jump > this many sample periods "
+                     "(finite, > 1)"),
     ] = 3.0,
     smooth: Annotated[
         int | None,
@@ -334,18 +347,27 @@ def predict(
         check_smooth(smooth)
     except PredictorError as exc:
         raise ConfigError(str(exc)) from None
+    if step is not None and hop is not None and step != hop:
+        raise ConfigError(f"--step {step} and --hop {hop} differ; give one of them")
+    step = hop if hop is not None else step  # range checked once the model's rate is known
     if stream or follow is not None:
-        stream_predict(run_dir, stream, follow, hop or step, poll, max_idle, max_gap, smooth,
+        stream_predict(run_dir, stream, follow, step, poll, max_idle, max_gap, smooth,
                        allow_unfinished)
         return
     if input is None:
         raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
     if run_dir.suffix == ".onnx":
-        rows, info = predict_file_onnx(run_dir, input, rate=rate, step=hop or step,
-                                       smooth=smooth)
+        rows, info = predict_file_onnx(run_dir, input, rate=rate, step=step, smooth=smooth)
     else:
-        rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=hop or step,
+        rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=step,
                                   smooth=smooth, allow_unfinished=allow_unfinished)
+    _write_predictions(rows, info, output)
+
+
+def _write_predictions(rows: list[dict], info: dict, output: Path | None) -> None:
+    """Rows as CSV to ``output`` (never overwritten) or JSON lines to stdout; drops counted."""
     if output is not None:
         if output.exists():
             raise HarlabError(f"{output} exists; choose another output file")
@@ -356,7 +378,7 @@ def predict(
         err_console.print(f"{len(rows)} windows written to {output}")
     else:
         for r in rows:
-            sys.stdout.write(json.dumps(r) + "\n")
+            sys.stdout.write(json.dumps(r, allow_nan=False) + "\n")
     if info["dropped"]:
         err_console.print("dropped: " + ", ".join(f"{k}={v}" for k, v in info["dropped"].items()))
 

@@ -14,6 +14,9 @@ Everything a deployment needs to reproduce ``harlab predict`` -- channel order a
 sampling rate, window length and hop, normalisation statistics, class names per output
 head, model name/options, harlab/opset versions -- goes into a JSON file next to the
 ``.onnx`` file and, identically, into the ONNX ``metadata_props`` under key ``harlab``.
+It is checked before anything is written (window length and channel count of the model's
+input, per-channel finite normalisation, finite rate): a checkpoint whose metadata does
+not fit its model is refused, never exported with metadata that would mislead.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import harlab
+from harlab.deploy.predictor import metadata_problems
 from harlab.errors import CheckpointError, ConfigError, HarlabError
 from harlab.fileio import write_bytes_atomic
 from harlab.models.blocks import ChannelAttention, TemporalAttention
@@ -324,6 +328,26 @@ def build_metadata(
     }
 
 
+def checked_metadata(
+    module: nn.Module, heads: dict[str, list[str]], parity: dict[str, Any],
+    source: dict[str, Any], ckpt: Path,
+) -> dict[str, Any]:
+    """:func:`build_metadata`, refused (ExportError, one line) unless it describes the
+    model: window length and channel count of its input, one finite mean and positive std
+    per channel, a finite rate, a step >= 1 (:func:`metadata_problems`)."""
+    try:
+        meta = build_metadata(module, heads, parity, source)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ExportError(f"{ckpt}: malformed preprocessing metadata in the checkpoint "
+                          f"({type(exc).__name__}: {exc})") from None
+    shape = tuple(int(v) for v in module.hparams["input_shape"])
+    problems = metadata_problems(meta, (shape[0], shape[1]))
+    if problems:
+        raise ExportError(f"{ckpt}: refusing to export, its preprocessing metadata does not "
+                          f"fit the model: {'; '.join(problems)}")
+    return meta
+
+
 def export_run(
     run_dir: str | Path, fmt: str = "onnx", checkpoint: str = "best",
     out: str | Path | None = None, allow_unfinished: bool = False,
@@ -362,7 +386,7 @@ def export_run(
     source = {"run": str(run.resolve()), "checkpoint": str(ckpt.relative_to(run)),
               "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
               **({"unfinished": unfinished} if unfinished else {})}
-    meta = build_metadata(module, heads, parity, source)
+    meta = checked_metadata(module, heads, parity, source, ckpt)
     proto = onnx.load_from_string(data)
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)

@@ -3,11 +3,15 @@
 The file is read with the bring-your-own-data reader (CSV/Parquet), its channels are
 matched to the run's channels by name, its sampling rate must equal the run's (or be
 resampled on request), and the run's stored normalisation is applied before the model.
+Windows with a NaN or infinite sample (``windows_nan``), with a value that overflows
+float32 once normalised (``windows_not_finite``) or whose model output is not finite
+(``windows_output_not_finite``) are dropped and counted in ``info["dropped"]``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,17 @@ import pandas as pd
 from harlab.config import WindowConfig, from_dict, load_yaml, uses_bf16
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import make_windows
-from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
-from harlab.errors import DataError
+from harlab.deploy.predictor import (
+    PredictorError,
+    check_hop,
+    check_smooth,
+    finite_outputs,
+    finite_rows,
+    head_columns,
+    smoothed_columns,
+    top_labels,
+)
+from harlab.errors import ConfigError, DataError
 from harlab.runs import best_checkpoint, check_run_dir
 from harlab.tasks.checkpoint import load_run_module
 from harlab.tasks.predict import head_classes, predict_heads
@@ -56,7 +69,10 @@ def predict_file(
             f"{input_path}: sampling rate {file_rate:g} Hz differs from the model's "
             f"{run_rate:g} Hz; pass --resample to resample it"
         )
-    cfg_step = int(step or meta["window_step"])
+    try:
+        cfg_step = check_hop(step, int(meta["window_step"]), run_rate)
+    except PredictorError as exc:
+        raise ConfigError(str(exc)) from None
     cfg = WindowConfig(
         length=int(meta["window_length"]),
         step=cfg_step,
@@ -65,18 +81,15 @@ def predict_file(
         keep_unlabelled=True,
     )
     windows = make_windows(recs, cfg)
-    if len(windows) == 0:
-        raise DataError(
-            f"{input_path}: shorter than one window ({meta['window_length']} samples at "
-            f"{run_rate:g} Hz)"
-        )
-    x = Normalizer.from_dict(meta["normalization"]).apply(np.asarray(windows.x))
-    cfg = from_dict(load_yaml(run / "config.yaml"))
-    probs = predict_heads(module, x, bf16=uses_bf16(cfg.train.precision))
+    dropped = {k: int(v) for k, v in windows.dropped.items() if v}
+    keep, probs = _finite_predictions(module, run, meta, np.asarray(windows.x), dropped)
+    if not keep.any():
+        raise DataError(_no_window(input_path, meta, run_rate, dropped))
     heads = head_classes(module)
-    labels, prob = top_labels({h: probs[h] for h in heads}, heads)
-    rec_of = np.asarray(windows.recording, dtype=np.int64)
-    start = np.asarray(windows.start) / windows.rate
+    labels, prob = top_labels(probs, heads)
+    rec_of = np.asarray(windows.recording, dtype=np.int64)[keep]
+    starts = np.asarray(windows.start)[keep]
+    start = starts / windows.rate
     table = pd.DataFrame(
         {
             "subject": np.array([r.subject for r in recs], dtype=object)[rec_of],
@@ -89,15 +102,13 @@ def predict_file(
     )
     if smooth:
         # windows of one recording are in time order; a new recording restarts the mean
-        runs = np.r_[0, np.cumsum((np.diff(rec_of) != 0)
-                                  | (np.diff(np.asarray(windows.start)) != cfg_step))]
-        for key, vals in smoothed_columns({h: probs[h] for h in heads}, heads, smooth,
-                                          runs).items():
+        runs = np.r_[0, np.cumsum((np.diff(rec_of) != 0) | (np.diff(starts) != cfg_step))]
+        for key, vals in smoothed_columns(probs, heads, smooth, runs).items():
             table[key] = vals
     rows = table.to_dict("records")
     info = {
         "windows": len(rows),
-        "dropped": {k: v for k, v in windows.dropped.items() if v},
+        "dropped": {k: v for k, v in dropped.items() if v},
         "rate": windows.rate,
         "channels": channels,
         "classes": next(iter(heads.values())),
@@ -106,30 +117,64 @@ def predict_file(
     return rows, info
 
 
+def _finite_predictions(
+    module: Any, run: Path, meta: dict[str, Any], x: np.ndarray, dropped: dict[str, int],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Predict the windows ``x`` whose normalised values are finite; returns which windows
+    were kept (finite output too) and their probabilities per head; counts in ``dropped``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, dropped below
+        x = Normalizer.from_dict(meta["normalization"]).apply(x)
+    keep = finite_rows(x)
+    dropped["windows_not_finite"] = int((~keep).sum())
+    heads = head_classes(module)
+    if not keep.any():
+        return keep, {h: np.zeros((0, len(c)), np.float32) for h, c in heads.items()}
+    bf16 = uses_bf16(from_dict(load_yaml(run / "config.yaml")).train.precision)
+    probs = {h: p for h, p in predict_heads(module, x[keep], bf16=bf16).items() if h in heads}
+    ok = finite_outputs(probs)
+    dropped["windows_output_not_finite"] = int((~ok).sum())
+    keep[np.flatnonzero(keep)[~ok]] = False
+    return keep, {h: p[ok] for h, p in probs.items()}
+
+
+def _no_window(path: str | Path, meta: dict[str, Any], rate: float,
+               dropped: dict[str, int]) -> str:
+    """Why a recording file gave no window: too short, or every window dropped."""
+    if any(v for k, v in dropped.items() if k.startswith("windows_")):
+        counts = ", ".join(f"{k}={v}" for k, v in dropped.items() if v)
+        return (f"{path}: no usable window: every window has missing, infinite or "
+                f"overflowing values ({counts})")
+    return f"{path}: shorter than one window ({meta['window_length']} samples at {rate:g} Hz)"
+
+
 def predict_file_onnx(
     onnx_path: Path, input_path: Path, rate: float | None = None, step: int | None = None,
     smooth: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
     from harlab.data.sources.custom import recording_from_file
-    from harlab.deploy.predictor import PredictorError
     from harlab.deploy.streaming import load_window_model
-    from harlab.errors import DataError
 
     model = load_window_model(onnx_path)
     recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
     if not recs:
         raise DataError(f"{input_path}: no usable samples")
     rows: list[dict[str, Any]] = []
-    dropped = 0
+    try:
+        step = check_hop(step, model.window_step, model.rate)
+    except PredictorError as exc:
+        raise ConfigError(str(exc)) from None
+    dropped: Counter[str] = Counter()
     for rec in recs:  # one call per recording; windowing inside is vectorised
         try:
             res = model.predict_recording(rec.data, rec.rate, list(rec.channels), hop=step)
         except PredictorError as exc:
             raise DataError(f"{input_path}: {exc}") from None
-        dropped += res.dropped.get("windows_nan", 0)
+        dropped.update(res.dropped)
         rows += [{"subject": rec.subject, "session": rec.session, **r}
                  for r in res.rows(smooth)]
-    info = {"windows": len(rows), "dropped": {"windows_nan": dropped} if dropped else {},
+    if not rows and dropped:
+        raise DataError(_no_window(input_path, model.metadata, model.rate, dict(dropped)))
+    info = {"windows": len(rows), "dropped": dict(dropped),
             "channels": list(model.channels), "heads": list(model.heads)}
     return rows, info

@@ -2,10 +2,15 @@
 
 The metadata written by ``harlab export`` (a JSON file next to the ``.onnx`` file, also
 embedded in the ONNX ``metadata_props``) fixes the preprocessing: channel order, sampling
-rate, window length and hop, z-score statistics and the class names of every output head.
-:meth:`OnnxPredictor.predict_recording` windows a recording exactly like ``harlab
-predict`` (windows start at 0, every ``hop`` samples, never past the end; windows that
-contain a NaN are dropped and counted) and normalises with the stored statistics.
+rate, window length and hop, z-score statistics and the class names of every output head;
+it is checked on loading (:func:`metadata_problems`, the check ``harlab export`` makes
+before writing it). :meth:`OnnxPredictor.predict_recording` windows a recording exactly
+like ``harlab predict`` (windows start at 0, every ``hop`` samples, never past the end) and
+normalises with the stored statistics in float32. A window is dropped and counted, never
+predicted, when it contains a NaN or infinite sample (``windows_nan``, as in training), a
+value that overflows float32 once normalised (``windows_not_finite``), or when the
+model's output for it is not finite (``windows_output_not_finite``): no label ever comes
+with a NaN probability.
 
 This module may import only the standard library, numpy and onnxruntime.
 """
@@ -13,6 +18,7 @@ This module may import only the standard library, numpy and onnxruntime.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,9 @@ import numpy as np
 METADATA_KEY = "harlab"
 METADATA_FORMAT = "harlab-onnx/1"
 _REQUIRED = ("channels", "rate", "window_length", "window_step", "normalization", "heads")
+MAX_HOP_SECONDS = 86_400.0  # a hop of more than one day of samples is refused
+MAX_RATE = 1e6  # Hz; more is not a sampling rate of a wearable or radar stream
+MAX_SMOOTH = 1_000_000  # windows in one smoothed decision (int64-safe index arithmetic)
 
 
 class PredictorError(ValueError):
@@ -62,12 +71,92 @@ def head_columns(
 
 
 def check_smooth(k: int | None) -> int | None:
-    """``--smooth``: None (off) or a number of windows >= 1."""
+    """``--smooth``: None (off) or a number of windows from 1 to MAX_SMOOTH."""
     if k is None:
         return None
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise PredictorError(f"--smooth must be a number of windows >= 1, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_SMOOTH:
+        raise PredictorError(f"--smooth must be a number of windows >= 1 and <= {MAX_SMOOTH}, "
+                             f"got {k!r}")
     return int(k)
+
+
+def check_hop(hop: int | None, default: int, rate: float) -> int:
+    """The hop (``--step``/``--hop``) in samples: ``default`` when None, else a whole number
+    from 1 to one day of samples at ``rate`` (no silent default for 0, no int64 overflow)."""
+    if hop is None:
+        return int(default)
+    limit = max(1, int(MAX_HOP_SECONDS * float(rate)))
+    if isinstance(hop, bool) or not isinstance(hop, int | np.integer) or not 1 <= hop <= limit:
+        raise PredictorError(f"--step/--hop must be a whole number of samples from 1 to {limit} "
+                             f"(one day at {float(rate):g} Hz), got {hop!r}")
+    return int(hop)
+
+
+def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` in float32; overflow gives inf (found by :func:`finite_rows`)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return (np.asarray(x, np.float32) - mean) / std
+
+
+def finite_rows(x: np.ndarray) -> np.ndarray:
+    """Per leading index: are all of its values finite?"""
+    return np.isfinite(x).all(axis=tuple(range(1, np.ndim(x))))
+
+
+def finite_outputs(probs: dict[str, np.ndarray]) -> np.ndarray:
+    """Per window: are the probabilities of every head finite?"""
+    rows = [finite_rows(p) for p in probs.values()]
+    return np.logical_and.reduce(rows) if rows else np.zeros(0, bool)
+
+
+def _number(value: Any, low: float, high: float) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value) and low <= value <= high)
+
+
+def _norm_problem(norm: Any, c: int) -> str | None:
+    if not isinstance(norm, dict) or not {"mean", "std"} <= set(norm):
+        return "normalization must hold mean and std lists"
+    for key in ("mean", "std"):
+        vals = norm[key]
+        if not isinstance(vals, list) or len(vals) != c:
+            n = len(vals) if isinstance(vals, list) else type(vals).__name__
+            return f"normalization {key} has {n} values for {c} channels"
+        if not all(_number(v, -3e38, 3e38) for v in vals):
+            return f"normalization {key} has non-finite or non-numeric values"
+    if not all(v > 0 for v in norm["std"]):
+        return "normalization std values must be > 0"
+    return None
+
+
+def metadata_problems(
+    meta: dict[str, Any], input_shape: tuple[int, int] | None = None
+) -> list[str]:
+    """What is wrong with export metadata (empty if nothing): channels, rate, window length
+    (= the model's input length ``input_shape[0]`` when given) and step, normalisation with
+    one finite mean and positive std per channel, heads with class names."""
+    chans = meta.get("channels")
+    if not isinstance(chans, list) or not chans or len(set(map(str, chans))) != len(chans):
+        return [f"channels must be a non-empty list of distinct names, got {chans!r}"]
+    c, probs = len(chans), []
+    rate, length, step = meta.get("rate"), meta.get("window_length"), meta.get("window_step")
+    if not _number(rate, 0, MAX_RATE) or rate == 0:
+        probs.append(f"rate must be a finite number of Hz in (0, {MAX_RATE:g}], got {rate!r}")
+    if input_shape is not None and (length, c) != tuple(input_shape):
+        probs.append(f"window of {length!r} samples x {c} channels differs from the model's "
+                     f"input ({input_shape[0]} samples x {input_shape[1]} channels)")
+    elif not isinstance(length, int) or not _number(length, 1, 10**7):
+        probs.append(f"window_length must be a whole number of samples >= 1, got {length!r}")
+    if not isinstance(step, int) or not _number(step, 1, 10**7):
+        probs.append(f"window_step must be a whole number of samples >= 1, got {step!r}")
+    norm = _norm_problem(meta.get("normalization"), c)
+    if norm:
+        probs.append(norm)
+    heads = meta.get("heads")
+    if (not isinstance(heads, list) or not heads
+            or not all(isinstance(h, dict) and h.get("name") and h.get("classes") for h in heads)):
+        probs.append("heads must be a non-empty list of {name, classes}")
+    return probs
 
 
 def smooth_probabilities(
@@ -195,6 +284,13 @@ class OnnxPredictor:
                                  ) from None
         meta = _read_metadata(self.model_path, Path(metadata_path) if metadata_path else None,
                               self.session)
+        shape = self.session.get_inputs()[0].shape  # ["batch", T, C] as exported
+        static = tuple(shape[1:]) if len(shape) == 3 and all(
+            isinstance(v, int) for v in shape[1:]) else None
+        problems = metadata_problems(meta, static)
+        if problems:
+            raise PredictorError(f"{metadata_path or self.model_path}: bad harlab metadata: "
+                                 + "; ".join(problems))
         self.metadata = meta
         try:
             self.channels: list[str] = [str(c) for c in meta["channels"]]
@@ -232,7 +328,7 @@ class OnnxPredictor:
             raise PredictorError(f"windows must have shape (N, {shape[0]}, {shape[1]}), "
                                  f"got {x.shape}")
         if not normalized:
-            x = (x - self.mean) / self.std
+            x = self.normalize(x)
         x = np.ascontiguousarray(x, dtype=np.float32)
         parts: list[list[np.ndarray]] = [[] for _ in self._outputs]
         for i in range(0, len(x), self.batch_size):
@@ -244,6 +340,10 @@ class OnnxPredictor:
             else np.zeros((0, len(self.classes[h])), np.float32)
             for h, p in zip(self.heads, parts, strict=True)
         }
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Raw samples (..., C) z-scored with the stored statistics, in float32."""
+        return normalize(x, self.mean, self.std)
 
     def select_channels(self, data: np.ndarray, channels: list[str]) -> np.ndarray:
         """Columns of ``data`` (samples, len(channels)) in the model's channel order."""
@@ -262,35 +362,46 @@ class OnnxPredictor:
     def predict_recording(
         self, data: np.ndarray, rate: float, channels: list[str], hop: int | None = None,
     ) -> RecordingPredictions:
-        """Window one continuous recording (samples, channels) and predict every window."""
+        """Window one continuous recording (samples, channels) and predict every window
+        whose normalised values and outputs are finite (the others are counted)."""
         if abs(float(rate) - self.rate) > 0.01 * self.rate:
             raise PredictorError(
                 f"sampling rate {rate:g} Hz differs from the model's {self.rate:g} Hz; "
                 "resample first (harlab predict --resample does)"
             )
         x = self.select_channels(data, list(channels))
-        hop = int(hop or self.window_step)
-        if hop < 1:
-            raise PredictorError(f"hop must be >= 1 sample, got {hop}")
+        hop = check_hop(hop, self.window_step, self.rate)
         length = self.window_length
         if len(x) < length:
             raise PredictorError(f"recording of {len(x)} samples is shorter than one window "
                                  f"({length} samples at {self.rate:g} Hz)")
+        z = self.normalize(x)
         starts = np.arange((len(x) - length) // hop + 1, dtype=np.int64) * hop
-        bad = np.concatenate([[0], np.cumsum(np.isnan(x).any(axis=1))])
-        keep = (bad[starts + length] - bad[starts]) == 0
-        starts = starts[keep]
-        windows = np.lib.stride_tricks.sliding_window_view(x, length, axis=0)[starts]
-        probs = self.predict_windows(windows.transpose(0, 2, 1))
+
+        def inside(bad: np.ndarray) -> np.ndarray:  # windows with a flagged sample
+            cum = np.concatenate([[0], np.cumsum(bad)])
+            return (cum[starts + length] - cum[starts]) > 0
+
+        nan, not_finite = inside(~finite_rows(x)), inside(~finite_rows(z))
+        dropped = {"windows_nan": int(nan.sum()),
+                   "windows_not_finite": int((not_finite & ~nan).sum())}
+        starts = starts[~not_finite]
+        windows = np.lib.stride_tricks.sliding_window_view(z, length, axis=0)[starts]
+        probs = self.predict_windows(windows.transpose(0, 2, 1), normalized=True)
+        ok = finite_outputs(probs)
+        dropped["windows_output_not_finite"] = int((~ok).sum())
+        starts, probs = starts[ok], {h: p[ok] for h, p in probs.items()}
         labels, prob = top_labels(probs, self.classes)
         start_s = starts / float(rate)
         return RecordingPredictions(
             start_s=start_s, end_s=start_s + length / float(rate), labels=labels,
             probability=prob, probabilities=probs,
-            dropped={"windows_nan": int((~keep).sum())}, classes=dict(self.classes),
+            dropped={k: v for k, v in dropped.items() if v}, classes=dict(self.classes),
             segment=np.cumsum(np.r_[0, np.diff(starts) != hop]),
         )
 
 
-__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "check_smooth",
-           "head_columns", "smooth_probabilities", "smoothed_columns", "softmax", "top_labels"]
+__all__ = ["OnnxPredictor", "PredictorError", "RecordingPredictions", "check_hop",
+           "check_smooth", "finite_outputs", "finite_rows", "head_columns",
+           "metadata_problems", "normalize", "smooth_probabilities", "smoothed_columns",
+           "softmax", "top_labels"]

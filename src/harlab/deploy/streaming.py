@@ -1,14 +1,25 @@
 """Streaming prediction: CSV lines in, one JSON line per window out.
 
-Samples arrive as CSV lines (from stdin or a growing file followed like ``tail -f``). A
-line is parsed into floats and appended to a pending list -- the only per-sample Python
-work. When enough samples for the next window have arrived, the pending block is checked
-for NaNs and timestamp gaps with numpy, written into a fixed-size numpy ring buffer, and
-the due window(s) are cut from it and predicted in one call. A timestamp jump of more
-than ``max_gap`` sample periods (or backwards) resets the buffer, as does nothing else;
-NaN rows, unparseable lines and wrong column counts are skipped. Every such event is
-counted and reported on stderr without stopping the stream; the final statistics
-(counts, per-window latency p50/p95) are one JSON line on stderr.
+Samples arrive as CSV lines (from stdin or a growing file followed like ``tail -F``), as
+bytes or text; bytes are decoded as UTF-8 line by line, so a line that is not UTF-8 is
+counted (``not_utf8``) and dropped without losing the lines before or after it. A line is
+parsed into floats and appended to a pending list -- the only per-sample Python work. When
+enough samples for the next window have arrived, the pending block is checked with numpy
+and normalised in float32 with the model's statistics, written into a fixed-size numpy ring
+buffer, and the due window(s) are cut from it and predicted in one call. A timestamp jump
+of more than ``max_gap`` sample periods (or backwards) resets the buffer, as does nothing
+else; rows with a NaN (``nan_rows``), an infinite value or one that overflows float32 once
+normalised (``not_finite_rows``), unparseable lines and wrong column counts are skipped, and
+a window whose model output is not finite is dropped (``windows_output_not_finite``): no
+label ever comes with a NaN probability. Every such event is counted and reported on stderr
+without stopping the stream; the final statistics (counts, per-window latency p50/p95) are
+one JSON line on stderr.
+
+The column layout comes from a header line naming the columns (a time column among
+``TIME_COLUMNS`` is optional), or without a header from the first line: as many columns as
+the model has channels (no timestamps) or one more (a leading timestamp in seconds). A
+headerless stream read as channels only whose first column rises by about one sample
+period per line is refused: it is a timestamp with a channel missing.
 
 With ``smooth`` = k, every line also carries the decision over the last k windows (mean
 class probability; ``label_smoothed``, ``probability_smoothed``, ... and
@@ -16,7 +27,8 @@ class probability; ``label_smoothed``, ``probability_smoothed``, ... and
 
 The model is either a run directory (PyTorch, :class:`TorchWindowModel`) or an exported
 ``.onnx`` file (:class:`harlab.deploy.predictor.OnnxPredictor`); both provide the same
-``predict_windows`` / ``channels`` / ``rate`` / ``window_length`` / ``heads`` interface.
+``predict_windows`` / ``normalize`` / ``channels`` / ``rate`` / ``window_length`` /
+``heads`` interface.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -33,11 +46,22 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harlab.deploy.predictor import check_smooth, head_columns, smoothed_columns, top_labels
+from harlab.deploy.predictor import (
+    PredictorError,
+    check_hop,
+    check_smooth,
+    finite_outputs,
+    finite_rows,
+    head_columns,
+    smoothed_columns,
+    top_labels,
+)
 from harlab.errors import ConfigError, DataError
 
 TIME_COLUMNS = ("timestamp", "time", "t", "time_s")
 MESSAGE_LIMIT = 20
+MAX_GAP_LIMIT = 1e6  # sample periods; --max-gap above it would switch gap detection off
+MAX_POLL = 60.0  # seconds between looks at a followed file
 
 
 class WindowModel(Protocol):
@@ -49,6 +73,9 @@ class WindowModel(Protocol):
     classes: dict[str, list[str]]
 
     def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
+        ...
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
         ...
 
 
@@ -80,6 +107,11 @@ class TorchWindowModel:
         cfg = from_dict(load_yaml(run / "config.yaml"))
         self._bf16 = uses_bf16(cfg.train.precision)
 
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Raw samples (..., C) z-scored in float32 (overflow gives inf, not a warning)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.normalizer.apply(np.asarray(x, np.float32))
+
     def predict_windows(self, x: np.ndarray, normalized: bool = False) -> dict[str, np.ndarray]:
         """Class probabilities per head for raw windows ``x`` (N, T, C)."""
         from harlab.tasks.predict import predict_heads
@@ -108,6 +140,26 @@ def load_window_model(path: str | Path, checkpoint: str = "best",
     raise DataError(f"{p}: neither a run directory nor an .onnx file")
 
 
+def check_max_gap(max_gap: float) -> float:
+    """``--max-gap``: a finite number of sample periods in (1, MAX_GAP_LIMIT]."""
+    if not (isinstance(max_gap, int | float) and math.isfinite(max_gap)
+            and 1 < max_gap <= MAX_GAP_LIMIT):
+        raise ConfigError(f"--max-gap must be a number of sample periods > 1 and <= "
+                          f"{MAX_GAP_LIMIT:g}, got {max_gap}")
+    return float(max_gap)
+
+
+def check_seconds(value: float | None, option: str, zero_ok: bool, high: float = math.inf
+                  ) -> None:
+    """None, or a finite number of seconds > 0 (>= 0 with ``zero_ok``) and <= ``high``."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok) or value > high:
+        rel = ">= 0" if zero_ok else "> 0"
+        top = f" and <= {high:g}" if math.isfinite(high) else ""
+        raise ConfigError(f"{option} must be a finite number of seconds {rel}{top}, got {value}")
+
+
 class StreamProcessor:
     """Turn CSV sample lines into per-window predictions (see the module docstring)."""
 
@@ -124,12 +176,11 @@ class StreamProcessor:
         # the last smooth-1 windows' probabilities per head (since the last buffer reset)
         self._hist: dict[str, np.ndarray] = {}
         self.length = int(model.window_length)
-        self.hop = int(hop or model.window_step)
-        if self.hop < 1:
-            raise ConfigError(f"--hop must be >= 1 sample, got {self.hop}")
-        if max_gap <= 1:
-            raise ConfigError(f"--max-gap must be > 1 sample period, got {max_gap}")
-        self.max_gap = float(max_gap)
+        try:
+            self.hop = check_hop(hop, model.window_step, model.rate)
+        except PredictorError as exc:
+            raise ConfigError(str(exc)) from None
+        self.max_gap = check_max_gap(max_gap)
         self.period = 1.0 / float(model.rate)
         self.channels = list(model.channels)
         self.emit = emit or (lambda rec: None)
@@ -140,9 +191,11 @@ class StreamProcessor:
         self._pos = 0  # next write index in the ring
         self._count = 0  # samples since the last reset
         self._pending: list[list[float]] = []
+        self._pending_lines: list[int] = []  # their line numbers, for messages
         self._cols: list[int] | None = None  # column index of (time?, channels...)
         self._time_col: bool = False
         self._ncols = 0
+        self._check_clock = False  # headerless, channels only: is column 0 a timestamp?
         self._samples = 0  # accepted samples since the start (clock without timestamps)
         self._lineno = 0
         self.counts: Counter[str] = Counter()
@@ -152,11 +205,12 @@ class StreamProcessor:
 
     # --- messages -------------------------------------------------------------------------
 
-    def _event(self, kind: str, msg: str) -> None:
-        self.counts[kind] += 1
-        if self.counts[kind] <= MESSAGE_LIMIT:
+    def _event(self, kind: str, msg: str, n: int = 1) -> None:
+        before = self.counts[kind]
+        self.counts[kind] += n
+        if before < MESSAGE_LIMIT:
             self.warn(f"line {self._lineno}: {msg}")
-        elif self.counts[kind] == MESSAGE_LIMIT + 1:
+        elif before == MESSAGE_LIMIT:
             self.warn(f"further '{kind}' messages suppressed (counted in the summary)")
 
     # --- parsing ----------------------------------------------------------------------------
@@ -182,6 +236,7 @@ class StreamProcessor:
             return False
         if len(parts) in (c, c + 1):
             self._time_col = len(parts) == c + 1
+            self._check_clock = not self._time_col
             self._cols = list(range(len(parts)))
             self._ncols = len(parts)
             return True
@@ -189,9 +244,16 @@ class StreamProcessor:
                     f"({', '.join(self.channels)}), optionally after a timestamp, or a header")
         return False
 
-    def feed_line(self, line: str) -> None:
-        """Parse one CSV line; predict when a window is due."""
+    def feed_line(self, line: str | bytes) -> None:
+        """Parse one CSV line (bytes are decoded as UTF-8); predict when a window is due."""
         self._lineno += 1
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._event("not_utf8", f"not UTF-8 text (byte 0x{line[exc.start]:02x} at "
+                            f"column {exc.start + 1}); line dropped")
+                return
         line = line.strip()
         if not line or line.startswith("#"):
             return
@@ -207,11 +269,12 @@ class StreamProcessor:
             self._event("unparseable", f"not numbers: {line[:80]!r}")
             return
         self._pending.append(row)
+        self._pending_lines.append(self._lineno)
         if self._count + len(self._pending) >= self._next_end():
             self._t_due = time.perf_counter()
             self.flush()
 
-    def feed(self, lines: Iterable[str]) -> None:
+    def feed(self, lines: Iterable[str | bytes]) -> None:
         for line in lines:
             self.feed_line(line)
 
@@ -224,40 +287,78 @@ class StreamProcessor:
     # --- blocks ---------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Check the pending rows (NaN, gaps) with numpy and push them into the ring."""
+        """Check the pending rows (NaN, overflow, gaps) with numpy and push them into the ring."""
         if not self._pending:
             return
         block = np.asarray(self._pending, dtype=np.float64)
-        self._pending = []
+        lines = self._pending_lines
+        self._pending, self._pending_lines = [], []
         if self._time_col:
             t, vals = block[:, 0], block[:, 1:]
         else:
             t = (self._samples + np.arange(len(block))) * self.period
             vals = block
+        if self._check_clock:
+            self._check_clock = False
+            self._refuse_clock_column(vals[:, 0])
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, skipped below
+            z = np.asarray(self.model.normalize(vals.astype(np.float32)), np.float32)
         nan = np.isnan(block).any(axis=1)
-        if nan.any():
-            first = int(np.flatnonzero(nan)[0])
-            self.counts["nan_rows"] += int(nan.sum())
-            if self.counts["nan_rows"] <= MESSAGE_LIMIT:
-                self.warn(f"line {self._lineno}: {int(nan.sum())} row(s) with NaN skipped "
-                          f"(first at t={t[first]:.3f})")
-            t, vals = t[~nan], vals[~nan]
+        bad = nan | ~finite_rows(block) | ~finite_rows(z)
+        if bad.any():
+            self._skip_rows(lines, nan, bad)
+            t, z = t[~bad], z[~bad]
+        if not len(z):
+            return
         if not self._time_col:
-            self._samples += len(vals)
-            self._push(vals, t)
+            self._samples += len(z)
+            self._push(z, t)
             return
         prev = self._buf_t[(self._pos - 1) % self.length] if self._count else t[0] - self.period
-        dt = np.diff(np.concatenate([[prev], t]))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge timestamps: an inf gap
+            dt = np.diff(np.concatenate([[prev], t]))
         cuts = np.flatnonzero((dt > self.max_gap * self.period) | (dt <= 0))
         lo = 0
         for j in cuts:  # rare: one iteration per gap
-            self._push(vals[lo:j], t[lo:j])
+            self._push(z[lo:j], t[lo:j])
             kind = "time_not_increasing" if dt[j] <= 0 else "gaps"
             self._event(kind, f"timestamp jumps by {dt[j]:+.3f} s at t={t[j]:.3f} "
                         f"(> {self.max_gap:g} sample periods); window buffer reset")
             self._reset()
             lo = int(j)
-        self._push(vals[lo:], t[lo:])
+        self._push(z[lo:], t[lo:])
+
+    def _skip_rows(self, lines: list[int], nan: np.ndarray, bad: np.ndarray) -> None:
+        """Count (and report) the rows of a block skipped for NaN or non-finite values."""
+        for kind, rows, what in (("nan_rows", nan, "NaN"),
+                                 ("not_finite_rows", bad & ~nan,
+                                  "infinite or overflowing (once normalised) values")):
+            n = int(rows.sum())
+            if not n:
+                continue
+            self.counts[kind] += n
+            if self.counts[kind] <= MESSAGE_LIMIT:
+                first = lines[int(np.flatnonzero(rows)[0])]
+                self.warn(f"line {first}: row with {what} skipped"
+                          + (f" ({n} such rows up to line {lines[-1]})" if n > 1 else ""))
+
+    def _refuse_clock_column(self, first: np.ndarray) -> None:
+        """Headerless lines of as many columns as channels whose first column rises by about
+        one sample period per line (or by a constant step) are a timestamp plus one channel
+        too few, not channels: refuse them rather than predict from shifted channels."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = np.diff(first[np.isfinite(first)])
+        if len(d) < 2 or not np.isfinite(d).all() or not (d > 0).all():
+            return
+        step = float(np.median(d))
+        if abs(step - self.period) <= 0.25 * self.period or np.ptp(d) <= 0.01 * step:
+            c = len(self.channels)
+            raise DataError(
+                f"stream lines have {c} columns and no header, read as the model's {c} "
+                f"channels ({', '.join(self.channels)}), but the first column rises steadily "
+                f"(by {step:.4g} per line) like a timestamp: a channel is missing? Start the "
+                "stream with a header line naming the columns"
+            )
 
     def _reset(self) -> None:
         self._count = 0
@@ -287,9 +388,19 @@ class StreamProcessor:
             self._predict(win.transpose(0, 2, 1), ext_t[starts], ext_t[starts + length - 1])
 
     def _predict(self, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        probs = self.model.predict_windows(x)
+        probs = {h: p for h, p in self.model.predict_windows(x, normalized=True).items()
+                 if h in self.model.heads}
         done = time.perf_counter()
-        labels, prob = top_labels({h: probs[h] for h in self.model.heads}, self.model.classes)
+        ok = finite_outputs(probs)
+        if not ok.all():
+            n = int((~ok).sum())
+            self._event("windows_output_not_finite",
+                        f"{n} window(s) with non-finite model output dropped", n)
+            x, start, end = x[ok], start[ok], end[ok]
+            probs = {h: p[ok] for h, p in probs.items()}
+            if not len(x):
+                return
+        labels, prob = top_labels(probs, self.model.classes)
         cols: dict[str, list[Any]] = {"time": np.round(end, 4).tolist(),
                                       "start": np.round(start, 4).tolist(),
                                       **head_columns(labels, prob)}
@@ -328,53 +439,86 @@ class StreamProcessor:
         }
 
 
+def _file_state(path: Path, fh: Any) -> str:
+    """``same``, ``shrunk`` (truncated in place), ``replaced`` (a new file under the name,
+    e.g. log rotation by rename) or ``missing`` (between a rename and the new file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    own = os.fstat(fh.fileno())
+    if (st.st_ino, st.st_dev) != (own.st_ino, own.st_dev):
+        return "replaced"
+    return "shrunk" if st.st_size < fh.tell() else "same"
+
+
 def follow_lines(
     path: str | Path, poll: float = 0.2, max_idle: float | None = None,
     warn: Callable[[str], None] | None = None,
-) -> Iterator[str]:
-    """Lines of a growing file, like ``tail -f`` from its start; stops after ``max_idle`` s.
+) -> Iterator[bytes]:
+    """Lines (bytes) of a growing file, like ``tail -F`` from its start; stops after
+    ``max_idle`` s without new data.
 
     A partial last line is held back until its newline arrives (or the stream stops). A
-    file that shrinks (truncated/rotated in place) is read again from its start.
+    file that shrinks (truncated in place) is read again from its start; a file replaced
+    under the same name (log rotation: renamed away, a new one created) is read to its end,
+    then the new file is followed from its start, as ``tail -F`` does.
     """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: file to follow not found")
-    if poll <= 0:
-        raise ConfigError(f"--poll must be > 0 seconds, got {poll}")
-    with p.open("r", newline="") as fh:
-        rest = ""
+    check_seconds(poll, "--poll", zero_ok=False, high=MAX_POLL)
+    check_seconds(max_idle, "--max-idle", zero_ok=True)
+    note = warn or (lambda msg: None)
+    fh = p.open("rb")
+    try:
+        rest = b""
         idle_since = time.monotonic()
         while True:
             chunk = fh.read()
             if chunk:
                 idle_since = time.monotonic()
-                lines = (rest + chunk).split("\n")
+                lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
                 yield from lines
                 continue
-            if os.stat(p).st_size < fh.tell():
-                if warn is not None:
-                    warn(f"{p} was truncated; reading it from the start")
+            state = _file_state(p, fh)
+            if state == "shrunk":
+                note(f"{p} was truncated; reading it from the start")
                 fh.seek(0)
-                rest = ""
+                rest = b""
+                continue
+            if state == "replaced":
+                try:
+                    new = p.open("rb")
+                except FileNotFoundError:  # gone again: wait for the next one
+                    time.sleep(poll)
+                    continue
+                note(f"{p} was replaced (rotated); following the new file from its start")
+                last = rest + fh.read()  # what reached the old file last
+                yield from last.removesuffix(b"\n").split(b"\n") if last else ()
+                fh.close()
+                fh, rest = new, b""
                 continue
             if max_idle is not None and time.monotonic() - idle_since >= max_idle:
                 if rest:
                     yield rest
                 return
             time.sleep(poll)
+    finally:
+        fh.close()
 
 
 def run_stream(
-    model: WindowModel, lines: Iterable[str], hop: int | None = None, max_gap: float = 3.0,
+    model: WindowModel, lines: Iterable[str | bytes], hop: int | None = None,
+    max_gap: float = 3.0,
     out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None,
     smooth: int | None = None,
 ) -> dict[str, Any]:
     """Process ``lines``, writing JSON lines to ``out``; returns (and writes to ``err``) stats."""
     def emit(rec: dict[str, Any]) -> None:
         if out is not None:
-            out(json.dumps(rec))
+            out(json.dumps(rec, allow_nan=False))  # NaN never reaches the output
 
     proc = StreamProcessor(model, hop=hop, max_gap=max_gap, emit=emit, warn=err, smooth=smooth)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the stream with the summary
@@ -385,5 +529,5 @@ def run_stream(
     return summary
 
 
-__all__ = ["StreamProcessor", "TorchWindowModel", "follow_lines", "load_window_model",
-           "run_stream"]
+__all__ = ["StreamProcessor", "TorchWindowModel", "check_max_gap", "check_seconds",
+           "follow_lines", "load_window_model", "run_stream"]
