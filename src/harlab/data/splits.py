@@ -228,7 +228,11 @@ def make_split(
 ) -> Split:
     """Assign the windows of ``recordings`` to train/val/test following ``cfg``."""
     if len(windows) == 0:
-        raise ConfigError("no windows to split (all recordings too short or all dropped)")
+        longest = max((r.n_samples for r in recordings), default=0)
+        if windows.dropped.get("recordings_too_short", 0) == len(recordings):
+            raise ConfigError(f"no windows to split: data.window.length is {windows.length} "
+                              f"samples but the longest recording has {longest}")
+        raise ConfigError(f"no windows to split: every window was dropped ({windows.dropped})")
     if cfg.kind == "random":
         return _random_split(windows, recordings, cfg)
     if cfg.kind == "session":

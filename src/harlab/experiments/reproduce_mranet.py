@@ -170,36 +170,20 @@ def training_overrides(epochs: int = 30, max_time_s: float | None = None,
 
 def base_config(folder: Path, settings: Settings, overrides: list[str], out: str | Path
                 ) -> RunConfig:
-    """The run config every model of the reproduction starts from (frame-sized windows)."""
+    """The run config every model of the reproduction starts from (one window per frame)."""
     from harlab.config import apply_overrides
+    from harlab.radar.dataset import dataset_files
 
-    width = _frame_width(folder)
+    dataset_files(folder)  # a missing folder or frame file: one-line DataError, before any run
     tree = apply_overrides(DEFAULTS, overrides)
     tree["output_dir"] = str(out)
     tree["data"]["path"] = str(folder)
-    tree["data"]["window"] = {"length": width, "step": width, "unit": "samples"}
+    tree["data"]["window"] = {"length": 1, "step": 1, "unit": "frames"}
     split = tree["data"]["split"]
     split.update({"folds": settings.folds, "seed": settings.fold_seed()})
     if settings.protocol == "paper":
         split["group_by"] = "window"
     return from_dict(tree)
-
-
-def _frame_width(folder: Path) -> int:
-    """Time columns of the folder's frames, from its first frame file (the folder is read in
-    full once, by the runs' data layer, which checks that every frame has this size)."""
-    from harlab.data.sources import get_source
-    from harlab.radar.dataset import dataset_files
-
-    _, files = dataset_files(folder)  # a missing folder or file: one-line DataError
-    try:
-        if files[0].suffix.lower() == ".npy":
-            return int(np.load(files[0], mmap_mode="r").shape[-1])
-        import matplotlib.image as mpimg
-
-        return int(mpimg.imread(files[0]).shape[1])
-    except (OSError, ValueError, IndexError):  # unreadable: the full reader names the problem
-        return int(get_source("radar_frames").load(folder).info["frame_shape"][1])
 
 
 def mranet_plan(base: RunConfig, settings: Settings, data_sha256: str) -> Plan:
