@@ -1,4 +1,5 @@
-"""``harlab radar ...``: run the radar processing chain on real recordings."""
+"""``harlab radar ...``: run the radar processing chain on real recordings, import your own
+spectrograms as a frame folder and score a trained radar run under added noise."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(no_args_is_help=True, help="Radar recordings: process real files.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Radar recordings: process real files, import spectrograms.")
 console = Console()
 
 
@@ -54,4 +56,35 @@ def process_file(
         f"{file}: {raw.n_pulses} sweeps x {p.samples_per_sweep} samples, PRF {p.prf_hz:g} Hz, "
         f"v_max {p.v_max_ms:.2f} m/s, activity {raw.activity}, person {raw.person}; "
         f"{len(stack)} frames; wrote {out} and {rt_path}"
+    )
+
+
+@app.command("frames-from-images")
+def frames_from_images(
+    src: Annotated[Path, typer.Argument(help="folder of spectrogram .png / .npy files")],
+    labels: Annotated[Path, typer.Option(help="CSV: file (relative to SRC), activity, person "
+                                              "and optional recording/session/repetition/...")],
+    out: Annotated[Path, typer.Option(help="frame folder to write (must not exist or be empty)")],
+    frame_s: Annotated[float | None, typer.Option(help="seconds one spectrogram covers")] = None,
+    row0: Annotated[str, typer.Option(help="velocity of the top row: +v_max or -v_max")
+                    ] = "+v_max",
+    classes: Annotated[str | None, typer.Option(help="activity order, comma-separated "
+                                                     "(default: natural sort)")] = None,
+    db_range: Annotated[float | None, typer.Option(
+        help="the files hold dB values: normalise each frame to its maximum over this many dB "
+        "(default: values are already in [0, 1])")] = None,
+) -> None:
+    """Make a frame folder (labels.csv, .npy frames, dataset.json) from your spectrograms."""
+    from harlab.cli.common import parse_names
+    from harlab.radar.frames_import import import_frames
+
+    s = import_frames(src, labels, out, frame_s=frame_s, row0=row0,
+                      classes=parse_names(classes), db_range=db_range)
+    h, w = s["frame_shape"]
+    dropped = s["dropped"]["files_not_in_table"]
+    console.print(
+        f"wrote {s['path']}: {s['n_frames']} frames of {h}x{w} (Doppler x time) from "
+        f"{s['n_recordings']} files, {len(s['classes'])} activities, {len(s['persons'])} "
+        f"persons; {dropped} file(s) in {src} not in the label table were left out"
+        + ("" if frame_s else "; no --frame-s: reports give no seconds")
     )

@@ -6,17 +6,22 @@ becomes ONE :class:`Recording` so the windowing/splitting/training pipeline work
 unchanged:
 
 * ``data`` = the frame transposed to ``(W time, H Doppler bins)`` -- ``(150, 100)`` for
-  harlab's frames; channels ``d000 .. d099`` (``d000`` = ``+v_max``), unit ``norm_db``;
+  harlab's simulated frames, any size for yours; channels ``d000 ..`` (``d000`` =
+  ``+v_max``, see ``row0`` in ``dataset.json``), unit ``norm_db``;
 * ``labels`` = the activity class id on every column (or the person, ``label="person"``);
 * ``subject`` = person, ``session`` = recording id (the ``session`` column, default the
   ``recording`` column, default the file name), ``rate`` = ``W / frame_s`` columns per
-  second (``frame_s`` from ``dataset.json``, default 1 s);
+  second (``frame_s`` from ``dataset.json``; without it 1 s stands in, and ``info``'s
+  ``frame_s`` is None);
 * ``meta`` = ``file``, ``frame`` (index in the file), ``activity``, ``person``,
-  ``recording``;
+  ``recording``, ``frame_s`` / ``hop_s`` where known, and labels.csv's other columns
+  (e.g. ``repetition``, for ``split.group_by``);
 * ``dropped['recordings_too_short']`` = recordings shorter than one frame (from
   ``dataset.json``, or counted while processing ``glasgow_dir``).
 
-Use window length = step = W samples (150) so that each frame is exactly one window.
+Use ``window: {length: 1, step: 1, unit: frames}`` so that each frame is exactly one
+window whatever its size (every shipped radar config does). ``dataset.json`` (frame
+seconds, class order, Doppler orientation) is optional; see :mod:`harlab.radar.dataset`.
 
 Options
 -------
@@ -40,8 +45,8 @@ from harlab.errors import ConfigError, DataError
 
 NAME = "radar_frames"
 INFO: dict[str, Any] = {
-    "summary": "radar micro-Doppler frames (100x150) from harlab simulate radar, real data or "
-    "your own spectrograms",
+    "summary": "radar micro-Doppler frames (any size; 100x150 simulated) from harlab simulate "
+    "radar, real data or your own spectrograms",
     "subjects": None,
     "classes": None,
     "channels": None,
@@ -114,9 +119,6 @@ def frame_hop_s(processing: Any) -> float | None:
     return frame_s - overlap if ok else None
 
 
-ROW0 = ("+v_max", "-v_max")
-
-
 def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
     """``dataset.json``'s ``frame_s`` (checked), None when it does not give one."""
     if "frame_s" not in meta:
@@ -134,7 +136,7 @@ def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
 def _folder_frames(root: Path) -> tuple[np.ndarray, Any, dict[str, Any], float | None, int]:
     """A frame folder's frames (row 0 = +v_max), table, dataset.json, frame seconds (None:
     not recorded) and recordings dropped when it was written."""
-    from harlab.radar.dataset import read_frames_dataset, read_metadata
+    from harlab.radar.dataset import ROW0, read_frames_dataset, read_metadata
 
     stack, table = read_frames_dataset(root)
     meta = read_metadata(root)
