@@ -421,3 +421,42 @@ def test_dataset_json_orientation_frame_seconds_and_class_order(tmp_path):
     (plain / "dataset.json").write_text(json.dumps({"frame_s": -1}))
     with pytest.raises(DataError, match="frame_s must be a positive"):
         get_source("radar_frames").load(plain)
+
+
+def test_frame_noise_is_white_gaussian_in_linear_power_at_the_set_snr():
+    from harlab.radar.snr_sweep import add_frame_noise
+
+    flat = np.ones((4, 64, 80), np.float32)  # power 1 everywhere: the noise is all that varies
+    for snr in (10.0, 20.0):
+        v = add_frame_noise(flat, snr, 40.0, seed=0)
+        p = 10.0 ** ((v.astype(np.float64) - 1) * 40 / 10)  # power / the noisy maximum
+        p /= p.mean(axis=(1, 2), keepdims=True)  # back to the signal's scale (mean power 1)
+        measured = 10 * np.log10(1 / p.var(axis=(1, 2)))
+        assert np.allclose(measured, snr, atol=0.3)
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0, 1, (3, 50, 40)).astype(np.float32)
+    frames[:, 0, 0] = 1.0  # each frame normalised to its maximum
+    quiet = add_frame_noise(frames, 60.0, 40.0, seed=1)
+    assert quiet.shape == frames.shape and quiet.dtype == np.float32
+    strong = frames > 0.5  # above -20 dB: far above 60 dB-below-mean noise
+    assert np.abs(quiet - frames)[strong].max() < 0.01
+    assert np.array_equal(add_frame_noise(frames, 5.0, 40.0, seed=2),
+                          add_frame_noise(frames, 5.0, 40.0, seed=2))
+    errs = [np.abs(add_frame_noise(frames, s, 40.0, seed=3) - frames).mean() for s in (30, 10, 0)]
+    assert errs[0] < errs[1] < errs[2]
+    noisy = add_frame_noise(frames, 0.0, 40.0, seed=3)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and np.isfinite(noisy).all()
+
+
+def test_frame_dynamic_range_from_dataset_json(tmp_path, dataset):
+    from harlab.radar.snr_sweep import frame_dynamic_range
+
+    out, _ = dataset
+    assert frame_dynamic_range(out) == ProcessingConfig().dynamic_range_db
+    root = _repetition_folder(tmp_path / "f", repetitions=1)
+    assert frame_dynamic_range(root) is None
+    (root / "dataset.json").write_text(json.dumps({"dynamic_range_db": 60}))
+    assert frame_dynamic_range(root) == 60.0
+    (root / "dataset.json").write_text(json.dumps({"dynamic_range_db": "lots"}))
+    with pytest.raises(DataError, match="dynamic_range_db must be a positive"):
+        frame_dynamic_range(root)

@@ -88,3 +88,43 @@ def frames_from_images(
         f"persons; {dropped} file(s) in {src} not in the label table were left out"
         + ("" if frame_s else "; no --frame-s: reports give no seconds")
     )
+
+
+@app.command("snr-sweep")
+def snr_sweep(
+    run_dir: Annotated[Path, typer.Argument(help="a run trained on a radar frame folder")],
+    snrs: Annotated[str, typer.Option(help="comma-separated SNRs in dB")] = "0,5,10,15,20,25,30",
+    part: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    seed: Annotated[int, typer.Option(help="seed of the noise draws")] = 0,
+    out: Annotated[Path | None, typer.Option(help="also write the scores as JSON here "
+                                                  "(must not exist)")] = None,
+) -> None:
+    """Score a radar run on its frames with white Gaussian noise at set SNRs (MRA-Net Fig. 11).
+
+    The noise is added in linear power to the frames (SNR = mean frame power / noise
+    variance), so it works on any frame folder whose dataset.json gives dynamic_range_db.
+    """
+    from rich.table import Table
+
+    from harlab.cli.common import parse_list
+    from harlab.errors import ConfigError, DataError
+    from harlab.evaluation.snr import run_snr_sweep
+    from harlab.fileio import write_json
+
+    if part not in ("train", "val", "test"):
+        raise ConfigError(f"--part must be train, val or test; got {part!r}")
+    if out is not None and out.exists():
+        raise DataError(f"{out} exists; choose another output file")
+    res = run_snr_sweep(run_dir, parse_list(snrs, "--snrs", float), part, seed)
+    heads = [k for k in res["clean"] if k.endswith("_macro_f1")]
+    table = Table(title=f"{part} macro-F1 of {res['frames']} frames under noise: {run_dir}")
+    table.add_column("SNR")
+    for h in heads:
+        table.add_column(h.removesuffix("_macro_f1"), justify="right")
+    for snr, row in res["snr"].items():
+        table.add_row(f"{float(snr):g} dB", *(f"{row[h]:.4f}" for h in heads))
+    table.add_row("no noise", *(f"{res['clean'][h]:.4f}" for h in heads))
+    console.print(table)
+    if out is not None:
+        write_json(out, res)
+        console.print(f"written: {out}")
