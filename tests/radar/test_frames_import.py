@@ -102,3 +102,45 @@ def test_cli_error_is_one_line_exit_2(tmp_path):
                           "--row0", "down"], capture_output=True, text=True)
     assert res.returncode == 2 and "--row0 must be one of" in res.stderr + res.stdout
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_shipped_config_trains_on_imported_frames_and_snr_sweep_scores_them(tmp_path):
+    """The user's path end to end: import 48x40 spectrograms, train the shipped MRA-Net
+    config unchanged (one window per frame), then score it under frame noise."""
+    import os
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "spec"
+    src.mkdir()
+    rows = []
+    for p in ("a", "b", "c"):
+        for act, level in (("walk", 0.8), ("sit", 0.2)):
+            for rep in range(4):
+                name = f"{p}_{act}_{rep}.npy"
+                np.save(src / name, np.clip(rng.normal(level, 0.1, (48, 40)), 0, 1))
+                rows.append({"file": name, "activity": act, "person": p, "repetition": rep})
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    import_frames(src, tmp_path / "t.csv", tmp_path / "frames", db_range=40.0)
+    meta = json.loads((tmp_path / "frames" / "dataset.json").read_text())
+    assert meta["dynamic_range_db"] == 40.0
+    env = {**os.environ, "HARLAB_CACHE": str(tmp_path / "cache")}
+    cli = [sys.executable, "-m", "harlab.cli.main"]
+    res = subprocess.run([*cli, "train", "configs/mranet/mranet_activity.yaml", "--path",
+                          str(tmp_path / "frames"), "--epochs", "1", "--out",
+                          str(tmp_path / "r"), "--no-progress",
+                          "--set", "model.options.channels=[4,8]",
+                          "--set", "data.split.kind=session",
+                          "--set", "data.split.val_fraction=0.3", "--set", "train.batch_size=8"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = [p for p in (tmp_path / "r").iterdir() if p.is_dir()]
+    data = json.loads((run / "data.json").read_text())
+    assert data["window_length"] == 40 and "whole training recordings" in data["split"]
+    res = subprocess.run([*cli, "radar", "snr-sweep", str(run), "--snrs", "0,20",
+                          "--out", str(tmp_path / "snr.json")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads((tmp_path / "snr.json").read_text())
+    assert set(got["snr"]) == {"0.0", "20.0"} and got["frames"] == 3  # last session each
+    assert all(0 <= r["activity_macro_f1"] <= 1 for r in got["snr"].values())
