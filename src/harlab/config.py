@@ -51,7 +51,10 @@ class WindowConfig:
     """How recordings become windows.
 
     ``length``/``step`` are in samples (``unit='samples'``) or seconds (``unit='seconds'``),
-    counted at ``target_rate`` when resampling. ``label_policy``: ``majority`` = most
+    counted at ``target_rate`` when resampling. ``unit='frames'`` (with length = step = 1)
+    makes every recording exactly one window whatever its length: pre-cut data such as
+    radar micro-Doppler frames (one recording per frame), so one config fits every frame
+    width. ``label_policy``: ``majority`` = most
     frequent per-sample label (unlabelled samples count as a label of their own),
     ``centre`` = label of the centre sample. Windows whose label is unlabelled are dropped
     unless ``keep_unlabelled``; windows whose chosen label covers less than
@@ -60,15 +63,22 @@ class WindowConfig:
 
     length: float = 128
     step: float = 64
-    unit: Literal["samples", "seconds"] = "samples"
+    unit: Literal["samples", "seconds", "frames"] = "samples"
     target_rate: float | None = None
     label_policy: LabelPolicy = "majority"
     min_purity: float = 0.0
     keep_unlabelled: bool = False
 
     def __post_init__(self) -> None:
-        if self.unit not in ("samples", "seconds"):
-            raise ConfigError(f"window.unit must be 'samples' or 'seconds', got {self.unit!r}")
+        if self.unit not in ("samples", "seconds", "frames"):
+            raise ConfigError(
+                f"window.unit must be 'samples', 'seconds' or 'frames', got {self.unit!r}"
+            )
+        if self.unit == "frames" and (self.length != 1 or self.step != 1):
+            raise ConfigError(
+                "window.unit=frames makes each recording (frame) one window: set "
+                f"window.length=1 and window.step=1, got {self.length}/{self.step}"
+            )
         if self.label_policy not in ("majority", "centre"):
             raise ConfigError(
                 f"window.label_policy must be 'majority' or 'centre', got {self.label_policy!r}"
@@ -83,7 +93,11 @@ class WindowConfig:
             raise ConfigError(f"window.target_rate must be positive, got {self.target_rate}")
 
     def samples(self, rate: float) -> tuple[int, int]:
-        """Window length and step in samples at ``rate`` Hz."""
+        """Window length and step in samples at ``rate`` Hz (not for ``unit='frames'``,
+        whose length is the recordings' own, see :func:`harlab.data.windows.make_windows`)."""
+        if self.unit == "frames":
+            raise ConfigError("window.unit=frames has no length in samples; it is each "
+                              "recording's own")
         if self.unit == "samples":
             length, step = int(round(self.length)), int(round(self.step))
         else:

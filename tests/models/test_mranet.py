@@ -117,3 +117,13 @@ def test_dcnn_presets_differ() -> None:
     assert any(isinstance(m, nn.BatchNorm2d) for m in b.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in a.modules())
     assert a(torch.randn(2, 150, 100)).shape == (2, 6)
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (64, 200), (200, 64), (150, 100)])
+@pytest.mark.parametrize("name", ["mranet", "dcnn3", "dcnn5", "lstm"])
+def test_radar_models_build_for_any_frame_size(name: str, shape: tuple[int, int]) -> None:
+    """Frame folders of any (W time, H Doppler) size: the FC layers are sized from it."""
+    opts = {"channels": (4, 8, 8)} if name in ("mranet", "dcnn3", "dcnn5") else {}
+    model = build_model(name, shape, 6, **opts).eval()
+    with torch.no_grad():
+        assert model(torch.randn(3, *shape)).shape == (3, 6)

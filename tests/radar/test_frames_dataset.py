@@ -343,3 +343,130 @@ def test_cli_simulate_radar_quick(tmp_path):
         app, ["simulate", "radar", "--out", str(tmp_path / "x"), "--persons", "sub9"]
     )
     assert isinstance(bad.exception, ConfigError) and "unknown person" in str(bad.exception)
+
+
+def _repetition_folder(root, size=(128, 128), repetitions=4, meta=None):
+    """A user's folder: one 128x128 frame per recording, 3 persons x 2 activities x
+    ``repetitions`` repetitions, a ``repetition`` column and no harlab columns."""
+    rng = np.random.default_rng(1)
+    files, rows = {}, []
+    for p in ("p1", "p2", "p3"):
+        for act in ("walk", "sit"):
+            for rep in range(1, repetitions + 1):
+                name = f"{p}_{act}_{rep}.npy"
+                files[name] = rng.uniform(0, 1, size).astype(np.float32)
+                rows.append({"file": name, "activity": act, "person": p, "repetition": rep})
+    _own_dataset(root, files, rows)
+    if meta is not None:
+        (root / "dataset.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_frames_of_any_size_with_the_frames_window_unit(tmp_path):
+    root = _repetition_folder(tmp_path / "f")
+    cfg = DataConfig(dataset="radar_frames", path=str(root),
+                     window=WindowConfig(length=1, step=1, unit="frames"),
+                     split=SplitConfig(kind="recording", seed=0), cache=False)
+    data = prepare(cfg)
+    assert data.input_shape == (128, 128) and sum(len(v) for v in data.y.values()) == 24
+    bad = DataConfig(dataset="radar_frames", path=str(root),
+                     window=WindowConfig(length=150, step=150), cache=False)
+    with pytest.raises(ConfigError, match="window.length is 150 samples but the frames are "
+                                          "128 columns wide"):
+        prepare(bad)
+
+
+def test_recording_split_groups_by_a_labels_column(tmp_path):
+    """Extra labels.csv columns reach the recordings' meta: group_by=repetition keeps each
+    repetition in one part, stratified over activity x person."""
+    root = _repetition_folder(tmp_path / "f", repetitions=6)
+    rs = get_source("radar_frames").load(root)
+    assert rs.recordings[0].meta["repetition"] == "1"
+    cfg = DataConfig(dataset="radar_frames", path=str(root),
+                     window=WindowConfig(length=1, step=1, unit="frames"),
+                     split=SplitConfig(kind="recording", stratify=True, folds=3, fold=1,
+                                       group_by="repetition", val_fraction=0.5), cache=False)
+    data = prepare(cfg)
+    reps = {part: {data.windowed.recordings[i].meta["repetition"]
+                   for i in data.recordings(part)} for part in ("train", "val", "test")}
+    assert all(reps[part] for part in reps)
+    assert not (reps["train"] & reps["test"]) and not (reps["train"] & reps["val"])
+    assert not (reps["val"] & reps["test"])
+    assert "repetition" in data.split.description
+
+
+def test_session_split_with_repetitions_as_sessions(tmp_path):
+    """Person identification, one frame per recording, repetitions as sessions: validation
+    comes from whole training recordings (was: 'the training part has no windows')."""
+    root = _repetition_folder(tmp_path / "f", repetitions=3)
+    pd.read_csv(root / "labels.csv").assign(session=lambda t: t["repetition"]).to_csv(
+        root / "labels.csv", index=False)
+    cfg = DataConfig(dataset="radar_frames", path=str(root), options={"label": "person"},
+                     window=WindowConfig(length=1, step=1, unit="frames"),
+                     split=SplitConfig(kind="session", val_fraction=0.3), cache=False)
+    data = prepare(cfg)
+    assert len(data.y["train"]) == 6 and len(data.y["val"]) == 6 and len(data.y["test"]) == 6
+    assert set(data.sessions("test")) == {"3"}
+    assert "whole training recordings" in data.split.description
+
+
+def test_dataset_json_orientation_frame_seconds_and_class_order(tmp_path):
+    root = _repetition_folder(tmp_path / "f", size=(64, 200), repetitions=1,
+                              meta={"frame_s": 5.0, "row0": "-v_max",
+                                    "classes": ["walk", "sit"]})
+    rs = get_source("radar_frames").load(root)
+    frames, _ = read_frames_dataset(root)
+    rec = rs.recordings[0]
+    assert rec.data.shape == (200, 64) and rec.rate == pytest.approx(40.0)
+    assert np.array_equal(rec.data, frames[0][::-1].T)  # row 0 is now +v_max
+    assert rs.classes == {0: "walk", 1: "sit"} and rs.info["frame_s"] == 5.0
+    assert rec.meta["frame_s"] == 5.0
+    plain = _repetition_folder(tmp_path / "g", repetitions=1)
+    rs = get_source("radar_frames").load(plain)
+    assert rs.info["frame_s"] is None and "frame_s" not in rs.recordings[0].meta
+    assert rs.classes == {0: "sit", 1: "walk"}
+    (plain / "dataset.json").write_text(json.dumps({"row0": "up"}))
+    with pytest.raises(DataError, match="row0 must be one of"):
+        get_source("radar_frames").load(plain)
+    (plain / "dataset.json").write_text(json.dumps({"frame_s": -1}))
+    with pytest.raises(DataError, match="frame_s must be a positive"):
+        get_source("radar_frames").load(plain)
+
+
+def test_frame_noise_is_white_gaussian_in_linear_power_at_the_set_snr():
+    from harlab.radar.snr_sweep import add_frame_noise
+
+    flat = np.ones((4, 64, 80), np.float32)  # power 1 everywhere: the noise is all that varies
+    for snr in (10.0, 20.0):
+        v = add_frame_noise(flat, snr, 40.0, seed=0)
+        p = 10.0 ** ((v.astype(np.float64) - 1) * 40 / 10)  # power / the noisy maximum
+        p /= p.mean(axis=(1, 2), keepdims=True)  # back to the signal's scale (mean power 1)
+        measured = 10 * np.log10(1 / p.var(axis=(1, 2)))
+        assert np.allclose(measured, snr, atol=0.3)
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0, 1, (3, 50, 40)).astype(np.float32)
+    frames[:, 0, 0] = 1.0  # each frame normalised to its maximum
+    quiet = add_frame_noise(frames, 60.0, 40.0, seed=1)
+    assert quiet.shape == frames.shape and quiet.dtype == np.float32
+    strong = frames > 0.5  # above -20 dB: far above 60 dB-below-mean noise
+    assert np.abs(quiet - frames)[strong].max() < 0.01
+    assert np.array_equal(add_frame_noise(frames, 5.0, 40.0, seed=2),
+                          add_frame_noise(frames, 5.0, 40.0, seed=2))
+    errs = [np.abs(add_frame_noise(frames, s, 40.0, seed=3) - frames).mean() for s in (30, 10, 0)]
+    assert errs[0] < errs[1] < errs[2]
+    noisy = add_frame_noise(frames, 0.0, 40.0, seed=3)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and np.isfinite(noisy).all()
+
+
+def test_frame_dynamic_range_from_dataset_json(tmp_path, dataset):
+    from harlab.radar.snr_sweep import frame_dynamic_range
+
+    out, _ = dataset
+    assert frame_dynamic_range(out) == ProcessingConfig().dynamic_range_db
+    root = _repetition_folder(tmp_path / "f", repetitions=1)
+    assert frame_dynamic_range(root) is None
+    (root / "dataset.json").write_text(json.dumps({"dynamic_range_db": 60}))
+    assert frame_dynamic_range(root) == 60.0
+    (root / "dataset.json").write_text(json.dumps({"dynamic_range_db": "lots"}))
+    with pytest.raises(DataError, match="dynamic_range_db must be a positive"):
+        frame_dynamic_range(root)

@@ -217,3 +217,69 @@ def test_recording_split_groups_by_a_meta_field_or_by_window() -> None:
 def test_recording_split_options_are_checked(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SplitConfig(**kwargs)
+
+
+def one_window_recordings(repetitions: int = 3):
+    """Pre-cut data: 3 subjects x 2 activities x ``repetitions`` sessions, one frame each."""
+    recs = []
+    for s in range(3):
+        for act in (0, 1):
+            for rep in range(1, repetitions + 1):
+                data = np.random.default_rng(100 * s + 10 * act + rep).normal(size=(8, 2))
+                recs.append(Recording(data.astype(np.float32), np.full(8, act), 8.0,
+                                      ["a", "b"], ["u"] * 2, f"p{s}", str(rep),
+                                      {"frame": 0, "recording": f"p{s}-{act}-{rep}"}))
+    return recs, make_windows(recs, WindowConfig(length=1, step=1, unit="frames"))
+
+
+def test_session_split_of_one_window_recordings_validates_on_whole_recordings() -> None:
+    recs, w = one_window_recordings()
+    assert len(w) == len(recs) == 18
+    sp = make_split(w, recs, SplitConfig(kind="session", test_sessions=["3"], val_fraction=0.2))
+    sess = np.array([r.session for r in recs])[w.recording]
+    assert set(sess[sp.test]) == {"3"}
+    assert len(sp.train) == 6 and len(sp.val) == 6  # one of the two per subject x activity
+    assert not set(sp.train) & set(sp.val) and not set(sp.val) & set(sp.test)
+    cells = {(recs[i].subject, int(w.y[i])) for i in sp.val}
+    assert len(cells) == 6  # every subject x activity is validated and still trained on
+    assert {(recs[i].subject, int(w.y[i])) for i in sp.train} == cells
+    assert "whole training recordings" in sp.description and sp.dropped == 0
+    again = make_split(w, recs, SplitConfig(kind="session", test_sessions=["3"],
+                                            val_fraction=0.2))
+    assert np.array_equal(again.val, sp.val)
+    none = make_split(w, recs, SplitConfig(kind="session", test_sessions=["3"],
+                                           val_fraction=0.0))
+    assert len(none.val) == 0 and len(none.train) == 12
+
+
+def test_session_split_names_why_validation_is_impossible() -> None:
+    recs, w = one_window_recordings(repetitions=2)  # one training recording per cell
+    with pytest.raises(ConfigError, match="no activity x subject has two training"):
+        make_split(w, recs, SplitConfig(kind="session", val_fraction=0.2))
+
+
+def test_session_split_of_long_recordings_keeps_the_validation_tail() -> None:
+    recs, w = dataset(n_subjects=3, sessions=3)
+    sp = make_split(w, recs, SplitConfig(kind="session", val_fraction=0.25))
+    assert "last 25% of each training recording" in sp.description
+
+
+def test_no_windows_names_the_window_length() -> None:
+    recs, _ = dataset(n_subjects=2, sessions=1, n=50)
+    w = make_windows(recs, WindowConfig(length=60, step=60))
+    with pytest.raises(ConfigError, match="window.length is 60 samples but the longest "
+                                          "recording has 50"):
+        make_split(w, recs, SplitConfig(kind="subject", folds=2))
+
+
+def test_window_unit_frames() -> None:
+    recs, w = one_window_recordings()
+    assert w.length == 8 and w.step == 8 and np.array_equal(w.recording, np.arange(18))
+    with pytest.raises(ConfigError, match="frames are 8 columns wide"):
+        make_windows(recs, WindowConfig(length=6, step=6))
+    with pytest.raises(ConfigError, match="set window.length=1"):
+        WindowConfig(length=2, step=1, unit="frames")
+    longer = recs[:2] + [Recording(np.zeros((9, 2), np.float32), np.zeros(9), 8.0, ["a", "b"],
+                                   ["u"] * 2, "p9", "1")]
+    with pytest.raises(ConfigError, match="one length"):
+        make_windows(longer, WindowConfig(length=1, step=1, unit="frames"))

@@ -8,7 +8,10 @@
   from the training subjects (``GroupShuffleSplit``), never from test subjects.
 * ``session`` - train and test on different sessions of the same subjects (what person
   identification needs); validation is the last ``val_fraction`` of each training
-  recording in time, and windows straddling that cut are discarded.
+  recording in time, and windows straddling that cut are discarded. Where recordings are
+  too short for that (one window each, e.g. one radar frame per recording with
+  repetitions as sessions), validation is whole training recordings instead:
+  ``val_fraction`` of each activity x subject's, drawn where it has two or more.
 * ``recording`` - whole source recordings, identified by (subject, session), are drawn at
   random for test (``test_fraction``) and validation (``val_fraction`` of the rest) with
   ``GroupShuffleSplit``: no window or frame of a test recording is seen in training, yet
@@ -228,7 +231,11 @@ def make_split(
 ) -> Split:
     """Assign the windows of ``recordings`` to train/val/test following ``cfg``."""
     if len(windows) == 0:
-        raise ConfigError("no windows to split (all recordings too short or all dropped)")
+        longest = max((r.n_samples for r in recordings), default=0)
+        if windows.dropped.get("recordings_too_short", 0) == len(recordings):
+            raise ConfigError(f"no windows to split: data.window.length is {windows.length} "
+                              f"samples but the longest recording has {longest}")
+        raise ConfigError(f"no windows to split: every window was dropped ({windows.dropped})")
     if cfg.kind == "random":
         return _random_split(windows, recordings, cfg)
     if cfg.kind == "session":
@@ -404,13 +411,7 @@ def _session_split(
         rec_out = np.array([r.session not in cfg.train_sessions for r in recordings]) & ~rec_is_test
         left_out = rec_out[windows.recording]
     trval = ~win_test & ~left_out
-    # validation: the last val_fraction of each training recording, in time
-    rec_len = np.array([r.n_samples for r in recordings])
-    cut = np.floor(rec_len * (1 - cfg.val_fraction)).astype(np.int64)[windows.recording]
-    end = windows.start + windows.length
-    is_val = trval & (windows.start >= cut) & (cfg.val_fraction > 0)
-    is_train = trval & (end <= cut if cfg.val_fraction > 0 else True)
-    straddle = trval & ~is_val & ~is_train
+    is_train, is_val, straddle, how = _session_validation(windows, recordings, trval, cfg)
     train_subjects = sorted(by_subject, key=natural_key)
     test_subjects = sorted({s for s, _ in test_pairs}, key=natural_key)
     shown = sorted(test_pairs)[:4]
@@ -426,11 +427,71 @@ def _session_split(
         np.flatnonzero(is_val),
         np.flatnonzero(win_test),
         f"session split: test sessions {shown}{more} ({len(test_pairs)} subject-sessions); "
-        f"validation = last {cfg.val_fraction:.0%} of each training recording{only}",
+        f"validation = {how}{only}",
         [],
         {"train": train_subjects, "val": train_subjects, "test": test_subjects},
         int(straddle.sum()),
     )
+
+
+def _session_validation(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], trval: np.ndarray,
+    cfg: SplitConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The session split's (train, validation, straddling) window masks and what the
+    validation is: the last ``val_fraction`` of each training recording in time, or, where
+    recordings are too short for that tail (one window each, as pre-cut frames are, or a
+    cut that leaves training or validation empty), whole training recordings
+    (:func:`_whole_recordings_val`)."""
+    empty = np.zeros(len(windows), bool)
+    if cfg.val_fraction == 0:
+        return trval, empty, empty, "none (val_fraction 0)"
+    rec_len = np.array([r.n_samples for r in recordings])
+    cut = np.floor(rec_len * (1 - cfg.val_fraction)).astype(np.int64)[windows.recording]
+    is_val = trval & (windows.start >= cut)
+    is_train = trval & (windows.start + windows.length <= cut)
+    per_rec = np.bincount(windows.recording[trval], minlength=len(recordings))
+    if is_train.any() and is_val.any() and per_rec.max(initial=0) > 1:
+        return (is_train, is_val, trval & ~is_val & ~is_train,
+                f"last {cfg.val_fraction:.0%} of each training recording")
+    is_val = _whole_recordings_val(windows, recordings, trval, cfg)
+    return (trval & ~is_val, is_val, empty,
+            f"whole training recordings ({cfg.val_fraction:.0%} of each activity x subject's, "
+            "drawn where it has two or more; the recordings are too short to cut a "
+            "validation tail)")
+
+
+def _whole_recordings_val(
+    windows: Windows, recordings: list[Recording] | list[RecordingMeta], trval: np.ndarray,
+    cfg: SplitConfig,
+) -> np.ndarray:
+    """Validation windows: ``val_fraction`` (at least one) of the training source recordings
+    of every activity x subject cell (activity: the window's label and the recording's
+    ``activity`` meta field if any) that has two or more (seeded); a source recording is
+    the recording's ``recording`` meta field (frames of one radar recording stay together),
+    else the harlab recording."""
+    source = np.array([f"{r.subject}\x1f{r.session}\x1f{r.meta.get('recording', i)}"
+                       for i, r in enumerate(recordings)])[windows.recording]
+    subject = np.array([r.subject for r in recordings])[windows.recording]
+    rng = np.random.default_rng(cfg.seed)
+    is_val = np.zeros(len(windows), bool)
+    activity = np.array([str(r.meta.get("activity", "")) for r in recordings])  # label=person
+    cells = np.char.add(np.char.add(np.char.add(subject.astype(str), "\x1f"),
+                                    activity[windows.recording]), windows.y.astype(str))
+    for cell in np.unique(cells[trval]):
+        groups = np.unique(source[trval & (cells == cell)])
+        if len(groups) < 2:
+            continue  # its one recording stays in training
+        n_val = max(1, int(round(cfg.val_fraction * len(groups))))
+        chosen = rng.choice(groups, size=min(n_val, len(groups) - 1), replace=False)
+        is_val |= trval & np.isin(source, chosen)
+    if not is_val.any():
+        raise ConfigError(
+            "session split: no validation possible; the training recordings are too short "
+            "for a validation tail and no activity x subject has two training recordings "
+            "to take one from (add recordings, or use split.kind=recording)"
+        )
+    return is_val
 
 
 def frame_split(activity: np.ndarray, person: np.ndarray, recording: np.ndarray, folds: int,

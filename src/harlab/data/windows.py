@@ -136,11 +136,42 @@ def _window_one(
     )
 
 
+def _frame_widths(recordings: list[Recording]) -> list[int] | None:
+    """The distinct lengths of pre-cut frames (every recording one frame, marked by its
+    ``frame`` meta field, as radar frame datasets are); None for continuous recordings."""
+    if not all("frame" in r.meta for r in recordings):
+        return None
+    return sorted({r.n_samples for r in recordings})
+
+
+def window_size(recordings: list[Recording], cfg: WindowConfig, rate: float) -> tuple[int, int]:
+    """Window length and step in samples. ``unit='frames'``: the recordings' one length
+    (each recording one window). A ConfigError names the window length and the frame
+    width where frames and a window in samples or seconds do not match."""
+    lengths = sorted({r.n_samples for r in recordings})
+    frames = _frame_widths(recordings)
+    if cfg.unit == "frames":
+        if len(lengths) > 1:
+            raise ConfigError(
+                f"window.unit=frames needs recordings of one length (one window each); "
+                f"found lengths {lengths[0]} .. {lengths[-1]} samples"
+            )
+        return lengths[0], lengths[0]
+    length, step = cfg.samples(rate)
+    if frames is not None and frames != [length]:
+        raise ConfigError(
+            f"window.length is {length} samples but the frames are {frames[-1]} columns wide"
+            + (f" (widths {frames})" if len(frames) > 1 else "")
+            + "; use window: {length: 1, step: 1, unit: frames} (one window per frame)"
+        )
+    return length, step
+
+
 def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
     """Resample (if asked) and window every recording; drops are counted in ``dropped``.
 
     All recordings must share one sampling rate after resampling; otherwise a
-    ConfigError asks for ``window.target_rate``.
+    ConfigError asks for ``window.target_rate``. See :func:`window_size` for the length.
     """
     if not recordings:
         raise ConfigError("no recordings to window")
@@ -152,7 +183,7 @@ def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
             f"recordings have different sampling rates {sorted(rates)}; set window.target_rate"
         )
     rate = rates.pop()
-    length, step = cfg.samples(rate)
+    length, step = window_size(recordings, cfg, rate)
     classes = np.unique(np.concatenate([np.unique(r.labels) for r in recordings] + [[-1]]))
     xs, ys, recs, starts, purities = [], [], [], [], []
     dropped = {

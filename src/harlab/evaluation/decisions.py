@@ -238,14 +238,14 @@ def single_window_reason(recording: np.ndarray, part: str) -> str | None:
 
 
 def _decision_units(data: PreparedData, part: str
-                    ) -> tuple[np.ndarray, np.ndarray, float, float | None, int]:
+                    ) -> tuple[np.ndarray, np.ndarray, float | None, float | None, int]:
     """(recording of each window of ``part``, its position, window seconds, seconds between
     neighbouring windows, position step) for pooling neighbouring windows.
 
     Pre-cut data (every harlab recording is one window with a ``frame`` field, as radar
     frames are) pool the frames of one source recording (subject, session) in the order the
-    source lists them (time order); the hop between frames is the recordings' ``hop_s``
-    where the source knows it.
+    source lists them (time order); a frame's seconds and the hop between frames are the
+    recordings' ``frame_s`` and ``hop_s`` where the source knows them (else None).
     """
     w = data.windowed.windows
     metas = data.windowed.recordings
@@ -262,7 +262,9 @@ def _decision_units(data: PreparedData, part: str
     position[by_group] = np.arange(len(every)) - first
     idx = data.index[part]
     hop = metas[0].meta.get("hop_s") if metas else None
-    return every[idx], position[idx], window_s, float(hop) if hop is not None else None, 1
+    frame_s = metas[0].meta.get("frame_s") if metas else None  # None: the source does not know
+    return (every[idx], position[idx], float(frame_s) if frame_s is not None else None,
+            float(hop) if hop is not None else None, 1)
 
 
 def _pre_cut(data: PreparedData) -> bool:

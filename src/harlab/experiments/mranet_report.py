@@ -358,8 +358,25 @@ def _fig10(parent: Path, res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sweep_text(res: dict[str, Any], lim: dict[str, Any], frames: int, on_frames: bool) -> str:
+    """What Fig. 11's noise is and what it was scored on."""
+    if on_frames:
+        return ("Noise: white Gaussian noise added to the micro-Doppler frames (the paper: "
+                "\"added on the MD signatures\") in linear power, before the frames' dB "
+                "scaling (SNR = mean frame power / noise variance), each frame normalised "
+                "again; every test frame of every fold, one seeded noise draw per fold and "
+                f"SNR ({frames} frames over all folds).")
+    return ("Noise: complex white Gaussian noise added to the *raw* baseband radar data "
+            "before MTI and STFT (the test recordings are re-simulated with identical "
+            "motion and clutter, only the noise level changes; SNR = mean target power over "
+            "the range window / noise power per sample). The models were trained on the "
+            f"dataset's recordings ({res['data']['snr_range']}). Evaluated on the first "
+            f"{lim['snr_recordings']} test recording(s) of every activity x person cell "
+            f"({frames} frames over all folds).")
+
+
 def _fig11(parent: Path, res: dict[str, Any], sweep: Sweep) -> list[str]:
-    """Fig. 11: test macro-F1 against the SNR of re-simulated test recordings."""
+    """Fig. 11: test macro-F1 against the SNR of noisy test frames."""
     lim = res["limits"]
     lines: list[str] = []
     lines += ["## Fig. 11: robustness to noise", ""]
@@ -374,17 +391,13 @@ def _fig11(parent: Path, res: dict[str, Any], sweep: Sweep) -> list[str]:
                 vals = [run_stats(by_snr[s], (m,))[m] for s in snrs]
                 if all(v is not None for v in vals):
                     curves[f"{SPECS[key].label}: {head}"] = [v["mean"] for v in vals]
+        on_frames = res.get("sweep_method") == "frames"
         plot_snr_curves(parent / "fig11_snr.png", snrs, curves,
-                        "Fig. 11: test macro-F1 vs SNR (noise on raw radar data)")
+                        "Fig. 11: test macro-F1 vs SNR (noise on the frames)" if on_frames
+                        else "Fig. 11: test macro-F1 vs SNR (noise on raw radar data)")
         n = next(iter(next(iter(sweep.values())).values()))
-        lines += [
-            "Noise: complex white Gaussian noise added to the *raw* baseband radar data "
-            "before MTI and STFT (the test recordings are re-simulated with identical "
-            "motion and clutter, only the noise level changes; SNR = mean target power over "
-            "the range window / noise power per sample). The models were trained on the "
-            f"dataset's recordings ({res['data']['snr_range']}). Evaluated on the first "
-            f"{lim['snr_recordings']} test recording(s) of every activity x person cell "
-            f"({sum(r['n'] for r in n)} frames over all folds).", "",
+        frames = sum(r["n"] for r in n)
+        lines += [_sweep_text(res, lim, frames, on_frames), "",
             "| model: head | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
             "|---" * (len(snrs) + 1) + "|"]
         for name, vals in curves.items():

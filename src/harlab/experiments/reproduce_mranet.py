@@ -177,36 +177,20 @@ def _yaml_float(value: float) -> str:
 
 def base_config(folder: Path, settings: Settings, overrides: list[str], out: str | Path
                 ) -> RunConfig:
-    """The run config every model of the reproduction starts from (frame-sized windows)."""
+    """The run config every model of the reproduction starts from (one window per frame)."""
     from harlab.config import apply_overrides
+    from harlab.radar.dataset import dataset_files
 
-    width = _frame_width(folder)
+    dataset_files(folder)  # a missing folder or frame file: one-line DataError, before any run
     tree = apply_overrides(DEFAULTS, overrides)
     tree["output_dir"] = str(out)
     tree["data"]["path"] = str(folder)
-    tree["data"]["window"] = {"length": width, "step": width, "unit": "samples"}
+    tree["data"]["window"] = {"length": 1, "step": 1, "unit": "frames"}
     split = tree["data"]["split"]
     split.update({"folds": settings.folds, "seed": settings.fold_seed()})
     if settings.protocol == "paper":
         split["group_by"] = "window"
     return from_dict(tree)
-
-
-def _frame_width(folder: Path) -> int:
-    """Time columns of the folder's frames, from its first frame file (the folder is read in
-    full once, by the runs' data layer, which checks that every frame has this size)."""
-    from harlab.data.sources import get_source
-    from harlab.radar.dataset import dataset_files
-
-    _, files = dataset_files(folder)  # a missing folder or file: one-line DataError
-    try:
-        if files[0].suffix.lower() == ".npy":
-            return int(np.load(files[0], mmap_mode="r").shape[-1])
-        import matplotlib.image as mpimg
-
-        return int(mpimg.imread(files[0]).shape[1])
-    except (OSError, ValueError, IndexError):  # unreadable: the full reader names the problem
-        return int(get_source("radar_frames").load(folder).info["frame_shape"][1])
 
 
 def mranet_plan(base: RunConfig, settings: Settings, data_sha256: str) -> Plan:
@@ -302,26 +286,12 @@ def _sweep_recordings(fd: FrameData, test_recordings: list[str], per_cell: int) 
     return out
 
 
-def _scores(module: Any, x: np.ndarray, truth: dict[str, np.ndarray]) -> dict[str, float]:
-    """``{head}_macro_f1`` / ``{head}_accuracy`` of ``module`` on windows ``x``."""
-    from harlab.evaluation.metrics import compute_metrics
-    from harlab.tasks.predict import head_classes, predict_heads
-
-    probs = predict_heads(module, x, batch_size=256)
-    out: dict[str, float] = {}
-    for head, names in head_classes(module).items():
-        index = {n: i for i, n in enumerate(names)}
-        t = np.array([index[v] for v in truth[head]], np.int64)
-        m = compute_metrics(t, probs[head].argmax(1), names, labels=range(len(names)))
-        out[f"{head}_macro_f1"], out[f"{head}_accuracy"] = m["macro_f1"], m["accuracy"]
-    return out
-
-
 def run_sweep(sim: Any, fd: FrameData, settings: Settings, fold_runs: list[RunResult],
               sweep: dict[str, dict[float, list[dict[str, float]]]]) -> None:
     """Score the fold's sweep models on its test recordings re-simulated at every SNR."""
     import pandas as pd
 
+    from harlab.evaluation.snr import head_scores
     from harlab.radar.snr_sweep import load_processing, snr_sweep_frames
     from harlab.runs import best_checkpoint
     from harlab.tasks.checkpoint import load_module
@@ -339,8 +309,31 @@ def run_sweep(sim: Any, fd: FrameData, settings: Settings, fold_runs: list[RunRe
             raise DataError(f"SNR sweep: re-simulated recordings gave {len(x)} frames, the "
                             f"dataset has {len(idx)}")
         for key, module in modules.items():
-            row = {"n": int(len(x)), **_scores(module, x, truth)}
+            row = {"n": int(len(x)), **head_scores(module, x, truth)}
             sweep.setdefault(key, {}).setdefault(snr, []).append(row)
+
+
+def run_frame_sweep(db_range: float, fd: FrameData, settings: Settings,
+                    fold_runs: list[RunResult],
+                    sweep: dict[str, dict[float, list[dict[str, float]]]]) -> None:
+    """Score the fold's sweep models on all its test frames with white Gaussian noise added
+    to the frames in linear power (:func:`harlab.radar.snr_sweep.add_frame_noise`)."""
+    import pandas as pd
+
+    from harlab.evaluation.snr import scores_at_snrs
+    from harlab.runs import best_checkpoint
+    from harlab.tasks.checkpoint import load_module
+
+    tests = sorted(set(pd.read_csv(fold_runs[0].run_dir / "predictions.csv",
+                                   dtype=str)["session"]))
+    idx = np.flatnonzero(np.isin(fd.recording, tests))
+    truth = {"activity": fd.activity[idx], "identity": fd.person[idx]}
+    for r in fold_runs:
+        module = load_module(best_checkpoint(r.run_dir))
+        scores = scores_at_snrs(module, fd.x[idx], truth, settings.snrs, db_range,
+                                seed=r.planned.fold)
+        for snr, row in scores.items():
+            sweep.setdefault(r.planned.variant, {}).setdefault(snr, []).append(row)
 
 
 # ------------------------------------------------------------------ timing (Table 6)
@@ -455,29 +448,31 @@ def reproduce_mranet(
     parent, plan, record = _open(data, simulate, quick, settings, list(overrides or []), out,
                                  command, resume, merge, emit)
     fd = FrameData.load(plan.base)
-    sim = _check_sweep(fd, settings)
+    how = _check_sweep(fd, settings)
     wanted = settings.wanted()
     only = set(wanted if settings.models is None else settings.models)
     folds, seeds = set(settings.fold_ids()), set(settings.seeds)
     results = run_study(parent, plan, record, emit, train_only=only,  # a resumed study may
                         include=lambda p: (p.variant in wanted and p.fold in folds  # hold more
                                            and p.seed in seeds))
-    rows, pooled, sweep = _collect(parent, results, fd, sim, settings, emit)
+    rows, pooled, sweep = _collect(parent, results, fd, how, settings, emit)
     timing = _timing(fd, settings) if "table6" in settings.experiments else {}
     result = _result(parent, plan, record, settings, fd, results, rows, sweep, timing)
-    result["sweep_note"] = "" if sim is not None or "fig11" not in settings.experiments else (
-        f"skipped: {fd.folder} has no {SIM_FILE} (the SNR sweep re-simulates the raw test "
-        "recordings; use --simulate or a folder it wrote)")
+    result["sweep_method"] = how[0] if how is not None else None
+    result["sweep_note"] = "" if how is not None or "fig11" not in settings.experiments else (
+        f"skipped: {fd.folder} has no {SIM_FILE} to re-simulate its raw recordings and its "
+        "dataset.json gives no dynamic_range_db to add noise to its frames in linear power")
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     write_report(parent, result, pooled, sweep)
     write_json(parent / "results.json", result)
     return parent, result
 
 
-def _check_sweep(fd: FrameData, settings: Settings) -> Any:
-    """The folder's simulation settings when Fig. 11 is asked for and they reproduce its
-    first recording (None where the folder was not simulated by harlab)."""
-    from harlab.radar.snr_sweep import check_resimulation, load_simulation
+def _check_sweep(fd: FrameData, settings: Settings) -> tuple[str, Any] | None:
+    """How Fig. 11 adds noise, when it is asked for: ``("raw", simulation settings)`` for a
+    folder harlab simulated (checked to reproduce its first recording), else ``("frames",
+    dB range)`` where the folder records its dB range; None otherwise."""
+    from harlab.radar.snr_sweep import check_resimulation, frame_dynamic_range, load_simulation
 
     if "fig11" not in settings.experiments:
         return None
@@ -485,23 +480,29 @@ def _check_sweep(fd: FrameData, settings: Settings) -> Any:
     if sim is not None:
         first = sorted(set(fd.recording.tolist()))[0]
         check_resimulation(sim, fd.folder, first, fd.x[fd.recording == first])
-    return sim
+        return "raw", sim
+    db_range = frame_dynamic_range(fd.folder)
+    return ("frames", db_range) if db_range is not None else None
 
 
-def _collect(parent: Path, results: list[RunResult], fd: FrameData, sim: Any,
-             settings: Settings, emit: Event) -> tuple[list[dict[str, Any]], Any, Any]:
+def _collect(parent: Path, results: list[RunResult], fd: FrameData,
+             how: tuple[str, Any] | None, settings: Settings, emit: Event
+             ) -> tuple[list[dict[str, Any]], Any, Any]:
     """Rows, pooled test predictions and the SNR sweep of the finished runs."""
     rows, pooled, sweep = [], {}, {}
     for res in results:
         rows.append(run_row(res, parent))
         pool_predictions(res, pooled, fd.activities, fd.persons)
-    if sim is not None:
+    if how is not None:
         for fold in sorted({r.planned.fold for r in results}):
             runs = [r for r in results if r.planned.fold == fold
                     and r.planned.variant in NEEDS["fig11"]]
             if runs:
                 emit("stage", {"what": f"SNR sweep, fold {fold}"})
-                run_sweep(sim, fd, settings, runs, sweep)
+                if how[0] == "raw":
+                    run_sweep(how[1], fd, settings, runs, sweep)
+                else:
+                    run_frame_sweep(how[1], fd, settings, runs, sweep)
     return rows, pooled, sweep
 
 

@@ -3,17 +3,37 @@
 A frame dataset is a folder holding
 
 * ``labels.csv`` -- one row per file, columns ``file, activity, person`` (required) and
-  optionally ``recording``, ``session``, ``n_frames`` and any metadata columns;
+  optionally ``recording``, ``session``, ``n_frames`` and any other columns (e.g.
+  ``repetition``; they reach each frame's metadata, so ``split.group_by`` can name them);
 * the files it names (paths relative to the folder): ``.npy`` with one frame ``(H, W)``
-  or a stack ``(n, H, W)`` of float values in [0, 1] (harlab writes float32
-  ``(n, 100, 150)``), or grayscale ``.png`` images (one frame each);
-* ``dataset.json`` (optional, written by harlab): processing settings, radar parameters,
-  ``frame_s``, class order and counts per activity x person.
+  or a stack ``(n, H, W)`` of float values in [0, 1], or grayscale ``.png`` images (one
+  frame each). Any frame size works (harlab's simulator writes ``(n, 100, 150)``), but all
+  frames of a folder have one size;
+* ``dataset.json`` (optional; harlab writes it, see below).
 
-Frames are Doppler x time: row 0 is ``+v_max`` (approaching, top of an image), column 0 the
-earliest time. :func:`write_frames_dataset` runs the processing chain on raw recordings
-and writes such a folder; :func:`read_frames_dataset` reads one back with a clear
-:class:`DataError` for anything inconsistent.
+Frames are Doppler x time: by default row 0 is ``+v_max`` (approaching, top of an image),
+column 0 the earliest time. :func:`write_frames_dataset` runs the processing chain on raw
+recordings and writes such a folder; :func:`read_frames_dataset` reads one back with a
+clear :class:`DataError` for anything inconsistent; ``harlab radar frames-from-images``
+(:mod:`harlab.radar.frames_import`) makes one from your own images or arrays.
+
+``dataset.json``
+----------------
+A JSON object; every key is optional and a folder without the file works:
+
+* ``frame_s`` -- seconds one frame covers (e.g. 5.0 for 5 s spectrograms). Without it
+  the time axis stands at 1 s per frame for the sampling rate, and no report gives
+  seconds for a frame or a decision;
+* ``classes`` -- the activity order (class ids 0, 1, ...); ``persons`` -- the person
+  order. Without them (or when they miss a name) names sort naturally ("p2" < "p10");
+* ``row0`` -- ``"+v_max"`` (default) or ``"-v_max"``: the velocity of the frames' top
+  row; ``"-v_max"`` frames are flipped on load so that row 0 is always ``+v_max``;
+* ``dynamic_range_db`` (or ``processing.dynamic_range_db``) -- the dB range that [0, 1]
+  spans (0 = that many dB below the frame's maximum). The SNR sweep
+  (:mod:`harlab.radar.snr_sweep`) needs it to add noise in linear power;
+* ``processing`` (with ``frame_s``, ``frame_overlap_s``: the hop between a recording's
+  frames), ``radar``, ``counts``, ``dropped`` (``recordings_too_short``), ``n_frames``,
+  ``frame_shape``, ``format``/``version`` -- written by harlab, informative.
 """
 
 from __future__ import annotations
@@ -50,6 +70,7 @@ VERSION = 1
 LABELS = "labels.csv"
 META = "dataset.json"
 REQUIRED = ("file", "activity", "person")
+ROW0 = ("+v_max", "-v_max")  # dataset.json "row0": the velocity of the frames' top row
 _SUFFIXES = (".npy", ".png")
 
 
@@ -85,7 +106,7 @@ def label_order(names: Iterable[str], preferred: Any = None) -> list[str]:
     return sorted(present, key=natural_key)
 
 
-def _start_folder(out: Path, extra: dict[str, str]) -> Path:
+def start_folder(out: Path, extra: dict[str, str]) -> Path:
     """Refuse bad extra file names and a non-empty ``out`` before any recording is
     processed, then create the temporary folder beside ``out`` that the dataset is built
     in (renamed to ``out`` at the end)."""
@@ -230,7 +251,7 @@ def write_frames_dataset(
     cfg = cfg or ProcessingConfig()
     out = Path(out_dir)
     extra = dict(extra_files or {})
-    tmp = _start_folder(out, extra)
+    tmp = start_folder(out, extra)
     try:
         rows, dropped, radars, counts = _write_recordings(raws, tmp, cfg, progress, figures)
         if not rows:
@@ -245,7 +266,7 @@ def write_frames_dataset(
         for name, text in extra.items():
             (tmp / name).write_text(text)
         if out.exists():
-            out.rmdir()  # empty (checked in _start_folder)
+            out.rmdir()  # empty (checked in start_folder)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -275,7 +296,8 @@ class _progress:
             self._bar.__exit__(*exc)
 
 
-def _read_png(path: Path) -> np.ndarray:
+def read_png(path: Path) -> np.ndarray:
+    """A grayscale PNG as one frame ``(1, H, W)`` float32 (DataError for colour, alpha)."""
     import matplotlib.image as mpimg
 
     try:
@@ -305,7 +327,8 @@ def _read_png(path: Path) -> np.ndarray:
     return img[None].astype(np.float32)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` frame ``(H, W)`` or stack ``(n, H, W)`` as ``(n, H, W)`` float32."""
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -406,7 +429,7 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     shape: tuple[int, int] | None = None
     first_file = ""
     for i, p in enumerate(paths):
-        arr = _read_png(p) if p.suffix.lower() == ".png" else _read_npy(p)
+        arr = read_png(p) if p.suffix.lower() == ".png" else read_npy(p)
         if arr.shape[0] == 0:
             raise DataError(f"{p}: holds no frames (shape {arr.shape})")
         if shape is None:

@@ -1,9 +1,22 @@
-"""Fig. 11 of MRA-Net on simulated data: re-simulate test recordings at other noise levels.
+"""Fig. 11 of MRA-Net: scores at set SNRs, on any frame folder or on re-simulated data.
 
-The noise is complex white Gaussian noise on the *raw* baseband data, before MTI and STFT,
-with the simulator's SNR definition; the target and clutter of each recording stay those of
-the dataset, only the noise level changes. A frame folder records how it was simulated
-(``SIM_FILE``) and processed (``dataset.json``), so its recordings can be made again.
+On any frame folder (real or yours), :func:`add_frame_noise` adds white Gaussian noise to
+the micro-Doppler signatures themselves, as the paper does ("Gaussian white noise with
+different SNRs was added on the MD signatures", Sect. 6.2). The paper does not say in
+which domain; harlab adds it in *linear power*, before the dB scaling the frames are
+stored in: SNR = mean power of the frame / noise variance, both linear. That is what
+"signal power" means for a spectrogram, and it makes an SNR of x dB one figure whatever
+dynamic range a folder was scaled to (noise added to the dB picture would be measured in
+dB of dB). It needs the frames' dB range (``dataset.json``'s ``dynamic_range_db``, or its
+``processing``'s for harlab's folders). Negative noisy powers are set to 0, and each
+frame is normalised to its new maximum again (as the processing normalises frames).
+
+On harlab-simulated folders the raw-signal sweep is kept as an extra: the test
+recordings are re-simulated with complex white Gaussian noise on the *raw* baseband data,
+before MTI and STFT, with the simulator's SNR definition; the target and clutter stay
+those of the dataset, only the noise level changes. Such a folder records how it was
+simulated (``SIM_FILE``) and processed (``dataset.json``), so its recordings can be made
+again.
 """
 
 from __future__ import annotations
@@ -40,6 +53,44 @@ def load_simulation(folder: Path) -> Any:
         return SimulationConfig.from_dict(json.loads(p.read_text()))
     except (OSError, ValueError, TypeError) as exc:
         raise DataError(f"{p}: cannot read the simulation settings ({exc})") from None
+
+
+def frame_dynamic_range(folder: Path) -> float | None:
+    """The dB range that a frame folder's [0, 1] values span: ``dataset.json``'s
+    ``dynamic_range_db``, else its processing's; None when it records neither."""
+    from harlab.radar.dataset import read_metadata
+
+    meta = read_metadata(folder)
+    value = meta.get("dynamic_range_db")
+    if value is None and isinstance(meta.get("processing"), dict):
+        value = meta["processing"].get("dynamic_range_db")
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise DataError(f"{folder}/dataset.json: dynamic_range_db must be a positive number of "
+                        f"dB, got {value}")
+    return value
+
+
+def add_frame_noise(frames: np.ndarray, snr_db: float, dynamic_range_db: float,
+                    seed: int = 0) -> np.ndarray:
+    """``frames`` (N, a, b) in [0, 1] (dB normalised over ``dynamic_range_db``) with white
+    Gaussian noise added in linear power at ``snr_db`` (mean power of each frame / noise
+    variance), normalised again per frame; float32, same shape. See the module docstring."""
+    from harlab.radar.processing import to_unit_db
+
+    if not np.isfinite(snr_db):
+        raise DataError(f"SNR must be a finite number of dB, got {snr_db}")
+    x = np.asarray(frames, np.float64)
+    power = 10.0 ** ((x - 1.0) * dynamic_range_db / 10.0)
+    sigma = np.sqrt(power.mean(axis=(1, 2), keepdims=True) / 10.0 ** (snr_db / 10.0))
+    noise = np.random.default_rng(seed).standard_normal(x.shape)
+    noisy = np.maximum(power + sigma * noise, 0.0)
+    return to_unit_db(np.sqrt(noisy), dynamic_range_db, axis=(1, 2)).astype(np.float32)
 
 
 def load_processing(folder: Path) -> Any:

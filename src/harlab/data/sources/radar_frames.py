@@ -6,17 +6,22 @@ becomes ONE :class:`Recording` so the windowing/splitting/training pipeline work
 unchanged:
 
 * ``data`` = the frame transposed to ``(W time, H Doppler bins)`` -- ``(150, 100)`` for
-  harlab's frames; channels ``d000 .. d099`` (``d000`` = ``+v_max``), unit ``norm_db``;
+  harlab's simulated frames, any size for yours; channels ``d000 ..`` (``d000`` =
+  ``+v_max``, see ``row0`` in ``dataset.json``), unit ``norm_db``;
 * ``labels`` = the activity class id on every column (or the person, ``label="person"``);
 * ``subject`` = person, ``session`` = recording id (the ``session`` column, default the
   ``recording`` column, default the file name), ``rate`` = ``W / frame_s`` columns per
-  second (``frame_s`` from ``dataset.json``, default 1 s);
+  second (``frame_s`` from ``dataset.json``; without it 1 s stands in, and ``info``'s
+  ``frame_s`` is None);
 * ``meta`` = ``file``, ``frame`` (index in the file), ``activity``, ``person``,
-  ``recording``;
+  ``recording``, ``frame_s`` / ``hop_s`` where known, and labels.csv's other columns
+  (e.g. ``repetition``, for ``split.group_by``);
 * ``dropped['recordings_too_short']`` = recordings shorter than one frame (from
   ``dataset.json``, or counted while processing ``glasgow_dir``).
 
-Use window length = step = W samples (150) so that each frame is exactly one window.
+Use ``window: {length: 1, step: 1, unit: frames}`` so that each frame is exactly one
+window whatever its size (every shipped radar config does). ``dataset.json`` (frame
+seconds, class order, Doppler orientation) is optional; see :mod:`harlab.radar.dataset`.
 
 Options
 -------
@@ -40,8 +45,8 @@ from harlab.errors import ConfigError, DataError
 
 NAME = "radar_frames"
 INFO: dict[str, Any] = {
-    "summary": "radar micro-Doppler frames (100x150) from harlab simulate radar, real data or "
-    "your own spectrograms",
+    "summary": "radar micro-Doppler frames (any size; 100x150 simulated) from harlab simulate "
+    "radar, real data or your own spectrograms",
     "subjects": None,
     "classes": None,
     "channels": None,
@@ -114,59 +119,91 @@ def frame_hop_s(processing: Any) -> float | None:
     return frame_s - overlap if ok else None
 
 
+def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
+    """``dataset.json``'s ``frame_s`` (checked), None when it does not give one."""
+    if "frame_s" not in meta:
+        return None
+    try:
+        frame_s = float(meta["frame_s"])
+    except (TypeError, ValueError):
+        frame_s = float("nan")
+    if not (np.isfinite(frame_s) and frame_s > 0):
+        raise DataError(f"{root}/dataset.json: frame_s must be a positive number of seconds, "
+                        f"got {meta['frame_s']!r}")
+    return frame_s
+
+
+def _folder_frames(root: Path) -> tuple[np.ndarray, Any, dict[str, Any], float | None, int]:
+    """A frame folder's frames (row 0 = +v_max), table, dataset.json, frame seconds (None:
+    not recorded) and recordings dropped when it was written."""
+    from harlab.radar.dataset import ROW0, read_frames_dataset, read_metadata
+
+    stack, table = read_frames_dataset(root)
+    meta = read_metadata(root)
+    row0 = meta.get("row0", "+v_max")
+    if row0 not in ROW0:
+        raise DataError(f"{root}/dataset.json: row0 must be one of {', '.join(ROW0)} (the "
+                        f"velocity of the frames' top row), got {row0!r}")
+    if row0 == "-v_max":  # harlab's frames have +v_max (approaching) in row 0
+        stack = np.ascontiguousarray(stack[:, ::-1, :])
+    dropped = meta.get("dropped")
+    too_short = dropped.get("recordings_too_short", 0) if isinstance(dropped, dict) else 0
+    too_short = too_short if isinstance(too_short, int) else 0
+    return stack, table, meta, _frame_seconds(root, meta), too_short
+
+
+_FIXED = ("file", "frame", "activity", "person", "recording", "session", "n_frames")
+
+
+def _recordings(stack: np.ndarray, table: Any, label_ids: np.ndarray, rate: float,
+                where: str, extra: dict[str, Any]) -> list[Recording]:
+    """One Recording per frame: data ``(W time, H Doppler)``, the frame's label on every
+    column, and as meta the fixed fields, ``extra`` and labels.csv's other columns (so
+    ``split.group_by`` can name e.g. a ``repetition`` column)."""
+    n, h, w = stack.shape
+    channels = tuple(f"d{i:03d}" for i in range(h))
+    units = ("norm_db",) * h
+    data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
+    others = [c for c in table.columns if c not in _FIXED]
+    out = []
+    for i, row in enumerate(table.to_dict("records")):
+        meta = {"file": f"{where}/{row['file']}", "frame": int(row["frame"]),
+                **{k: str(row[k]) for k in ("activity", "person", "recording")},
+                **extra, **{k: row[k] for k in others}}
+        out.append(Recording(data=data[i], labels=np.full(w, label_ids[i], dtype=np.int64),
+                             rate=rate, channels=channels, units=units,
+                             subject=str(row["person"]), session=str(row["session"]),
+                             meta=meta))
+    return out
+
+
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
-    from harlab.radar.dataset import label_order, read_frames_dataset, read_metadata
+    from harlab.radar.dataset import label_order
 
     label, glasgow = _options(path, options)
     if glasgow is not None:
-        stack, table, frame_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
-        meta: dict[str, Any] = {}
-        where = str(glasgow)
         from harlab.radar.processing import ProcessingConfig
 
+        stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
+        meta: dict[str, Any] = {}
+        where = str(glasgow)
         hop = frame_hop_s(ProcessingConfig.from_dict(options.get("processing")).to_dict())
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
-        stack, table = read_frames_dataset(root)
-        meta = read_metadata(root)
-        frame_s = float(meta.get("frame_s", 1.0))
-        if not frame_s > 0:
-            raise DataError(f"{root}: dataset.json frame_s must be positive, got {frame_s}")
+        stack, table, meta, known_s, too_short = _folder_frames(root)
         where = str(root)
-        dropped = meta.get("dropped")
-        too_short = dropped.get("recordings_too_short", 0) if isinstance(dropped, dict) else 0
-        too_short = too_short if isinstance(too_short, int) else 0
-        hop = frame_hop_s(meta.get("processing"))
+        hop = frame_hop_s(meta.get("processing")) if known_s is not None else None
     names = [str(v) for v in table[label]]
     class_names = label_order(names, meta.get("classes" if label == "activity" else "persons"))
     ids = {name: i for i, name in enumerate(class_names)}
-    n, h, w = stack.shape
-    rate = w / frame_s
-    channels = tuple(f"d{i:03d}" for i in range(h))
-    units = ("norm_db",) * h
     label_ids = np.array([ids[v] for v in names], dtype=np.int64)
-    data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
-    recordings = [
-        Recording(
-            data=data[i],
-            labels=np.full(w, label_ids[i], dtype=np.int64),
-            rate=rate,
-            channels=channels,
-            units=units,
-            subject=str(row.person),
-            session=str(row.session),
-            meta={
-                "file": f"{where}/{row.file}",
-                "frame": int(row.frame),
-                "activity": str(row.activity),
-                "person": str(row.person),
-                "recording": str(row.recording),
-                **({"hop_s": hop} if hop is not None else {}),
-            },
-        )
-        for i, row in enumerate(table.itertuples(index=False))
-    ]
+    h, w = stack.shape[1:]
+    # frame seconds not recorded: 1 s stands in for the rate, and nothing claims seconds
+    extra = {"hop_s": hop} if hop is not None else {}
+    if known_s is not None:
+        extra["frame_s"] = known_s
+    recordings = _recordings(stack, table, label_ids, w / (known_s or 1.0), where, extra)
     return RecordingSet(
         name=NAME,
         recordings=recordings,
@@ -175,7 +212,7 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         info={
             "label": label,
             "frame_shape": [h, w],
-            "frame_s": frame_s,
+            "frame_s": known_s,
             "source_folder": where,
             **({"processing": meta["processing"]} if "processing" in meta else {}),
         },
