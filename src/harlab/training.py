@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +71,8 @@ from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes
 
 log = logging.getLogger("harlab")
+
+Say = Callable[[str], None]  # receives one plain-text progress line
 
 
 def _epoch_rows(csv_path: Path) -> dict[int, dict[str, Any]]:
@@ -410,13 +412,13 @@ def fit_module(
     return Fit(trainer, best_cb, time.perf_counter() - t0, keeper)
 
 
-def train(cfg: RunConfig, console: Any = None) -> TrainResult:
+def train(cfg: RunConfig, say: Say | None = None) -> TrainResult:
     """Train a new run; returns its directory and (on rank 0) test metrics.
 
     The run directory is created once the data are prepared and the model is built (an
     error there leaves none);
     its marker says ``running`` while it trains, then ``complete`` or ``failed`` (with the
-    error). ``console``: where the run's progress lines go (``print``); None: silent.
+    error). ``say(line)`` receives the run's progress lines (plain text); None: silent.
     """
     _start(cfg)
     child_dir = inherited_run_dir()
@@ -427,11 +429,11 @@ def train(cfg: RunConfig, console: Any = None) -> TrainResult:
     with _marking(run_dir, child_dir is not None):
         if child_dir is None:
             (run_dir / "config.yaml").write_text(dump_yaml(cfg))
-        return _train_in(run_dir, cfg, prepared, None, child_dir is not None, console, module)
+        return _train_in(run_dir, cfg, prepared, None, child_dir is not None, say, module)
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None = None,
-           console: Any = None) -> TrainResult:
+           say: Say | None = None) -> TrainResult:
     """Continue an unfinished (killed or failed) run from ``checkpoints/last.ckpt`` in its
     own directory, with its own ``config.yaml``; ``epochs`` may raise its ``max_epochs``
     (recorded in ``config.yaml``). A complete run is refused: it is never changed."""
@@ -461,7 +463,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
         if cfg.train.max_epochs != before:
             write_bytes_atomic(run / "config.yaml", dump_yaml(cfg).encode())
     with _marking(run, is_child):
-        return _train_in(run, cfg, prepared, str(last), is_child, console, module)
+        return _train_in(run, cfg, prepared, str(last), is_child, say, module)
 
 
 def _check_resumable(run: Path, last: Path) -> None:
@@ -547,18 +549,18 @@ def _prepare(cfg: RunConfig) -> tuple[PreparedData, dict[str, Any] | None, float
 
 def _train_in(run_dir: Path, cfg: RunConfig,
               prepared: tuple[PreparedData, dict[str, Any] | None, float],
-              ckpt_path: str | None, is_child: bool, console: Any,
+              ckpt_path: str | None, is_child: bool, say: Say | None,
               module: WindowClassifier | None = None) -> TrainResult:
     """Train in ``run_dir`` (from ``ckpt_path`` for a resume), then on rank 0 score the best
     checkpoint, write the outputs and mark the run complete."""
-    say = console.print if console is not None else (lambda *a, **k: None)
+    say = say or (lambda line: None)
     data, task, prep_s = prepared
     os.environ[RUN_ENV] = str(run_dir.resolve())
     if not is_child:
         summary = data_summary(data)
         write_json(run_dir / "data.json", summary)
         for line in _data_lines(run_dir, summary, data, prep_s, task):
-            say(line, markup=False, highlight=False)
+            say(line)
     module = module if module is not None else build_module(cfg, data, task)
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}

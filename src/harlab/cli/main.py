@@ -105,6 +105,11 @@ def models() -> None:
     console.print(table)
 
 
+
+def _say(line: str) -> None:
+    """A run's progress line, printed as plain text (no Rich markup)."""
+    console.print(line, markup=False, highlight=False)
+
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config (see configs/)")] = None,
@@ -148,7 +153,7 @@ def train(
             raise ConfigError(f"--resume continues {resume} with its own settings "
                               f"({resume / 'config.yaml'}); {', '.join(refused)} would change "
                               "them: only --epochs and --no-progress may be given with it")
-        result = run_resume(resume, epochs, False if no_progress else None, console=console)
+        result = run_resume(resume, epochs, False if no_progress else None, say=_say)
         max_epochs = None
     else:
         cfg = load_with_overrides(
@@ -158,7 +163,7 @@ def train(
         )
         if cfg.description:
             console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
-        result = run_train(cfg, console=console)
+        result = run_train(cfg, say=_say)
         max_epochs = cfg.train.max_epochs
     if result.is_main:
         _print_trained(result, max_epochs)
