@@ -122,6 +122,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
     env["HARLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     env["PYTHONPATH"] = str(ROOT / "src")
     env["PYTHONUNBUFFERED"] = "1"
+    env["OMP_NUM_THREADS"] = "1"  # tiny models: a second thread only spins on a shared CPU
     env.pop("HARLAB_RUN_DIR", None)
     sock = tmp_path_factory.mktemp("cli") / "cli.sock"
     server = subprocess.Popen([sys.executable, str(SERVER), "serve", str(sock)], env=env,
