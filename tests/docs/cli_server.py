@@ -15,6 +15,7 @@ Usage: ``python cli_server.py serve SOCKET`` (the server) and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -97,7 +98,9 @@ def _child(request: dict, fds: list[int]) -> None:
 
         traceback.print_exc()
         code = 1
-    finally:
+    finally:  # what the interpreter does at exit: atexit handlers, then flushed streams
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
