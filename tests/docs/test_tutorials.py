@@ -5,15 +5,19 @@ fresh folder that links the checkout's ``configs/``, with ``harlab`` and ``pytho
 this checkout. The commands the reader sees are the real ones; a page names in an HTML
 comment the tiny-size options that the tests append (``tiny train: --epochs 1 ...``), and
 a command whose page needs data a user brings (Glasgow radar files) gets a small fixture
-in the real file format.
+in the real file format. ``harlab`` and ``python`` are forked from one interpreter that has
+imported torch, Lightning and harlab once (``cli_server.py``), so each command costs its
+work, not 2-5 s of imports; each still runs in its own process on the script's stdio.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +64,15 @@ def with_tiny(line: str, subs: dict[str, str]) -> str:
     return f"{code.rstrip()} {subs[sub]}" + (f"  #{comment}" if sep else "")
 
 
-def script(page: str) -> str:
+SERVER = Path(__file__).with_name("cli_server.py")
+
+
+def script(page: str, sock: Path) -> str:
     subs = tiny_options(page)
     lines = [with_tiny(line, subs) for b in blocks(page) for line in logical_lines(b)]
-    head = [f'harlab() {{ "{sys.executable}" -m harlab.cli.main "$@"; }}',
-            f'python() {{ "{sys.executable}" "$@"; }}']
+    client = f'"{sys.executable}" -S "{SERVER}"'
+    head = [f'harlab() {{ {client} harlab "{sock}" "$@"; }}',
+            f'python() {{ {client} python "{sock}" "$@"; }}']
     return "\n".join(head + lines) + "\n"
 
 
@@ -100,7 +108,7 @@ def write_glasgow_fixture(folder: Path) -> None:
                 tau = 2 * r[:, None] / 299_792_458.0
                 z = 1e-3 * np.exp(2j * np.pi * (5.8e9 * tau + 4e11 * tau * t_fast[None, :]))
                 z = z.ravel()
-                body = "\n".join(f"{c.real:.6g}{c.imag:+.6g}i" for c in z)
+                body = "\n".join(map("{:.6g}{:+.6g}i".format, z.real.tolist(), z.imag.tolist()))
                 text = "5800000000\n1\n128\n400000000\n" + body + "\n"
                 (folder / f"{person}{activity}R{rep:02d}.dat").write_text(text)
 
@@ -109,13 +117,24 @@ SETUP = {"radar-real": lambda cwd: write_glasgow_fixture(cwd / "glasgow")}
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     env = dict(os.environ)
     env["HARLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     env["PYTHONPATH"] = str(ROOT / "src")
     env["PYTHONUNBUFFERED"] = "1"
+    env["OMP_NUM_THREADS"] = "1"  # tiny models: a second thread only spins on a shared CPU
     env.pop("HARLAB_RUN_DIR", None)
-    return {"env": env, "factory": tmp_path_factory, "done": {}}
+    sock = tmp_path_factory.mktemp("cli") / "cli.sock"
+    server = subprocess.Popen([sys.executable, str(SERVER), "serve", str(sock)], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield {"env": env, "factory": tmp_path_factory, "done": {}, "sock": sock}
+    finally:  # the server and any command it forked share its new process group
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        server.stdout.close()  # type: ignore[union-attr]
 
 
 def run_page(page: str, folders: dict[str, object]) -> subprocess.CompletedProcess:
@@ -130,12 +149,34 @@ def run_page(page: str, folders: dict[str, object]) -> subprocess.CompletedProce
         (cwd / "configs").symlink_to(ROOT / "configs")
         SETUP.get(page, lambda _: None)(cwd)
     path = cwd / f"{page}.sh"
-    path.write_text(script(page))
-    proc = subprocess.run(["bash", "-euo", "pipefail", str(path)], cwd=cwd,
-                          env=folders["env"], capture_output=True, text=True, timeout=600)
+    path.write_text(script(page, folders["sock"]))  # type: ignore[arg-type]
+    proc = run_script(path, folders)
     assert proc.returncode == 0, f"{page}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     done[page] = proc
     return proc
+
+
+def run_script(path: Path, folders: dict[str, object]) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-euo", "pipefail", str(path)], cwd=path.parent,
+                          env=folders["env"], stdin=subprocess.DEVNULL,  # type: ignore[arg-type]
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize(("line", "code"), [
+    ("harlab train does-not-exist.yaml", 2),
+    ("harlab no-such-command", 2),
+    ("python -c 'import sys; sys.exit(3)'", 3),
+    ("python - <<'PY'\nraise ValueError('broken snippet')\nPY", 1),
+])
+def test_a_failing_command_stops_the_page(line: str, code: int,
+                                          folders: dict[str, object]) -> None:
+    """The forked commands report their exit status, so a broken page fails its test."""
+    path = folders["factory"].mktemp("broken") / "broken.sh"  # type: ignore[attr-defined]
+    head = script("wearable-hapt", folders["sock"]).split("\n")[:2]  # type: ignore[arg-type]
+    path.write_text("\n".join([*head, "echo before", line, "echo after"]) + "\n")
+    proc = run_script(path, folders)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.split() == ["before"]
 
 
 @pytest.mark.slow
