@@ -169,7 +169,7 @@ def ellipsoid_rcs(a: np.ndarray, c: np.ndarray, cos_theta: np.ndarray) -> np.nda
 # jitter (a few per cent) varies each value around the person's own. Arm swing, elbow
 # carry and asymmetry are wider than shared/reference/radar.md section 1.6 suggests
 # (0.7-1.3, +-10 deg, +-5-10 %): with the narrower ranges and independent draws, a linear
-# probe found little identity in 1 s frames (docs/results/mranet.md, simulator section).
+# probe found little identity in 1 s frames (benchmarks/radar_identity_probe.py measures it).
 STYLE_RANGES: dict[str, tuple[float, float]] = {
     "walk_froude": (0.12, 0.24),
     "cadence_scale": (0.95, 1.05),
