@@ -4,6 +4,8 @@ each library's own reader; studies grouped; a missing package named in one line.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ import pytest
 
 from harlab.config import load_config
 from harlab.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SETTINGS = ["data.dataset=custom", "model.name=cnn", "train.max_epochs=2",
             "train.batch_size=16", "data.window.length=40", "data.window.step=20",
@@ -67,6 +71,29 @@ def test_a_missing_tracking_package_is_named_in_one_line(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as err:
         tracking.check_installed(["csv", "mlflow"])
     assert "pip install 'harlab[tracking]'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_train_refuses_a_missing_logger_before_making_a_run(data_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    import harlab.tracking as tracking
+    from harlab.training import train
+
+    monkeypatch.setattr(tracking, "find_spec",
+                        lambda name: None if name in ("tensorboard", "tensorboardX") else 1)
+    with pytest.raises(ConfigError, match=r"tensorboard package is not installed"):
+        train(_cfg(data_dir, tmp_path / "runs", "train.loggers=[mlflow, tensorboard]"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_names_an_unknown_logger_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harlab.cli.main", "train", "configs/demo.yaml",
+                           "--out", str(tmp_path), "--set", "train.loggers=[csv, wandb]"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "train.loggers" in lines[0] and "wandb" in lines[0]
+    assert "Traceback" not in proc.stderr and not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow
