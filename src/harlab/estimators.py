@@ -197,6 +197,8 @@ class HarClassifier(ClassifierMixin, BaseEstimator):
                 root.mkdir(parents=True, exist_ok=True)
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
                 self.run_dir_ = first_free(root, f"{stamp}_{self.model}-estimator", Path.mkdir)
+            elif hasattr(self, "run_dir_"):  # refitted without out=: no folder is kept
+                del self.run_dir_
             run_dir = self.run_dir_ if self.out is not None else Path(tmp)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", ".*(LeafSpec|Checkpoint directory).*")

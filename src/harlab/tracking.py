@@ -83,13 +83,30 @@ def make_loggers(names: Sequence[str], run_dir: Path, version: str,
     if "tensorboard" in names:
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        save, name = ((study / "tensorboard", run_dir.name) if study is not None
-                      else (run_dir, "tensorboard"))
-        loggers.append(TensorBoardLogger(str(save), name=name, version=version,
+        folder = tensorboard_dir(run_dir)
+        loggers.append(TensorBoardLogger(str(folder.parent), name=folder.name, version=version,
                                          default_hp_metric=False))
     if "mlflow" in names:
         loggers.append(_mlflow_logger(run_dir, study, params))
     return loggers
+
+
+def tensorboard_dir(run_dir: Path) -> Path:
+    """Where a run's TensorBoard events go: ``<run>/tensorboard``, or
+    ``<study>/tensorboard/<run>`` for a run of a study."""
+    study = _study()
+    return run_dir / "tensorboard" if study is None else study / "tensorboard" / run_dir.name
+
+
+def describe(names: Sequence[str], run_dir: Path) -> str | None:
+    """The line a run prints about where its TensorBoard and MLflow logs go (None: CSV only)."""
+    parts = []
+    if "tensorboard" in names:
+        parts.append(f"tensorboard --logdir {tensorboard_dir(run_dir).parent}")
+    if "mlflow" in names:
+        parts.append(f"mlflow {mlflow_uri(run_dir, _study())} (experiment "
+                     f"{os.environ.get('MLFLOW_EXPERIMENT_NAME', 'harlab')})")
+    return "tracking: " + "; ".join(parts) if parts else None
 
 
 def mlflow_uri(run_dir: Path, study: Path | None = None) -> str:
@@ -171,5 +188,6 @@ def finish_loggers(loggers: Sequence[Any], run_dir: Path, result: dict[str, Any]
         logger.finalize("success")
 
 
-__all__ = ["LOGGERS", "check_installed", "study_scope", "make_loggers",
+__all__ = ["LOGGERS", "check_installed", "study_scope", "make_loggers", "tensorboard_dir",
+           "describe",
            "mlflow_uri", "scalar_test_metrics", "finish_loggers"]

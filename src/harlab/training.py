@@ -68,7 +68,7 @@ from harlab.runs import (
 from harlab.tasks.checkpoint import check_matches_run, load_module, load_run_module
 from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes
-from harlab.tracking import check_installed, finish_loggers, make_loggers
+from harlab.tracking import check_installed, describe, finish_loggers, make_loggers
 
 log = logging.getLogger("harlab")
 
@@ -561,7 +561,9 @@ def _train_in(run_dir: Path, cfg: RunConfig,
     if not is_child:
         summary = data_summary(data)
         write_json(run_dir / "data.json", summary)
-        for line in _data_lines(run_dir, summary, data, prep_s, task):
+        lines = _data_lines(run_dir, summary, data, prep_s, task)
+        tracked = describe(cfg.train.loggers, run_dir)  # where TensorBoard/MLflow logs go
+        for line in lines + ([tracked] if tracked else []):
             say(line, markup=False, highlight=False)
     module = module if module is not None else build_module(cfg, data, task)
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)

@@ -105,8 +105,12 @@ def test_tensorboard_and_mlflow_receive_config_metrics_and_reports(data_dir: Pat
     from harlab.training import read_history, train
 
     out = tmp_path / "runs"
-    res = train(_cfg(data_dir, out, "train.loggers=[csv, tensorboard, mlflow]"))
+    said: list[str] = []
+    console = type("Console", (), {"print": lambda self, line, **kw: said.append(line)})()
+    res = train(_cfg(data_dir, out, "train.loggers=[csv, tensorboard, mlflow]"), console)
     run = res.run_dir
+    (line,) = [s for s in said if s.startswith("tracking:")]
+    assert f"--logdir {run}" in line and (out / "mlruns").resolve().as_uri() in line
     history = read_history(run)  # the CSV log is still there and still read
     assert [r["epoch"] for r in history] == [0, 1]
     metrics = json.loads((run / "metrics.json").read_text())
