@@ -161,3 +161,14 @@ def test_a_study_groups_its_runs(data_dir: Path, tmp_path: Path,
     (study_run,) = [r for r in runs if "harlab.study_id" in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study_run.info.run_id]
     assert {r.info.run_name for r in children} == names and len(runs) == 3
+
+
+def test_test_metrics_are_named_per_head_and_only_finite_scalars() -> None:
+    from harlab.tracking import scalar_test_metrics
+
+    single = {"test": {"accuracy": 0.5, "macro_f1": float("nan"), "per_class": [1, 2],
+                       "n": 10, "balanced": True}}
+    assert scalar_test_metrics(single) == {"test_accuracy": 0.5, "test_n": 10.0}
+    multi = {"test": {"accuracy": 0.5},
+             "test_heads": {"activity": {"accuracy": 0.5}, "identity": {"macro_f1": 0.25}}}
+    assert scalar_test_metrics(multi) == {"test_accuracy": 0.5, "test_identity_macro_f1": 0.25}
