@@ -11,6 +11,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -200,6 +201,24 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "mlflow")  # harlab.tracking
+
+
+def check_loggers(names: Sequence[str], where: str = "train.loggers") -> list[str]:
+    """``names`` as a list when each is a known logger, given once; else ConfigError."""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where} must be a list of logger names ({', '.join(LOGGERS)}), "
+                          f"got {names!r}")
+    unknown = [n for n in names if n not in LOGGERS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown logger {unknown[0]!r}; choose from "
+                          f"{', '.join(LOGGERS)}")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{where} names a logger twice: {list(names)}")
+    return list(names)
+
+
+
 @dataclass
 class TrainConfig:
     """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through)."""
@@ -228,9 +247,13 @@ class TrainConfig:
     # weight initialisation: "default" (PyTorch's) or "orthogonal" (the MRA-Net paper's);
     # see harlab.models.weight_init
     init: str = "default"
+    # experiment tracking (harlab.tracking): csv is always written; tensorboard and mlflow
+    # need the tracking extra
+    loggers: list[str] = field(default_factory=lambda: ["csv"])
 
     def __post_init__(self) -> None:
         check_init(self.init, "train.init")
+        self.loggers = check_loggers(self.loggers)
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"train.optimizer must be adam, adamw or sgd; got {self.optimizer!r}")
         self.precision = check_precision(self.precision)
@@ -371,7 +394,8 @@ class RunConfig:
 
 # settings that may differ between machines without changing what a run computes
 RUNTIME_KEYS = frozenset({("name",), ("description",), ("output_dir",), ("data", "path"),
-                          ("data", "cache"), ("train", "threads"), ("train", "progress")})
+                          ("data", "cache"), ("train", "threads"), ("train", "progress"),
+                          ("train", "loggers")})
 
 
 def computed_settings(tree: dict[str, Any], at: tuple[str, ...] = ()

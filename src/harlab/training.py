@@ -26,7 +26,6 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from harlab.config import (
     RunConfig,
@@ -69,6 +68,7 @@ from harlab.runs import (
 from harlab.tasks.checkpoint import check_matches_run, load_module, load_run_module
 from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes
+from harlab.tracking import check_installed, describe, finish_loggers, make_loggers
 
 log = logging.getLogger("harlab")
 
@@ -362,13 +362,17 @@ def fit_module(
     ckpt_path: str | None = None,
     seed: int = 0,
     attempt: int = 1,
+    loggers: tuple[str, ...] | list[str] = ("csv",),
+    params: dict[str, Any] | None = None,
 ) -> Fit:
     """Fit ``module`` with harlab's one Trainer set-up; every training job goes through here.
 
     Checkpoints ``checkpoints/best.ckpt`` (highest ``val_macro_f1``: model selection on
     validation data only) and ``checkpoints/last.ckpt`` (every epoch, for resume), early
     stopping on ``val_macro_f1`` when ``patience`` is set, CSV logs under ``logs/`` (training
-    attempt ``attempt`` > 1, a resume: ``logs/attempt-N/``); epoch e reseeds torch from
+    attempt ``attempt`` > 1, a resume: ``logs/attempt-N/``) plus the other ``loggers``
+    (:func:`harlab.tracking.make_loggers`; ``params``: the config MLflow records); epoch e
+    reseeds torch from
     (``seed``, e), so a resumed run trains as an uninterrupted one.
     ``limit_*_batches`` go to Lightning as given (a float is a fraction, an int a number
     of batches). Resuming from ``ckpt_path`` loads it with ``weights_only=True``. Training
@@ -394,8 +398,8 @@ def fit_module(
         limit_train_batches=limit_train_batches,
         limit_val_batches=limit_val_batches,
         callbacks=callbacks,
-        logger=CSVLogger(str(run_dir), name="logs",
-                         version="" if attempt == 1 else log_folder(run_dir, attempt).name),
+        logger=make_loggers(loggers, run_dir,
+                            "" if attempt == 1 else log_folder(run_dir, attempt).name, params),
         log_every_n_steps=10,
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -562,6 +566,8 @@ def _train_in(run_dir: Path, cfg: RunConfig,
         for line in _data_lines(run_dir, summary, data, prep_s, task):
             say(line)
     module = module if module is not None else build_module(cfg, data, task)
+    if not is_child and (tracked := describe(cfg.train.loggers, run_dir)):
+        say(tracked)  # where the TensorBoard and MLflow logs go
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
     dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
@@ -572,6 +578,7 @@ def _train_in(run_dir: Path, cfg: RunConfig,
     extra = _fit_facts(cfg, fit, run_dir, best, prep_s, len(dm.train_dataloader()))
     module = scoring_module(load_module(best), cfg)
     result = _write_outputs(run_dir, cfg, data, module, read_history(run_dir), extra)
+    finish_loggers(fit.trainer.loggers, run_dir, result, int(fit.trainer.global_step))
     set_run_state(run_dir, "complete")
     return TrainResult(run_dir, result, True)
 
@@ -590,6 +597,7 @@ def _check_names(cfg: RunConfig) -> None:
     get_source(cfg.data.dataset)
     get_model_spec(cfg.model.name)
     check_task_split(cfg)
+    check_installed(cfg.train.loggers)
 
 
 def _data_lines(run_dir: Path, summary: dict[str, Any], data: PreparedData, prep_s: float,
@@ -659,7 +667,7 @@ def _fit_config(module: WindowClassifier, dm: WindowDataModule, run_dir: Path,
         strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision,
         max_time=t.max_time, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, progress=t.progress, ckpt_path=ckpt_path,
-        seed=t.seed, attempt=attempt_count(run_dir),
+        seed=t.seed, attempt=attempt_count(run_dir), loggers=t.loggers, params=cfg.to_dict(),
     )
 
 

@@ -30,6 +30,7 @@ from harlab.config import RunConfig, apply_overrides, from_dict, load_yaml, sett
 from harlab.errors import ConfigError, HarlabError
 from harlab.fileio import write_json
 from harlab.runs import RUN_FORMAT, check_format, copy_finished_run, create_run_dir, first_free
+from harlab.tracking import study_scope
 
 STUDY_FILE = "study.json"
 DEFAULT_VARIANT = "run"  # the one variant of a study that varies only folds and seeds
@@ -366,7 +367,8 @@ def run_study(parent: Path, plan: Plan, record: dict[str, Any],
         cfg = copy.deepcopy(p.cfg)
         cfg.output_dir = str(parent)
         try:
-            trained = train(cfg)
+            with study_scope(parent):  # tracked runs are grouped by study (harlab.tracking)
+                trained = train(cfg)
         except HarlabError as exc:
             if not keep_going:
                 raise
