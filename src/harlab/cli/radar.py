@@ -90,6 +90,38 @@ def frames_from_images(
     )
 
 
+@app.command("frames-from-glasgow")
+def frames_from_glasgow(
+    src: Annotated[Path, typer.Argument(help="folder of Glasgow .dat files (the extracted "
+                                             "archive; campaign folders below it)")],
+    out: Annotated[Path, typer.Option(help="frame folder to write (must not exist or be empty)")],
+    processing: Annotated[
+        Path | None, typer.Option(help="YAML of radar processing options replacing the "
+                                       "Glasgow defaults (person's range bins by energy)")
+    ] = None,
+    no_progress: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Make a frame folder from the Glasgow dataset: campaign-qualified persons, copies
+    dropped, K as the label, the person's range bins found per recording, MTI applied."""
+    from harlab.radar.glasgow_import import frames_from_glasgow as convert
+    from harlab.radar.glasgow_import import glasgow_processing
+    from harlab.radar.processing import ProcessingConfig
+
+    cfg = ProcessingConfig.from_yaml(processing) if processing else glasgow_processing()
+    s = convert(src, out, cfg, progress=not no_progress)
+    g = s["glasgow"]
+    h, w = s["frame_shape"]
+    console.print(
+        f"wrote {s['path']}: {s['n_frames']} frames of {h}x{w} (Doppler x time) from "
+        f"{s['n_recordings']} recordings, {len(s['classes'])} activities, "
+        f"{len(s['persons'])} persons; {g['dat_files']} .dat files, "
+        f"{g['duplicates_dropped']} byte-identical copies dropped, "
+        f"{s['dropped']['recordings_too_short']} too short for a frame dropped, "
+        f"{g['label_disagreements']} labelled by K where K and Ayy disagree "
+        f"(see {s['path']}/glasgow.json)"
+    )
+
+
 @app.command("snr-sweep")
 def snr_sweep(
     run_dir: Annotated[Path, typer.Argument(help="a run trained on a radar frame folder")],
