@@ -13,10 +13,10 @@ one) from the source's ``INFO["download"]`` and:
    without a pinned checksum it warns and prints the sha256 it computed;
 3. extracts zip / tar.* / 7z (py7zr) into a temporary folder beside ``dest``, refusing
    members that escape the destination, links, device files and members that would
-   overwrite a file, also unpacking archives found at the top level of the extracted tree (UCI wraps some
-   datasets in an outer zip); what it writes is bounded by :class:`Limits` (50 GiB and 100
-   times the archive's size unless ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the
-   caller say otherwise);
+   overwrite a file, also unpacking archives found at the top level of the extracted tree
+   (UCI wraps some datasets in an outer zip); what it writes is bounded by
+   :class:`Limits` (50 GiB and 100 times the archive's size unless
+   ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the caller say otherwise);
 4. writes ``.harlab-download.json`` (URL, checksum, size) into that folder and renames
    it to ``dest``: a folder with the marker is complete, nothing else looks complete.
 

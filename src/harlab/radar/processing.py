@@ -105,14 +105,12 @@ class ProcessingConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"radar processing: {msg}")
 
-        if self.mti not in _MTI:
-            raise bad(f"mti must be one of {', '.join(_MTI)}, got {self.mti!r}")
-        if self.combine not in ("coherent", "incoherent"):
-            raise bad(f"combine must be 'coherent' or 'incoherent', got {self.combine!r}")
-        if self.normalize not in ("frame", "recording"):
-            raise bad(f"normalize must be 'frame' or 'recording', got {self.normalize!r}")
-        if self.range_select not in ("fixed", "energy"):
-            raise bad(f"range_select must be 'fixed' or 'energy', got {self.range_select!r}")
+        for name, allowed in (("mti", _MTI), ("combine", ("coherent", "incoherent")),
+                              ("normalize", ("frame", "recording")),
+                              ("range_select", ("fixed", "energy"))):
+            if getattr(self, name) not in allowed:
+                raise bad(f"{name} must be one of {', '.join(allowed)}, "
+                          f"got {getattr(self, name)!r}")
         positive = ("mti_cutoff_hz", "window_s", "dynamic_range_db", "frame_s",
                     "range_energy_db")
         for name in positive:

@@ -38,6 +38,8 @@ INFO: dict[str, Any] = {
     "15.9 GB of text",
     "citation": CITATION,
     "licence": "see the dataset page (University of Glasgow research data)",
+    "after_download": "harlab radar frames-from-glasgow '{dest}' --out FRAMES/ (a frame "
+    "folder for harlab train / harlab reproduce mranet --data FRAMES/)",
     "download": {  # the publisher gives no checksum: harlab prints the computed sha256
         "url": "https://researchdata.gla.ac.uk/848/20/Dataset_848.7z",
         "sha256": None,
