@@ -215,3 +215,21 @@ def test_fuzz_dat_sample_lines_parse_to_their_values(lines, newline):
     want = np.array([v for _, v in lines], dtype=np.complex64)
     assert raw.data.shape == (len(lines) // 2, 2)
     assert np.allclose(raw.data.ravel(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_processing_options_go_over_the_glasgow_defaults(tmp_path, monkeypatch, capsys):
+    from harlab.errors import ConfigError
+
+    cfg = glasgow_processing({"range_energy_db": 6})
+    assert (cfg.range_select, cfg.range_energy_db, cfg.range_max_m) == ("energy", 6, 15.0)
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        glasgow_processing([1])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="range_select must be one of fixed, energy"):
+        glasgow_processing({"range_select": "peak"})
+    with pytest.raises(ConfigError, match="range_energy_db must be a positive number"):
+        glasgow_processing({"range_energy_db": 0})
+    dat = write_dat(tmp_path / "1P01A01R1.dat", beat_samples(n_chirps=1800, r0=3.0))
+    (tmp_path / "p.yaml").write_text("range_select: fixed\nrange_min_m: 2.0\nrange_max_m: 4.0\n")
+    code, _ = run_main(monkeypatch, capsys, "radar", "process", str(dat), "--out",
+                       str(tmp_path / "s.png"), "--processing", str(tmp_path / "p.yaml"))
+    assert code == 0 and (tmp_path / "s_range_time.png").is_file()

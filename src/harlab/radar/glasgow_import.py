@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harlab.errors import ConfigError
 from harlab.radar.glasgow import find_dat_files, parse_bytes, parse_name, read_bytes
 from harlab.radar.processing import ProcessingConfig
 from harlab.radar.types import RawRadar
@@ -42,10 +43,16 @@ GLASGOW_PROCESSING: dict[str, Any] = {
     "range_max_m": 15.0,
 }
 REPORT = "glasgow.json"
+# what the reader does with the archive's quirks; change it when those rules change (it
+# keys the window cache of data read straight from .dat files)
+READER = "campaign-persons, sha256-copies, k-label, energy-range: 1"
 
 
 def glasgow_processing(overrides: dict[str, Any] | None = None) -> ProcessingConfig:
     """:data:`GLASGOW_PROCESSING` with ``overrides`` applied."""
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError("radar processing: the options must be a mapping (name: value), "
+                          f"got {type(overrides).__name__}")
     return ProcessingConfig.from_dict({**GLASGOW_PROCESSING, **(overrides or {})})
 
 

@@ -232,8 +232,13 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     _, glasgow = _options(path, options)
     if glasgow is not None:
         from harlab.radar.glasgow import find_dat_files
+        from harlab.radar.glasgow_import import READER, glasgow_processing
 
-        return files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options)
+        # the reader's rules and the chain settings it applies are part of the identity,
+        # so a cache made under other defaults is not reused
+        return {**files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options),
+                "reader": READER,
+                "processing": glasgow_processing(options.get("processing")).to_dict()}
     root = Path(path).expanduser()  # type: ignore[arg-type]
     _, files = dataset_files(root)
     extra = [root / LABELS] + ([root / META] if (root / META).is_file() else [])
