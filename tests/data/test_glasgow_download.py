@@ -45,3 +45,24 @@ def test_download_glasgow_7z_from_a_local_server(server, tmp_path, monkeypatch):
                               "--url", url])
     assert isinstance(res.exception, DataError) and "extraction stopped" in str(res.exception)
     assert not (tmp_path / "B").exists()
+
+
+def test_7z_links_are_refused(server, tmp_path):
+    import os
+
+    import py7zr
+
+    os.symlink("/etc/passwd", tmp_path / "l")
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as z:
+        z.write(tmp_path / "l", "a/l")
+    url, _ = server.add("link.7z", buf.getvalue())
+    res = runner.invoke(app, ["data", "download", "glasgow", "--dest", str(tmp_path / "G"),
+                              "--url", url])
+    assert isinstance(res.exception, DataError)
+    assert "refusing link or special member 'a/l'" in str(res.exception)
+    assert not (tmp_path / "G").exists()
+    junk, _ = server.add("junk.7z", dl.SEVEN_ZIP_MAGIC + b"not really 7z" * 20)
+    res = runner.invoke(app, ["data", "download", "glasgow", "--dest", str(tmp_path / "J"),
+                              "--url", junk])
+    assert isinstance(res.exception, DataError) and "corrupt archive" in str(res.exception)

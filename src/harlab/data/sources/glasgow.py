@@ -25,8 +25,8 @@ from harlab.errors import DataError
 NAME = "glasgow"
 PAGE = "https://researchdata.gla.ac.uk/848/"
 CITATION = (
-    "F. Fioranelli, S. A. Shah, H. Li, A. Shrestha, S. Yang, J. Le Kernec. Radar signatures "
-    "of human activities. University of Glasgow, 2019. doi:10.5525/gla.researchdata.848"
+    "F. Fioranelli et al. Radar signatures of human activities. University of Glasgow "
+    "research data, doi:10.5525/gla.researchdata.848"
 )
 INFO: dict[str, Any] = {
     "summary": "Glasgow radar signatures: FMCW 5.8 GHz .dat files, 6 activities, 7 campaigns",
