@@ -104,6 +104,11 @@ def test_the_range_bins_follow_the_person(tmp_path):
     assert spec.magnitude.max() > 2 * fixed.magnitude.max()
     with pytest.raises(DataError, match="contains no range bin"):
         process(raw, ProcessingConfig(range_select="energy", range_min_m=40, range_max_m=50))
+    # a person walking from 3 to 8 m gets a band that spans the walk
+    walk = 1e-3 * target(3.0 + 5.0 * np.arange(n) / n)
+    raw = glasgow.parse_dat("\n".join([*HEADER, *matlab_lines(walk.ravel())]), "a/1P01A01R1.dat")
+    lo, hi = process(raw, glasgow_processing()).range_time.gate_m
+    assert lo <= 4.0 and hi >= 7.5
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
