@@ -259,7 +259,7 @@ def test_links_and_corrupt_archives_are_refused(server, tmp_path):
     with pytest.raises(DataError, match="link member 'lnk'"):
         get("uci_har", tmp_path / "b", url=url)
     url, _ = server.add("junk.zip", b"this is not an archive at all" * 10)
-    with pytest.raises(DataError, match="not a zip or tar archive"):
+    with pytest.raises(DataError, match="not a zip, tar or 7z archive"):
         get("uci_har", tmp_path / "c", url=url)
     broken = bytearray(DATA_ZIP)
     broken[2000:2100] = b"\0" * 100  # inside a.bin: CRC check fails on extraction
@@ -323,7 +323,7 @@ def test_every_registered_archive_is_well_formed():
         spec = s.info.get("download")
         if spec:
             a = dl.archive_for(s.name)
-            assert a.url.startswith("https://") and a.filename.endswith((".zip", ".tar.gz"))
+            assert a.url.startswith("https://") and a.filename.endswith((".zip", ".tar.gz", ".7z"))
             assert a.sha256 is None or len(a.sha256) == 64
     for name in ("hapt", "custom", "unimib"):
         assert (

@@ -12,12 +12,16 @@ work, not 2-5 s of imports; each still runs in its own process on the script's s
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -94,15 +98,18 @@ def test_tiny_options_go_before_a_comment() -> None:
     assert with_tiny("echo harlab train", subs) == "echo harlab train"
 
 
-def write_glasgow_fixture(folder: Path) -> None:
-    """Glasgow ``.dat`` files in the real format (header + MATLAB complex text): 2 persons x
-    2 activities x 3 repetitions of 1.8 s of an FMCW beat of one moving point target."""
+def write_glasgow_fixture(folder: Path, reps: int = 8) -> None:
+    """Glasgow ``.dat`` files in the real format (header + MATLAB complex text) and the
+    archive's layout: a campaign folder of ``KPxxAyyRz.dat`` files, 2 persons x 2
+    activities x ``reps`` repetitions of 1.8 s of an FMCW beat of one moving point target,
+    and a second campaign holding a byte-identical copy of one of them."""
     prf, nts, n = 1000.0, 128, 1800
     t_slow, t_fast = np.arange(n) / prf, np.arange(nts) * 1e-3 / nts
-    folder.mkdir()
+    campaign = folder / "1 December 2017 Dataset"
+    campaign.mkdir(parents=True)
     for p, person in enumerate(("P01", "P02")):
         for a, activity in enumerate(("A01", "A02")):
-            for rep in (1, 2, 3):
+            for rep in range(1, reps + 1):
                 v = (1.0 + 0.3 * a) * (1 + 0.1 * p) * (1 + 0.02 * rep) * np.cos(6 * t_slow)
                 r = 3.0 - np.cumsum(v) / prf
                 tau = 2 * r[:, None] / 299_792_458.0
@@ -110,10 +117,36 @@ def write_glasgow_fixture(folder: Path) -> None:
                 z = z.ravel()
                 body = "\n".join(map("{:.6g}{:+.6g}i".format, z.real.tolist(), z.imag.tolist()))
                 text = "5800000000\n1\n128\n400000000\n" + body + "\n"
-                (folder / f"{person}{activity}R{rep:02d}.dat").write_text(text)
+                (campaign / f"{a + 1}{person}{activity}R{rep:02d}.dat").write_text(text)
+    copy = folder / "2 March 2017 Dataset" / "1P07A01R1.dat"
+    copy.parent.mkdir()
+    shutil.copy(campaign / "1P01A01R01.dat", copy)
 
 
-SETUP = {"radar-real": lambda cwd: write_glasgow_fixture(cwd / "glasgow")}
+def serve_glasgow_archive(cwd: Path) -> dict[str, str]:
+    """The fixture as ``Dataset_848.7z`` on a local HTTP server; the environment that
+    points ``harlab data download`` at it."""
+    import py7zr
+
+    src, served = cwd.parent / f"{cwd.name}-src", cwd.parent / f"{cwd.name}-served"
+    write_glasgow_fixture(src)
+    served.mkdir()
+    stored = [{"id": py7zr.FILTER_COPY}]  # no compression: LZMA on ~170 MB takes minutes
+    with py7zr.SevenZipFile(served / "Dataset_848.7z", "w", filters=stored) as z:
+        for f in sorted(src.rglob("*.dat")):
+            z.write(f, f.relative_to(src).as_posix())
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return {"HARLAB_DOWNLOAD_BASE_URL": f"http://127.0.0.1:{httpd.server_address[1]}"}
+
+
+# what a page needs before its commands run; returns environment variables to add
+SETUP = {"radar-real": serve_glasgow_archive}
 
 
 @pytest.fixture(scope="module")
@@ -141,24 +174,28 @@ def run_page(page: str, folders: dict[str, object]) -> subprocess.CompletedProce
     done: dict = folders["done"]  # type: ignore[assignment]
     if page in done:
         return done[page]
+    env = dict(folders["env"])  # type: ignore[call-overload]
     if page in AFTER:
         cwd = run_page(AFTER[page], folders).args[-1]
         cwd = Path(cwd).parent
     else:
         cwd = folders["factory"].mktemp(page)  # type: ignore[attr-defined]
         (cwd / "configs").symlink_to(ROOT / "configs")
-        SETUP.get(page, lambda _: None)(cwd)
+        env.update(SETUP[page](cwd) if page in SETUP else {})
     path = cwd / f"{page}.sh"
     path.write_text(script(page, folders["sock"]))  # type: ignore[arg-type]
-    proc = run_script(path, folders)
+    proc = run_script(path, folders, env)
     assert proc.returncode == 0, f"{page}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     done[page] = proc
     return proc
 
 
-def run_script(path: Path, folders: dict[str, object]) -> subprocess.CompletedProcess:
+def run_script(path: Path, folders: dict[str, object], env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
+    """Run a page's script; ``env``: the folders' environment plus what the page's setup
+    added (the CLI server's children take the environment each command sends)."""
     return subprocess.run(["bash", "-euo", "pipefail", str(path)], cwd=path.parent,
-                          env=folders["env"], stdin=subprocess.DEVNULL,  # type: ignore[arg-type]
+                          env=env or folders["env"], stdin=subprocess.DEVNULL,  # type: ignore[arg-type]
                           capture_output=True, text=True, timeout=600)
 
 

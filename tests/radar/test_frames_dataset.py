@@ -300,7 +300,7 @@ def test_radar_frames_from_glasgow_dat(tmp_path):
         processing={"range_min_m": 1.0, "range_max_m": 6.0, "v_max_ms": 5.14},
     )
     assert rs.classes == {0: "drinking", 1: "walking"}
-    assert rs.subjects == ["P03", "P04"]
+    assert rs.subjects == ["g/P03", "g/P04"]  # person numbers restart per campaign folder
     # 2 s at 1 kHz: 1500 pulses after MTI -> (1500 - 200) // 2 + 1 = 651 columns of 2 ms
     # -> one 500-column frame each
     assert len(rs.recordings) == 2 and rs.recordings[0].data.shape == (150, 100)

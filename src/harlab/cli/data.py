@@ -84,6 +84,9 @@ def download(
     dest = res.dest.resolve()
     if root is None or not (Path(root).resolve() == dest or dest in Path(root).resolve().parents):
         console.print(f"use it with: harlab train --dataset {name} --path '{res.dest}'")
+    then = get_source(name).info.get("after_download")
+    if then:
+        console.print("then: " + then.format(dest=res.dest))
 
 
 def _local(

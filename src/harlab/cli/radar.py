@@ -19,17 +19,19 @@ def process_file(
     file: Annotated[Path, typer.Argument(help="a Glasgow radar .dat file")],
     out: Annotated[Path, typer.Option(help="spectrogram PNG to write (must not exist)")],
     processing: Annotated[
-        Path | None, typer.Option(help="YAML of radar processing options (ProcessingConfig)")
+        Path | None, typer.Option(help="YAML of radar processing options (ProcessingConfig) "
+                                       "over the Glasgow defaults")
     ] = None,
     frames_out: Annotated[
         Path | None, typer.Option("--frames", help="also save the 100x150 frames as .npy")
     ] = None,
 ) -> None:
     """Process one radar file: spectrogram PNG (+ range-time PNG beside it, optional frames)."""
+    from harlab.config import load_yaml
     from harlab.errors import DataError
     from harlab.radar.glasgow import read_dat
+    from harlab.radar.glasgow_import import glasgow_processing
     from harlab.radar.processing import (
-        ProcessingConfig,
         frames,
         plot_range_time,
         plot_spectrogram,
@@ -40,7 +42,7 @@ def process_file(
     for p in (out, rt_path, frames_out):
         if p is not None and p.exists():
             raise DataError(f"{p} exists; choose another output file")
-    cfg = ProcessingConfig.from_yaml(processing) if processing else ProcessingConfig()
+    cfg = glasgow_processing(load_yaml(processing) if processing else None)
     raw = read_dat(file)
     spec = process(raw, cfg)
     plot_spectrogram(spec, out)
@@ -87,6 +89,38 @@ def frames_from_images(
         f"{s['n_recordings']} files, {len(s['classes'])} activities, {len(s['persons'])} "
         f"persons; {dropped} file(s) in {src} not in the label table were left out"
         + ("" if frame_s else "; no --frame-s: reports give no seconds")
+    )
+
+
+@app.command("frames-from-glasgow")
+def frames_from_glasgow(
+    src: Annotated[Path, typer.Argument(help="folder of Glasgow .dat files (the extracted "
+                                             "archive; campaign folders below it)")],
+    out: Annotated[Path, typer.Option(help="frame folder to write (must not exist or be empty)")],
+    processing: Annotated[
+        Path | None, typer.Option(help="YAML of radar processing options over the Glasgow "
+                                       "defaults (person's range bins by energy)")
+    ] = None,
+    no_progress: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Make a frame folder from the Glasgow dataset: campaign-qualified persons, copies
+    dropped, K as the label, the person's range bins found per recording, MTI applied."""
+    from harlab.config import load_yaml
+    from harlab.radar.glasgow_import import frames_from_glasgow as convert
+    from harlab.radar.glasgow_import import glasgow_processing
+
+    cfg = glasgow_processing(load_yaml(processing) if processing else None)
+    s = convert(src, out, cfg, progress=not no_progress)
+    g = s["glasgow"]
+    h, w = s["frame_shape"]
+    console.print(
+        f"wrote {s['path']}: {s['n_frames']} frames of {h}x{w} (Doppler x time) from "
+        f"{s['n_recordings']} recordings, {len(s['classes'])} activities, "
+        f"{len(s['persons'])} persons; {g['dat_files']} .dat files, "
+        f"{g['duplicates_dropped']} byte-identical copies dropped, "
+        f"{s['dropped']['recordings_too_short']} too short for a frame dropped, "
+        f"{g['label_disagreements']} labelled by K where K and Ayy disagree "
+        f"(see {s['path']}/glasgow.json)"
     )
 
 

@@ -11,12 +11,12 @@ one) from the source's ``INFO["download"]`` and:
    retried from where it stopped a few times, then reported) and verifies the sha256
    (or md5 where that is what the publisher gives); a mismatch deletes the file;
    without a pinned checksum it warns and prints the sha256 it computed;
-3. extracts zip / tar.* into a temporary folder beside ``dest``, refusing members that
-   escape the destination, links, device files and members that would overwrite a file,
-   also unpacking archives found at the top level of the extracted tree (UCI wraps some
-   datasets in an outer zip); what it writes is bounded by :class:`Limits` (50 GiB and 100
-   times the archive's size unless ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the
-   caller say otherwise);
+3. extracts zip / tar.* / 7z (py7zr) into a temporary folder beside ``dest``, refusing
+   members that escape the destination, links, device files and members that would
+   overwrite a file, also unpacking archives found at the top level of the extracted tree
+   (UCI wraps some datasets in an outer zip); what it writes is bounded by
+   :class:`Limits` (50 GiB and 100 times the archive's size unless
+   ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the caller say otherwise);
 4. writes ``.harlab-download.json`` (URL, checksum, size) into that folder and renames
    it to ``dest``: a folder with the marker is complete, nothing else looks complete.
 
@@ -59,7 +59,9 @@ CHUNK = 1 << 16
 USER_AGENT = "harlab-downloader (+https://github.com/harlab)"
 BASE_URL_ENV = "HARLAB_DOWNLOAD_BASE_URL"
 RETRY_WAIT = 1.0  # seconds between resume attempts within one call
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+                    ".7z")
+SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
 @dataclass(frozen=True)
@@ -513,15 +515,17 @@ class _Budget:
 
 def _archive_kind(path: Path) -> str:
     with path.open("rb") as fh:
-        head = fh.read(4)
+        head = fh.read(6)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip"
+    if head == SEVEN_ZIP_MAGIC:
+        return "7z"
     try:
         if tarfile.is_tarfile(path):
             return "tar"
     except (OSError, EOFError, tarfile.TarError, zlib.error):
         pass
-    raise DataError(f"{path.name}: not a zip or tar archive (corrupt or unexpected download)")
+    raise DataError(f"{path.name}: not a zip, tar or 7z archive (corrupt or unexpected download)")
 
 
 def _check_member(archive: Path, name: str, dest: Path) -> None:
@@ -614,8 +618,85 @@ def _extract_tar(archive: Path, dest: Path, budget: _Budget) -> int:
         return len(members)
 
 
+class _SevenZipMember:
+    """A py7zr writer (``py7zr.io.Py7zIO``) that writes one member to a new file, counting
+    its bytes against the budget."""
+
+    def __init__(self, archive: Path, name: str, dest: Path, budget: _Budget) -> None:
+        target = dest / name
+        _make_dir(archive, name, target.parent)
+        try:
+            self.fh = target.open("xb")
+        except FileExistsError:
+            raise DataError(
+                f"{_label(archive)}: member '{name}' would overwrite a file already extracted; "
+                "the archive is not what harlab expects"
+            ) from None
+        self.budget, self.n = budget, 0
+
+    def write(self, data: bytes | bytearray) -> int:
+        self.budget.add(len(data))
+        self.n += len(data)
+        return self.fh.write(data)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.n
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def size(self) -> int:
+        return self.n
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _extract_7z(archive: Path, dest: Path, budget: _Budget) -> int:
+    try:
+        import py7zr
+    except ImportError:  # pragma: no cover - a dependency of harlab
+        msg = f"{_label(archive)}: a 7z archive needs py7zr (pip install py7zr)"
+        raise DataError(msg) from None
+
+    members: list[_SevenZipMember] = []
+
+    class Factory:  # py7zr.io.WriterFactory: gets each member's sanitised path below dest
+        def create(self, filename: str) -> _SevenZipMember:
+            name = Path(filename).resolve().relative_to(dest).as_posix()
+            members.append(_SevenZipMember(archive, name, dest, budget))
+            return members[-1]
+
+    with py7zr.SevenZipFile(archive, mode="r") as z:
+        infos = z.list()
+        for fi in infos:
+            _check_member(archive, fi.filename, dest)
+            if fi.is_symlink or not (fi.is_file or fi.is_directory):
+                raise DataError(f"{archive.name}: refusing link or special member '{fi.filename}'")
+        budget.check(sum(fi.uncompressed or 0 for fi in infos if fi.is_file))
+        for fi in infos:
+            if fi.is_directory:
+                _make_dir(archive, fi.filename, dest / fi.filename.replace("\\", "/"))
+        try:
+            z.extractall(path=dest, factory=Factory())
+        finally:
+            for m in members:
+                m.fh.close()
+        for fi in infos:  # an empty member is never written to
+            target = dest / fi.filename.replace("\\", "/")
+            if fi.is_file and not target.exists():
+                _SevenZipMember(archive, fi.filename, dest, budget).close()
+    return len(infos)
+
+
 def extract(archive: Path, dest: Path, budget: _Budget | None = None) -> int:
-    """Extract a zip/tar archive into the existing folder ``dest``; returns member count.
+    """Extract a zip/tar/7z archive into the existing folder ``dest``; returns member count.
 
     Every member name is checked first; absolute paths, ``..`` components, symbolic and
     hard links and device files are refused (DataError) before anything is written, as
@@ -630,15 +711,28 @@ def extract(archive: Path, dest: Path, budget: _Budget | None = None) -> int:
     try:
         if kind == "zip":
             return _extract_zip(archive, dest, budget)
+        if kind == "7z":
+            return _extract_7z(archive, dest, budget)
         return _extract_tar(archive, dest, budget)
     except DataError:
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, ValueError,
+            *_seven_zip_errors()) as e:
         raise DataError(
             f"{archive.name}: corrupt archive ({e}); delete it and download again"
         ) from None
     except OSError as e:  # a full disk, an unreadable archive
         raise DataError(f"{_label(archive)}: cannot extract it ({e.strerror or e})") from None
+
+
+def _seven_zip_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from py7zr.exceptions import ArchiveError
+    except ImportError:  # pragma: no cover - a dependency of harlab
+        return ()
+    import lzma
+
+    return (ArchiveError, lzma.LZMAError)
 
 
 def _is_archive(p: Path) -> bool:

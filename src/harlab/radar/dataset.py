@@ -44,7 +44,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def label_order(names: Iterable[str], preferred: Any = None) -> list[str]:
     return sorted(present, key=natural_key)
 
 
-def start_folder(out: Path, extra: dict[str, str]) -> Path:
+def start_folder(out: Path, extra: dict[str, Any]) -> Path:
     """Refuse bad extra file names and a non-empty ``out`` before any recording is
     processed, then create the temporary folder beside ``out`` that the dataset is built
     in (renamed to ``out`` at the end)."""
@@ -234,7 +234,7 @@ def write_frames_dataset(
     cfg: ProcessingConfig | None = None,
     progress: bool = True,
     figures: bool = False,
-    extra_files: dict[str, str] | None = None,
+    extra_files: dict[str, str | Callable[[], str]] | None = None,
 ) -> dict[str, Any]:
     """Process every recording and write a frame dataset folder; returns its summary.
 
@@ -246,7 +246,8 @@ def write_frames_dataset(
     ``out_dir`` is refused. With ``figures``, the spectrogram, range-time map and first
     frames of the first recording of each activity are saved as PNG in ``out_dir/figures``.
     ``extra_files`` (name -> text, e.g. the simulation settings) are written into the folder
-    before the rename, so a finished folder always has them.
+    before the rename, so a finished folder always has them; a callable value gives its
+    text once every recording is written (e.g. a count kept while reading them).
     """
     cfg = cfg or ProcessingConfig()
     out = Path(out_dir)
@@ -264,7 +265,7 @@ def write_frames_dataset(
         summary = _dataset_summary(table, counts, dropped, radars, cfg)
         (tmp / META).write_text(json.dumps(summary, indent=2))
         for name, text in extra.items():
-            (tmp / name).write_text(text)
+            (tmp / name).write_text(text() if callable(text) else text)
         if out.exists():
             out.rmdir()  # empty (checked in start_folder)
         os.replace(tmp, out)

@@ -14,11 +14,15 @@ File format (ASCII, one value per line)::
 
 The result is a :class:`~harlab.radar.types.RawRadar` with ``data`` of shape
 ``(n_chirps, NTS)``, ``waveform="fmcw"`` and PRF ``1 / sweep``. File names
-``[k]PxxAyyRzz.dat`` give person ``Pxx``, activity ``Ayy`` and repetition ``Rzz`` (the
-optional leading digits are a per-campaign prefix and are kept in ``meta['prefix']``).
-Activity codes follow the dataset's README / ``label.json``: A01 walking, A02 sitting
-down, A03 standing up, A04 picking up an object, A05 drinking, A06 falling (one public
-Python loader swaps A04/A05; this mapping was checked against the dataset's own files).
+``KPxxAyyRz.dat`` give the activity ``K`` (1-6), person ``Pxx``, the activity code ``Ayy``
+and repetition ``Rz`` (written ``R1`` or ``R01``; case and blanks inside the name are
+ignored; a name without ``K`` takes the activity from ``Ayy``). Where ``K`` and ``Ayy``
+disagree (a few files do), the data sheet makes ``K`` the label; :attr:`GlasgowName.agree`
+says so and ``meta['codes_agree']`` carries it. Activity codes follow the dataset's README
+/ ``label.json``: 1 / A01 walking, 2 sitting down, 3 standing up, 4 picking up an object,
+5 drinking, 6 falling (one public Python loader swaps 4/5; this mapping was checked
+against the dataset's own files). Person numbers restart in each campaign folder, so
+:mod:`harlab.radar.glasgow_import` qualifies them with the campaign.
 
 Parsing is vectorised (numpy's C text parser after one regular-expression validation
 pass over the whole text); every malformed file raises one :class:`DataError` naming the
@@ -48,6 +52,7 @@ ACTIVITIES: dict[str, str] = {
 }
 HEADER_LINES = 4
 _NAME = re.compile(r"^(?P<prefix>\d*)P(?P<person>\d+)A(?P<activity>\d+)R(?P<rep>\d+)$", re.I)
+_BLANKS = re.compile(r"\s+")
 _NUM = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 # One sample per line: real, real+imag i, or imag i (MATLAB writes i; j is accepted too).
 _SAMPLE = rf"[ \t]*(?:[+-]?{_NUM}(?:[ \t]*[+-][ \t]*{_NUM}[ij])?|[+-]?{_NUM}[ij])[ \t]*\r?"
@@ -56,32 +61,46 @@ _BAD_LINE = re.compile(rf"^(?!{_SAMPLE}$).*$", re.M)
 
 @dataclass(frozen=True)
 class GlasgowName:
-    """What a ``[k]PxxAyyRzz`` file name encodes."""
+    """What a ``KPxxAyyRz`` file name encodes."""
 
     person: str  # "P37"
-    activity_code: str  # "A01"
+    activity_code: str  # "A01", from Ayy
     repetition: int
-    prefix: str
+    prefix: str  # K ("" when the name has none)
+
+    @property
+    def label_code(self) -> str:
+        """The code of the label: K's (``"A0K"``) when the name has K, else Ayy."""
+        return f"A{int(self.prefix):02d}" if self.prefix else self.activity_code
 
     @property
     def activity(self) -> str:
-        return ACTIVITIES[self.activity_code]
+        return ACTIVITIES[self.label_code]
+
+    @property
+    def agree(self) -> bool:
+        """K and Ayy name the same activity (True when the name has no K)."""
+        return self.label_code == self.activity_code
 
 
 def parse_name(name: str | Path) -> GlasgowName:
-    """Parse ``[k]PxxAyyRzz[.dat]``; unknown activity codes or other names are DataErrors."""
-    stem = Path(name).name
+    """Parse ``KPxxAyyRz[.dat]`` (K optional, any case, blanks ignored); unknown activity
+    codes, a K other than 1-6 or other names are DataErrors."""
+    stem = _BLANKS.sub("", Path(name).name)
     if stem.lower().endswith(".dat"):
         stem = stem[:-4]
     m = _NAME.match(stem)
     if m is None:
         raise DataError(
-            f"{name}: file name does not follow the Glasgow pattern [k]PxxAyyRzz.dat "
-            "(person, activity, repetition)"
+            f"{name}: file name does not follow the Glasgow pattern KPxxAyyRz.dat "
+            "(activity, person, activity code, repetition)"
         )
     code = f"A{int(m['activity']):02d}"
     if code not in ACTIVITIES:
         raise DataError(f"{name}: unknown activity code {code} (known: {', '.join(ACTIVITIES)})")
+    if m["prefix"] and not (len(m["prefix"]) == 1 and 1 <= int(m["prefix"]) <= len(ACTIVITIES)):
+        raise DataError(f"{name}: the leading activity digit K must be 1-{len(ACTIVITIES)}, "
+                        f"got {m['prefix']!r}")
     return GlasgowName(
         person=f"P{int(m['person']):02d}",
         activity_code=code,
@@ -207,19 +226,25 @@ def parse_dat(text: str, path: str | Path = "<text>") -> RawRadar:
     if name is not None:
         activity, person = name.activity, name.person
         meta.update(
-            activity_code=name.activity_code, repetition=name.repetition, prefix=name.prefix
+            activity_code=name.activity_code, repetition=name.repetition, prefix=name.prefix,
+            codes_agree=name.agree,
         )
     meta["location"] = path.parent.name
     return RawRadar(data, params, activity=activity, person=person, source=str(path), meta=meta)
 
 
-def read_dat(path: str | Path) -> RawRadar:
-    """Read one Glasgow ``.dat`` file (labels from its name when it follows the pattern)."""
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of one file; DataError naming it when it cannot be read."""
     p = Path(path)
     try:
-        raw_bytes = p.read_bytes()
+        return p.read_bytes()
     except OSError as exc:
         raise DataError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def parse_bytes(raw_bytes: bytes, path: str | Path) -> RawRadar:
+    """Parse the bytes of one ``.dat`` file (ASCII text, see :func:`parse_dat`)."""
+    p = Path(path)
     try:
         text = raw_bytes.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -227,6 +252,11 @@ def read_dat(path: str | Path) -> RawRadar:
             f"{p}: not an ASCII text .dat file (byte {exc.start} is not ASCII)"
         ) from None
     return parse_dat(text, p)
+
+
+def read_dat(path: str | Path) -> RawRadar:
+    """Read one Glasgow ``.dat`` file (labels from its name when it follows the pattern)."""
+    return parse_bytes(read_bytes(path), path)
 
 
 def find_dat_files(root: str | Path) -> list[Path]:
@@ -241,7 +271,7 @@ def find_dat_files(root: str | Path) -> list[Path]:
 
 
 def iter_dir(root: str | Path) -> Iterator[RawRadar]:
-    """Read every ``.dat`` file under ``root`` whose name follows ``[k]PxxAyyRzz``.
+    """Read every ``.dat`` file under ``root`` whose name follows ``KPxxAyyRz``.
 
     Files with other names are an error (their labels would be unknown).
     """

@@ -8,7 +8,10 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
 2. :func:`mti_filter` -- clutter suppression along slow time per range bin: 4th-order
    Butterworth high-pass with a cut-off in Hz (default; its start-up transient is
    discarded), two-pulse canceller, mean subtraction, or none.
-3. :func:`range_gate` -- keep the bins between ``range_min_m`` and ``range_max_m``.
+3. :func:`range_gate` -- keep the bins between ``range_min_m`` and ``range_max_m``, or
+   (``range_select: energy``) :func:`energy_gate` -- inside those limits, the contiguous
+   band of bins around the one with the most slow-time energy after clutter suppression
+   (where the person is), down to ``range_energy_db`` below that bin.
 4. :func:`doppler_stft` -- two-sided STFT along slow time (no detrending), range bins
    combined coherently (sum, then one STFT) or incoherently (sum of ``|STFT|`` per bin).
 5. :func:`crop_velocity` -- Doppler to radial velocity ``v = f_D * lambda / 2`` (positive =
@@ -40,6 +43,7 @@ from harlab.fileio import save_png
 from harlab.radar.types import RadarParams, RawRadar, check_keys, field_names
 
 MtiMethod = Literal["butterworth", "two_pulse", "mean", "none"]
+RangeSelect = Literal["fixed", "energy"]
 Combine = Literal["coherent", "incoherent"]
 Normalize = Literal["frame", "recording"]
 
@@ -66,6 +70,9 @@ class ProcessingConfig:
     ``lambda * PRF / 4`` is a ConfigError); ``None`` = the radar's limit; ``"paper"``
     (default) = MRA-Net's :data:`PAPER_V_MAX_MS`, or the radar's limit where that is lower
     (see :func:`velocity_limit`).
+    ``range_select``: ``"fixed"`` keeps every bin between ``range_min_m`` and
+    ``range_max_m``; ``"energy"`` searches those limits for where the person is (see
+    :func:`energy_gate`, ``range_energy_db`` wide).
     ``normalize``: dB-normalise each frame to its own maximum (``"frame"``) or every frame to
     the maximum of the whole recording (``"recording"``).
     """
@@ -76,6 +83,8 @@ class ProcessingConfig:
     transient_s: float | None = None
     range_min_m: float = 1.5
     range_max_m: float = 7.5
+    range_select: RangeSelect = "fixed"
+    range_energy_db: float = 10.0
     range_window: str | None = None
     hilbert: bool | None = None
     velocity_sign: int | None = None
@@ -96,13 +105,14 @@ class ProcessingConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"radar processing: {msg}")
 
-        if self.mti not in _MTI:
-            raise bad(f"mti must be one of {', '.join(_MTI)}, got {self.mti!r}")
-        if self.combine not in ("coherent", "incoherent"):
-            raise bad(f"combine must be 'coherent' or 'incoherent', got {self.combine!r}")
-        if self.normalize not in ("frame", "recording"):
-            raise bad(f"normalize must be 'frame' or 'recording', got {self.normalize!r}")
-        positive = ("mti_cutoff_hz", "window_s", "dynamic_range_db", "frame_s")
+        for name, allowed in (("mti", _MTI), ("combine", ("coherent", "incoherent")),
+                              ("normalize", ("frame", "recording")),
+                              ("range_select", ("fixed", "energy"))):
+            if getattr(self, name) not in allowed:
+                raise bad(f"{name} must be one of {', '.join(allowed)}, "
+                          f"got {getattr(self, name)!r}")
+        positive = ("mti_cutoff_hz", "window_s", "dynamic_range_db", "frame_s",
+                    "range_energy_db")
         for name in positive:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
@@ -317,6 +327,28 @@ def range_gate(
     return x[keep], range_m[keep]
 
 
+def energy_gate(
+    y: np.ndarray, range_m: np.ndarray, cfg: ProcessingConfig
+) -> tuple[float, float]:
+    """Where the person is: the range limits of the contiguous band of bins around the bin
+    with the most slow-time energy ``sum |y|^2`` (``y`` after clutter suppression, so static
+    returns do not count) among the bins between ``range_min_m`` and ``range_max_m``; the
+    band holds the neighbours whose energy is within ``range_energy_db`` of that bin's."""
+    inside = np.flatnonzero((range_m >= cfg.range_min_m) & (range_m <= cfg.range_max_m))
+    if inside.size == 0:
+        range_gate(y, range_m, cfg.range_min_m, cfg.range_max_m)  # raises the DataError
+    energy = np.einsum("ij,ij->i", y[inside].real, y[inside].real) + np.einsum(
+        "ij,ij->i", y[inside].imag, y[inside].imag)
+    peak = int(np.argmax(energy))
+    strong = energy >= energy[peak] * 10 ** (-cfg.range_energy_db / 10)
+    lo = hi = peak
+    while lo > 0 and strong[lo - 1]:
+        lo -= 1
+    while hi < len(strong) - 1 and strong[hi + 1]:
+        hi += 1
+    return float(range_m[inside[lo]]), float(range_m[inside[hi]])
+
+
 def stft_params(prf_hz: float, cfg: ProcessingConfig) -> tuple[int, np.ndarray]:
     """Window length in pulses (``round(window_s * PRF)``) and the window samples."""
     n_win = max(2, int(round(cfg.window_s * prf_hz)))
@@ -434,7 +466,10 @@ def process(raw: RawRadar, cfg: ProcessingConfig | None = None) -> Spectrogram:
     try:
         y, dropped = mti_filter(x, p.prf_hz, cfg)
         t0 = dropped / p.prf_hz
-        gated, _ = range_gate(y, rng, cfg.range_min_m, cfg.range_max_m)
+        gate = (cfg.range_min_m, cfg.range_max_m)
+        if cfg.range_select == "energy":
+            gate = energy_gate(y, rng, cfg)
+        gated, _ = range_gate(y, rng, *gate)
         mag, f_d, t = doppler_stft(gated, p.prf_hz, cfg)
     except DataError as exc:
         raise DataError(f"{_where(raw)} ({raw.n_pulses} pulses): {exc}") from None
@@ -443,7 +478,7 @@ def process(raw: RawRadar, cfg: ProcessingConfig | None = None) -> Spectrogram:
         db=db_scale(np.abs(y), 60.0),
         range_m=rng,
         time_s=t0 + np.arange(y.shape[-1]) / p.prf_hz,
-        gate_m=(cfg.range_min_m, cfg.range_max_m),
+        gate_m=gate,
     )
     return Spectrogram(
         magnitude=mag,
@@ -453,7 +488,8 @@ def process(raw: RawRadar, cfg: ProcessingConfig | None = None) -> Spectrogram:
         params=p,
         cfg=cfg,
         source=raw.source,
-        meta={"activity": raw.activity, "person": raw.person, **raw.meta},
+        meta={"activity": raw.activity, "person": raw.person, **raw.meta,
+              "range_gate_m": [round(gate[0], 4), round(gate[1], 4)]},
     )
 
 

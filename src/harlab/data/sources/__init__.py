@@ -100,6 +100,11 @@ SOURCES: dict[str, SourceSpec] = {
             "Radar micro-Doppler frames (harlab simulate radar, Glasgow .dat, your own .npy/.png)",
         ),
         SourceSpec(
+            "glasgow",
+            "harlab.data.sources.glasgow",
+            "Glasgow radar signatures: FMCW 5.8 GHz .dat files, 6 activities (processed on load)",
+        ),
+        SourceSpec(
             "custom",
             "harlab.data.sources.custom",
             "Your own CSV/Parquet recordings (see README: bring your own data)",

@@ -27,9 +27,10 @@ Options
 -------
 ``label``: ``"activity"`` (default) or ``"person"`` -- which label the recordings carry
 (person identification uses ``"person"``). ``glasgow_dir``: instead of ``path``, a folder
-of University of Glasgow ``.dat`` files (:mod:`harlab.radar.glasgow`), processed with the
-radar chain on load. ``processing``: a mapping of
-:class:`~harlab.radar.processing.ProcessingConfig` options for ``glasgow_dir``.
+of University of Glasgow ``.dat`` files (:mod:`harlab.radar.glasgow_import`), processed
+with the radar chain on load. ``processing``: a mapping of
+:class:`~harlab.radar.processing.ProcessingConfig` options for ``glasgow_dir`` (over
+:data:`~harlab.radar.glasgow_import.GLASGOW_PROCESSING`).
 """
 
 from __future__ import annotations
@@ -76,19 +77,22 @@ def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Pat
 
 
 def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, float, int]:
+    """Frames of the ``.dat`` files under ``folder`` as ``harlab radar frames-from-glasgow``
+    makes them (campaign-qualified persons, copies read once, the Glasgow chain defaults
+    under ``processing``)."""
     import pandas as pd
 
-    from harlab.radar import glasgow
-    from harlab.radar.processing import ProcessingConfig, frames, process
+    from harlab.radar.glasgow_import import ImportLog, glasgow_processing, iter_recordings
+    from harlab.radar.processing import frames, process
 
     if processing is not None and not isinstance(processing, dict):
         raise ConfigError(f"{NAME}: processing must be a mapping of radar processing options")
-    cfg = ProcessingConfig.from_dict(processing)
+    cfg = glasgow_processing(processing)
     stacks, rows, too_short = [], [], 0
-    for raw in glasgow.iter_dir(folder):
+    for raw in iter_recordings(folder, ImportLog()):
         stack = frames(process(raw, cfg), cfg)
         too_short += len(stack) == 0
-        rel = Path(raw.source).relative_to(folder).as_posix()
+        rel = raw.meta["recording"]
         stacks.append(stack)
         rows += [
             {
@@ -98,6 +102,8 @@ def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, flo
                 "person": raw.person,
                 "recording": rel,
                 "session": rel,
+                "campaign": raw.meta["campaign"],
+                "repetition": raw.meta["repetition"],
             }
             for k in range(len(stack))
         ]
@@ -183,12 +189,12 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
 
     label, glasgow = _options(path, options)
     if glasgow is not None:
-        from harlab.radar.processing import ProcessingConfig
+        from harlab.radar.glasgow_import import glasgow_processing
 
         stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
         meta: dict[str, Any] = {}
         where = str(glasgow)
-        hop = frame_hop_s(ProcessingConfig.from_dict(options.get("processing")).to_dict())
+        hop = frame_hop_s(glasgow_processing(options.get("processing")).to_dict())
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
         stack, table, meta, known_s, too_short = _folder_frames(root)
@@ -226,8 +232,13 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     _, glasgow = _options(path, options)
     if glasgow is not None:
         from harlab.radar.glasgow import find_dat_files
+        from harlab.radar.glasgow_import import READER, glasgow_processing
 
-        return files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options)
+        # the reader's rules and the chain settings it applies are part of the identity,
+        # so a cache made under other defaults is not reused
+        return {**files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options),
+                "reader": READER,
+                "processing": glasgow_processing(options.get("processing")).to_dict()}
     root = Path(path).expanduser()  # type: ignore[arg-type]
     _, files = dataset_files(root)
     extra = [root / LABELS] + ([root / META] if (root / META).is_file() else [])
