@@ -202,6 +202,14 @@ def test_recording_split_groups_by_a_meta_field_or_by_window() -> None:
         make_split(w, recs, SplitConfig(kind="recording", group_by="repetition"))
     with pytest.raises(ConfigError, match="too few for 5 folds with an inner validation"):
         make_split(w, recs, SplitConfig(kind="recording", stratify=True, folds=5))
+    # one frame per recording, 5 recordings per activity x person cell: the groups suffice,
+    # but no cell has 5 training windows for the inner 1/5 validation fold
+    one = _framed(n_persons=2, n_recordings=10, n_frames=1)
+    w1 = make_windows(one, WindowConfig(length=10, step=10))
+    with pytest.raises(ConfigError, match="every activity x person cell has too few windows "
+                       ".*for 3 folds and an inner validation split of 1/5"):
+        make_split(w1, one, SplitConfig(kind="recording", stratify=True, folds=3,
+                                        val_fraction=0.2))
     with pytest.raises(ConfigError, match="split.fold must be in 0..2"):
         make_split(w, recs, SplitConfig(kind="recording", group_by="window", stratify=True,
                                         folds=3, fold=3))

@@ -171,15 +171,7 @@ def _stratified_split(
                           f"too few for {k} folds"
                           + (f" with an inner validation split of 1/{inner_k}" if inner_k
                              else ""))
-    with warnings.catch_warnings():  # "the least populated class has only n members"
-        warnings.filterwarnings("ignore", ".*least populated class.*")
-        outer = StratifiedGroupKFold(k, shuffle=True, random_state=cfg.seed)
-        trval, test = list(outer.split(strat, strat, groups))[cfg.fold]
-        val = np.zeros(0, np.int64)
-        if inner_k:
-            inner = StratifiedGroupKFold(inner_k, shuffle=True, random_state=cfg.seed)
-            tr, va = next(inner.split(trval, strat[trval], groups[trval]))
-            trval, val = trval[tr], trval[va]
+    trval, val, test = _stratified_parts(strat, groups, k, inner_k, cfg, what)
     parts = {"train": np.sort(trval), "val": np.sort(val), "test": np.sort(test)}
     counts = " / ".join(f"{len(np.unique(groups[v]))} {p}" for p, v in parts.items())
     rec_subject = np.array([r.subject for r in recordings])
@@ -193,6 +185,31 @@ def _stratified_split(
            else ""),
         _group_warnings(windows, recordings, cfg), subjects,
     )
+
+
+def _stratified_parts(strat: np.ndarray, groups: np.ndarray, k: int, inner_k: int,
+                      cfg: SplitConfig, what: str) -> tuple[np.ndarray, ...]:
+    """Train, validation and test positions of one stratified group fold (inner fold for
+    validation); scikit-learn's refusal (every activity x person cell smaller than the
+    number of folds) as one line."""
+    with warnings.catch_warnings():  # "the least populated class has only n members"
+        warnings.filterwarnings("ignore", ".*least populated class.*")
+        try:
+            outer = StratifiedGroupKFold(k, shuffle=True, random_state=cfg.seed)
+            trval, test = list(outer.split(strat, strat, groups))[cfg.fold]
+            val = np.zeros(0, np.int64)
+            if inner_k:
+                inner = StratifiedGroupKFold(inner_k, shuffle=True, random_state=cfg.seed)
+                tr, va = next(inner.split(trval, strat[trval], groups[trval]))
+                trval, val = trval[tr], trval[va]
+        except ValueError as exc:
+            raise ConfigError(
+                f"split.kind=recording with stratify: every activity x person cell has too few "
+                f"windows ({what}) for {k} folds"
+                + (f" and an inner validation split of 1/{inner_k}" if inner_k else "")
+                + f" (scikit-learn: {exc}); use fewer folds or a larger val_fraction"
+            ) from None
+    return trval, val, test
 
 
 def _draw_val(groups: np.ndarray, cfg: SplitConfig) -> tuple[np.ndarray, np.ndarray]:
