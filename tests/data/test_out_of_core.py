@@ -16,7 +16,7 @@ from harlab.data.normalize import NormalizedRows, Normalizer
 from harlab.data.prepare import load_windowed, prepare
 from harlab.data.sources import hapt
 from harlab.data.store import NpyAppender, NpyRows
-from harlab.errors import DataError
+from harlab.errors import ConfigError, DataError
 from harlab.paths import shared_data_dir
 
 
@@ -212,3 +212,23 @@ def test_real_hapt_out_of_core_equals_in_memory(tmp_path, monkeypatch):
     memory, streamed, _ = _both(cfg, tmp_path, monkeypatch)
     assert memory.dropped == streamed.dropped and memory.dropped.get("windows_mixed")
     _assert_same(memory, streamed, cfg)
+
+
+def test_stream_errors_leave_no_cache_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARLAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "csv"
+    root.mkdir()
+    t = np.arange(40) / 10.0
+    pd.DataFrame({"timestamp": t, "ax": t, "ay": t, "label": 1}).to_csv(root / "a.csv",
+                                                                         index=False)
+    pd.DataFrame({"timestamp": t, "ax": t, "az": t, "label": 1}).to_csv(root / "b.csv",
+                                                                         index=False)
+    cfg = _cfg("custom", root, WINDOW, SPLIT)
+    with pytest.raises(DataError, match=r"b\.csv has channels \('ax', 'az'\)"):
+        load_windowed(cfg.data)
+    (root / "b.csv").unlink()
+    pd.DataFrame({"timestamp": t / 2, "ax": t, "ay": t, "label": 1}).to_csv(root / "c.csv",
+                                                                             index=False)
+    with pytest.raises(ConfigError, match=r"different sampling rates \[10.0, 20.0\]"):
+        load_windowed(cfg.data)
+    assert not list((tmp_path / "cache" / "windows").iterdir())  # temp folders removed
