@@ -14,10 +14,11 @@ unlabelled gaps). Each scale then runs in a fresh process (so its peak RSS is it
 Printed as JSON: per scale the samples and windows, ``prepare_s``, the training windows/s
 (training windows / training seconds of that epoch, validation included), the peak RSS of
 the preparation and of the training run (``/proc/self/clear_refs`` resets the peak in
-between), and the ratios the targets are about.
+between), and the ratios the targets are about. ``--no-cache`` runs the in-memory path
+(``data.cache: false``: the whole dataset loaded, windowed and held) for comparison.
 
     python benchmarks/data_scale.py [--scales 1 4 16] [--format parquet|csv] [--model lstm]
-        [--model-options JSON] [--batch-size 512]
+        [--model-options JSON] [--batch-size 512] [--no-cache]
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(folder: Path, work: Path, model: str, options: dict[str, Any], batch: int
-          ) -> dict[str, Any]:
+def child(folder: Path, work: Path, model: str, options: dict[str, Any], batch: int,
+          cache: bool = True) -> dict[str, Any]:
     """Prepare (cold cache) and train one epoch in this process; the figures."""
     os.environ["HARLAB_CACHE"] = str(work / "cache")
     from harlab.config import from_dict
@@ -100,6 +101,7 @@ def child(folder: Path, work: Path, model: str, options: dict[str, Any], batch: 
     cfg = from_dict({
         "name": "scale", "output_dir": str(work / "runs"),
         "data": {"dataset": "custom", "path": str(folder), "labels": list(range(1, 13)),
+                 "cache": cache,
                  "window": {"length": 128, "step": 64, "unit": "samples",
                             "label_policy": "majority", "min_purity": 0.8},
                  "split": {"kind": "subject", "folds": 5, "fold": 0, "val_fraction": 0.2,
@@ -138,17 +140,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help='its options as JSON (default {"hidden": 32, "layers": 1}: a small '
                     "model, so the epoch measures the data path more than the model)")
     ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--no-cache", action="store_true",
+                    help="data.cache: false, the in-memory path, for comparison")
     ap.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.model, args.model_options,
-                               args.batch_size)))
+                               args.batch_size, not args.no_cache)))
         return {}
     out: dict[str, Any] = {"machine": {"cpu": platform.processor() or platform.machine(),
                                        "cores": os.cpu_count(), "python": sys.version.split()[0],
                                        "format": args.format, "model": args.model,
                                        "model_options": args.model_options,
-                                       "batch_size": args.batch_size},
+                                       "batch_size": args.batch_size,
+                                       "cache": not args.no_cache},
                            "scales": {}}
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="harlab-scale-") as tmp:
@@ -160,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             proc = subprocess.run([sys.executable, __file__, "--model", args.model,
                                    "--model-options", json.dumps(args.model_options),
                                    "--batch-size", str(args.batch_size),
+                                   *(["--no-cache"] if args.no_cache else []),
                                    "--child", str(work / "data"), str(work)],
                                   env=env, text=True, capture_output=True)
             if proc.returncode:
