@@ -178,8 +178,11 @@ def test_entry_is_hashed_once_per_process_until_a_file_changes(tmp_path, monkeyp
     assert cache_mod.load_entry(tmp_path, "k") is not None
     assert len(hashed) == 5  # verified already in this process
     y = tmp_path / "k" / "y.npy"
-    y.write_bytes(y.read_bytes()[:-8] + np.int64(9).tobytes())  # same size, new contents
-    assert cache_mod.load_entry(tmp_path, "k") is None  # changed ctime: hashed and refused
+    new = tmp_path / "y.npy"
+    new.write_bytes(y.read_bytes()[:-8] + np.int64(9).tobytes())  # same size, new contents
+    new.replace(y)  # a new file (inode) under the old name
+    assert cache_mod.load_entry(tmp_path, "k") is None  # hashed again, and refused
+    assert len(hashed) > 5
 
 
 SHARED = shared_data_dir()

@@ -2,15 +2,17 @@
 
 A cache entry is a folder named by the SHA-256 of the source identity (name, path,
 options, fingerprint of the input files) and the preprocessing config. It holds one
-``.npy`` per array (opened as memory maps) and ``manifest.json`` with shapes, dtypes,
-byte sizes, the sha256 of each array file and everything else needed to rebuild the
-dataset object. Windows are appended to their files as they are cut (``EntryWriter``), so
-writing an entry never needs the whole dataset in memory, and ``x`` is read back row by row
-on demand. Entries are written into a temporary folder, flushed to disk and renamed
-into place, so a crash never leaves a half-written entry under the final name; the
-temporary folder of a killed writer is removed by the next reader or writer. An entry
-that fails validation (missing file, wrong size, shape or checksum, unreadable manifest)
-is deleted and rebuilt, with a one-line warning.
+``.npy`` per array and ``manifest.json`` with shapes, dtypes, byte sizes, the sha256 of
+each array file and everything else needed to rebuild the dataset object. Windows are
+appended to their file as they are cut (``EntryWriter``), so writing an entry never needs
+the whole dataset in memory, and ``x`` is read back row by row on demand. Entries are
+written into a temporary folder, flushed to disk and renamed into place, so a crash never
+leaves a half-written entry under the final name; the temporary folder of a killed writer
+is removed by the next reader or writer. An entry that fails validation (missing file,
+wrong size, shape or checksum, unreadable manifest) is deleted and rebuilt, with a
+one-line warning. Checksums are verified once per process and entry, and again when a
+file's size, mtime, ctime or inode changed (a change in place within the filesystem's
+timestamp granularity after a check goes unseen until the next process).
 """
 
 from __future__ import annotations
