@@ -5,11 +5,13 @@ Steps, each timed ``--repeats`` times (median and min reported):
 * ``load_window_cold``: harlab's window cache is empty (a fresh ``$HARLAB_CACHE`` folder per
   repeat), so the raw HAPT files are parsed, windowed and the cache entry is written;
 * ``load_window_nocache``: parse + window with the cache switched off (no write);
-* ``load_window_warm``: the cache entry exists and is opened as memory maps;
-* ``prepare_warm``: split + class filter + train-only z-score + materialised arrays, from
-  the warm cache (what ``harlab train`` does before the first batch);
+* ``load_window_warm``: the cache entry exists: checked, its index arrays read (windows are
+  read on demand);
+* ``prepare_warm``: split + class filter + train-only z-score fitted in one pass over the
+  training windows, from the warm cache (what ``harlab train`` does before the first batch);
 * ``loader_epoch``: one shuffled training epoch of ``WindowDataModule`` batches (batch 128),
-  reported as windows/s -- one ``index_select`` per batch, no Python per window.
+  reported as windows/s -- each batch read from the cache and normalised, no Python per
+  window.
 
 "Cold" means harlab's cache is cold; the operating system's page cache is not dropped (that
 needs root), so the raw files are usually already in memory after the first repeat.
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             w = wd.windows
             result["recordings"] = len(wd.recordings)
             result["windows"] = int(len(w.y))
-            result["window_bytes"] = int(np.asarray(w.x).nbytes)
+            result["window_bytes"] = int(np.prod(w.x.shape)) * 4  # float32
             log("no cache (parse + window) ...")
             result["load_window_nocache"], _ = timed(
                 lambda: load_windowed(data_cfg, use_cache=False), args.repeats)

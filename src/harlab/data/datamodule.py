@@ -1,8 +1,11 @@
-"""LightningDataModule over in-memory window arrays, batched without per-window Python.
+"""LightningDataModule over window arrays, batched without per-window Python.
 
 The dataset is indexed with a whole batch of indices at once (one tensor gather per
 batch instead of one ``__getitem__`` per window), so the loader costs almost nothing
-next to the model. Under DDP each rank draws an equal-sized shard of a shared
+next to the model. Windows given lazily (``NormalizedRows`` over the window cache) are
+read and normalised batch by batch, so the training set never has to fit in memory.
+
+Under DDP each rank draws an equal-sized shard of a shared
 permutation (the same seed on every rank), so Lightning's own DistributedSampler is not
 needed (``use_distributed_sampler=False``).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -19,18 +23,29 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class ArrayDataset(Dataset):
-    """Windows ``x`` (N, T, C) and labels ``y`` (N,) indexed by a list of indices."""
+    """Windows ``x`` (N, T, C) and labels ``y`` (N,) indexed by a list of indices. ``x`` is
+    an array (held as a tensor) or anything indexed like one along axis 0 that returns
+    float32 arrays (e.g. ``NormalizedRows``), read batch by batch."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    def __init__(self, x: Any, y: np.ndarray) -> None:
+        if isinstance(x, np.ndarray):
+            self.x: Any = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        else:
+            self.x = x
         self.y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{len(self.x)} windows but {len(self.y)} labels")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def __getitem__(self, idx: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         idx_t = torch.as_tensor(idx, dtype=torch.long)
-        return self.x.index_select(0, idx_t), self.y.index_select(0, idx_t)
+        if isinstance(self.x, torch.Tensor):
+            xb = self.x.index_select(0, idx_t)
+        else:
+            xb = torch.from_numpy(np.ascontiguousarray(self.x[idx_t.numpy()], np.float32))
+        return xb, self.y.index_select(0, idx_t)
 
 
 class BatchIndexSampler(Sampler[list[int]]):
@@ -87,7 +102,7 @@ class WindowDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        x: dict[str, np.ndarray],
+        x: dict[str, Any],
         y: dict[str, np.ndarray],
         batch_size: int = 128,
         seed: int = 0,

@@ -4,24 +4,30 @@ Order (honest by construction): load recordings -> window each recording (window
 never cross recordings) -> assign windows to parts by recording (subject, session,
 official split; or at random for the paper protocol, with a leakage warning) ->
 keep the requested classes -> fit z-score on the training part only -> apply to all.
-Windowed recordings are cached on disk, keyed on the source files and preprocessing.
+Windowed recordings are cached on disk, keyed on the source files and preprocessing, and
+the cache is the source of truth: windows are written to it recording by recording and read
+from it batch by batch, so no step holds the whole dataset in memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harlab.data import cache as cache_mod
-from harlab.data.normalize import Normalizer
-from harlab.data.recording import UNLABELLED, RecordingMeta
+from harlab.data.normalize import NormalizedRows, Normalizer
+from harlab.data.recording import UNLABELLED, NotStreamable, RecordingMeta, RecordingStream
 from harlab.data.sources import get_source
 from harlab.data.splits import Split, make_split
-from harlab.data.windows import Windows, make_windows
+from harlab.data.store import NpyRows
+from harlab.data.windows import WindowCutter, Windows, make_windows, plan_windows
 from harlab.errors import ConfigError, DataError
 from harlab.fileio import natural_key
 from harlab.paths import cache_dir
@@ -56,7 +62,15 @@ class WindowedData:
 
 
 def load_windowed(data_cfg: Any, use_cache: bool | None = None) -> WindowedData:
-    """Load ``data_cfg.dataset`` and window it, through the on-disk cache when enabled."""
+    """Load ``data_cfg.dataset`` and window it.
+
+    With the cache (the default) this is out of core: recordings are read and windowed one
+    at a time (a source with ``stream``) or read whole and windowed one at a time (other
+    sources), each recording's windows appended to the cache entry's files, and the windows
+    are read back on demand; only per-window index arrays stay in memory. Without the
+    cache (``data.cache: false``), or where the cache cannot be written, the windows are
+    cut in memory; both give the same windows.
+    """
     source = get_source(data_cfg.dataset)
     options = dict(data_cfg.options or {})
     use_cache = data_cfg.cache if use_cache is None else use_cache
@@ -69,37 +83,53 @@ def load_windowed(data_cfg: Any, use_cache: bool | None = None) -> WindowedData:
     }
     key = cache_mod.cache_key(identity)
     root = cache_dir() / "windows"
-    if use_cache:
-        hit = cache_mod.load_entry(root, key)
-        if hit is not None:
-            arrays, m = hit
-            windows = Windows(
-                x=arrays["x"],
-                y=arrays["y"],
-                recording=arrays["recording"],
-                start=arrays["start"],
-                purity=arrays["purity"],
-                rate=m["rate"],
-                length=m["length"],
-                step=m["step"],
-                dropped=m["window_dropped"],
-            )
-            return WindowedData(
-                name=m["name"],
-                windows=windows,
-                recordings=[RecordingMeta(**r) for r in m["recordings"]],
-                classes={int(k): v for k, v in m["classes"].items()},
-                channels=tuple(m["channels"]),
-                units=tuple(m["units"]),
-                official_split=m["official_split"],
-                dropped=m["dropped"],
-                citation=m.get("citation", ""),
-                from_cache=True,
-            )
+    if not use_cache:
+        return _in_memory(data_cfg, source, options)
+    hit = cache_mod.load_entry(root, key)
+    if hit is not None:
+        return _from_entry(*hit)
+    try:
+        with cache_mod.EntryWriter(root, key) as writer:
+            arrays, manifest = _stream_windows(data_cfg, source, options, writer)
+            manifest["identity"] = identity
+            entry = writer.commit(manifest)
+    except NotStreamable as exc:
+        log.info("%s; windowing the whole dataset in memory", exc)
+        return _save_in_memory(_in_memory(data_cfg, source, options), root, key, identity)
+    except OSError as exc:
+        log.warning("could not write cache under %s (%s); continuing without it", root, exc)
+        return _in_memory(data_cfg, source, options)
+    arrays["x"] = NpyRows(entry / "x.npy")
+    wd = _from_entry(arrays, manifest)
+    wd.from_cache = False
+    return wd
+
+
+def _save_in_memory(wd: WindowedData, root: Path, key: str, identity: dict[str, Any]
+                    ) -> WindowedData:
+    """Cache windows cut in memory (whole arrays) and return them."""
+    w = wd.windows
+    manifest = {
+        "identity": identity, "name": wd.name, "rate": w.rate, "length": w.length,
+        "step": w.step, "window_dropped": w.dropped,
+        "recordings": [r.__dict__ for r in wd.recordings],
+        "classes": {str(k): v for k, v in wd.classes.items()}, "channels": list(wd.channels),
+        "units": list(wd.units), "official_split": wd.official_split, "dropped": wd.dropped,
+        "citation": wd.citation,
+    }
+    try:
+        cache_mod.save_entry(root, key, {n: getattr(w, n) for n in cache_mod.ARRAYS}, manifest)
+    except OSError as exc:
+        log.warning("could not write cache under %s (%s); continuing without it", root, exc)
+    return wd
+
+
+def _in_memory(data_cfg: Any, source: Any, options: dict[str, Any]) -> WindowedData:
+    """Load the whole recording set and window it in memory."""
     rs = source.load(data_cfg.path, **options)
     windows = make_windows(rs.recordings, data_cfg.window)
     dropped = {**rs.dropped, **{k: v for k, v in windows.dropped.items() if v}}
-    wd = WindowedData(
+    return WindowedData(
         name=rs.name,
         windows=windows,
         recordings=[RecordingMeta.of(r) for r in rs.recordings],
@@ -110,35 +140,94 @@ def load_windowed(data_cfg: Any, use_cache: bool | None = None) -> WindowedData:
         dropped=dropped,
         citation=rs.citation,
     )
-    if use_cache:
-        manifest = {
-            "identity": identity,
-            "name": wd.name,
-            "rate": windows.rate,
-            "length": windows.length,
-            "step": windows.step,
-            "window_dropped": windows.dropped,
-            "recordings": [r.__dict__ for r in wd.recordings],
-            "classes": {str(k): v for k, v in wd.classes.items()},
-            "channels": list(wd.channels),
-            "units": list(wd.units),
-            "official_split": wd.official_split,
-            "dropped": wd.dropped,
-            "citation": wd.citation,
-        }
-        arrays = {n: getattr(windows, n) for n in cache_mod.ARRAYS}
-        try:
-            cache_mod.save_entry(root, key, arrays, manifest)
-        except OSError as exc:
-            log.warning("could not write cache under %s (%s); continuing without it", root, exc)
-    return wd
+
+
+def _from_entry(arrays: dict[str, Any], m: dict[str, Any]) -> WindowedData:
+    windows = Windows(
+        x=arrays["x"],
+        y=arrays["y"],
+        recording=arrays["recording"],
+        start=arrays["start"],
+        purity=arrays["purity"],
+        rate=m["rate"],
+        length=m["length"],
+        step=m["step"],
+        dropped=m["window_dropped"],
+    )
+    return WindowedData(
+        name=m["name"],
+        windows=windows,
+        recordings=[RecordingMeta(**r) for r in m["recordings"]],
+        classes={int(k): v for k, v in m["classes"].items()},
+        channels=tuple(m["channels"]),
+        units=tuple(m["units"]),
+        official_split=m["official_split"],
+        dropped=m["dropped"],
+        citation=m.get("citation", ""),
+        from_cache=True,
+    )
+
+
+def _open_stream(data_cfg: Any, source: Any, options: dict[str, Any]
+                 ) -> tuple[RecordingStream, WindowCutter]:
+    """The source's recordings one at a time, and the cutter that windows them. A source
+    without ``stream`` is loaded whole and its sizes checked over all recordings first."""
+    if source.streams:
+        return source.stream(data_cfg.path, **options), WindowCutter(data_cfg.window)
+    rs = source.load(data_cfg.path, **options)
+    recordings, cutter = plan_windows(rs.recordings, data_cfg.window)
+    return RecordingStream.of(rs, recordings), cutter
+
+
+def _stream_windows(data_cfg: Any, source: Any, options: dict[str, Any],
+                    writer: cache_mod.EntryWriter) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Window the recordings one at a time, appending their windows to ``writer``; the
+    per-window index arrays (in memory) and the entry's manifest."""
+    stream, cutter = _open_stream(data_cfg, source, options)
+    metas: list[RecordingMeta] = []
+    cols: dict[str, list[np.ndarray]] = {"y": [], "recording": [], "start": [], "purity": []}
+    first: Any = None
+    for i, rec in enumerate(stream.recordings):
+        if first is None:
+            first = rec
+        if rec.channels != first.channels:
+            raise DataError(f"{stream.name}: recording {rec.meta.get('file', rec.subject)} has "
+                            f"channels {rec.channels}, expected {first.channels}")
+        x, y, start, purity = cutter.cut(rec)
+        writer.append("x", x)
+        for name, arr in zip(cols, (y, np.full(y.shape[0], i, np.int64), start, purity),
+                             strict=True):
+            cols[name].append(arr)
+        metas.append(RecordingMeta.of(rec))
+    if first is None:
+        raise DataError(f"{stream.name}: no recordings were loaded")
+    arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in cols.items()}
+    arrays["y"] = stream.relabel(arrays["y"], arrays["recording"])
+    for name in cache_mod.ARRAYS[1:]:
+        writer.append(name, arrays[name])
+    manifest = {
+        "name": stream.name,
+        "rate": float(cutter.rate),
+        "length": cutter.length,
+        "step": cutter.step,
+        "window_dropped": cutter.dropped,
+        "recordings": [r.__dict__ for r in metas],
+        "classes": {str(k): v for k, v in stream.classes.items()},
+        "channels": list(first.channels),
+        "units": list(first.units),
+        "official_split": stream.official_split,
+        "dropped": {**stream.dropped, **{k: v for k, v in cutter.dropped.items() if v}},
+        "citation": stream.citation,
+    }
+    return arrays, json.loads(json.dumps(manifest, default=str))
 
 
 @dataclass
 class PreparedData:
-    """Normalised arrays for each part, class names and everything a run must record."""
+    """Each part's windows (normalised when read), labels, class names and everything a run
+    must record."""
 
-    x: dict[str, np.ndarray]
+    x: dict[str, NormalizedRows]
     y: dict[str, np.ndarray]
     index: dict[str, np.ndarray]
     class_ids: list[int]
@@ -203,8 +292,17 @@ def select_classes(
     return sorted(int(lab) for lab in labels)
 
 
+def _raw_chunks(x: Any, index: np.ndarray, max_bytes: int = 32 << 20) -> Iterator[np.ndarray]:
+    """Windows ``x[index]`` in chunks of at most ``max_bytes``, read one chunk at a time."""
+    row = max(int(np.prod(x.shape[1:])) * 4, 1)
+    size = max(max_bytes // row, 1)
+    for i in range(0, index.size, size):
+        yield np.asarray(x[index[i : i + size]])
+
+
 def prepare(data_cfg: Any, wd: WindowedData | None = None) -> PreparedData:
-    """Split, filter classes, fit normalisation on train only, and materialise arrays."""
+    """Split, filter classes and fit normalisation on train only (in one pass over the
+    training windows); each part's windows are read and normalised on demand."""
     wd = wd or load_windowed(data_cfg)
     w = wd.windows
     split = make_split(w, wd.recordings, data_cfg.split, wd.official_split)
@@ -223,13 +321,12 @@ def prepare(data_cfg: Any, wd: WindowedData | None = None) -> PreparedData:
         raise DataError(f"{wd.name}: the training part has no windows after the split")
     if index["test"].size == 0:
         raise DataError(f"{wd.name}: the test part has no windows after the split")
-    x_train = np.asarray(w.x[index["train"]])
     normalizer = (
-        Normalizer.fit(x_train) if data_cfg.normalize else Normalizer.identity(x_train.shape[-1])
+        Normalizer.fit_chunks(_raw_chunks(w.x, index["train"])) if data_cfg.normalize
+        else Normalizer.identity(w.x.shape[-1])
     )
     for part in ("train", "val", "test"):
-        raw = x_train if part == "train" else np.asarray(w.x[index[part]])
-        xs[part] = normalizer.apply(raw)
+        xs[part] = NormalizedRows(w.x, index[part], normalizer)
         ys[part] = np.searchsorted(ids, y_all[index[part]]).astype(np.int64)
     names = [wd.classes.get(c, str(c)) for c in class_ids]
     person, person_names = person_labels({p: wd.subject[index[p]] for p in index})

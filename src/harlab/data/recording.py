@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,50 @@ class RecordingSet:
     def rates(self) -> set[float]:
         return {r.rate for r in self.recordings}
 
+
+class NotStreamable(Exception):
+    """Raised by a stream that finds part-way that it cannot give its recordings one at a
+    time; the caller loads the whole set instead."""
+
+
+@dataclass
+class RecordingStream:
+    """The recordings of a dataset yielded one at a time (what ``stream`` of a source
+    returns, so a dataset larger than memory can be windowed recording by recording).
+
+    ``classes``, ``dropped`` and ``label_maps`` are complete only once ``recordings`` is
+    exhausted. ``label_maps`` (one per recording yielded, or None for none at all) maps a
+    recording's provisional label codes 0..k-1 to the dataset's ids, ``final =
+    map[code]``; provisional codes must be in the order of the final ids, so that windows
+    cut with them pick the same majority label.
+    """
+
+    name: str
+    recordings: Iterator[Recording]
+    classes: dict[int, str] = field(default_factory=dict)
+    official_split: dict[str, str] | None = None
+    citation: str = ""
+    dropped: dict[str, int] = field(default_factory=dict)
+    label_maps: list[np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, rs: RecordingSet, recordings: list[Recording] | None = None) -> RecordingStream:
+        """A stream over a loaded set (its ``recordings``, or those given, e.g. resampled)."""
+        recs = rs.recordings if recordings is None else recordings
+        return cls(rs.name, iter(recs), dict(rs.classes), rs.official_split, rs.citation,
+                   dict(rs.dropped))
+
+    def relabel(self, y: np.ndarray, recording: np.ndarray) -> np.ndarray:
+        """Window labels ``y`` (cut with provisional codes) as the dataset's ids."""
+        if self.label_maps is None:
+            return y
+        sizes = np.array([lut.size for lut in self.label_maps], np.int64)
+        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        flat = np.concatenate([*self.label_maps, np.zeros(0, np.int64)]).astype(np.int64)
+        sel = y != UNLABELLED
+        out = y.copy()
+        out[sel] = flat[offset[recording[sel]] + y[sel]]
+        return out
 
 
 @dataclass

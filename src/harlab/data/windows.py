@@ -159,20 +159,81 @@ def window_size(recordings: list[Recording], cfg: WindowConfig, rate: float) -> 
         return lengths[0], lengths[0]
     length, step = cfg.samples(rate)
     if frames is not None and frames != [length]:
-        raise ConfigError(
-            f"window.length is {length} samples but the frames are {frames[-1]} columns wide"
-            + (f" (widths {frames})" if len(frames) > 1 else "")
-            + "; use window: {length: 1, step: 1, unit: frames} (one window per frame)"
-        )
+        raise _frames_error(length, frames)
     return length, step
 
 
-def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
-    """Resample (if asked) and window every recording; drops are counted in ``dropped``.
+def _frames_error(length: int, frames: list[int]) -> ConfigError:
+    return ConfigError(
+        f"window.length is {length} samples but the frames are {frames[-1]} columns wide"
+        + (f" (widths {frames})" if len(frames) > 1 else "")
+        + "; use window: {length: 1, step: 1, unit: frames} (one window per frame)"
+    )
 
-    All recordings must share one sampling rate after resampling; otherwise a
-    ConfigError asks for ``window.target_rate``. See :func:`window_size` for the length.
+
+def _no_windows() -> dict[str, int]:
+    return {"windows_unlabelled": 0, "windows_mixed": 0, "windows_nan": 0,
+            "recordings_too_short": 0}
+
+
+@dataclass
+class WindowCutter:
+    """Cuts recordings into windows one at a time (resampled first if asked), counting
+    what it drops; the arrays of each recording are returned, never kept.
+
+    Without ``rate``/``length``/``step`` the first recording fixes them (as
+    :func:`window_size` does for a list) and each later one is checked against them:
+    that is how a stream of recordings is windowed without holding them all. Labels are
+    counted per recording over that recording's own classes, which picks the same
+    majority label (ties go to the smallest id) as counting over the dataset's classes.
     """
+
+    cfg: WindowConfig
+    rate: float | None = None
+    length: int | None = None
+    step: int | None = None
+    planned: bool = False  # sizes already checked over all recordings (plan_windows)
+    dropped: dict[str, int] = field(default_factory=_no_windows)
+
+    def _fix_size(self, rec: Recording) -> None:
+        if self.planned:
+            return
+        if self.rate is None:
+            self.rate = rec.rate
+        elif rec.rate != self.rate:
+            raise ConfigError(f"recordings have different sampling rates "
+                              f"{sorted({self.rate, rec.rate})}; set window.target_rate")
+        if self.length is None:
+            self.length, self.step = window_size([rec], self.cfg, rec.rate)
+            return
+        if self.cfg.unit == "frames" and rec.n_samples != self.length:
+            lo, hi = sorted((self.length, rec.n_samples))
+            raise ConfigError(f"window.unit=frames needs recordings of one length (one window "
+                              f"each); found lengths {lo} .. {hi} samples")
+        if self.cfg.unit != "frames" and "frame" in rec.meta and rec.n_samples != self.length:
+            raise _frames_error(self.length, [rec.n_samples])
+
+    def cut(self, rec: Recording) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y, start, purity) of the windows kept from ``rec``."""
+        if self.cfg.target_rate is not None:
+            rec = resample(rec, self.cfg.target_rate)
+        self._fix_size(rec)
+        assert self.length is not None and self.step is not None
+        classes = np.unique(np.concatenate([np.unique(rec.labels), [UNLABELLED]]))
+        x, y, s, p, n_unl, n_mix, n_nan = _window_one(rec, self.length, self.step, self.cfg,
+                                                      classes)
+        if rec.n_samples < self.length:
+            self.dropped["recordings_too_short"] += 1
+        self.dropped["windows_unlabelled"] += n_unl
+        self.dropped["windows_mixed"] += n_mix
+        self.dropped["windows_nan"] += n_nan
+        return x, y, s, p
+
+
+def plan_windows(recordings: list[Recording], cfg: WindowConfig
+                 ) -> tuple[list[Recording], WindowCutter]:
+    """Resample (if asked) and check rates and window size over all recordings: the
+    recordings to cut and the cutter (sized) to cut them with."""
     if not recordings:
         raise ConfigError("no recordings to window")
     if cfg.target_rate is not None:
@@ -184,21 +245,21 @@ def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
         )
     rate = rates.pop()
     length, step = window_size(recordings, cfg, rate)
-    classes = np.unique(np.concatenate([np.unique(r.labels) for r in recordings] + [[-1]]))
+    return recordings, WindowCutter(cfg, rate, length, step, planned=True)
+
+
+def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
+    """Resample (if asked) and window every recording; drops are counted in ``dropped``.
+
+    All recordings must share one sampling rate after resampling; otherwise a
+    ConfigError asks for ``window.target_rate``. See :func:`window_size` for the length.
+    """
+    recordings, cutter = plan_windows(recordings, cfg)
+    length, rate, step = cutter.length, cutter.rate, cutter.step
+    assert length is not None and rate is not None and step is not None
     xs, ys, recs, starts, purities = [], [], [], [], []
-    dropped = {
-        "windows_unlabelled": 0,
-        "windows_mixed": 0,
-        "windows_nan": 0,
-        "recordings_too_short": 0,
-    }
     for i, rec in enumerate(recordings):
-        x, y, s, p, n_unl, n_mix, n_nan = _window_one(rec, length, step, cfg, classes)
-        if rec.n_samples < length:
-            dropped["recordings_too_short"] += 1
-        dropped["windows_unlabelled"] += n_unl
-        dropped["windows_mixed"] += n_mix
-        dropped["windows_nan"] += n_nan
+        x, y, s, p = cutter.cut(rec)
         xs.append(x)
         ys.append(y)
         starts.append(s)
@@ -213,5 +274,5 @@ def make_windows(recordings: list[Recording], cfg: WindowConfig) -> Windows:
         rate=float(rate),
         length=length,
         step=step,
-        dropped=dropped,
+        dropped=cutter.dropped,
     )

@@ -4,6 +4,8 @@ Each source lives in its own module and exposes:
 
 * ``load(path: str | Path | None = None, **options) -> RecordingSet`` parsing the
   original files exactly (``path=None`` means the default location, if any);
+* optionally ``stream(path=None, **options) -> RecordingStream``: the same recordings,
+  read one at a time (a source without it is loaded whole, then windowed);
 * ``fingerprint(path=None, **options) -> dict`` identifying the input files (names,
   sizes, mtimes, package versions) so processed caches are keyed on the real input;
 * ``INFO``: a dict with ``summary``, ``subjects``, ``classes``, ``channels``, ``rate``,
@@ -20,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harlab.data.recording import RecordingSet
+from harlab.data.recording import RecordingSet, RecordingStream
 from harlab.errors import unknown_name
 
 
@@ -37,6 +39,14 @@ class SourceSpec:
 
     def load(self, path: str | Path | None = None, **options: Any) -> RecordingSet:
         return self._mod().load(path, **options)
+
+    @property
+    def streams(self) -> bool:
+        """Whether the source reads its recordings one at a time (``stream``)."""
+        return hasattr(self._mod(), "stream")
+
+    def stream(self, path: str | Path | None = None, **options: Any) -> RecordingStream:
+        return self._mod().stream(path, **options)
 
     def fingerprint(self, path: str | Path | None = None, **options: Any) -> dict:
         return self._mod().fingerprint(path, **options)

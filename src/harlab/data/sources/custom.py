@@ -58,7 +58,7 @@ import logging
 import numbers
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harlab.data.recording import UNLABELLED, Recording, RecordingSet
+from harlab.data.recording import (
+    UNLABELLED,
+    NotStreamable,
+    Recording,
+    RecordingSet,
+    RecordingStream,
+)
 from harlab.data.sources.common import check_options, file_entry
 from harlab.errors import ConfigError, DataError
 
@@ -520,6 +526,100 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         dropped=dict(dropped),
         info={"source": str(root), "files": [str(f) for f in files]},
     )
+
+
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """The recordings of ``load``, read one file at a time (see :class:`RecordingStream`).
+
+    Integer labels keep their values. String labels get provisional codes per file in
+    sorted name order (or their ids from the ``classes`` option) and ``label_maps`` turns
+    them into the ids ``load`` gives once all files are read. A folder mixing files of
+    integer and string labels raises :class:`NotStreamable` when it is found (``load``
+    orders those labels over all files at once).
+    """
+    opts = _check_options(options)
+    root, files = _files(path)
+    out = RecordingStream(NAME, iter(()))
+    out.recordings = _stream_files(root, files, options, opts, out)
+    return out
+
+
+def _file_kind(segments: list[_Segment]) -> str | None:
+    """'string' or 'integer' labels; None for a file of only unlabelled samples."""
+    if any(s.labels.dtype == object for s in segments):
+        return "string"
+    if all((s.labels == UNLABELLED).all() for s in segments):
+        return None
+    return "integer"
+
+
+def _stream_files(root: Path, files: list[Path], options: dict[str, Any], opts: dict,
+                  out: RecordingStream) -> Iterator[Recording]:
+    dropped: Counter = Counter()
+    kinds: set[str] = set()
+    names: list[np.ndarray] = []  # string mode: the sorted names of each recording's codes
+    ints: set[int] = set()
+    for f in files:
+        segments, drops = _parse(read_table(f, **options), f, opts)
+        _warn(f, drops)
+        dropped += drops
+        kind = _file_kind(segments)
+        kinds |= {kind} if kind else set()
+        if len(kinds) > 1:
+            raise NotStreamable(f"{root}: files of integer and of string labels")
+        for seg in segments:
+            if kind == "string":
+                labels, local = _local_codes(seg.labels, opts, str(root))
+                names.append(local)
+            else:
+                labels = seg.labels
+                ints |= set(np.unique(labels).tolist()) - {UNLABELLED}
+                names.append(np.zeros(0, object))
+            yield _recordings([seg], [labels])[0]
+    out.dropped = dict(dropped)
+    out.classes, out.label_maps = _stream_classes(kinds, names, ints, opts, str(root))
+
+
+def _local_codes(raw: np.ndarray, opts: dict, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """String labels of one recording as codes 0..k-1 in the order of their final ids, and
+    the label of each code (the ``classes`` option's id, or the name when ids come later)."""
+    option = _class_option(opts.get("classes"), True)
+    codes, uniques = pd.factorize(raw)  # None (unlabelled) -> -1
+    if option is None:
+        order = np.array(sorted(uniques.tolist()), dtype=object)
+        lut = np.searchsorted(order, np.asarray(uniques, dtype=object)).astype(np.int64)
+        return np.where(codes < 0, UNLABELLED, lut[codes] if lut.size else codes), order
+    unknown = sorted({u for u in uniques.tolist() if u not in option})
+    if unknown:
+        raise DataError(f"{where}: labels {unknown[:10]} are not in the classes option")
+    ids = np.array([option[u] for u in uniques.tolist()], dtype=np.int64)
+    final = np.where(codes < 0, UNLABELLED, ids[codes] if ids.size else codes)
+    used = np.unique(final[final != UNLABELLED])
+    local = np.searchsorted(used, final)
+    return np.where(final == UNLABELLED, UNLABELLED, local), used.astype(object)
+
+
+def _stream_classes(kinds: set[str], names: list[np.ndarray], ints: set[int], opts: dict,
+                    where: str) -> tuple[dict[int, str], list[np.ndarray] | None]:
+    """The class table and per-recording label maps once every file has been read."""
+    if "string" not in kinds:  # integer labels (or none): as _encode gives them
+        option = _class_option(opts.get("classes"), False)
+        seen = sorted(ints)
+        if option is None:
+            return {i: str(i) for i in seen}, None
+        unknown = [i for i in seen if i not in option]
+        if unknown:
+            raise DataError(f"{where}: labels {unknown[:10]} are not in the classes option")
+        return dict(sorted(option.items())), None
+    option = _class_option(opts.get("classes"), True)
+    if option is not None:  # provisional codes index the option's ids
+        maps = [np.asarray(n, dtype=np.int64) for n in names]
+        named = sorted((i, name) for name, i in option.items() if i != UNLABELLED)
+        return dict(named), maps
+    seen = sorted(set().union(*[set(n.tolist()) for n in names]))
+    index = {name: i for i, name in enumerate(seen)}
+    maps = [np.array([index[x] for x in n.tolist()], np.int64) for n in names]
+    return dict(enumerate(seen)), maps
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
