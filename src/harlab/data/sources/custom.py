@@ -38,8 +38,8 @@ number). ``classes`` overrides names: ``{id: name}``, or ``{name: id}`` for stri
 
 Malformed rows are dropped, counted in ``RecordingSet.dropped`` and reported with a
 warning on the ``harlab`` logger: ``rows_non_numeric`` (a channel cell is not a number),
-``rows_missing_value`` (an empty, NaN or infinite channel cell), ``rows_missing_timestamp``,
-``rows_missing_id`` (empty subject/session cell). A file whose rows are all dropped, a
+``rows_missing_value`` (an empty, NaN or infinite channel cell, or one beyond float32's
+range), ``rows_missing_timestamp``, ``rows_missing_id`` (empty subject/session cell). A file whose rows are all dropped, a
 file that cannot be parsed (e.g. a CSV row with more fields than the header) and
 inconsistent channels across files raise :class:`DataError`.
 
@@ -287,7 +287,9 @@ def _parse(df: pd.DataFrame, path: Path, opts: dict) -> tuple[list[_Segment], Co
     for j, c in enumerate(channels):
         values[:, j], bad = _numeric(df[c])
         non_numeric |= bad
-    missing_value = ~non_numeric & ~np.isfinite(values).all(axis=1)
+    # beyond float32's range is infinite once stored in a Recording: dropped as non-finite
+    in_range = np.abs(values) <= np.finfo(np.float32).max
+    missing_value = ~non_numeric & ~in_range.all(axis=1)
     ts = _timestamps(df[cols["timestamp_column"]]) if "timestamp_column" in cols else None
     missing_ts = np.zeros(n, bool) if ts is None else ~np.isfinite(ts)
     ok = ~(non_numeric | missing_value)
