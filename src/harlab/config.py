@@ -247,9 +247,19 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"train.{name} must be a fraction in (0, 1] or a number of "
                                   f"batches >= 1, got {v!r}")
-        for name in ("max_epochs", "batch_size"):
+        for name in ("max_epochs", "batch_size", "num_nodes"):
             if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be >= 1")
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name, least in (("patience", 0), ("lr_step", 1)):  # None: no early stop / steps
+            if getattr(self, name) is not None and getattr(self, name) < least:
+                raise ConfigError(f"train.{name} must be null or >= {least}, got "
+                                  f"{getattr(self, name)}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"train.weight_decay must be a finite number >= 0, got "
+                              f"{self.weight_decay}")
+        if not (self.lr_gamma > 0 and math.isfinite(self.lr_gamma)):
+            raise ConfigError(f"train.lr_gamma must be a positive finite number, got "
+                              f"{self.lr_gamma}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train.lr must be a positive finite number, got {self.lr}")
         self._check_devices()
@@ -509,6 +519,15 @@ def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:
 
 def from_dict(data: dict[str, Any]) -> RunConfig:
     return _build(RunConfig, data, "")
+
+
+def run_config(path: str | Path) -> RunConfig:
+    """The config saved at ``path`` (a run's ``config.yaml``); a wrong value names the file."""
+    data = load_yaml(path)
+    try:
+        return from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
