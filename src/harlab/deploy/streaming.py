@@ -84,7 +84,7 @@ class TorchWindowModel:
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best",
                  allow_unfinished: bool = False) -> None:
-        from harlab.config import from_dict, load_yaml, uses_bf16
+        from harlab.config import run_config, uses_bf16
         from harlab.data.normalize import Normalizer
         from harlab.deploy.export import checkpoint_path
         from harlab.runs import check_run_dir
@@ -104,7 +104,7 @@ class TorchWindowModel:
         self.normalizer = Normalizer.from_dict(meta["normalization"])
         self.classes = head_classes(self.module)
         self.heads = list(self.classes)
-        cfg = from_dict(load_yaml(run / "config.yaml"))
+        cfg = run_config(run / "config.yaml")
         self._bf16 = uses_bf16(cfg.train.precision)
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
