@@ -47,8 +47,7 @@ CONFIG_ERRORS = {
     "model-unknown": "unknown model 'vgg99'", "dataset-unknown": "unknown dataset 'nope'",
     "split-unknown": "split.kind must be one of", "section-scalar": "train must be a mapping",
     "anchors-bomb": "unknown config key 'a0'",
-    # PyYAML keeps the last of duplicate keys; the wrong max_epochs after them is found
-    "duplicate-keys": "max_epochs must be an integer",
+    "duplicate-keys": "cfg-duplicate-keys.yaml: invalid YAML at line 3, column 3: duplicate key",
 }
 RUN_ERRORS = {
     "resume-complete": "is a complete run and is never changed", "resume-with-set": "--set",

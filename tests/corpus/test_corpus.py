@@ -234,6 +234,8 @@ def test_case(case: dict, shared: dict[str, Any], tmp_path: Path,
     code, out, err = run_in_process(argv, stdin)
     check(case, code, out, err)
     assert _snapshot(*shared["watch"]) == before, f"{case['name']}: changed files outside"
+    for escaped in (tmp_path.parent / "escape.txt", Path("/tmp/harlab-corpus-escape.txt")):
+        assert not escaped.exists(), f"{case['name']}: an archive member escaped: {escaped}"
 
 
 @pytest.mark.parametrize("argv, code", [
