@@ -250,7 +250,7 @@ def data_file_cases() -> None:
         "long-row.csv": (lab + "0,1,2,3,w,9,9\n").encode(),
         "no-channels.csv": b"timestamp,label\n0,w\n0.02,w\n",
         "bad.parquet": b"PAR1" + b"\x00" * 64 + b"PAR1", "truncated.parquet": _parquet()[:-40],
-        "gzip-as-csv.csv": gzip.compress(_good(20).encode()),
+        "gzip-as-csv.csv": gzip.compress(_good(20).encode(), mtime=0),
         "one-row.csv": (lab + "0,1,2,3,w\n").encode(),
         "same-timestamps.csv": (lab + "0,1,2,3,w\n" * 40).encode(),
         "nul-bytes.csv": (lab + "0,1\x00,2,3,w\n").encode(),
@@ -492,10 +492,11 @@ def run_cases() -> None:
 def _zip(members: dict[str, bytes], link: str | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
+        for name, data in members.items():  # fixed dates: the same bytes on every run
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data,
+                       compress_type=zipfile.ZIP_DEFLATED)
         if link:
-            info = zipfile.ZipInfo(link)
+            info = zipfile.ZipInfo(link, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = (0o120777 << 16)
             z.writestr(info, "/etc/passwd")
     return buf.getvalue()
@@ -503,7 +504,7 @@ def _zip(members: dict[str, bytes], link: str | None = None) -> bytes:
 
 def _tar(kind: str) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+    with tarfile.open(fileobj=buf, mode="w") as t:
         def add(name: str, data: bytes = b"x", **attrs: Any) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data) if not attrs else 0
@@ -523,7 +524,7 @@ def _tar(kind: str) -> bytes:
             add("ok/dev", type=tarfile.CHRTYPE, devmajor=1, devminor=3)
         elif kind == "fifo":
             add("ok/fifo", type=tarfile.FIFOTYPE)
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), mtime=0)
 
 
 def download_cases() -> None:
@@ -537,7 +538,7 @@ def download_cases() -> None:
         "zip-truncated.zip": _zip({"a.txt": b"x" * 1000})[:-30],
         "not-an-archive.zip": b"this is not a zip file\n" * 10,
         "empty.zip": b"",
-        "tar-bomb.tar.gz": gzip.compress(_tar_big()),
+        "tar-bomb.tar.gz": gzip.compress(_tar_big(), mtime=0),
     }
     for kind in ("traversal", "absolute", "symlink", "hardlink", "device", "fifo"):
         archives[f"tar-{kind}.tar.gz"] = _tar(kind)

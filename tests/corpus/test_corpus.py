@@ -245,3 +245,18 @@ def test_help_and_bare_groups_keep_their_exit_codes(argv: list[str], code: int) 
     """``--help`` prints the help, exit 0; a bare group prints its help, exit 2 (Click's)."""
     got, out, err = run_in_process(argv)
     assert got == code and "Usage" in out and "error" not in err and "Traceback" not in err
+
+
+def test_checked_in_corpus_is_what_make_corpus_generates(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus is generated, never edited by hand: regenerating it changes no byte."""
+    from tests.corpus import make_corpus
+
+    monkeypatch.setattr(make_corpus, "HERE", tmp_path / "cases")
+    monkeypatch.setattr(make_corpus, "FILES", tmp_path / "cases" / "files")
+    monkeypatch.setattr(make_corpus, "CASES", [])
+    make_corpus.main()
+    fresh = _snapshot(tmp_path / "cases")
+    mine = _snapshot(HERE / "cases")
+    assert {k.replace(str(tmp_path), str(HERE)): v for k, v in fresh.items()} == mine, \
+        "tests/corpus/cases differs from make_corpus.py's output: run it and commit"
