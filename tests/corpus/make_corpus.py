@@ -370,9 +370,9 @@ def predict_cases() -> None:
                         ("follow-missing", ["--follow", "{tmp}/none.csv", "--max-idle", "0.1"]),
                         ("follow-dir", ["--follow", "{tmp}", "--max-idle", "0.1"])):
         regex = {"no-input": "give --input FILE", "input-missing": "none.csv: file not found",
-                 "input-dir": "file not found", "stream-and-follow": "not both",
+                 "input-dir": "a folder, not a file", "stream-and-follow": "not both",
                  "follow-missing": "none.csv: file to follow not found",
-                 "follow-dir": "file to follow not found"}.get(label) or opts[-2]
+                 "follow-dir": "a folder, not a file to follow"}.get(label) or opts[-2]
         case(f"predict-{label}", ["predict", "{run}", *opts], err(r"^error: .*" + re.escape(regex)))
     for label, target in (("missing-run", "{tmp}/none"), ("empty-dir", "{tmp}"),
                           ("file-not-run", good), ("missing-onnx", "{tmp}/m.onnx")):

@@ -466,7 +466,8 @@ def follow_lines(
     """
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{p}: file to follow not found")
+        raise DataError(f"{p}: " + ("a folder, not a file to follow" if p.is_dir() else
+                                     "file to follow not found"))
     check_seconds(poll, "--poll", zero_ok=False, high=MAX_POLL)
     check_seconds(max_idle, "--max-idle", zero_ok=True)
     note = warn or (lambda msg: None)

@@ -143,7 +143,8 @@ def read_table(path: str | Path, **options: Any) -> pd.DataFrame:
     path = Path(path).expanduser()
     name = path.name.lower()
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: " + ("a folder, not a file" if path.is_dir() else
+                                        "file not found"))
     sep = "\t" if name.endswith(".tsv") else ","
     try:
         if name.endswith((".parquet", ".pq")):
