@@ -270,9 +270,19 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"train.{name} must be a fraction in (0, 1] or a number of "
                                   f"batches >= 1, got {v!r}")
-        for name in ("max_epochs", "batch_size"):
+        for name in ("max_epochs", "batch_size", "num_nodes"):
             if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be >= 1")
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name, least in (("patience", 0), ("lr_step", 1)):  # None: no early stop / steps
+            if getattr(self, name) is not None and getattr(self, name) < least:
+                raise ConfigError(f"train.{name} must be null or >= {least}, got "
+                                  f"{getattr(self, name)}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"train.weight_decay must be a finite number >= 0, got "
+                              f"{self.weight_decay}")
+        if not (self.lr_gamma > 0 and math.isfinite(self.lr_gamma)):
+            raise ConfigError(f"train.lr_gamma must be a positive finite number, got "
+                              f"{self.lr_gamma}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train.lr must be a positive finite number, got {self.lr}")
         self._check_devices()
@@ -535,6 +545,32 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     return _build(RunConfig, data, "")
 
 
+def run_config(path: str | Path) -> RunConfig:
+    """The config saved at ``path`` (a run's ``config.yaml``); a wrong value names the file."""
+    data = load_yaml(path)
+    try:
+        return from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (it keeps the last,
+    so the first setting would be ignored without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path``; a one-line ConfigError for a missing, unreadable,
     non-UTF-8, invalid or empty file (an empty config would silently train the defaults)."""
@@ -549,7 +585,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read it ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

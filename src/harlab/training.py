@@ -30,9 +30,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from harlab.config import (
     RunConfig,
     dump_yaml,
-    from_dict,
-    load_yaml,
     resolve_precision,
+    run_config,
     uses_bf16,
 )
 from harlab.data.datamodule import WindowDataModule
@@ -443,7 +442,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
     (recorded in ``config.yaml``). A complete run is refused: it is never changed."""
     run = check_run_dir(run_dir)
     is_child = inherited_run_dir() is not None
-    cfg = from_dict(load_yaml(run / "config.yaml"))
+    cfg = run_config(run / "config.yaml")
     last = run / "checkpoints" / "last.ckpt"
     if not is_child:
         _check_resumable(run, last)
@@ -749,7 +748,7 @@ def evaluate(run_dir: str | Path, part: str = "test", checkpoint: str = "best",
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test; got {part!r}")
     run = check_run_dir(run_dir)
-    cfg = from_dict(load_yaml(run / "config.yaml"))
+    cfg = run_config(run / "config.yaml")
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last; got {checkpoint!r}")
     ckpt = best_checkpoint(run) if checkpoint == "best" else run / "checkpoints" / "last.ckpt"

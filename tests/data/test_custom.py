@@ -118,6 +118,22 @@ def test_malformed_rows_are_counted_and_warned(tmp_path, caplog):
         custom.load(bad)
 
 
+def test_values_beyond_float32_are_dropped_without_a_warning(tmp_path):
+    import warnings
+
+    p = _csv(tmp_path / "big.csv", "a,b\n1,2\n1e308,2\n1,-1e39\n3.4e38,1\n1,2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" fails the test
+        rs = custom.load(p, rate=10)
+        (r,) = rs.recordings
+        np.testing.assert_array_equal(r.data[:, 0], np.float32([1, 3.4e38, 1]))
+        assert rs.dropped == {"rows_missing_value": 2}
+        from harlab.data.recording import Recording  # any source: inf, never a warning
+
+        rec = Recording(np.array([[1e308]]), np.array([0]), 1.0, ("a",), ("",), "s", "1")
+        assert np.isinf(rec.data[0, 0])
+
+
 def test_gap_splitting(tmp_path):
     t = np.r_[np.arange(10), np.arange(13, 20), np.arange(21, 24)] * 0.02  # 2-period step ok
     df = pd.DataFrame({"timestamp": t, "v": np.arange(len(t)), "session": "a"})

@@ -203,11 +203,12 @@ def test_recording_files_with_inf_and_overflow_never_give_nan(
     assert len(torch_rows) == (300 - 32) // 16 + 1 - 2
     for r in torch_rows + onnx_rows:
         assert 0 <= r["probability"] <= 1
-    df[CHANNELS] = 1e308  # inf in float32 everywhere: no window, and it says why
-    df.to_csv(path, index=False)
+    df[CHANNELS] = 1e308  # beyond float32 everywhere: every row dropped, and it says so
+    huge = tmp_path / "huge.csv"
+    df.to_csv(huge, index=False)
     for fn, model in ((predict_file, tiny_run), (predict_file_onnx, exported[0])):
-        with pytest.raises(DataError, match="no usable window: every window has missing, "
-                                            "infinite or overflowing values"):
-            fn(model, path)
+        with pytest.raises(DataError, match=r"all 300 rows were dropped as malformed "
+                                            r"\({'rows_missing_value': 300}\)"):
+            fn(model, huge)
         with pytest.raises(ConfigError, match="--step/--hop must be a whole number"):
             fn(model, tmp_path / "rec.csv", step=10**20)

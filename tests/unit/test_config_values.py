@@ -91,6 +91,7 @@ def test_any_set_value_loads_or_is_a_config_error(key: str, text: str) -> None:
     (b"# only a comment\n", "the config file is empty"),
     (b"train: {lr: [1, 2}\n", "invalid YAML at line 1, column 18: expected ',' or ']'"),
     (b"- a\n- b\n", "top level must be a mapping"),
+    (b"train:\n  lr: 0.1\n  lr: 0.2\n", "invalid YAML at line 3, column 3: duplicate key 'lr'"),
 ])
 def test_bad_config_files_are_one_line_errors(tmp_path, content: bytes, message: str) -> None:
     path = tmp_path / "c.yaml"

@@ -55,8 +55,10 @@ def download(
     """
     from harlab.data.download import Limits, download_dataset
     from harlab.data.sources import get_source
-    from harlab.errors import HarlabError
+    from harlab.errors import ConfigError, HarlabError
 
+    if retries < 0:
+        raise ConfigError(f"--retries must be a number of attempts >= 0, got {retries}")
     limits = Limits.resolve(max_extract_size, max_extract_ratio)
     res = download_dataset(
         name,

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harlab.cli import danhar as _danhar_cli
 from harlab.cli.ablate import ablate_app as _ablate_app
@@ -417,22 +418,56 @@ def _configure_logging() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
-def main() -> None:
-    """Console-script entry point: run the app, turning user errors into one line."""
+def _command_path(argv: list[str]) -> str:
+    """``harlab`` and the (sub)command names that lead ``argv``, e.g. ``harlab data info``."""
+    words = ["harlab"]
+    group: Any = typer.main.get_command(app)
+    for arg in argv:
+        commands = getattr(group, "commands", None)
+        if not commands or arg not in commands:
+            break
+        words.append(arg)
+        group = commands[arg]
+    return " ".join(words)
+
+
+def _usage_line(exc: typer.TyperException, argv: list[str]) -> str:
+    """A Click usage error as one line naming the command, e.g. ``harlab predict: ...``."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else _command_path(argv)
+    message = " ".join(exc.format_message().split())
+    return f"{path}: {message} (see '{path} --help')"
+
+
+def _print_error(message: str) -> None:
+    """``error: message`` on stderr, the message printed as it is (never read as markup)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False,
+                      soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning user errors into one line.
+
+    Usage errors (bad option values, missing arguments, unknown options or commands) are
+    one line on stderr naming the command, exit code 2, instead of Click's usage box."""
     _configure_logging()
     try:
-        app()  # standalone mode: usage errors are reported by Typer with exit code 2
+        code = app(args=argv, prog_name="harlab", standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's own (vendored) Click usage errors
+        if type(exc).__name__ != "NoArgsIsHelpError":  # else the help is already printed
+            _print_error(_usage_line(exc, sys.argv[1:] if argv is None else argv))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _print_error("aborted")
+        sys.exit(1)
     except HarlabError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        _print_error(" ".join(str(exc).splitlines()))
         sys.exit(exc.exit_code)
     except OSError as exc:  # unreadable/unwritable paths, full disk: the user's to fix
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        err_console.print(
-            f"[bold red]error:[/bold red] {exc.strerror or exc}{where}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_error(f"{exc.strerror or exc}{where}")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

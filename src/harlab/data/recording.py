@@ -34,7 +34,8 @@ class Recording:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.data = np.ascontiguousarray(self.data, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: inf, a window dropped as NaN
+            self.data = np.ascontiguousarray(self.data, dtype=np.float32)
         self.labels = np.ascontiguousarray(self.labels, dtype=np.int64)
         self.channels = tuple(self.channels)
         self.units = tuple(self.units)

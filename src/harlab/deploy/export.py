@@ -456,7 +456,7 @@ def quantize_export(
     """
     import onnx
 
-    from harlab.config import from_dict, load_yaml
+    from harlab.config import run_config
     from harlab.data.prepare import prepare
 
     if calibration_windows < 1:
@@ -466,7 +466,7 @@ def quantize_export(
     for p in (q_path, q_json):
         if p.exists():
             raise ExportError(f"{p} exists; exports are never overwritten")
-    data = prepare(from_dict(load_yaml(run / "config.yaml")).data)
+    data = prepare(run_config(run / "config.yaml").data)
     train = data.x["train"]
     pick = np.sort(np.random.default_rng(seed).choice(
         len(train), min(calibration_windows, len(train)), replace=False))

@@ -5,7 +5,8 @@ matched to the run's channels by name, its sampling rate must equal the run's (o
 resampled on request), and the run's stored normalisation is applied before the model.
 Windows with a NaN or infinite sample (``windows_nan``), with a value that overflows
 float32 once normalised (``windows_not_finite``) or whose model output is not finite
-(``windows_output_not_finite``) are dropped and counted in ``info["dropped"]``.
+(``windows_output_not_finite``) are dropped and counted in ``info["dropped"]``, together
+with the file's malformed rows (``rows_*``, as the custom source counts them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harlab.config import WindowConfig, from_dict, load_yaml, uses_bf16
+from harlab.config import WindowConfig, run_config, uses_bf16
 from harlab.data.normalize import Normalizer
 from harlab.data.windows import make_windows
 from harlab.deploy.predictor import (
@@ -50,7 +51,7 @@ def predict_file(
     ``smooth`` = k also the decision over the last k windows of the same recording.
     A run that is not complete is refused unless ``allow_unfinished`` (then warned about
     on the ``harlab`` logger)."""
-    from harlab.data.sources.custom import recording_from_file
+    from harlab.data.sources.custom import recordings_and_drops
 
     smooth = check_smooth(smooth)  # PredictorError (a ValueError); the CLI checked it first
     run = check_run_dir(run_dir)
@@ -60,7 +61,7 @@ def predict_file(
     meta = module.hparams["harlab"]
     channels = list(meta["channels"])
     run_rate = float(meta["rate"])
-    recs = recording_from_file(input_path, channels=channels, rate=rate)
+    recs, file_drops = recordings_and_drops(input_path, channels=channels, rate=rate)
     if not recs:
         raise DataError(f"{input_path}: no usable samples")
     file_rate = recs[0].rate
@@ -81,7 +82,7 @@ def predict_file(
         keep_unlabelled=True,
     )
     windows = make_windows(recs, cfg)
-    dropped = {k: int(v) for k, v in windows.dropped.items() if v}
+    dropped = {**file_drops, **{k: int(v) for k, v in windows.dropped.items() if v}}
     keep, probs = _finite_predictions(module, run, meta, np.asarray(windows.x), dropped)
     if not keep.any():
         raise DataError(_no_window(input_path, meta, run_rate, dropped))
@@ -129,7 +130,7 @@ def _finite_predictions(
     heads = head_classes(module)
     if not keep.any():
         return keep, {h: np.zeros((0, len(c)), np.float32) for h, c in heads.items()}
-    bf16 = uses_bf16(from_dict(load_yaml(run / "config.yaml")).train.precision)
+    bf16 = uses_bf16(run_config(run / "config.yaml").train.precision)
     probs = {h: p for h, p in predict_heads(module, x[keep], bf16=bf16).items() if h in heads}
     ok = finite_outputs(probs)
     dropped["windows_output_not_finite"] = int((~ok).sum())
@@ -152,11 +153,12 @@ def predict_file_onnx(
     smooth: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``harlab predict MODEL.onnx --input FILE``: the light predictor on a recording file."""
-    from harlab.data.sources.custom import recording_from_file
+    from harlab.data.sources.custom import recordings_and_drops
     from harlab.deploy.streaming import load_window_model
 
     model = load_window_model(onnx_path)
-    recs = recording_from_file(input_path, channels=list(model.channels), rate=rate)
+    recs, file_drops = recordings_and_drops(input_path, channels=list(model.channels),
+                                            rate=rate)
     if not recs:
         raise DataError(f"{input_path}: no usable samples")
     rows: list[dict[str, Any]] = []
@@ -164,7 +166,7 @@ def predict_file_onnx(
         step = check_hop(step, model.window_step, model.rate)
     except PredictorError as exc:
         raise ConfigError(str(exc)) from None
-    dropped: Counter[str] = Counter()
+    dropped: Counter[str] = Counter(file_drops)
     for rec in recs:  # one call per recording; windowing inside is vectorised
         try:
             res = model.predict_recording(rec.data, rec.rate, list(rec.channels), hop=step)

@@ -84,7 +84,7 @@ class TorchWindowModel:
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best",
                  allow_unfinished: bool = False) -> None:
-        from harlab.config import from_dict, load_yaml, uses_bf16
+        from harlab.config import run_config, uses_bf16
         from harlab.data.normalize import Normalizer
         from harlab.deploy.export import checkpoint_path
         from harlab.runs import check_run_dir
@@ -104,7 +104,7 @@ class TorchWindowModel:
         self.normalizer = Normalizer.from_dict(meta["normalization"])
         self.classes = head_classes(self.module)
         self.heads = list(self.classes)
-        cfg = from_dict(load_yaml(run / "config.yaml"))
+        cfg = run_config(run / "config.yaml")
         self._bf16 = uses_bf16(cfg.train.precision)
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
@@ -466,7 +466,8 @@ def follow_lines(
     """
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{p}: file to follow not found")
+        raise DataError(f"{p}: " + ("a folder, not a file to follow" if p.is_dir() else
+                                     "file to follow not found"))
     check_seconds(poll, "--poll", zero_ok=False, high=MAX_POLL)
     check_seconds(max_idle, "--max-idle", zero_ok=True)
     note = warn or (lambda msg: None)

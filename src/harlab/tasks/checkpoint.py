@@ -33,8 +33,9 @@ def check_matches_run(run: Path, ckpt: Path, hp: dict[str, Any]) -> None:
     another run."""
     import json
 
-    from harlab.config import load_yaml
+    from harlab.config import load_yaml, run_config
 
+    run_config(run / "config.yaml")  # a damaged config is named as such, not as a mismatch
     cfg = load_yaml(run / "config.yaml")
     model = cfg.get("model") or {}
     theirs = {"model": hp.get("model_name"), "model options": dict(hp.get("model_options") or {}),

@@ -38,10 +38,10 @@ number). ``classes`` overrides names: ``{id: name}``, or ``{name: id}`` for stri
 
 Malformed rows are dropped, counted in ``RecordingSet.dropped`` and reported with a
 warning on the ``harlab`` logger: ``rows_non_numeric`` (a channel cell is not a number),
-``rows_missing_value`` (an empty, NaN or infinite channel cell), ``rows_missing_timestamp``,
-``rows_missing_id`` (empty subject/session cell). A file whose rows are all dropped, a
-file that cannot be parsed (e.g. a CSV row with more fields than the header) and
-inconsistent channels across files raise :class:`DataError`.
+``rows_missing_value`` (an empty, NaN or infinite channel cell, or one beyond float32's
+range), ``rows_missing_timestamp``, ``rows_missing_id`` (empty subject/session cell). A
+file whose rows are all dropped, a file that cannot be parsed (e.g. a CSV row with more
+fields than the header) and inconsistent channels across files raise :class:`DataError`.
 
 Options: ``rate`` (Hz), ``channels`` (list), ``units`` (one string, a list, or a dict
 channel -> unit; default ``"unknown"``), ``label_column``, ``subject_column``,
@@ -149,7 +149,8 @@ def read_table(path: str | Path, **options: Any) -> pd.DataFrame:
     path = Path(path).expanduser()
     name = path.name.lower()
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: " + ("a folder, not a file" if path.is_dir() else
+                                        "file not found"))
     sep = "\t" if name.endswith(".tsv") else ","
     try:
         if name.endswith((".parquet", ".pq")):
@@ -218,10 +219,10 @@ def _auto_channels(df: pd.DataFrame, reserved: set[str], where: Path) -> list[st
         num, bad = _numeric(df[c])
         n_num = int(np.count_nonzero(~np.isnan(num)))
         (chans if n_num and n_num >= int(bad.sum()) else ignored).append(c)
+    if not chans:  # one error line, not a warning about the same columns before it
+        raise DataError(f"{where}: no numeric channel columns found in {list(df.columns)}")
     if ignored:
         log.warning("%s: ignoring non-numeric column(s) %s", where, ignored)
-    if not chans:
-        raise DataError(f"{where}: no numeric channel columns found in {list(df.columns)}")
     return chans
 
 
@@ -293,7 +294,9 @@ def _parse(df: pd.DataFrame, path: Path, opts: dict) -> tuple[list[_Segment], Co
     for j, c in enumerate(channels):
         values[:, j], bad = _numeric(df[c])
         non_numeric |= bad
-    missing_value = ~non_numeric & ~np.isfinite(values).all(axis=1)
+    # beyond float32's range is infinite once stored in a Recording: dropped as non-finite
+    in_range = np.abs(values) <= np.finfo(np.float32).max
+    missing_value = ~non_numeric & ~in_range.all(axis=1)
     ts = _timestamps(df[cols["timestamp_column"]]) if "timestamp_column" in cols else None
     missing_ts = np.zeros(n, bool) if ts is None else ~np.isfinite(ts)
     ok = ~(non_numeric | missing_value)
@@ -479,12 +482,20 @@ def _warn(path: Path, drops: Counter) -> None:
 
 def recording_from_file(path: str | Path, **options: Any) -> list[Recording]:
     """Recordings of one file (labels encoded from this file alone; see module docstring)."""
+    return recordings_and_drops(path, **options)[0]
+
+
+def recordings_and_drops(
+    path: str | Path, **options: Any
+) -> tuple[list[Recording], dict[str, int]]:
+    """:func:`recording_from_file` and its drop counts (``rows_*``, ``gaps``), for callers
+    that report them (``harlab predict``)."""
     opts = _check_options(options)
     path = Path(path).expanduser()
     segments, drops = _parse(read_table(path, **options), path, opts)
     _warn(path, drops)
     labels, _ = _encode(segments, opts, str(path))
-    return _recordings(segments, labels)
+    return _recordings(segments, labels), dict(drops)
 
 
 def _files(path: str | Path | None) -> tuple[Path, list[Path]]:
