@@ -353,10 +353,10 @@ def predict_cases() -> None:
         for target, tag in (("{run}", "run"), ("{onnx}", "onnx")):
             case(f"predict-{tag}-{label}", ["predict", target, "-i", good, *opts],
                  err(r"^error: .*" + re.escape(regex)))
-    for tag in ("run", "onnx"):  # an OS error: one line, exit 1 (harlab.cli.main)
+    for tag in ("run", "onnx"):  # an OS error: one line, exit 2 (harlab.cli.main)
         case(f"predict-{tag}-output-missing-parent", ["predict", "{" + tag + "}", "-i", good,
                                                       "-o", "{tmp}/no/such/out.csv"],
-             err(r"^error: No such file or directory: .*out\.csv", 1))
+             err(r"^error: No such file or directory: .*out\.csv"))
     for label, opts in (("no-input", []), ("input-missing", ["-i", "{tmp}/none.csv"]),
                         ("input-dir", ["-i", "{tmp}"]), ("stream-and-follow",
                                                          ["--stream", "--follow", good]),

@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # unreadable/unwritable paths, full disk: the user's to fix
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         _print_error(f"{exc.strerror or exc}{where}")
-        sys.exit(1)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
