@@ -19,6 +19,8 @@ TINY = {
     "mranet": {"channels": (4, 8, 8)},
     "dcnn3": {"channels": (4, 8, 8), "hidden": 16},
     "dcnn5": {"channels": (4, 4, 8, 8, 8), "hidden": 16},
+    "cae": {"channels": (4, 4, 4), "hidden": 16},
+    "jmi_cnn": {"channels": (4, 8, 8)},
 }
 
 

@@ -95,6 +95,20 @@ _SPECS: list[ModelSpec] = [
         "Deeper DCNN baseline (5 x conv3x3+BN+pool, FC) for micro-Doppler frames",
         (("channels", (16, 32, 64, 64, 128)), ("kernel_size", 3), ("batch_norm", True)),
     ),
+    ModelSpec(
+        "cae",
+        "harlab.models.cae",
+        "build_cae",
+        "CAE baseline (Seyfioglu et al. 2018) as a classifier: 3-layer conv encoder + FC "
+        "(no unsupervised pre-training)",
+    ),
+    ModelSpec(
+        "jmi_cnn",
+        "harlab.models.jmi_cnn",
+        "build_jmi_cnn",
+        "JMI-CNN-style joint activity/identity CNN: conv blocks with SE attention, "
+        "features of every block reused",
+    ),
 ]
 MODELS: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
 
