@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harlab.data.datamodule import WindowDataModule
 from harlab.errors import ConfigError
 from harlab.models import build_model, list_models
 from harlab.models.cae import build_cae
 from harlab.models.deepconvlstm import build_deepconvlstm
 from harlab.models.jmi_cnn import build_jmi_cnn
 from harlab.models.lstm import build_lstm
+from harlab.runs import RUN_FORMAT
+from harlab.tasks.checkpoint import load_module
+from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.multitask import build_multitask_model
+from harlab.tasks.predict import predict_heads
 from tests.models.conftest import TINY, fit_losses
 
 
@@ -171,3 +181,30 @@ def test_paper_baselines_as_multitask_backbones(name: str) -> None:
         + F.cross_entropy(out["identity"], torch.tensor([5, 4, 3, 2]))
     loss.backward()
     assert all(p.grad is not None for p in model.backbone.parameters())
+
+
+def test_jmi_cnn_trains_with_joint_heads_and_roundtrips(tmp_path: Path) -> None:
+    """One Lightning epoch of activity + identity on the JMI-CNN trunk; checkpoint reload."""
+    rng = np.random.default_rng(0)
+    x = {p: rng.normal(size=(24, 30, 20)).astype(np.float32) for p in ("train", "val")}
+    y = {p: np.stack([rng.integers(0, 3, 24), rng.integers(0, 4, 24)], 1) for p in x}
+    task = {"heads": ["activity", "identity"], "loss_weighting": "equal",
+            "identity_names": ["p1", "p2", "p3", "p4"]}
+    module = WindowClassifier(
+        model_name="jmi_cnn", model_options={"channels": [4, 4, 8]}, input_shape=[30, 20],
+        class_names=["a", "b", "c"], lr=3e-3, harlab={"version": RUN_FORMAT}, task=task)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, use_distributed_sampler=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, datamodule=WindowDataModule(x, y, batch_size=8))
+    logged = trainer.callback_metrics
+    assert np.isfinite(float(logged["train_loss"]))
+    assert "val_activity_macro_f1" in logged and "val_identity_macro_f1" in logged
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = load_module(tmp_path / "m.ckpt")
+    got, want = predict_heads(loaded, x["val"]), predict_heads(module, x["val"])
+    assert set(want) == {"activity", "identity"}
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5)
