@@ -17,7 +17,8 @@ Prints one JSON object on stdout (progress goes to stderr):
 * ``--shapes``: which DanHAR shapes get the measurement above (comma-separated; default
   ``wisdm``): ``dsads45`` (DSADS paper preset: 125 x 45, 19 classes, batch 128) and
   ``opportunity113`` (OPPORTUNITY paper preset: 64 x 113, 18 classes, batch 300), both with
-  their presets' 7x1 temporal kernel, reported under ``many_channels``;
+  their presets' 7x1 temporal kernel, reported under ``many_channels`` (``--shape-batch N``
+  measures them at batch N: opportunity113 at 300 needs ~24 GB of memory);
 * MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
   training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last, and
   channels_last under bf16 autocast where bf16 is native;
@@ -41,7 +42,7 @@ and gives the emulated rate of a small GEMM. ``--bf16 on`` measures it anyway.
     python benchmarks/throughput.py [--warmup 2] [--iters 6] [--threads N] [--quick]
                                     [--no-mranet] [--compile] [--accuracy-epochs N]
                                     [--default-malloc] [--bf16 auto|on|off]
-                                    [--shapes wisdm,dsads45,opportunity113]
+                                    [--shapes wisdm,dsads45,opportunity113] [--shape-batch N]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ CONFIG = {"backbone": "resnet", "attention": "channel_temporal", "kernel_size": 
 class Shape:
     """One DanHAR workload: window (samples, channels), classes, batch and model options."""
 
+    name: str
     window: tuple[int, int]
     classes: int
     batch: int
@@ -88,10 +90,10 @@ class Shape:
 # the many-channel shapes use their paper presets' model options ((6,1) kernels, 7x1 temporal)
 PRESET = {**CONFIG, "temporal_kernel": "7x1", "reduction": 16}
 SHAPES = {
-    "wisdm": Shape(WINDOW, CLASSES, BATCH, CONFIG, "WISDM: 200 x 3, batch 210"),
-    "dsads45": Shape((125, 45), 19, 128, PRESET,
+    "wisdm": Shape("wisdm", WINDOW, CLASSES, BATCH, CONFIG, "WISDM: 200 x 3, batch 210"),
+    "dsads45": Shape("dsads45", (125, 45), 19, 128, PRESET,
                      "DSADS, configs/danhar/dsads_paper.yaml: 125 x 45, batch 128"),
-    "opportunity113": Shape((64, 113), 18, 300, PRESET,
+    "opportunity113": Shape("opportunity113", (64, 113), 18, 300, PRESET,
                             "OPPORTUNITY, configs/danhar/opportunity_paper.yaml: 64 x 113, "
                             "batch 300"),
 }
@@ -401,6 +403,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--shapes", default="wisdm",
                     help="comma-separated DanHAR shapes to measure: " + ", ".join(
                         f"{k} ({v.note})" for k, v in SHAPES.items()))
+    ap.add_argument("--shape-batch", type=int, default=0,
+                    help="batch size for every --shapes shape (0: each shape's preset batch; "
+                         "opportunity113 at batch 300 holds ~24 GB, beyond a 23 GB machine)")
     args = ap.parse_args(argv)
     parse_shapes(args.shapes)  # a wrong name fails before the GEMM peak is measured
     if args.quick:
@@ -425,11 +430,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "bf16 variants not measured (--bf16 on measures them anyway)")
         log(bf16_skipped)
     load_start = os.getloadavg()[0]
-    selected = parse_shapes(args.shapes)
-    wisdm = (danhar_shape(SHAPES["wisdm"], args, peak, use_bf16, args.compile)
-             if "wisdm" in selected else None)
-    many = {name: danhar_shape(SHAPES[name], args, peak, use_bf16, False)
-            for name in selected if name != "wisdm"}
+    selected = [replace(SHAPES[n], batch=args.shape_batch) if args.shape_batch > 0
+                else SHAPES[n] for n in parse_shapes(args.shapes)]
+    wisdm = next((danhar_shape(s, args, peak, use_bf16, args.compile)
+                  for s in selected if s.name == "wisdm"), None)
+    many = {s.name: danhar_shape(s, args, peak, use_bf16, False)
+            for s in selected if s.name != "wisdm"}
     accuracy = (accuracy_check(args.accuracy_config, args.accuracy_epochs, args.accuracy_batches,
                                use_bf16) if args.accuracy_epochs > 0 else None)
     out_mranet = None if args.no_mranet else mranet(args, peak, use_bf16)

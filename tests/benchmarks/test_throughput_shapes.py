@@ -24,7 +24,7 @@ def test_shapes_match_the_paper_presets_and_bad_names_exit_2(capsys) -> None:
 
 
 def test_one_shape_reports_windows_per_s_and_fraction_of_peak() -> None:
-    shape = tp.Shape((40, 5), 3, 4, tp.PRESET, "tiny")
+    shape = tp.Shape("tiny", (40, 5), 3, 4, tp.PRESET, "tiny")
     args = argparse.Namespace(warmup=0, iters=1, quick=True)
     out = tp.danhar_shape(shape, args, {"fp32": 100.0}, False, False)
     assert out["config"]["window"] == [40, 5] and out["config"]["batch"] == 4
