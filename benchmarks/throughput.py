@@ -14,6 +14,11 @@ Prints one JSON object on stdout (progress goes to stderr):
 * ``peak_bound_max_speedup``: the fp32 GEMM peak over the reference's achieved GFLOP/s --
   the largest training speed-up any fp32 implementation of the same FLOPs could reach
   (``peak_bound_max_speedup_bf16``: the same with the bf16 peak);
+* ``--shapes``: which DanHAR shapes get the measurement above (comma-separated; default
+  ``wisdm``): ``dsads45`` (DSADS paper preset: 125 x 45, 19 classes, batch 128) and
+  ``opportunity113`` (OPPORTUNITY paper preset: 64 x 113, 18 classes, batch 300), both with
+  their presets' 7x1 temporal kernel, reported under ``many_channels`` (``--shape-batch N``
+  measures them at batch N: opportunity113 at 300 needs ~24 GB of memory);
 * MRA-Net (radar frame 150 x 100, 6 classes, batch 128; ``--no-mranet`` skips it):
   training windows/s, GFLOP/s and batch-1 latency in fp32, NCHW vs channels_last, and
   channels_last under bf16 autocast where bf16 is native;
@@ -37,6 +42,7 @@ and gives the emulated rate of a small GEMM. ``--bf16 on`` measures it anyway.
     python benchmarks/throughput.py [--warmup 2] [--iters 6] [--threads N] [--quick]
                                     [--no-mranet] [--compile] [--accuracy-epochs N]
                                     [--default-malloc] [--bf16 auto|on|off]
+                                    [--shapes wisdm,dsads45,opportunity113] [--shape-batch N]
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +73,41 @@ MRANET_WINDOW, MRANET_BATCH = (150, 100), 128
 CONFIG = {"backbone": "resnet", "attention": "channel_temporal", "kernel_size": 6,
           "stride": 2, "padding": 0, "head": "flatten", "temporal_kernel": "7x7"}
 
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One DanHAR workload: window (samples, channels), classes, batch and model options."""
+
+    name: str
+    window: tuple[int, int]
+    classes: int
+    batch: int
+    config: dict[str, Any]
+    note: str
+
+
+# the many-channel shapes use their paper presets' model options ((6,1) kernels, 7x1 temporal)
+PRESET = {**CONFIG, "temporal_kernel": "7x1", "reduction": 16}
+SHAPES = {
+    "wisdm": Shape("wisdm", WINDOW, CLASSES, BATCH, CONFIG, "WISDM: 200 x 3, batch 210"),
+    "dsads45": Shape("dsads45", (125, 45), 19, 128, PRESET,
+                     "DSADS, configs/danhar/dsads_paper.yaml: 125 x 45, batch 128"),
+    "opportunity113": Shape("opportunity113", (64, 113), 18, 300, PRESET,
+                            "OPPORTUNITY, configs/danhar/opportunity_paper.yaml: 64 x 113, "
+                            "batch 300"),
+}
+
+
+def parse_shapes(text: str) -> list[str]:
+    """The names of ``--shapes`` (comma-separated); an unknown name exits with code 2."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in SHAPES]
+    if bad or not names:
+        print(f"--shapes: unknown shape {', '.join(bad) or '(none given)'}; "
+              f"choose from {', '.join(SHAPES)}", file=sys.stderr)
+        sys.exit(2)
+    return names
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -274,6 +316,70 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0,
     return out
 
 
+def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
+                 use_bf16: bool, compile_: bool) -> dict[str, Any]:
+    """Training windows/s, GFLOP/s, fraction of the GEMM peak and batch-1 latency of the
+    reference (fp32), harlab fp32 and, with native bf16, harlab under bf16 autocast (with
+    ``compile_`` also harlab fp32 under ``torch.compile``) at one shape."""
+    torch.manual_seed(0)
+    log(f"DanHAR at {shape.note} ...")
+    ref = ReferenceDanHAR(shape.window, shape.classes, **shape.config)
+    variants = {"reference_fp32": (ref, False, "fp32")}  # name: (model, bf16, peak used)
+    for name, bf16, on in (("harlab_fp32", False, True),
+                           ("harlab_bf16_autocast", True, use_bf16),
+                           ("harlab_fp32_compiled", False, compile_)):
+        if on:  # compiled: opt-in inductor on the CPU; its compile time is reported
+            m = build_danhar(shape.window, shape.classes, **shape.config)
+            copy_reference_weights(ref, m)
+            variants[name] = (torch.compile(m) if name.endswith("compiled") else m, bf16,
+                              "bf16" if bf16 else "fp32")
+    one = torch.randn(1, *shape.window)
+    flops = forward_flops(ref, one)
+    x = torch.randn(shape.batch, *shape.window)
+    y = torch.randint(0, shape.classes, (shape.batch,))
+    steps = {name: train_step(m, bf16, x, y) for name, (m, bf16, _) in variants.items()}
+    compile_s = None
+    if compile_:
+        log("compiling harlab_fp32_compiled (first step) ...")
+        t0 = time.perf_counter()
+        steps["harlab_fp32_compiled"]()
+        compile_s = round(time.perf_counter() - t0, 1)
+    times = timed_rounds(steps, args.warmup, args.iters)
+    log("batch-1 latency ...")
+    lat = latencies_ms({name: (m, bf16) for name, (m, bf16, _) in variants.items()}, one,
+                       *((5, 20) if args.quick else (20, 200)))
+    results: dict[str, Any] = {}
+    for name, (_, _, prec) in variants.items():
+        wps = shape.batch / statistics.median(times[name])
+        gflops = 3 * flops * wps / 1e9
+        results[name] = {
+            "train_windows_per_s": round(wps, 1),
+            "train_windows_per_s_best": round(shape.batch / min(times[name]), 1),
+            "train_gflops_per_s": round(gflops, 1),
+            "gemm_peak_gflops_per_s": round(peak[prec], 1),
+            "train_fraction_of_peak": round(gflops / peak[prec], 3),
+            "infer_batch1_latency_ms": round(lat[name], 3),
+        }
+    base = results["reference_fp32"]
+    for r in results.values():
+        r["train_speedup_vs_reference"] = round(
+            r["train_windows_per_s"] / base["train_windows_per_s"], 2)
+        r["latency_speedup_vs_reference"] = round(
+            base["infer_batch1_latency_ms"] / r["infer_batch1_latency_ms"], 2)
+    ref_gflops = base["train_gflops_per_s"]
+    return {
+        "config": {"window": list(shape.window), "classes": shape.classes,
+                   "batch": shape.batch, **shape.config},
+        "compile_first_step_s": compile_s,
+        "forward_flops_per_window": flops,
+        "train_flops_per_window": 3 * flops,
+        "results": results,
+        "peak_bound_max_speedup": round(peak["fp32"] / ref_gflops, 2),
+        "peak_bound_max_speedup_bf16": (round(peak["bf16"] / ref_gflops, 2)
+                                        if use_bf16 else None),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--warmup", type=int, default=2, help="untimed training steps per variant")
@@ -294,7 +400,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                     help="bf16 autocast variants: auto = only on CPUs with native bf16 "
                          "(AMX/AVX512-BF16); emulated bf16 is ~40x slower than fp32")
+    ap.add_argument("--shapes", default="wisdm",
+                    help="comma-separated DanHAR shapes to measure: " + ", ".join(
+                        f"{k} ({v.note})" for k, v in SHAPES.items()))
+    ap.add_argument("--shape-batch", type=int, default=0,
+                    help="batch size for every --shapes shape (0: each shape's preset batch; "
+                         "opportunity113 at batch 300 holds ~24 GB, beyond a 23 GB machine)")
     args = ap.parse_args(argv)
+    parse_shapes(args.shapes)  # a wrong name fails before the GEMM peak is measured
     if args.quick:
         args.warmup, args.iters = 1, 2
     torch.set_num_threads(args.threads)
@@ -316,57 +429,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         f"ran at {emulated:.1f} GFLOP/s against {peak['fp32']:.1f} fp32; "
                         "bf16 variants not measured (--bf16 on measures them anyway)")
         log(bf16_skipped)
-
-    ref = ReferenceDanHAR(WINDOW, CLASSES, **CONFIG)
-    fast = build_danhar(WINDOW, CLASSES, **CONFIG)
-    copy_reference_weights(ref, fast)
-    one = torch.randn(1, *WINDOW)
-    flops = forward_flops(ref, one)
-    variants = {  # name: (model, bf16, precision of the matching GEMM peak)
-        "reference_fp32": (ref, False, "fp32"),
-        "harlab_fp32": (fast, False, "fp32"),
-    }
-    if use_bf16:
-        fast_bf16 = build_danhar(WINDOW, CLASSES, **CONFIG)
-        copy_reference_weights(ref, fast_bf16)
-        variants["harlab_bf16_autocast"] = (fast_bf16, True, "bf16")
-    x, y = torch.randn(BATCH, *WINDOW), torch.randint(0, CLASSES, (BATCH,))
-    compile_s = None
-    if args.compile:  # opt-in: inductor on CPU; compile time is reported, not hidden
-        fast_c = build_danhar(WINDOW, CLASSES, **CONFIG)
-        copy_reference_weights(ref, fast_c)
-        variants["harlab_fp32_compiled"] = (torch.compile(fast_c), False, "fp32")
-    steps = {name: train_step(m, bf16, x, y) for name, (m, bf16, _) in variants.items()}
-    if args.compile:
-        log("compiling harlab_fp32_compiled (first step) ...")
-        t0 = time.perf_counter()
-        steps["harlab_fp32_compiled"]()
-        compile_s = round(time.perf_counter() - t0, 1)
     load_start = os.getloadavg()[0]
-    times = timed_rounds(steps, args.warmup, args.iters)
-
-    log("batch-1 latency ...")
-    lat = latencies_ms({name: (m, bf16) for name, (m, bf16, _) in variants.items()}, one,
-                       *((5, 20) if args.quick else (20, 200)))
-    results: dict[str, Any] = {}
-    for name, (_, _, prec) in variants.items():
-        wps = BATCH / statistics.median(times[name])
-        train_gflops = 3 * flops * wps / 1e9
-        results[name] = {
-            "train_windows_per_s": round(wps, 1),
-            "train_windows_per_s_best": round(BATCH / min(times[name]), 1),
-            "train_gflops_per_s": round(train_gflops, 1),
-            "gemm_peak_gflops_per_s": round(peak[prec], 1),
-            "train_fraction_of_peak": round(train_gflops / peak[prec], 3),
-            "infer_batch1_latency_ms": round(lat[name], 3),
-        }
-    base = results["reference_fp32"]
-    for r in results.values():
-        r["train_speedup_vs_reference"] = round(
-            r["train_windows_per_s"] / base["train_windows_per_s"], 2)
-        r["latency_speedup_vs_reference"] = round(
-            base["infer_batch1_latency_ms"] / r["infer_batch1_latency_ms"], 2)
-    ref_gflops = base["train_gflops_per_s"]
+    selected = [replace(SHAPES[n], batch=args.shape_batch) if args.shape_batch > 0
+                else SHAPES[n] for n in parse_shapes(args.shapes)]
+    wisdm = next((danhar_shape(s, args, peak, use_bf16, args.compile)
+                  for s in selected if s.name == "wisdm"), None)
+    many = {s.name: danhar_shape(s, args, peak, use_bf16, False)
+            for s in selected if s.name != "wisdm"}
     accuracy = (accuracy_check(args.accuracy_config, args.accuracy_epochs, args.accuracy_batches,
                                use_bf16) if args.accuracy_epochs > 0 else None)
     out_mranet = None if args.no_mranet else mranet(args, peak, use_bf16)
@@ -375,16 +444,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                     "load_avg_1m_start": round(load_start, 2),
                     "load_avg_1m_end": round(os.getloadavg()[0], 2)},
-        "config": {"window": list(WINDOW), "classes": CLASSES, "batch": BATCH, **CONFIG},
         "iters": args.iters,
-        "compile_first_step_s": compile_s,
         "gemm_peak_gflops_per_s": {k: round(v, 1) for k, v in peak.items()},
-        "forward_flops_per_window": flops,
-        "train_flops_per_window": 3 * flops,
-        "results": results,
-        "peak_bound_max_speedup": round(peak["fp32"] / ref_gflops, 2),
-        "peak_bound_max_speedup_bf16": (round(peak["bf16"] / ref_gflops, 2)
-                                        if use_bf16 else None),
+        **(wisdm or {}),
+        "many_channels": many or None,
         "bf16_skipped": bf16_skipped,
         "mranet": out_mranet,
         "accuracy_check": accuracy,

@@ -70,6 +70,7 @@ from harlab.tasks.predict import head_classes
 from harlab.tracking import check_installed, describe, finish_loggers, make_loggers
 
 log = logging.getLogger("harlab")
+SLOW_EPOCH_SECONDS = 600.0  # an estimated epoch longer than this is announced up front
 
 Say = Callable[[str], None]  # receives one plain-text progress line
 
@@ -319,15 +320,64 @@ class _EpochKeeper(Callback):
         self._flush(trainer)
 
 
+class _EpochEstimate(Callback):
+    """Times a few training steps of a fit's first epoch (after ``warmup`` untimed ones) and
+    estimates the epoch's training time from its number of batches; when that exceeds
+    ``threshold_s`` says so once on the ``harlab`` logger. ``seconds`` keeps the estimate
+    (None when the epoch has too few batches to time); ``clock`` is injectable for tests."""
+
+    def __init__(self, warmup: int = 2, steps: int = 5,
+                 threshold_s: float = SLOW_EPOCH_SECONDS,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if warmup < 1 or steps < 1:
+            raise ValueError("warmup and steps must be at least 1")
+        self.warmup, self.steps, self.threshold_s, self.clock = warmup, steps, threshold_s, clock
+        self.seconds: float | None = None
+        self._start: float | None = None
+        self._windows = 0
+        self._done = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._done:
+            return
+        if batch_idx == self.warmup - 1:  # timing starts after the warm-up steps end
+            self._start = self.clock()
+            return
+        if self._start is None or batch_idx < self.warmup:
+            return
+        self._windows += len(batch[0] if isinstance(batch, (list, tuple)) else batch)
+        if batch_idx == self.warmup + self.steps - 1:
+            self._done = True
+            self._estimate(trainer, self.clock() - self._start)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._done = True  # only the first epoch is timed
+
+    def _estimate(self, trainer: L.Trainer, elapsed: float) -> None:
+        batches = trainer.num_training_batches
+        if elapsed <= 0 or not np.isfinite(batches):
+            return
+        self.seconds = elapsed / self.steps * int(batches)
+        if self.seconds > self.threshold_s and trainer.is_global_zero:
+            log.warning(
+                "estimated %.0f min per epoch (%.1f windows/s at %d per batch, %d batches); "
+                "a narrower model (--set model.options.channels=[...]) or fewer channels "
+                "trains faster", self.seconds / 60, self._windows / elapsed,
+                round(self._windows / self.steps), int(batches))
+
+
 @dataclass
 class Fit:
-    """A finished ``trainer.fit``: the Trainer, the best-checkpoint callback, seconds, and
-    the epoch keeper (how many batches the last epoch trained)."""
+    """A finished ``trainer.fit``: the Trainer, the best-checkpoint callback, seconds, the
+    epoch keeper (how many batches the last epoch trained) and the first epoch's up-front
+    time estimate."""
 
     trainer: L.Trainer
     best: ModelCheckpoint
     seconds: float
     keeper: _EpochKeeper
+    estimate: _EpochEstimate
 
 
 def _checkpoints(run_dir: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
@@ -381,8 +431,8 @@ def fit_module(
     if not on_cuda(accelerator):
         reuse_freed_memory()
     best_cb, last_cb = _checkpoints(run_dir)
-    keeper = _EpochKeeper(seed)
-    callbacks: list[Callback] = [keeper, best_cb, last_cb]
+    keeper, estimate = _EpochKeeper(seed), _EpochEstimate()
+    callbacks: list[Callback] = [keeper, estimate, best_cb, last_cb]
     if patience:
         callbacks.append(EarlyStopping("val_macro_f1", mode="max", patience=patience))
     trainer = L.Trainer(
@@ -412,7 +462,7 @@ def fit_module(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
-    return Fit(trainer, best_cb, time.perf_counter() - t0, keeper)
+    return Fit(trainer, best_cb, time.perf_counter() - t0, keeper, estimate)
 
 
 def train(cfg: RunConfig, say: Say | None = None) -> TrainResult:
@@ -691,6 +741,9 @@ def _fit_facts(cfg: RunConfig, fit: Fit, run_dir: Path, best: Path, prep_s: floa
     return {
         **facts,
         "train_seconds": round(fit.seconds, 2),
+        # from a few timed steps of the first epoch (training only, no validation)
+        "estimated_epoch_seconds": (None if fit.estimate.seconds is None
+                                    else round(fit.estimate.seconds, 1)),
         "prepare_seconds": round(prep_s, 2),
         "precision": str(cfg.train.precision),
         "seed": cfg.train.seed,

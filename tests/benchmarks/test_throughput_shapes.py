@@ -1,0 +1,35 @@
+"""``benchmarks/throughput.py --shapes``: the many-channel shapes, their names and the
+measurement of one shape (tiny, on the CPU)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import throughput as tp  # noqa: E402
+
+
+def test_shapes_match_the_paper_presets_and_bad_names_exit_2(capsys) -> None:
+    assert tp.SHAPES["dsads45"].window == (125, 45) and tp.SHAPES["dsads45"].batch == 128
+    assert tp.SHAPES["opportunity113"].window == (64, 113)
+    assert tp.parse_shapes("wisdm, dsads45") == ["wisdm", "dsads45"]
+    with pytest.raises(SystemExit) as stop:
+        tp.parse_shapes("wisdm,dsads")
+    assert stop.value.code == 2
+    assert "unknown shape dsads" in capsys.readouterr().err
+
+
+def test_one_shape_reports_windows_per_s_and_fraction_of_peak() -> None:
+    shape = tp.Shape("tiny", (40, 5), 3, 4, tp.PRESET, "tiny")
+    args = argparse.Namespace(warmup=0, iters=1, quick=True)
+    out = tp.danhar_shape(shape, args, {"fp32": 100.0}, False, False)
+    assert out["config"]["window"] == [40, 5] and out["config"]["batch"] == 4
+    assert set(out["results"]) == {"reference_fp32", "harlab_fp32"}
+    for r in out["results"].values():
+        assert r["train_windows_per_s"] > 0
+        assert r["train_fraction_of_peak"] == pytest.approx(r["train_gflops_per_s"] / 100.0,
+                                                            abs=1e-3)
