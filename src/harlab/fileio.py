@@ -90,7 +90,9 @@ def temp_name(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{os.urandom(4).hex()}"
 
 
-def _pid_running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one that is not ours to signal counts
+    as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -124,7 +126,7 @@ def remove_stale_temps(folder: str | Path, prefix: str) -> list[Path]:
             age = time.time() - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
-        if not _pid_running(int(m.group(1))) or age > STALE_AFTER_S:
+        if not pid_running(int(m.group(1))) or age > STALE_AFTER_S:
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed

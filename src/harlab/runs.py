@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from harlab.errors import CheckpointError
+from harlab.fileio import pid_running, write_bytes_atomic
 
 RUN_ENV = "HARLAB_RUN_DIR"
 MARKER_FILE = ".harlab-run"
@@ -101,9 +102,7 @@ def _attempt_record(**facts: Any) -> dict[str, Any]:
 
 def _write_marker(path: Path, record: dict[str, Any]) -> None:
     """Replace the marker atomically: a kill leaves the old marker or the new one."""
-    tmp = path / f"{MARKER_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path / MARKER_FILE)
+    write_bytes_atomic(path / MARKER_FILE, (json.dumps(record, indent=1) + "\n").encode())
 
 
 def read_marker(path: Path) -> dict[str, Any]:
@@ -155,15 +154,7 @@ def _alive_here(attempt: dict[str, Any]) -> bool:
     pid = attempt.get("pid")
     if attempt.get("host") != socket.gethostname() or not isinstance(pid, int):
         return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_running(pid)
 
 
 def describe_unfinished(path: Path) -> str | None:

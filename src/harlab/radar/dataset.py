@@ -345,6 +345,22 @@ def read_npy(path: Path) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+
+def read_label_table(path: Path) -> pd.DataFrame:
+    """A frame table (CSV, every cell text): one line for an unparsable file, a missing
+    required column (:data:`REQUIRED`) or no rows."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot parse ({str(exc).strip()})") from None
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (needs "
+                        f"{', '.join(REQUIRED)})")
+    if table.empty:
+        raise DataError(f"{path}: no rows")
+    return table
+
 def _read_table(root: Path) -> pd.DataFrame:
     if not root.is_dir():
         raise DataError(f"{root}: radar frame dataset folder not found")
@@ -354,15 +370,7 @@ def _read_table(root: Path) -> pd.DataFrame:
             f"{root}: no {LABELS} (a frame dataset needs {LABELS} with columns "
             f"{', '.join(REQUIRED)}; see harlab.radar.dataset)"
         )
-    try:
-        table = pd.read_csv(labels, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{labels}: cannot parse ({str(exc).strip()})") from None
-    missing = [c for c in REQUIRED if c not in table.columns]
-    if missing:
-        raise DataError(f"{labels}: missing column(s) {', '.join(missing)}")
-    if table.empty:
-        raise DataError(f"{labels}: no rows")
+    table = read_label_table(labels)
     for col in REQUIRED:
         empty = np.flatnonzero(table[col].str.strip().to_numpy() == "")
         if empty.size:

@@ -33,6 +33,7 @@ from harlab.radar.dataset import (
     ROW0,
     VERSION,
     label_order,
+    read_label_table,
     read_npy,
     read_png,
     start_folder,
@@ -45,16 +46,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     """The label table, checked: required columns, no empty cells in them, no file twice."""
     if not path.is_file():
         raise DataError(f"{path}: label table not found")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot parse ({str(exc).strip()})") from None
-    missing = [c for c in REQUIRED if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (needs "
-                        f"{', '.join(REQUIRED)})")
-    if table.empty:
-        raise DataError(f"{path}: no rows")
+    table = read_label_table(path)
     for col in REQUIRED:
         empty = np.flatnonzero(table[col].str.strip().to_numpy() == "")
         if empty.size:
