@@ -87,7 +87,7 @@ def make_loggers(names: Sequence[str], run_dir: Path, version: str,
         loggers.append(TensorBoardLogger(str(folder.parent), name=folder.name, version=version,
                                          default_hp_metric=False))
     if "mlflow" in names:
-        loggers.append(_mlflow_logger(run_dir, study, params))
+        loggers.append(_mlflow_logger(run_dir, study, params, resumed=bool(version)))
     return loggers
 
 
@@ -121,7 +121,10 @@ def mlflow_uri(run_dir: Path, study: Path | None = None) -> str:
     return ((study or run_dir.resolve().parent) / "mlruns").resolve().as_uri()
 
 
-def _mlflow_logger(run_dir: Path, study: Path | None, params: dict[str, Any] | None) -> Any:
+def _mlflow_logger(run_dir: Path, study: Path | None, params: dict[str, Any] | None,
+                   resumed: bool = False) -> Any:
+    """The run's MLFlowLogger; a resumed attempt continues the run's own MLflow run (found
+    by its tag ``harlab.run_dir``), so one MLflow run holds the whole history."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -131,11 +134,49 @@ def _mlflow_logger(run_dir: Path, study: Path | None, params: dict[str, Any] | N
     if study is not None and rank_zero_only.rank == 0:
         tags["harlab.study"] = str(study)
         tags["mlflow.parentRunId"] = _parent_run(uri, experiment, study)
-    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_name=run_dir.name,
-                          tags=tags)
-    if params:
-        logger.log_hyperparams({"config": params})
+    earlier = _earlier_run(uri, experiment, tags["harlab.run_dir"]) if resumed else None
+    if earlier is None:
+        logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri,
+                              run_name=run_dir.name, tags=tags)
+        if params:
+            logger.log_hyperparams({"config": params})
+        return logger
+    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_id=earlier.run_id)
+    if params and rank_zero_only.rank == 0:
+        _log_changed_params(logger, earlier.params, params)
     return logger
+
+
+def _earlier_run(uri: str, experiment: str, run_dir: str) -> Any:
+    """The MLflow run (``.run_id``, ``.params``) an earlier attempt of ``run_dir`` logged
+    to, or None (tracked without MLflow before, or another tracking URI)."""
+    from types import SimpleNamespace
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs([found.experiment_id], f"tags.`harlab.run_dir` = '{run_dir}'",
+                              max_results=1)
+    if not runs:
+        return None
+    return SimpleNamespace(run_id=runs[0].info.run_id, params=dict(runs[0].data.params))
+
+
+def _log_changed_params(logger: Any, logged: dict[str, str], params: dict[str, Any]) -> None:
+    """MLflow parameters cannot change: a resume's new keys are logged as parameters, and a
+    changed value (``--epochs`` raised) as a tag ``resumed/<key>`` holding the new value."""
+    from lightning.fabric.utilities.logger import _flatten_dict  # MLFlowLogger's own keys
+
+    flat = {k: str(v)[:250] for k, v in _flatten_dict({"config": params}).items()}
+    new = {k: v for k, v in flat.items() if k not in logged}
+    if new:
+        logger.log_hyperparams(new)
+    for key, value in flat.items():
+        if key in logged and logged[key] != value:
+            logger.experiment.set_tag(logger.run_id, f"resumed/{key}", value)
 
 
 def _parent_run(uri: str, experiment: str, study: Path) -> str:

@@ -171,3 +171,40 @@ def test_test_metrics_are_named_per_head_and_only_finite_scalars() -> None:
     multi = {"test": {"accuracy": 0.5},
              "test_heads": {"activity": {"accuracy": 0.5}, "identity": {"macro_f1": 0.25}}}
     assert scalar_test_metrics(multi) == {"test_accuracy": 0.5, "test_identity_macro_f1": 0.25}
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_its_mlflow_run(data_dir: Path, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from harlab.runs import set_run_state
+    from harlab.training import read_history, resume, train
+
+    out = tmp_path / "runs"
+    run = train(_cfg(data_dir, out, "train.loggers=[csv, mlflow]", "train.max_epochs=1")
+                ).run_dir
+    set_run_state(run, "failed", error="test: stopped after epoch 1")
+    resume(run, 2, False)
+    client = MlflowClient((out / "mlruns").as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("harlab").experiment_id])
+    assert len(runs) == 1  # the resume went on in the run's own MLflow run
+    (found,) = runs
+    assert found.info.status == "FINISHED" and found.info.run_name == run.name
+    assert found.data.params["config/train/max_epochs"] == "1"  # parameters cannot change
+    assert found.data.tags["resumed/config/train/max_epochs"] == "2"
+    hist = sorted(client.get_metric_history(found.info.run_id, "val_macro_f1"),
+                  key=lambda m: m.step)
+    assert [m.value for m in hist] == pytest.approx(
+        [r["val_macro_f1"] for r in read_history(run)], abs=1e-6)
+    assert len(hist) == 2
+
+
+def test_loggers_option_sets_train_loggers() -> None:
+    from harlab.cli.common import shortcut_overrides
+
+    assert shortcut_overrides(loggers="csv, tensorboard,mlflow") == [
+        "train.loggers=[csv, tensorboard, mlflow]"]
+    cfg = load_config(None, shortcut_overrides(loggers="tensorboard"))
+    assert cfg.train.loggers == ["tensorboard"]
+    with pytest.raises(ConfigError, match="unknown logger 'wandb'"):
+        load_config(None, shortcut_overrides(loggers="csv,wandb"))

@@ -25,6 +25,10 @@ OutputDir = Annotated[str | None, typer.Option(
 Threads = Annotated[int | None, typer.Option(
     min=1, help="torch CPU threads for training (sets train.threads; default: torch's)")]
 
+Loggers = Annotated[str | None, typer.Option(
+    help="comma-separated Lightning loggers: csv (always written), tensorboard, mlflow "
+         "(sets train.loggers; the last two need pip install 'harlab[tracking]')")]
+
 # the shortcuts of the commands that train from one config (train, cv): each sets config keys
 LOSO = "loso"  # --split loso: subject-wise, one fold per subject (leave one subject out)
 Dataset = Annotated[str | None, typer.Option(help="dataset name (harlab datasets)")]
@@ -62,6 +66,7 @@ SHORTCUT_KEYS: dict[str, tuple[str, ...]] = {
     "strategy": ("train.strategy",),
     "num_nodes": ("train.num_nodes",),
     "threads": ("train.threads",),
+    "loggers": ("train.loggers",),
     "output_dir": ("output_dir",),
 }
 # options whose text is read as YAML like a --set value (--devices 2 is the number 2);
@@ -108,6 +113,10 @@ def shortcut_overrides(no_progress: bool = False, **options: Any) -> list[str]:
             continue
         if option == "split":
             overrides += split_overrides(value)
+            continue
+        if option == "loggers":  # csv,tensorboard -> [csv, tensorboard]: YAML's flow list
+            value = [name.strip() for name in value.split(",") if name.strip()]
+            overrides.append(f"train.loggers=[{', '.join(value)}]")
             continue
         overrides += [f"{key}={_yaml_value(option, value)}" for key in SHORTCUT_KEYS[option]]
     if no_progress:

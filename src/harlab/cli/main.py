@@ -28,6 +28,7 @@ from harlab.cli.common import (
     Dataset,
     Devices,
     Epochs,
+    Loggers,
     Lr,
     Model,
     NoProgress,
@@ -136,6 +137,7 @@ def train(
     ] = None,
     no_progress: NoProgress = False,
     threads: Threads = None,
+    loggers: Loggers = None,
     set_: Overrides = None,
 ) -> None:
     """Train a model; writes a new run directory with metrics, plots and checkpoints."""
@@ -148,7 +150,7 @@ def train(
                  "--split": split, "--batch-size": batch_size, "--lr": lr, "--seed": seed,
                  "--precision": precision, "--devices": devices, "--strategy": strategy,
                  "--num-nodes": num_nodes, "--out": out, "--threads": threads,
-                 "--set": set_ or None}
+                 "--loggers": loggers, "--set": set_ or None}
         refused = [name for name, value in given.items() if value is not None]
         if refused:
             raise ConfigError(f"--resume continues {resume} with its own settings "
@@ -161,6 +163,7 @@ def train(
             config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
             split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
             devices=devices, strategy=strategy, num_nodes=num_nodes, threads=threads,
+            loggers=loggers,
         )
         if cfg.description:
             console.print(f"[bold cyan]{cfg.description}[/bold cyan]")
@@ -241,6 +244,7 @@ def cv(
     out: OutputDir = None,
     no_progress: NoProgress = False,
     threads: Threads = None,
+    loggers: Loggers = None,
     set_: Overrides = None,
     resume: StudyResume = None,
     merge: StudyMerge = None,
@@ -252,7 +256,7 @@ def cv(
     cfg = load_with_overrides(
         config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
         split=split, batch_size=batch_size, lr=lr, precision=precision, devices=devices,
-        strategy=strategy, num_nodes=num_nodes, threads=threads,
+        strategy=strategy, num_nodes=num_nodes, threads=threads, loggers=loggers,
     )
     fold_list = parse_list(folds, "--folds") if folds else None
     seed_list = parse_list(seeds, "--seeds")
