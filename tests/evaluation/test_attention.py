@@ -178,6 +178,20 @@ def test_export_attention_of_the_attention_cnn_and_refusal_for_other_families(
     assert info["attention"] == "none" and "block_geometry" not in info
     with pytest.raises(ConfigError, match="'lstm' has no attention"):
         export_attention(runs["lstm"], "test")
+    # a run that is not complete, or a checkpoint of another run, is refused in one line
+    from harlab.errors import CheckpointError
+    from harlab.runs import set_run_state
+
+    set_run_state(runs["cnn"], "failed", error="test: stopped")
+    with pytest.raises(CheckpointError, match="is a failed run.*--allow-unfinished"):
+        export_attention(runs["cnn"], "test", n_examples=2)
+    _, info = export_attention(runs["cnn"], "test", n_examples=2, allow_unfinished=True)
+    assert len(info["warnings"]) == 1 and "failed" in info["warnings"][0]
+    ckpts = runs["danhar_cnn"] / "checkpoints"
+    for name in ("best.ckpt", "last.ckpt"):
+        (ckpts / name).write_bytes((runs["cnn"] / "checkpoints" / name).read_bytes())
+    with pytest.raises(CheckpointError, match="does not belong to run"):
+        export_attention(runs["danhar_cnn"], "test", n_examples=2)
 
 
 def test_temporal_example_titles_clear_the_strip_above() -> None:

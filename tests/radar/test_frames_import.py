@@ -144,3 +144,15 @@ def test_shipped_config_trains_on_imported_frames_and_snr_sweep_scores_them(tmp_
     got = json.loads((tmp_path / "snr.json").read_text())
     assert set(got["snr"]) == {"0.0", "20.0"} and got["frames"] == 3  # last session each
     assert all(0 <= r["activity_macro_f1"] <= 1 for r in got["snr"].values())
+    assert got["warnings"] == []
+    # a run that is not complete: refused in one line, scored with --allow-unfinished
+    from harlab.runs import set_run_state
+
+    set_run_state(run, "failed", error="test: stopped")
+    sweep = [*cli, "radar", "snr-sweep", str(run), "--snrs", "0"]
+    res = subprocess.run(sweep, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 2 and "is a failed run" in res.stderr and "Traceback" not in (
+        res.stderr)
+    res = subprocess.run([*sweep, "--allow-unfinished"], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert res.returncode == 0 and "WARNING" in res.stdout, res.stderr[-2000:]

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harlab.cli.common import AllowUnfinished
+
 console = Console()
 
 
@@ -21,11 +23,16 @@ def attention(
     out: Annotated[
         Path | None, typer.Option(help="output folder (default RUN_DIR/attention-PART-i)")
     ] = None,
+    allow_unfinished: AllowUnfinished = False,
 ) -> None:
-    """Export and plot DanHAR's temporal/channel attention; localisation on weak data."""
+    """Export and plot DanHAR's temporal/channel attention; localisation on weak data.
+
+    Only a complete run; a running, killed or failed one needs --allow-unfinished."""
     from harlab.evaluation.attention import export_attention
 
-    target, info = export_attention(run_dir, part, n, out)
+    target, info = export_attention(run_dir, part, n, out, allow_unfinished=allow_unfinished)
+    for w in info["warnings"]:
+        console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
     console.print(f"{info['windows']} {part} windows, accuracy {info['accuracy']:.4f}, "
                   f"attention arrangement {info['attention']}")
     loc = info.get("localisation")

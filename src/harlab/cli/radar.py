@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harlab.cli.common import AllowUnfinished
+
 app = typer.Typer(no_args_is_help=True,
                   help="Radar recordings: process real files, import spectrograms.")
 console = Console()
@@ -132,6 +134,7 @@ def snr_sweep(
     seed: Annotated[int, typer.Option(help="seed of the noise draws")] = 0,
     out: Annotated[Path | None, typer.Option(help="also write the scores as JSON here "
                                                   "(must not exist)")] = None,
+    allow_unfinished: AllowUnfinished = False,
 ) -> None:
     """Score a radar run on its frames with white Gaussian noise at set SNRs (MRA-Net Fig. 11).
 
@@ -149,7 +152,10 @@ def snr_sweep(
         raise ConfigError(f"--part must be train, val or test; got {part!r}")
     if out is not None and out.exists():
         raise DataError(f"{out} exists; choose another output file")
-    res = run_snr_sweep(run_dir, parse_list(snrs, "--snrs", float), part, seed)
+    res = run_snr_sweep(run_dir, parse_list(snrs, "--snrs", float), part, seed,
+                        allow_unfinished)
+    for w in res["warnings"]:
+        console.print(f"[bold yellow]WARNING[/bold yellow] {w}")
     heads = [k for k in res["clean"] if k.endswith("_macro_f1")]
     table = Table(title=f"{part} macro-F1 of {res['frames']} frames under noise: {run_dir}")
     table.add_column("SNR")

@@ -327,14 +327,16 @@ def weak_segments(data: Any, part: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     return win, segs[idx, 0] - start[win], segs[idx, 1] - start[win]
 
 
-def _open_danhar_run(run_dir: str | Path, part: str, n_examples: int) -> tuple[Path, Any, Any, Any]:
+def _open_danhar_run(run_dir: str | Path, part: str, n_examples: int,
+                     allow_unfinished: bool = False) -> tuple[Path, Any, Any, Any, str | None]:
     """Check the export's arguments and open a DanHAR run: (run folder, model spec, trained
-    module, prepared data). A model without attention is a ConfigError, data whose classes
-    changed since training a CheckpointError."""
+    module, prepared data, warning). A model without attention is a ConfigError, data whose
+    classes changed since training, or a checkpoint of another run, a CheckpointError; a run
+    that is not complete is refused unless ``allow_unfinished`` (then the warning says so)."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
     from harlab.runs import best_checkpoint, check_run_dir
-    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.checkpoint import load_run_module
 
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test; got {part!r}")
@@ -348,12 +350,12 @@ def _open_danhar_run(run_dir: str | Path, part: str, n_examples: int) -> tuple[P
     if spec.builder != "build_danhar":
         raise ConfigError(f"{run}: model {cfg.model.name!r} has no attention (DanHAR models "
                           "only: danhar, danhar_cnn)")
-    module = load_module(best_checkpoint(run))
+    module, unfinished = load_run_module(run, best_checkpoint(run), allow_unfinished)
     data = prepare(cfg.data)
     if list(module.hparams["class_names"]) != data.class_names:
         raise CheckpointError(f"{run}: checkpoint classes differ from the data's "
                               f"{data.class_names}; the dataset changed since training")
-    return run, spec, module, data
+    return run, spec, module, data, unfinished
 
 
 @dataclass
@@ -442,10 +444,12 @@ def _export_localisation(
 
 def export_attention(
     run_dir: str | Path, part: str = "test", n_examples: int = 8, out: str | Path | None = None,
-    batch_size: int = 64,
+    batch_size: int = 64, allow_unfinished: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Export a DanHAR run's attention on one part: npz + JSON + PNGs (+ localisation)."""
-    run, spec, module, data = _open_danhar_run(run_dir, part, n_examples)
+    """Export a DanHAR run's attention on one part: npz + JSON + PNGs (+ localisation).
+    Only a complete run, unless ``allow_unfinished`` (``info["warnings"]`` then says why)."""
+    run, spec, module, data, unfinished = _open_danhar_run(run_dir, part, n_examples,
+                                                           allow_unfinished)
     x, y = data.x[part], data.y[part]
     res = run_attention(module, x, batch_size)
     pred = res["probs"].argmax(1)
@@ -461,6 +465,7 @@ def export_attention(
         "channels": chans, "rate": rate, "window_length": length, "windows": int(y.size),
         "correct": int(correct.sum()), "accuracy": float(correct.mean()) if y.size else None,
         "class_means_over": "correctly classified windows of each class",
+        "warnings": [unfinished] if unfinished else [],
     }
     exp = _Export(target, y, pred, correct, names, chans, {"y_true": y, "y_pred": pred}, info)
     inp = input_attention(res["temporal"], opts, length)

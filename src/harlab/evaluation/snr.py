@@ -50,14 +50,15 @@ def scores_at_snrs(module: Any, frames: np.ndarray, truth: dict[str, np.ndarray]
 
 
 def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, allow_unfinished: bool = False) -> dict[str, Any]:
     """Score a radar frame run's best checkpoint on its ``part`` frames (its own split)
-    with noise at each of ``snrs`` dB, and without noise."""
+    with noise at each of ``snrs`` dB, and without noise. Only a complete run, unless
+    ``allow_unfinished`` (the result's ``warnings`` then say why)."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
     from harlab.radar.snr_sweep import frame_dynamic_range
     from harlab.runs import best_checkpoint, check_run_dir
-    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.checkpoint import load_run_module
     from harlab.tasks.predict import head_classes
 
     run = check_run_dir(run_dir)
@@ -70,7 +71,7 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
     if db_range is None:
         raise ConfigError(f"{folder}/dataset.json: no dynamic_range_db; the SNR sweep needs the "
                           "dB range the frames span to add noise in linear power")
-    module = load_module(best_checkpoint(run))
+    module, unfinished = load_run_module(run, best_checkpoint(run), allow_unfinished)
     data = prepare(cfg.data)
     names = {"activity": data.class_names, "identity": data.person_names}
     for head, have in head_classes(module).items():
@@ -89,4 +90,5 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
     by_snr = scores_at_snrs(module, frames, truth, snrs, db_range, seed, data.normalizer.apply)
     return {"run": str(run), "part": part, "frames": int(len(idx)), "dynamic_range_db": db_range,
             "seed": seed, "clean": clean, "snr": {str(k): v for k, v in by_snr.items()},
-            "noise": "white Gaussian, linear power, SNR = mean frame power / noise variance"}
+            "noise": "white Gaussian, linear power, SNR = mean frame power / noise variance",
+            "warnings": [unfinished] if unfinished else []}

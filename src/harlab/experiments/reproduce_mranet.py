@@ -294,7 +294,7 @@ def run_sweep(sim: Any, fd: FrameData, settings: Settings, fold_runs: list[RunRe
     from harlab.evaluation.snr import head_scores
     from harlab.radar.snr_sweep import load_processing, snr_sweep_frames
     from harlab.runs import best_checkpoint
-    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.checkpoint import load_run_module
 
     tests = pd.read_csv(fold_runs[0].run_dir / "predictions.csv", dtype=str)["session"]
     recs = _sweep_recordings(fd, sorted(set(tests)), settings.snr_recordings)
@@ -302,7 +302,8 @@ def run_sweep(sim: Any, fd: FrameData, settings: Settings, fold_runs: list[RunRe
                               load_processing(fd.folder))
     idx = np.concatenate([np.flatnonzero(fd.recording == r) for r in recs])
     truth = {"activity": fd.activity[idx], "identity": fd.person[idx]}
-    modules = {r.planned.variant: load_module(best_checkpoint(r.run_dir)) for r in fold_runs}
+    modules = {r.planned.variant: load_run_module(r.run_dir, best_checkpoint(r.run_dir))[0]
+               for r in fold_runs}  # complete runs, each with its own checkpoint
     for snr, st in stacks.items():
         x = np.concatenate(st)
         if len(x) != len(idx):
@@ -322,14 +323,14 @@ def run_frame_sweep(db_range: float, fd: FrameData, settings: Settings,
 
     from harlab.evaluation.snr import scores_at_snrs
     from harlab.runs import best_checkpoint
-    from harlab.tasks.checkpoint import load_module
+    from harlab.tasks.checkpoint import load_run_module
 
     tests = sorted(set(pd.read_csv(fold_runs[0].run_dir / "predictions.csv",
                                    dtype=str)["session"]))
     idx = np.flatnonzero(np.isin(fd.recording, tests))
     truth = {"activity": fd.activity[idx], "identity": fd.person[idx]}
     for r in fold_runs:
-        module = load_module(best_checkpoint(r.run_dir))
+        module = load_run_module(r.run_dir, best_checkpoint(r.run_dir))[0]
         scores = scores_at_snrs(module, fd.x[idx], truth, settings.snrs, db_range,
                                 seed=r.planned.fold)
         for snr, row in scores.items():
