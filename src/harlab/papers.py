@@ -74,6 +74,36 @@ MRANET = Paper(
 PAPERS: dict[str, Paper] = {p.key: p for p in (DANHAR, MRANET)}
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A paper that MRA-Net compares with, cited only as far as harlab could check it."""
+
+    number: str  # MRA-Net's reference number, "[9]"
+    model: str  # the model of that paper MRA-Net compares with
+    citation: str  # what was verified, in citation order
+    unverified: str  # what could not be checked ("" when nothing)
+
+
+# MRA-Net's own copy in harlab has no reference list: [9] is tied to its paper by the text
+# ("Seyfioglu et al. [9] proposed a deep convolutional autoencoder"), [32] by the name only.
+MRANET_BASELINES: dict[str, Reference] = {
+    "[9]": Reference(
+        "[9]", "CAE",
+        "Mehmet Saygin Seyfioglu, Ahmet Murat Ozbayoglu, Sevgi Zubeyde Gurbuz. Deep "
+        "convolutional autoencoder for radar-based classification of similar aided and "
+        "unaided human activities. IEEE Transactions on Aerospace and Electronic Systems "
+        "(2018). doi:10.1109/TAES.2018.2799758",
+        "volume 54(4) and page numbers not re-checked; only the abstract and first page "
+        "were found, not the layer details"),
+    "[32]": Reference(
+        "[32]", "JMI-CNN",
+        "joint motion classification (MCL) and person identification (PID) CNN \"JMI-CNN\"; "
+        "mono-static UWB radar, 15 people x 6 motions (abstract found without its title)",
+        "title, authors, venue and year not found; tied to MRA-Net's [32] by the name "
+        "JMI-CNN only"),
+}
+
+
 def paper(key: str) -> Paper:
     """The paper registered as ``key`` ("danhar" or "mranet"); ConfigError otherwise."""
     if key not in PAPERS:

@@ -170,7 +170,7 @@ def _resume_extend_and_refuse(tmp_path: Path, run: Path, first: dict) -> None:
     assert "dcnn5_identity" in out["not_run"] and "mranet_abl2" in out["not_run"]
     report = (run / "report.md").read_text()
     assert "- not run (`--models` left them out): dcnn5_identity" in report
-    assert "| dcnn5 (identity) | n/a | n/a | n/a | n/a |" in report
+    assert "| dcnn5 (identity) | DCNNs [5] and [19] | n/a | n/a | n/a | n/a |" in report
     assert "| (2) | × | √ | × | n/a / 94.52 |" in report  # Table 6 row, model not trained
 
     # a second fold of one model: fold 0 is reused, fold 1 trains
@@ -198,7 +198,17 @@ def _resume_extend_and_refuse(tmp_path: Path, run: Path, first: dict) -> None:
                 "fig10b_activity.png", "fig11_snr.png", "fig12a_loss_weights.png",
                 "fig12b_rw_histogram.png", "fig12b_rw_histogram_eq6_unit.png"):
         assert (run / png).read_bytes()[:8] == PNG, png
-    assert set(out["sweep"]) == {"mranet_flwl", "dcnn3_mt_equal"}
+    # Fig. 10 and 11 show the paper's baselines: the CAE [9] and JMI-CNN [32], trained here
+    fig10 = report[report.index("## Fig. 10"):report.index("## Fig. 11")]
+    fig11 = report[report.index("## Fig. 11"):report.index("## Fig. 12")]
+    rows = {r["model"]: r for r in out["runs"]}
+    cae, jmi = rows["cae_activity"], rows["jmi_cnn_mt_equal"]
+    assert f"| CAE (activity) | CAE [9] | {100 * cae['activity_macro_f1']:.2f} ± " in fig10
+    assert "pre-training is NOT reproduced" in fig10 and "JMI" not in fig10
+    assert (f"| JMI-CNN (multitask, equal weights) | JMI-CNN [32] | "
+            f"{100 * jmi['activity_macro_f1']:.2f} ± ") in fig11
+    assert "| JMI-CNN (multitask, equal weights): identity | " in fig11  # its SNR curve
+    assert set(out["sweep"]) == {"mranet_flwl", "jmi_cnn_mt_equal"}
     for curve in out["sweep"].values():  # SNR (as a str key in JSON) -> per-head scores
         assert sorted(float(k) for k in curve) == [0.0, 30.0]
     for key in [f"mranet_abl{i}" for i in range(1, 6)]:

@@ -40,3 +40,17 @@ def test_reports_and_readme_cite_from_the_one_place() -> None:
         text = _flat(where.read_text())
         assert "Zhang, Chen, Zhou" not in text and "Lai et al" not in text, where
         assert "Teng, Tang" not in text, where
+
+
+def test_mranet_baselines_say_what_was_verified() -> None:
+    """The report cites MRA-Net's [9] and [32] from harlab.papers; the fidelity page says
+    the same: [9] with its DOI, [32] unverified."""
+    from harlab.papers import MRANET_BASELINES
+
+    page = _flat((ROOT / "docs" / "fidelity" / "mranet.md").read_text())
+    cae, jmi = MRANET_BASELINES["[9]"], MRANET_BASELINES["[32]"]
+    assert (cae.model, jmi.model) == ("CAE", "JMI-CNN")
+    assert "doi:10.1109/TAES.2018.2799758" in cae.citation
+    assert "doi:10.1109/TAES.2018.2799758" in page and "**[9], verified**" in page
+    assert "title, authors, venue and year not found" in jmi.unverified
+    assert "**[32], unverified**" in page and "Its title, authors, venue and year were not" in page

@@ -52,6 +52,8 @@ class Spec:
     ratio: float = 0.75
     flwl_larger: str = "activity"  # the task that gets 2 + max(w) (see tasks.losses.FLWL)
     flwl_input: str = "raw"  # what P_w sees: X_n (Eq. 4) or X_n / ||X_n|| (task.flwl_input)
+    paper_model: str = ""  # the paper's model this one plays in Figs. 10/11 (its reference)
+    caveat: str = ""  # how it differs from that model (docs/fidelity/mranet.md has the rest)
 
 
 def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl",
@@ -60,6 +62,7 @@ def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl
 
 
 BOTH = ("activity", "identity")
+_STYLE = "style baseline, the paper gives no layers"
 SPECS: dict[str, Spec] = {
     "mranet_flwl": _mranet("mranet_flwl", "MRA-Net multitask (FLWL)", BOTH),
     # Eq. 5 as printed gives activity 2 + max(w); Eq. 6, the Fig. 12b text ("w_r increases
@@ -76,11 +79,27 @@ SPECS: dict[str, Spec] = {
                                "equal"),
     "mranet_identity": _mranet("mranet_identity", "MRA-Net identity only", ("identity",),
                                "equal"),
-    "dcnn3_activity": Spec("dcnn3_activity", "dcnn3 (activity)", "dcnn3", ("activity",)),
-    "dcnn5_identity": Spec("dcnn5_identity", "dcnn5 (identity)", "dcnn5", ("identity",)),
+    "dcnn3_activity": Spec("dcnn3_activity", "dcnn3 (activity)", "dcnn3", ("activity",),
+                           paper_model="DCNN [23]",
+                           caveat=_STYLE + " (harlab.models.radar_baselines)"),
+    "dcnn5_identity": Spec("dcnn5_identity", "dcnn5 (identity)", "dcnn5", ("identity",),
+                           paper_model="DCNNs [5] and [19]",
+                           caveat=_STYLE + " (harlab.models.radar_baselines); one model "
+                           "for both of the paper's DCNNs"),
     "lstm_activity": Spec("lstm_activity", "stacked LSTM (activity)", "lstm", ("activity",),
-                          options=(("dropout", 0.2), ("hidden", 128), ("layers", 2))),
-    "dcnn3_mt_equal": Spec("dcnn3_mt_equal", "multitask dcnn3, equal weights", "dcnn3", BOTH),
+                          options=(("dropout", 0.2), ("hidden", 128), ("layers", 2)),
+                          paper_model="stacked LSTM [31]",
+                          caveat=_STYLE + " (harlab.models.lstm, 2 layers of 128)"),
+    "cae_activity": Spec("cae_activity", "CAE (activity)", "cae", ("activity",),
+                         paper_model="CAE [9]",
+                         caveat="encoder and classifier built from [9]'s abstract; [9]'s "
+                         "unsupervised (reconstruction) pre-training is NOT reproduced: "
+                         "trained end-to-end from a random start"),
+    "jmi_cnn_mt_equal": Spec("jmi_cnn_mt_equal", "JMI-CNN (multitask, equal weights)",
+                             "jmi_cnn", BOTH, paper_model="JMI-CNN [32]",
+                             caveat="trunk built from [32]'s abstract (attention and "
+                             "hierarchical feature reuse, layers harlab's); equal loss "
+                             "weights, [32]'s own weighting not known"),
 }
 for _r in PAPER_TABLE5:
     SPECS[f"mranet_fixed_{_r:.4f}"] = Spec(f"mranet_fixed_{_r:.4f}", f"MRA-Net r_w = {_r:.4f}",
@@ -95,9 +114,10 @@ NEEDS: dict[str, list[str]] = {
     "table4": ["mranet_flwl", "mranet_activity", "mranet_identity"],
     "fig8": ["mranet_flwl"],
     "fig9": ["mranet_flwl"],
-    "fig10": ["dcnn3_activity", "dcnn5_identity", "lstm_activity", "dcnn3_mt_equal",
+    # Fig. 10a: identification baselines, 10b: activity baselines, each against MRA-Net
+    "fig10": ["dcnn5_identity", "dcnn3_activity", "cae_activity", "lstm_activity",
               "mranet_flwl"],
-    "fig11": ["mranet_flwl", "dcnn3_mt_equal"],
+    "fig11": ["mranet_flwl", "jmi_cnn_mt_equal"],
     "fig12": FLWL_KEYS,
     "table5": RATIO_KEYS + FLWL_KEYS,
     "table6": ABLATION_KEYS,
@@ -105,9 +125,11 @@ NEEDS: dict[str, list[str]] = {
 
 
 def model_options(spec: Spec, channels: list[int]) -> dict[str, Any]:
-    """Registry options of ``spec`` (MRA-Net gets ``channels`` and the paper's dropout)."""
+    """Registry options of ``spec``: MRA-Net gets ``channels`` and the paper's dropout;
+    JMI-CNN gets the same ``channels``, so the two multitask trunks of Fig. 11 stay of one
+    width whatever ``--channels`` is."""
     opts = dict(spec.options)
-    if spec.model == "mranet":
+    if spec.model in ("mranet", "jmi_cnn"):
         opts = {"channels": list(channels), "dropout": 0.5, **opts}
     return opts
 

@@ -41,6 +41,7 @@ from harlab.experiments.mranet_paper import (
     SPECS,
 )
 from harlab.hardware import cpu_note, report_cpu
+from harlab.papers import MRANET_BASELINES
 from harlab.tasks.multitask import plot_rw_histogram
 
 Pooled = dict[str, dict[str, list[np.ndarray]]]
@@ -331,31 +332,54 @@ def _fig9(parent: Path, res: dict[str, Any], flwl: dict[str, list[np.ndarray]]) 
     return lines
 
 
+def head_keys(keys: list[str], head: str) -> list[str]:
+    """The models of ``keys`` that have ``head`` (:data:`SPECS` order kept)."""
+    return [k for k in keys if head in SPECS[k].heads]
+
+
+def score_table(summ: dict[str, Any], keys: list[str]) -> list[str]:
+    """Report lines: test macro-F1 per head, parameters and epochs of ``keys``, each with
+    the paper's model it plays."""
+    lines = ["| model | paper's model | activity F1 | identity F1 | parameters | epochs |",
+             "|---|---|---|---|---|---|"]
+    for k in keys:
+        s = summ[k]
+        lines.append(f"| {SPECS[k].label} | {SPECS[k].paper_model or 'MRA-Net'} | "
+                     f"{_pct(s['activity_macro_f1'])} | {_pct(s['identity_macro_f1'])} | "
+                     f"{'n/a' if s['parameters'] is None else format(s['parameters'], ',')} | "
+                     f"{_mean(s['epochs_trained'], '.1f')} |")
+    return lines
+
+
+def caveat_lines(keys: list[str]) -> list[str]:
+    """One line per model of ``keys`` that differs from the paper's model it plays, and
+    the citation of that model where harlab checked it (:data:`MRANET_BASELINES`)."""
+    lines = []
+    for k in keys:
+        spec = SPECS[k]
+        if not spec.caveat:
+            continue
+        refs = [r for n, r in MRANET_BASELINES.items() if n in spec.paper_model]
+        cited = "".join(f" {r.number}: {r.citation} (unverified: {r.unverified})."
+                        for r in refs)
+        lines.append(f"- `{k}` ({spec.paper_model}): {spec.caveat}.{cited}")
+    return lines
+
+
 def _fig10(parent: Path, res: dict[str, Any]) -> list[str]:
-    """Fig. 10: the baselines against MRA-Net."""
+    """Fig. 10: the baselines against MRA-Net (the models of ``NEEDS["fig10"]``)."""
     summ = res["summary"]
-    lines: list[str] = []
-    act_keys = ["dcnn3_activity", "lstm_activity", "dcnn3_mt_equal", "mranet_flwl"]
-    id_keys = ["dcnn5_identity", "dcnn3_mt_equal", "mranet_flwl"]
-    for tag, head, ks in (("a", "identity", id_keys), ("b", "activity", act_keys)):
+    keys = NEEDS["fig10"]
+    for tag, head in (("a", "identity"), ("b", "activity")):
+        ks = head_keys(keys, head)
         plot_grouped_bars(parent / f"fig10{tag}_{head}.png", [SPECS[k].label for k in ks],
                           {"test macro-F1": [_ms(summ[k][f"{head}_macro_f1"]) for k in ks]},
                           f"{head} macro-F1", f"Fig. 10{tag}: {head}, baselines vs MRA-Net")
-    lines += ["## Fig. 10: baselines vs MRA-Net", "",
-              "| model | activity F1 | identity F1 | parameters | epochs |",
-              "|---|---|---|---|---|"]
-    for k in dict.fromkeys(act_keys + id_keys):
-        s = summ[k]
-        lines.append(f"| {SPECS[k].label} | {_pct(s['activity_macro_f1'])} | "
-                     f"{_pct(s['identity_macro_f1'])} | "
-                     f"{'n/a' if s['parameters'] is None else format(s['parameters'], ',')} | "
-                     f"{_mean(s['epochs_trained'], '.1f')} |")
-    lines += ["", f"Paper (text): {PAPER_FIG10}. The paper's baselines are not specified "
-              "layer by layer; dcnn3/dcnn5/lstm are style baselines (see "
-              "harlab.models.radar_baselines), the equal-weight multitask dcnn3 stands in "
-              "for JMI-CNN.", "", "![fig10a](fig10a_identity.png) "
-              "![fig10b](fig10b_activity.png)", ""]
-    return lines
+    return ["## Fig. 10: baselines vs MRA-Net", "", *score_table(summ, keys), "",
+            f"Paper (text): {PAPER_FIG10}. None of the paper's baselines is given layer by "
+            "layer; how each row differs from the model it plays (docs/fidelity/mranet.md "
+            "has every detail):", "", *caveat_lines(keys), "",
+            "![fig10a](fig10a_identity.png) ![fig10b](fig10b_activity.png)", ""]
 
 
 def _sweep_text(res: dict[str, Any], lim: dict[str, Any], frames: int, on_frames: bool) -> str:
@@ -378,8 +402,10 @@ def _sweep_text(res: dict[str, Any], lim: dict[str, Any], frames: int, on_frames
 def _fig11(parent: Path, res: dict[str, Any], sweep: Sweep) -> list[str]:
     """Fig. 11: test macro-F1 against the SNR of noisy test frames."""
     lim = res["limits"]
-    lines: list[str] = []
-    lines += ["## Fig. 11: robustness to noise", ""]
+    keys = NEEDS["fig11"]
+    lines = ["## Fig. 11: robustness to noise", "",
+             "Without added noise (the test frames as they are):", "",
+             *score_table(res["summary"], keys), "", *caveat_lines(keys), ""]
     if not sweep:
         lines += [res["sweep_note"], ""]
     else:

@@ -2,8 +2,10 @@
 
 The MRA-Net paper (Sect. 6.2) compares with the DCNNs of its refs. [5] (Vandersmissen et
 al. 2018) and [19] (Cao et al. 2018) for identification, the DCNN of [23] (Kim & Moon
-2016) and a stacked LSTM [31] for activities, and JMI-CNN [32] for multitask learning, but
-gives no layer details. These builders are therefore *style* baselines, not reproductions:
+2016) and a stacked LSTM [31] for activities, but gives no layer details. These builders are
+therefore *style* baselines, not reproductions (the CAE [9] and the multitask JMI-CNN [32]
+are built from their own papers' abstracts: :mod:`harlab.models.cae`,
+:mod:`harlab.models.jmi_cnn`):
 
 * ``dcnn3`` - a shallow DCNN: 3 x [conv5x5 -> ReLU -> max-pool 2x2], FC classifier
   (the plain 2016-style spectrogram CNN of [23]);
@@ -11,9 +13,9 @@ gives no layer details. These builders are therefore *style* baselines, not repr
   (the deeper person-identification CNNs of [5, 19]).
 
 The stacked LSTM is the registered ``lstm`` model: on a frame ``(T=150, C=100)`` it reads
-one 100-bin Doppler column per time step. The multitask CNN baseline with equal weights
-is ``dcnn3``/``dcnn5`` with ``task.heads: [activity, identity]`` and
-``task.loss_weighting: equal`` (see ``configs/mranet/``).
+one 100-bin Doppler column per time step. ``dcnn3``/``dcnn5`` with ``task.heads:
+[activity, identity]`` and ``task.loss_weighting: equal`` is a plain multitask CNN
+(``configs/mranet/baseline_multitask_cnn_equal.yaml``), not a model of the paper.
 
 A window ``(N, T, C)`` is read as the image ``(N, 1, C, T)`` like MRA-Net.
 """
