@@ -44,7 +44,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -432,9 +432,22 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     mixed frame sizes, NaN/infinite values, values outside [0, 1], and an ``n_frames``
     column that disagrees with the file.
     """
+    parts = list(frame_files(folder)[1])
+    return (np.concatenate([a for a, _ in parts]).astype(np.float32, copy=False),
+            pd.concat([t for _, t in parts], ignore_index=True))
+
+
+def frame_files(folder: str | Path
+                ) -> tuple[pd.DataFrame, Iterator[tuple[np.ndarray, pd.DataFrame]]]:
+    """The labels table (checked now) and, read one file at a time, each file's frames
+    ``(n, H, W)`` with its rows of :func:`read_frames_dataset`'s table."""
     root = Path(folder)
     table, paths = dataset_files(root)
-    stacks: list[np.ndarray] = []
+    return table, _each_frame_file(root, table, paths)
+
+
+def _each_frame_file(root: Path, table: pd.DataFrame, paths: list[Path]
+                     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     shape: tuple[int, int] | None = None
     first_file = ""
     for i, p in enumerate(paths):
@@ -463,10 +476,14 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
                     f"{root / LABELS}: line {i + 2}: n_frames {want} but {p.name} holds "
                     f"{arr.shape[0]} frames"
                 )
-        stacks.append(arr)
-    counts = np.array([len(s) for s in stacks])
-    out = table.loc[table.index.repeat(counts)].reset_index(drop=True)
-    out["frame"] = np.concatenate([np.arange(c) for c in counts])
+        yield arr.astype(np.float32, copy=False), _frame_rows(table.iloc[[i]], len(arr))
+
+
+def _frame_rows(row: pd.DataFrame, n: int) -> pd.DataFrame:
+    """One file's table row repeated for its ``n`` frames, with ``frame``, ``recording``
+    and ``session`` (default: the file name without suffix)."""
+    out = row.loc[row.index.repeat(n)].reset_index(drop=True)
+    out["frame"] = np.arange(n)
     stems = out["file"].map(lambda f: Path(f).with_suffix("").as_posix())
     if "recording" not in out.columns:
         out["recording"] = stems
@@ -474,4 +491,4 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     if "session" not in out.columns:
         out["session"] = out["recording"]
     out["session"] = out["session"].where(out["session"].str.strip() != "", out["recording"])
-    return np.concatenate(stacks).astype(np.float32, copy=False), out
+    return out
