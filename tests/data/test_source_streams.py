@@ -12,14 +12,14 @@ import pytest
 import scipy.io
 
 from harlab.data.prepare import load_windowed
-from harlab.data.sources import dsads, get_source, hapt, opportunity, pamap2, usc_had
+from harlab.data.sources import custom, dsads, get_source, hapt, opportunity, pamap2, usc_had
 from harlab.errors import DataError
 from harlab.radar import dataset as frames_mod
 from tests.data.test_dsads import _write as write_dsads
 from tests.data.test_hapt import _signal, _write_raw
 from tests.data.test_opportunity import GESTURE_CODES, NAMES
 from tests.data.test_opportunity import _table as opportunity_table
-from tests.data.test_out_of_core import _assert_same, _both, _cfg
+from tests.data.test_out_of_core import _assert_same, _both, _cfg, _write_folder
 from tests.data.test_pamap2 import _table as pamap2_table
 from tests.data.test_pamap2 import _write as write_table
 
@@ -128,6 +128,18 @@ def test_stream_counts_and_classes_match_load(tmp_path, monkeypatch):
     assert len(recs) == 4 and s.info == rs.info
     path, *_ = _hapt(tmp_path / "h")
     assert hapt.stream(path).official_split == {"1": "train", "2": "test", "3": "train"}
+
+
+def test_collect_maps_provisional_label_codes(tmp_path):
+    """A stream whose recordings carry per-file label codes (``custom``'s string labels)
+    collects into the set ``load`` reads with the dataset's ids."""
+    root = _write_folder(tmp_path / "csv")
+    whole, collected = custom.load(root), custom.stream(root).collect()
+    assert collected.classes == whole.classes == {0: "run", 1: "sit", 2: "walk"}
+    assert collected.dropped == whole.dropped and len(collected.recordings) == 6
+    for a, b in zip(whole.recordings, collected.recordings, strict=True):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 READERS = {  # the function each source reads one recording's file(s) with, and its module

@@ -229,10 +229,7 @@ def _raise_first_bad_line(path: Path, ncols: int, integer: bool) -> None:
                 raise DataError(f"{path}, line {lineno}: expected {ncols} {kind}, got {shown!r}")
 
 
-_RawItem = tuple[int, int, int, Path, np.ndarray, Path]
-
-
-def _raw_items(root: Path, wanted: set[str] | None) -> list[_RawItem]:
+def _raw_items(root: Path, wanted: set[str] | None) -> list[tuple]:
     """(experiment, user, session, acc file, labels table, labels file) of every selected
     experiment of a raw HAPT folder, its labels checked against the files first."""
     raw = root / "RawData" if (root / "RawData").is_dir() else root
@@ -256,7 +253,7 @@ def _raw_items(root: Path, wanted: set[str] | None) -> list[_RawItem]:
             f"{labels_file}: labels for experiment {e} user {u}, but acc_exp{e:02d}_user{u:02d}"
             ".txt is missing"
         )
-    items: list[_RawItem] = []
+    items = []
     sessions: dict[int, int] = {}
     for exp, user, acc_file in accs:
         sessions[user] = sessions.get(user, 0) + 1
