@@ -140,7 +140,7 @@ def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
     return frame_s
 
 
-_Frames = Iterator[tuple[np.ndarray, Any]]
+_Frames = Iterator[tuple[np.ndarray, list[dict[str, Any]]]]
 
 
 def _folder_frames(root: Path) -> tuple[Any, _Frames, dict[str, Any], float | None, int]:
@@ -166,8 +166,9 @@ def _folder_frames(root: Path) -> tuple[Any, _Frames, dict[str, Any], float | No
 _FIXED = ("file", "frame", "activity", "person", "recording", "session", "n_frames")
 
 
-def _recordings(stack: np.ndarray, table: Any, label_ids: np.ndarray, rate: float,
-                where: str, extra: dict[str, Any], info: dict[str, Any]) -> list[Recording]:
+def _recordings(stack: np.ndarray, rows: list[dict[str, Any]], label_ids: np.ndarray,
+                rate: float, where: str, extra: dict[str, Any], info: dict[str, Any]
+                ) -> list[Recording]:
     """One Recording per frame: data ``(W time, H Doppler)``, the frame's label on every
     column, and as meta the fixed fields, ``extra`` and labels.csv's other columns (so
     ``split.group_by`` can name e.g. a ``repetition`` column)."""
@@ -176,9 +177,9 @@ def _recordings(stack: np.ndarray, table: Any, label_ids: np.ndarray, rate: floa
     channels = tuple(f"d{i:03d}" for i in range(h))
     units = ("norm_db",) * h
     data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
-    others = [c for c in table.columns if c not in _FIXED]
+    others = [c for c in rows[0] if c not in _FIXED]
     out = []
-    for i, row in enumerate(table.to_dict("records")):
+    for i, row in enumerate(rows):
         meta = {"file": f"{where}/{row['file']}", "frame": int(row["frame"]),
                 **{k: str(row[k]) for k in ("activity", "person", "recording")},
                 **extra, **{k: row[k] for k in others}}
@@ -199,7 +200,7 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
         from harlab.radar.glasgow_import import glasgow_processing
 
         stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
-        files: _Frames = iter([(stack, table)])
+        files: _Frames = iter([(stack, table.to_dict("records"))])
         meta: dict[str, Any] = {}
         where = str(glasgow)
         hop = frame_hop_s(glasgow_processing(options.get("processing")).to_dict())
@@ -220,7 +221,7 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
     recordings = (
         rec
         for stack, rows in files
-        for rec in _recordings(stack, rows, np.array([ids[str(v)] for v in rows[label]]),
+        for rec in _recordings(stack, rows, np.array([ids[str(r[label])] for r in rows]),
                                stack.shape[2] / (known_s or 1.0), where, extra, info)
     )
     return RecordingStream(NAME, recordings, dict(enumerate(class_names)),
