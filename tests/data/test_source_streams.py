@@ -112,7 +112,7 @@ def test_stream_gives_the_in_memory_windows(name, tmp_path, monkeypatch):
     assert [r.meta for r in memory.recordings] == [r.meta for r in streamed.recordings]
 
 
-def test_stream_counts_and_classes_match_load(tmp_path, monkeypatch):
+def test_stream_counts_and_classes_match_load(tmp_path):
     """What a stream knows only once exhausted (PAMAP2's classes seen, counts of filled
     values, HAPT's official split) is what ``load`` gives."""
     path, *_ = _pamap2(tmp_path / "p")
