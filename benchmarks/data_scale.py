@@ -16,9 +16,12 @@ Printed as JSON: per scale the samples and windows, ``prepare_s``, the training 
 the preparation and of the training run (``/proc/self/clear_refs`` resets the peak in
 between), and the ratios the targets are about. ``--no-cache`` runs the in-memory path
 (``data.cache: false``: the whole dataset loaded, windowed and held) for comparison.
+``--source NAME`` instead prepares that named dataset from the shared data folder (its
+``--options`` as JSON) in a fresh process, no training: peak RSS and seconds of ``prepare``.
 
     python benchmarks/data_scale.py [--scales 1 4 16] [--format parquet|csv] [--model lstm]
         [--model-options JSON] [--batch-size 512] [--no-cache]
+    python benchmarks/data_scale.py --source usc_had [--options JSON] [--no-cache]
 """
 
 from __future__ import annotations
@@ -90,6 +93,33 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _data(dataset: str, path: str | None, cache: bool, **extra: Any) -> dict[str, Any]:
+    """The data config every measurement uses: 128-sample windows, 5-fold subject split."""
+    return {"dataset": dataset, "path": path, "cache": cache, **extra,
+            "window": {"length": 128, "step": 64, "unit": "samples",
+                       "label_policy": "majority", "min_purity": 0.8},
+            "split": {"kind": "subject", "folds": 5, "fold": 0, "val_fraction": 0.2,
+                      "seed": 0}}
+
+
+def source_child(name: str, options: dict[str, Any], work: Path, cache: bool
+                 ) -> dict[str, Any]:
+    """Prepare the named source (cold cache) in this process; RSS before and at the peak."""
+    os.environ["HARLAB_CACHE"] = str(work / "cache")
+    from harlab.config import from_dict
+    from harlab.data.prepare import prepare
+
+    cfg = from_dict({"data": _data(name, None, cache, options=options)})
+    rss_before = _peak_mb()
+    t0 = time.perf_counter()
+    data = prepare(cfg.data)
+    return {"windows": {k: int(v.size) for k, v in data.y.items()},
+            "samples": sum(r.n_samples for r in data.windowed.recordings),
+            "prepare_s": round(time.perf_counter() - t0, 2),
+            "peak_rss_before_prepare_mb": round(rss_before, 1),
+            "peak_rss_prepare_mb": round(_peak_mb(), 1)}
+
+
 def child(folder: Path, work: Path, model: str, options: dict[str, Any], batch: int,
           cache: bool = True) -> dict[str, Any]:
     """Prepare (cold cache) and train one epoch in this process; the figures."""
@@ -100,12 +130,7 @@ def child(folder: Path, work: Path, model: str, options: dict[str, Any], batch: 
 
     cfg = from_dict({
         "name": "scale", "output_dir": str(work / "runs"),
-        "data": {"dataset": "custom", "path": str(folder), "labels": list(range(1, 13)),
-                 "cache": cache,
-                 "window": {"length": 128, "step": 64, "unit": "samples",
-                            "label_policy": "majority", "min_purity": 0.8},
-                 "split": {"kind": "subject", "folds": 5, "fold": 0, "val_fraction": 0.2,
-                           "seed": 0}},
+        "data": _data("custom", str(folder), cache, labels=list(range(1, 13))),
         "model": {"name": model, "options": options},
         "train": {"max_epochs": 1, "batch_size": batch, "precision": "32", "progress": False},
     })
@@ -142,8 +167,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--no-cache", action="store_true",
                     help="data.cache: false, the in-memory path, for comparison")
+    ap.add_argument("--source", help="prepare this named dataset from the shared data "
+                    "instead (no scales, no training)")
+    ap.add_argument("--options", type=json.loads, default={}, help="--source's options (JSON)")
     ap.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.source:
+        return _source(args)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.model, args.model_options,
                                args.batch_size, not args.no_cache)))
@@ -180,6 +210,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["peak_rss_ratio"] = round(s[big]["peak_rss_mb"] / s["1"]["peak_rss_mb"], 2)
         out["prepare_s_per_m_samples"] = {
             k: round(v["prepare_s"] / (v["samples"] / 1e6), 2) for k, v in s.items()}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def _source(args: argparse.Namespace) -> dict[str, Any]:
+    """Prepare ``--source`` in a fresh process (a child, or this one as the child)."""
+    if args.child:
+        print(json.dumps(source_child(args.source, args.options, args.child[1],
+                                      not args.no_cache)))
+        return {}
+    env = {"PYTHONPATH": str(ROOT / "src"), **os.environ}  # a PYTHONPATH given wins
+    with tempfile.TemporaryDirectory(prefix="harlab-source-") as tmp:
+        proc = subprocess.run([sys.executable, __file__, "--source", args.source, "--options",
+                               json.dumps(args.options), *(["--no-cache"] if args.no_cache
+                                                           else []), "--child", tmp, tmp],
+                              env=env, text=True, capture_output=True)
+    if proc.returncode:
+        log(proc.stderr[-3000:])
+        raise SystemExit(f"{args.source}: preparing failed (exit {proc.returncode})")
+    out = {"machine": {"cpu": platform.processor() or platform.machine(),
+                       "cores": os.cpu_count(), "python": sys.version.split()[0]},
+           "source": args.source, "options": args.options, "cache": not args.no_cache,
+           **json.loads(proc.stdout.strip().splitlines()[-1])}
     print(json.dumps(out, indent=1))
     return out
 

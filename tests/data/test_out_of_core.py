@@ -198,11 +198,21 @@ def _hapt_installed() -> bool:
 @pytest.mark.realdata
 @pytest.mark.skipif(SHARED is None or not (SHARED / "usc_had").is_dir(),
                     reason="shared USC-HAD data are absent")
-def test_real_usc_had_out_of_core_equals_in_memory(tmp_path, monkeypatch):
-    cfg = _cfg("usc_had", None, {"length": 2.0, "step": 1.0, "unit": "seconds"},
-               {"kind": "subject", "folds": 5, "fold": 0, "val_fraction": 0.2, "seed": 0})
+@pytest.mark.parametrize("window, split, options", [
+    ({"length": 2.0, "step": 1.0, "unit": "seconds"},
+     {"kind": "subject", "folds": 5, "fold": 0, "val_fraction": 0.2, "seed": 0}, None),
+    ({"length": 1.28, "step": 0.64, "unit": "seconds", "target_rate": 50.0},
+     {"kind": "session", "test_sessions": ["t5"], "val_fraction": 0.25, "seed": 2},
+     {"subjects": [3, 5, 14]}),  # Subject14/a3t2 and Subject5/a8t3 have header quirks
+])
+def test_real_usc_had_out_of_core_equals_in_memory(tmp_path, monkeypatch, window, split,
+                                                   options):
+    cfg = _cfg("usc_had", None, window, split, options=options or {})
     memory, streamed, _ = _both(cfg, tmp_path, monkeypatch)
-    _assert_same(memory, streamed, cfg)
+    _assert_same(memory, streamed, cfg)  # streamed: windows read lazily from the entry
+    assert memory.official_split is streamed.official_split is None
+    assert [r.meta for r in memory.recordings] == [r.meta for r in streamed.recordings]
+    assert len(memory.recordings) == (840 if options is None else 180)
 
 
 @pytest.mark.realdata

@@ -140,6 +140,7 @@ class RecordingStream:
     citation: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
     label_maps: list[np.ndarray] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rs: RecordingSet, recordings: list[Recording] | None = None) -> RecordingStream:
@@ -147,6 +148,16 @@ class RecordingStream:
         recs = rs.recordings if recordings is None else recordings
         return cls(rs.name, iter(recs), dict(rs.classes), rs.official_split, rs.citation,
                    dict(rs.dropped))
+
+    def collect(self) -> RecordingSet:
+        """Every recording read, as the set ``load`` returns (labels as the dataset's ids)."""
+        recs = list(self.recordings)
+        for rec, lut in zip(recs, self.label_maps or [None] * len(recs), strict=True):
+            if lut is not None:
+                known = rec.labels != UNLABELLED
+                rec.labels[known] = lut[rec.labels[known]]
+        return RecordingSet(self.name, recs, dict(self.classes), self.official_split,
+                            self.citation, dict(self.dropped), dict(self.info))
 
     def relabel(self, y: np.ndarray, recording: np.ndarray) -> np.ndarray:
         """Window labels ``y`` (cut with provisional codes) as the dataset's ids."""

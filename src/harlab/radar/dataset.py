@@ -44,7 +44,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -432,12 +432,27 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     mixed frame sizes, NaN/infinite values, values outside [0, 1], and an ``n_frames``
     column that disagrees with the file.
     """
+    parts = list(frame_files(folder)[1])
+    return (np.concatenate([a for a, _ in parts]).astype(np.float32, copy=False),
+            pd.DataFrame([row for _, rows in parts for row in rows]))
+
+
+_Rows = list[dict[str, Any]]
+
+
+def frame_files(folder: str | Path) -> tuple[pd.DataFrame, Iterator[tuple[np.ndarray, _Rows]]]:
+    """The labels table (checked now) and, read one file at a time, each file's frames
+    ``(n, H, W)`` with their rows of :func:`read_frames_dataset`'s table."""
     root = Path(folder)
     table, paths = dataset_files(root)
-    stacks: list[np.ndarray] = []
+    return table, _each_frame_file(root, table, paths)
+
+
+def _each_frame_file(root: Path, table: pd.DataFrame, paths: list[Path]
+                     ) -> Iterator[tuple[np.ndarray, _Rows]]:
     shape: tuple[int, int] | None = None
     first_file = ""
-    for i, p in enumerate(paths):
+    for i, (p, row) in enumerate(zip(paths, table.to_dict("records"), strict=True)):
         arr = read_png(p) if p.suffix.lower() == ".png" else read_npy(p)
         if arr.shape[0] == 0:
             raise DataError(f"{p}: holds no frames (shape {arr.shape})")
@@ -456,22 +471,18 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
             raise DataError(
                 f"{p}: values must lie in [0, 1] (normalised dB), found {lo:.4g} .. {hi:.4g}"
             )
-        if "n_frames" in table.columns and table["n_frames"][i].strip():
-            want = table["n_frames"][i].strip()
-            if want != str(arr.shape[0]):
-                raise DataError(
-                    f"{root / LABELS}: line {i + 2}: n_frames {want} but {p.name} holds "
-                    f"{arr.shape[0]} frames"
-                )
-        stacks.append(arr)
-    counts = np.array([len(s) for s in stacks])
-    out = table.loc[table.index.repeat(counts)].reset_index(drop=True)
-    out["frame"] = np.concatenate([np.arange(c) for c in counts])
-    stems = out["file"].map(lambda f: Path(f).with_suffix("").as_posix())
-    if "recording" not in out.columns:
-        out["recording"] = stems
-    out["recording"] = out["recording"].where(out["recording"].str.strip() != "", stems)
-    if "session" not in out.columns:
-        out["session"] = out["recording"]
-    out["session"] = out["session"].where(out["session"].str.strip() != "", out["recording"])
-    return np.concatenate(stacks).astype(np.float32, copy=False), out
+        want = row.get("n_frames", "").strip()
+        if want and want != str(arr.shape[0]):
+            raise DataError(f"{root / LABELS}: line {i + 2}: n_frames {want} but {p.name} "
+                            f"holds {arr.shape[0]} frames")
+        yield arr.astype(np.float32, copy=False), _frame_rows(row, len(arr))
+
+
+def _frame_rows(row: dict[str, Any], n: int) -> _Rows:
+    """One file's table row for each of its ``n`` frames, with ``frame``, ``recording`` and
+    ``session`` (blank or absent: the file name without suffix, then the recording)."""
+    recording = row.get("recording", "")
+    recording = recording if recording.strip() else Path(row["file"]).with_suffix("").as_posix()
+    session = row.get("session", "")
+    return [{**row, "frame": k, "recording": recording,
+             "session": session if session.strip() else recording} for k in range(n)]

@@ -5,7 +5,8 @@ Each source lives in its own module and exposes:
 * ``load(path: str | Path | None = None, **options) -> RecordingSet`` parsing the
   original files exactly (``path=None`` means the default location, if any);
 * optionally ``stream(path=None, **options) -> RecordingStream``: the same recordings,
-  read one at a time (a source without it is loaded whole, then windowed);
+  read one at a time (``load`` is then ``stream(...).collect()``; a source without it is
+  loaded whole, then windowed);
 * ``fingerprint(path=None, **options) -> dict`` identifying the input files (names,
   sizes, mtimes, package versions) so processed caches are keyed on the real input;
 * ``INFO``: a dict with ``summary``, ``subjects``, ``classes``, ``channels``, ``rate``,

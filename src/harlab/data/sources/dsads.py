@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harlab.data.recording import Recording, RecordingSet
+from harlab.data.recording import Recording, RecordingSet, RecordingStream
 from harlab.data.sources.common import (
     candidate_root,
     check_options,
@@ -212,32 +212,32 @@ def _read_group(files: list[Path]) -> np.ndarray:
     raise DataError(f"DSADS: cannot parse the segments in {files[0].parent}")  # pragma: no cover
 
 
+def _read(act: int, subj: int, files: list[Path]) -> Recording:
+    """One (activity, subject) folder's segments, concatenated, as one recording."""
+    x = _read_group(files)
+    return Recording(
+        data=x,
+        labels=np.full(len(x), act, dtype=np.int64),
+        rate=RATE,
+        channels=CHANNELS,
+        units=UNITS,
+        subject=str(subj),
+        session="1",
+        meta={"file": str(files[0].parent), "activity": act, "segments": len(files)},
+    )
+
+
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """DSADS read one (activity, subject) folder at a time."""
+    root = _root(path)
+    groups = _groups(root, options)
+    return RecordingStream(NAME, (_read(*g) for g in groups), dict(CLASSES), None, CITATION,
+                           info={"source": str(root)})
+
+
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     """Load DSADS: one recording per (activity, subject), segments concatenated."""
-    root = _root(path)
-    recs = []
-    for act, subj, files in _groups(root, options):
-        x = _read_group(files)
-        recs.append(
-            Recording(
-                data=x,
-                labels=np.full(len(x), act, dtype=np.int64),
-                rate=RATE,
-                channels=CHANNELS,
-                units=UNITS,
-                subject=str(subj),
-                session="1",
-                meta={"file": str(files[0].parent), "activity": act, "segments": len(files)},
-            )
-        )
-    return RecordingSet(
-        name=NAME,
-        recordings=recs,
-        classes=dict(CLASSES),
-        official_split=None,
-        citation=CITATION,
-        info={"source": str(root)},
-    )
+    return stream(path, **options).collect()
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:

@@ -29,13 +29,14 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harlab.data.recording import UNLABELLED, Recording, RecordingSet
+from harlab.data.recording import UNLABELLED, Recording, RecordingSet, RecordingStream
 from harlab.data.safe_pickle import safe_load_pickle
 from harlab.data.sources.common import check_options, file_entry, int_list
 from harlab.errors import ConfigError, DataError
@@ -117,28 +118,32 @@ def _check_options(options: dict) -> tuple[set[str] | None, int]:
     return wanted, int(label_base)
 
 
-def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
-    """Load UCI HAPT as one recording per experiment (see the module docstring)."""
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """UCI HAPT one experiment at a time: read from the raw folder one experiment's files
+    at a time, or from the pickle (one file, read whole) one DataFrame at a time."""
     wanted, label_base = _check_options(options)
     src = packaged_pickle() if path is None else Path(path).expanduser()
     if not src.exists():
         raise DataError(f"HAPT: {src} does not exist (expected the UCI HAPT folder or a .pkl.gz)")
-    recs = _load_raw(src, wanted, label_base) if src.is_dir() else _load_pickle(src, wanted)
-    if wanted is not None:
-        missing = wanted - {r.subject for r in recs}
-        if missing:
-            raise DataError(f"HAPT: {src} has no subject(s) {sorted(missing)}")
-    if not recs:
+    if src.is_dir():
+        items = _raw_items(src, wanted)
+        users = {str(item[1]) for item in items}
+        recs: Iterator[Recording] = (_read_raw(*item, label_base) for item in items)
+    else:
+        loaded = _load_pickle(src, wanted)
+        users, recs = {r.subject for r in loaded}, iter(loaded)
+    if wanted is not None and wanted - users:
+        raise DataError(f"HAPT: {src} has no subject(s) {sorted(wanted - users)}")
+    if not users:
         raise DataError(f"HAPT: no experiments found in {src}")
-    split = {r.subject: "test" if int(r.subject) in TEST_SUBJECTS else "train" for r in recs}
-    return RecordingSet(
-        name=NAME,
-        recordings=recs,
-        classes=dict(CLASSES),
-        official_split=split,
-        citation=CITATION,
-        info={"source": str(src), "label_base": label_base if src.is_dir() else None},
-    )
+    split = {u: "test" if int(u) in TEST_SUBJECTS else "train" for u in users}
+    return RecordingStream(NAME, recs, dict(CLASSES), split, CITATION, info={
+        "source": str(src), "label_base": label_base if src.is_dir() else None})
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load UCI HAPT as one recording per experiment (see the module docstring)."""
+    return stream(path, **options).collect()
 
 
 def _load_pickle(path: Path, wanted: set[str] | None) -> list[Recording]:
@@ -224,7 +229,9 @@ def _raise_first_bad_line(path: Path, ncols: int, integer: bool) -> None:
                 raise DataError(f"{path}, line {lineno}: expected {ncols} {kind}, got {shown!r}")
 
 
-def _load_raw(root: Path, wanted: set[str] | None, label_base: int) -> list[Recording]:
+def _raw_items(root: Path, wanted: set[str] | None) -> list[tuple]:
+    """(experiment, user, session, acc file, labels table, labels file) of every selected
+    experiment of a raw HAPT folder, its labels checked against the files first."""
     raw = root / "RawData" if (root / "RawData").is_dir() else root
     labels_file = raw / "labels.txt"
     accs = sorted(
@@ -238,35 +245,6 @@ def _load_raw(root: Path, wanted: set[str] | None, label_base: int) -> list[Reco
             "gyro_expXX_userYY.txt and RawData/labels.txt"
         )
     table = read_numeric_rows(labels_file, 5, integer=True)
-    recs: list[Recording] = []
-    sessions: dict[int, int] = {}
-    for exp, user, acc_file in accs:
-        sessions[user] = sessions.get(user, 0) + 1
-        if wanted is not None and str(user) not in wanted:
-            continue
-        gyro_file = raw / acc_file.name.replace("acc_", "gyro_", 1)
-        if not gyro_file.is_file():
-            raise DataError(f"{acc_file}: matching gyroscope file {gyro_file.name} is missing")
-        acc = read_numeric_rows(acc_file, 3)
-        gyro = read_numeric_rows(gyro_file, 3)
-        if len(acc) != len(gyro):
-            raise DataError(
-                f"{acc_file} has {len(acc)} rows but {gyro_file} has {len(gyro)}: "
-                "the two files of one experiment must have equal length"
-            )
-        labels = _segment_labels(table, exp, user, len(acc), labels_file, label_base)
-        recs.append(
-            Recording(
-                data=np.hstack([acc, gyro]),
-                labels=labels,
-                rate=RATE,
-                channels=CHANNELS,
-                units=UNITS,
-                subject=str(user),
-                session=str(sessions[user]),
-                meta={"file": str(acc_file), "gyro_file": str(gyro_file), "experiment": exp},
-            )
-        )
     known = {(e, u) for e, u, _ in accs}
     orphan = [(int(e), int(u)) for e, u in table[:, :2] if (e, u) not in known]
     if orphan:
@@ -275,7 +253,38 @@ def _load_raw(root: Path, wanted: set[str] | None, label_base: int) -> list[Reco
             f"{labels_file}: labels for experiment {e} user {u}, but acc_exp{e:02d}_user{u:02d}"
             ".txt is missing"
         )
-    return recs
+    items = []
+    sessions: dict[int, int] = {}
+    for exp, user, acc_file in accs:
+        sessions[user] = sessions.get(user, 0) + 1
+        if wanted is None or str(user) in wanted:
+            items.append((exp, user, sessions[user], acc_file, table, labels_file))
+    return items
+
+
+def _read_raw(exp: int, user: int, session: int, acc_file: Path, table: np.ndarray,
+              labels_file: Path, label_base: int) -> Recording:
+    """One experiment's acc and gyro files and its labels as one recording."""
+    gyro_file = acc_file.with_name(acc_file.name.replace("acc_", "gyro_", 1))
+    if not gyro_file.is_file():
+        raise DataError(f"{acc_file}: matching gyroscope file {gyro_file.name} is missing")
+    acc = read_numeric_rows(acc_file, 3)
+    gyro = read_numeric_rows(gyro_file, 3)
+    if len(acc) != len(gyro):
+        raise DataError(
+            f"{acc_file} has {len(acc)} rows but {gyro_file} has {len(gyro)}: "
+            "the two files of one experiment must have equal length"
+        )
+    return Recording(
+        data=np.hstack([acc, gyro]),
+        labels=_segment_labels(table, exp, user, len(acc), labels_file, label_base),
+        rate=RATE,
+        channels=CHANNELS,
+        units=UNITS,
+        subject=str(user),
+        session=str(session),
+        meta={"file": str(acc_file), "gyro_file": str(gyro_file), "experiment": exp},
+    )
 
 
 def _segment_labels(

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.data.recording import Recording, RecordingSet
+from harlab.data.recording import Recording, RecordingSet, RecordingStream
 from harlab.data.sources.common import (
     candidate_root,
     check_options,
@@ -336,8 +336,9 @@ def _read(
     )
 
 
-def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
-    """Load OPPORTUNITY with the challenge preprocessing (see the module docstring)."""
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """OPPORTUNITY read one .dat file at a time, with the challenge preprocessing (see the
+    module docstring)."""
     root = _root(path)
     files = _files(root, options)
     names_file = _column_names_file(root)
@@ -346,15 +347,13 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     if legend.is_file():
         check_label_legend(legend)
     counts = {"interpolated_values": 0, "zero_filled_values": 0}
-    recs = [_read(s, sess, p, options, names, units, counts) for s, sess, p in files]
     task = options.get("task", "gestures")
-    present = {(r.subject, r.session) for r in recs}
     expected = {(s, sess) for s in SUBJECTS for sess in SESSIONS}
-    return RecordingSet(
-        name=NAME,
-        recordings=recs,
+    present = {(s, sess) for s, sess, _ in files}
+    return RecordingStream(
+        NAME,
+        (_read(s, sess, p, options, names, units, counts) for s, sess, p in files),
         classes=dict(GESTURE_CLASSES if task == "gestures" else LOCOMOTION_CLASSES),
-        official_split=None,
         citation=CITATION,
         dropped=counts,
         info={
@@ -371,6 +370,11 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
             else [],
         },
     )
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load OPPORTUNITY with the challenge preprocessing (see the module docstring)."""
+    return stream(path, **options).collect()
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:

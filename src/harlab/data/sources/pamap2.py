@@ -42,13 +42,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harlab.data.recording import UNLABELLED, Recording, RecordingSet
+from harlab.data.recording import UNLABELLED, Recording, RecordingSet, RecordingStream
 from harlab.data.sources.common import (
     candidate_root,
     check_options,
@@ -356,42 +357,45 @@ def _read(session: str, subject: int, p: Path, options: dict, counts: dict[str, 
     )
 
 
-def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
-    """Load PAMAP2: one recording per subject<N>.dat file (see the module docstring)."""
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """PAMAP2 read one subject<N>.dat file at a time (see the module docstring)."""
     root = _root(path)
     files = _files(root, options)
-    counts = {
-        "transient_samples": 0,
-        "interpolated_values": 0,
-        "interpolated_rows": 0,
-        "all_nan_channel_values": 0,
-    }
-    recs = [_read(session, subj, p, options, counts) for session, subj, p in files]
+    sessions = options.get("sessions", "protocol")
+    counts = {"transient_samples": 0, "interpolated_values": 0, "interpolated_rows": 0,
+              "all_nan_channel_values": 0}
+    out = RecordingStream(NAME, iter(()), citation=CITATION, dropped=counts, info={
+        "source": str(root),
+        "sessions": sessions,
+        "interpolated": bool(options.get("interpolate", True)),
+        "transient": "unlabelled" if options.get("drop_transient", True) else "class 0",
+    })
+    out.recordings = _each(files, options, out)
+    return out
+
+
+def _each(files: list[tuple[str, int, Path]], options: dict, out: RecordingStream
+          ) -> Iterator[Recording]:
+    """The recordings of ``files``; ``out.classes`` once all are read: the official
+    activities of the chosen sessions plus any other official activity seen."""
     sessions = options.get("sessions", "protocol")
     ids = set()
     if sessions in ("protocol", "both"):
         ids |= set(PROTOCOL_ACTIVITIES)
     if sessions in ("optional", "both"):
         ids |= set(OPTIONAL_ACTIVITIES)
-    for r in recs:
-        ids |= {int(v) for v in np.unique(r.labels) if v in ACTIVITIES}
-    classes = {i: ACTIVITIES[i] for i in sorted(ids)}
+    for session, subj, p in files:
+        rec = _read(session, subj, p, options, out.dropped)
+        ids |= {int(v) for v in np.unique(rec.labels) if v in ACTIVITIES}
+        yield rec
+    out.classes = {i: ACTIVITIES[i] for i in sorted(ids)}
     if not options.get("drop_transient", True):
-        classes = {TRANSIENT: "transient", **classes}
-    return RecordingSet(
-        name=NAME,
-        recordings=recs,
-        classes=classes,
-        official_split=None,
-        citation=CITATION,
-        dropped=counts,
-        info={
-            "source": str(root),
-            "sessions": sessions,
-            "interpolated": bool(options.get("interpolate", True)),
-            "transient": "unlabelled" if options.get("drop_transient", True) else "class 0",
-        },
-    )
+        out.classes = {TRANSIENT: "transient", **out.classes}
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load PAMAP2: one recording per subject<N>.dat file (see the module docstring)."""
+    return stream(path, **options).collect()
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:

@@ -35,12 +35,13 @@ with the radar chain on load. ``processing``: a mapping of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harlab.data.recording import Recording, RecordingSet
+from harlab.data.recording import Recording, RecordingSet, RecordingStream
 from harlab.data.sources.common import check_options, files_fingerprint
 from harlab.errors import ConfigError, DataError
 
@@ -139,40 +140,46 @@ def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
     return frame_s
 
 
-def _folder_frames(root: Path) -> tuple[np.ndarray, Any, dict[str, Any], float | None, int]:
-    """A frame folder's frames (row 0 = +v_max), table, dataset.json, frame seconds (None:
-    not recorded) and recordings dropped when it was written."""
-    from harlab.radar.dataset import ROW0, read_frames_dataset, read_metadata
+_Frames = Iterator[tuple[np.ndarray, list[dict[str, Any]]]]
 
-    stack, table = read_frames_dataset(root)
+
+def _folder_frames(root: Path) -> tuple[Any, _Frames, dict[str, Any], float | None, int]:
+    """A frame folder's labels table, its frames (row 0 = +v_max) with their table rows one
+    file at a time, dataset.json, frame seconds (None: not recorded) and recordings dropped
+    when it was written."""
+    from harlab.radar.dataset import ROW0, frame_files, read_metadata
+
+    table, files = frame_files(root)
     meta = read_metadata(root)
     row0 = meta.get("row0", "+v_max")
     if row0 not in ROW0:
         raise DataError(f"{root}/dataset.json: row0 must be one of {', '.join(ROW0)} (the "
                         f"velocity of the frames' top row), got {row0!r}")
     if row0 == "-v_max":  # harlab's frames have +v_max (approaching) in row 0
-        stack = np.ascontiguousarray(stack[:, ::-1, :])
+        files = ((np.ascontiguousarray(stack[:, ::-1, :]), rows) for stack, rows in files)
     dropped = meta.get("dropped")
     too_short = dropped.get("recordings_too_short", 0) if isinstance(dropped, dict) else 0
     too_short = too_short if isinstance(too_short, int) else 0
-    return stack, table, meta, _frame_seconds(root, meta), too_short
+    return table, files, meta, _frame_seconds(root, meta), too_short
 
 
 _FIXED = ("file", "frame", "activity", "person", "recording", "session", "n_frames")
 
 
-def _recordings(stack: np.ndarray, table: Any, label_ids: np.ndarray, rate: float,
-                where: str, extra: dict[str, Any]) -> list[Recording]:
+def _recordings(stack: np.ndarray, rows: list[dict[str, Any]], label_ids: np.ndarray,
+                rate: float, where: str, extra: dict[str, Any], info: dict[str, Any]
+                ) -> list[Recording]:
     """One Recording per frame: data ``(W time, H Doppler)``, the frame's label on every
     column, and as meta the fixed fields, ``extra`` and labels.csv's other columns (so
     ``split.group_by`` can name e.g. a ``repetition`` column)."""
     n, h, w = stack.shape
+    info["frame_shape"] = [h, w]
     channels = tuple(f"d{i:03d}" for i in range(h))
     units = ("norm_db",) * h
     data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
-    others = [c for c in table.columns if c not in _FIXED]
+    others = [c for c in rows[0] if c not in _FIXED]
     out = []
-    for i, row in enumerate(table.to_dict("records")):
+    for i, row in enumerate(rows):
         meta = {"file": f"{where}/{row['file']}", "frame": int(row["frame"]),
                 **{k: str(row[k]) for k in ("activity", "person", "recording")},
                 **extra, **{k: row[k] for k in others}}
@@ -183,8 +190,9 @@ def _recordings(stack: np.ndarray, table: Any, label_ids: np.ndarray, rate: floa
     return out
 
 
-def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
-    """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """A frame dataset read one frame file at a time (``glasgow_dir``: all ``.dat`` files
+    processed first), one Recording per frame."""
     from harlab.radar.dataset import label_order
 
     label, glasgow = _options(path, options)
@@ -192,37 +200,38 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
         from harlab.radar.glasgow_import import glasgow_processing
 
         stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
+        files: _Frames = iter([(stack, table.to_dict("records"))])
         meta: dict[str, Any] = {}
         where = str(glasgow)
         hop = frame_hop_s(glasgow_processing(options.get("processing")).to_dict())
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
-        stack, table, meta, known_s, too_short = _folder_frames(root)
+        table, files, meta, known_s, too_short = _folder_frames(root)
         where = str(root)
         hop = frame_hop_s(meta.get("processing")) if known_s is not None else None
     names = [str(v) for v in table[label]]
     class_names = label_order(names, meta.get("classes" if label == "activity" else "persons"))
     ids = {name: i for i, name in enumerate(class_names)}
-    label_ids = np.array([ids[v] for v in names], dtype=np.int64)
-    h, w = stack.shape[1:]
     # frame seconds not recorded: 1 s stands in for the rate, and nothing claims seconds
     extra = {"hop_s": hop} if hop is not None else {}
     if known_s is not None:
         extra["frame_s"] = known_s
-    recordings = _recordings(stack, table, label_ids, w / (known_s or 1.0), where, extra)
-    return RecordingSet(
-        name=NAME,
-        recordings=recordings,
-        classes=dict(enumerate(class_names)),
-        dropped={"recordings_too_short": int(too_short)} if too_short else {},
-        info={
-            "label": label,
-            "frame_shape": [h, w],
-            "frame_s": known_s,
-            "source_folder": where,
-            **({"processing": meta["processing"]} if "processing" in meta else {}),
-        },
+    info = {"label": label, "frame_shape": None, "frame_s": known_s, "source_folder": where,
+            **({"processing": meta["processing"]} if "processing" in meta else {})}
+    recordings = (
+        rec
+        for stack, rows in files
+        for rec in _recordings(stack, rows, np.array([ids[str(r[label])] for r in rows]),
+                               stack.shape[2] / (known_s or 1.0), where, extra, info)
     )
+    return RecordingStream(NAME, recordings, dict(enumerate(class_names)),
+                           dropped={"recordings_too_short": int(too_short)} if too_short else {},
+                           info=info)
+
+
+def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
+    """Load a frame dataset (or Glasgow ``.dat`` files) as one Recording per frame."""
+    return stream(path, **options).collect()
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:

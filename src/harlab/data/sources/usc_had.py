@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from harlab.data.recording import Recording, RecordingSet
+from harlab.data.recording import Recording, RecordingSet, RecordingStream
 from harlab.data.sources.common import (
     candidate_root,
     check_options,
@@ -124,7 +124,8 @@ def _number(text: str | None) -> float | None:
     return float(m.group()) if m else None
 
 
-def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str]]:
+def _read(subj: int, act: int, trial: int, p: Path, quirks: list[str]) -> Recording:
+    """One trial file as a recording; header disagreements are appended to ``quirks``."""
     mat = read_mat(p, prefix="cannot read MATLAB file: ")
     x = mat.get("sensor_readings")
     if x is None:
@@ -144,7 +145,7 @@ def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str
             raise DataError(f"{p}: sensor_readings has {what} (first at row {row})")
     if act not in CLASSES:
         raise DataError(f"{p}: activity {act} in the file name is not one of 1..12")
-    quirks = []
+    mismatch = []
     for key, expected in [
         (("activity_number", "activity_numbr"), act),
         (("trial",), trial),
@@ -152,7 +153,7 @@ def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str
     ]:
         got = _number(_field(mat, *key))
         if got is not None and got != expected:
-            quirks.append(f"{key[0]}={got:g} (file name says {expected})")
+            mismatch.append(f"{key[0]}={got:g} (file name says {expected})")
     meta: dict[str, Any] = {"file": str(p)}
     age = _number(_field(mat, "age"))
     meta["age"] = int(age) if age is not None and age.is_integer() else age
@@ -162,9 +163,10 @@ def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str
         v = _field(mat, k)
         if v is not None:
             meta[k] = v
-    if quirks:
-        meta["header_mismatch"] = "; ".join(quirks)
-    rec = Recording(
+    if mismatch:
+        meta["header_mismatch"] = "; ".join(mismatch)
+    quirks.extend(f"{p.parent.name}/{p.name}: {q}" for q in mismatch)
+    return Recording(
         data=x,
         labels=np.full(len(x), act, dtype=np.int64),
         rate=RATE,
@@ -174,25 +176,20 @@ def _read(subj: int, act: int, trial: int, p: Path) -> tuple[Recording, list[str
         session=f"t{trial}",
         meta=meta,
     )
-    return rec, [f"{p.parent.name}/{p.name}: {q}" for q in quirks]
+
+
+def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
+    """USC-HAD read one .mat file at a time (see the module docstring)."""
+    root = _root(path)
+    files = _files(root, options)
+    quirks: list[str] = []
+    return RecordingStream(NAME, (_read(*item, quirks) for item in files), dict(CLASSES),
+                           None, CITATION, info={"source": str(root), "quirks": quirks})
 
 
 def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
     """Load USC-HAD: one recording per original .mat file (see the module docstring)."""
-    root = _root(path)
-    recs, quirks = [], []
-    for item in _files(root, options):
-        rec, q = _read(*item)
-        recs.append(rec)
-        quirks.extend(q)
-    return RecordingSet(
-        name=NAME,
-        recordings=recs,
-        classes=dict(CLASSES),
-        official_split=None,
-        citation=CITATION,
-        info={"source": str(root), "quirks": quirks},
-    )
+    return stream(path, **options).collect()
 
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
