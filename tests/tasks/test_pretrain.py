@@ -262,3 +262,38 @@ def test_pretrain_epochs_zero_is_the_plain_run(data: Path, tmp_path: Path,
     a = torch.load(plain.run_dir / "checkpoints" / "best.ckpt", weights_only=True)
     b = torch.load(zero.run_dir / "checkpoints" / "best.ckpt", weights_only=True)
     assert all(torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items())
+
+
+def test_a_multitask_cae_pretrains_its_backbone() -> None:
+    from harlab.tasks.multitask import build_multitask_model
+    from harlab.tasks.pretrain import autoencoder_part, pretrain_epochs
+
+    model = build_multitask_model("cae", {**CAE, "pretrain_epochs": 2}, (13, 5),
+                                  {"activity": 2, "identity": 3})
+    assert autoencoder_part(model) is model.backbone and pretrain_epochs(model) == 2
+    x = torch.randn(4, 13, 5)
+    assert model.backbone.reconstruct(x).shape == x.shape
+    decoder = sum(p.numel() for p in model.backbone.decoder.parameters())
+    assert classifier_parameters(model) == sum(p.numel() for p in model.parameters()) - decoder
+    plain = build_multitask_model("lstm", {"hidden": 4}, (13, 5), {"activity": 2})
+    assert autoencoder_part(plain) is None and pretrain_epochs(plain) == 0
+
+
+def test_cli_refuses_pretraining_a_model_without_decoder(data: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HARLAB_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    env.pop("HARLAB_RUN_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harlab.cli.main", "train", "--dataset", "custom", "--path",
+         str(data), "--model", "cnn", "--out", str(tmp_path / "runs"), "--no-progress",
+         "--set", "data.window.length=13", "--set", "data.split.kind=random",
+         "--set", "model.options.pretrain_epochs=2"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "model 'cnn' has no decoder to pre-train" in line and "cae" in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
