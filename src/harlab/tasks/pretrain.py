@@ -150,7 +150,9 @@ def run_pretraining(module: L.LightningModule, dm: L.LightningDataModule, run_di
     """Pre-train ``module.model``'s autoencoder (see the module docstring), resuming or
     reusing ``checkpoints/pretrain.ckpt``; returns the facts ``metrics.json`` records
     (None for a model that does not pre-train). ``resuming_fit``: the supervised fit
-    resumes from its own checkpoint, so pre-training must be complete already."""
+    resumes from its own checkpoint, so pre-training must be complete already.
+    ``train.max_time`` and ``patience`` bound the supervised fit only; the other settings
+    (``limit_train_batches`` included) apply to both."""
     epochs = pretrain_epochs(module.model)
     if epochs == 0:
         return None
@@ -172,12 +174,15 @@ def run_pretraining(module: L.LightningModule, dm: L.LightningDataModule, run_di
             "training windows" + (f", resumed after epoch {done}" if done else ""))
         if not on_cuda(t.accelerator):
             reuse_freed_memory()
+        trainer = _trainer(run_dir, t, epochs)
         with warnings.catch_warnings():  # the data module's validation part is not used
             warnings.filterwarnings("ignore", ".*have no `validation_step`.*")
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            _trainer(run_dir, t, epochs).fit(
-                pre, datamodule=dm, weights_only=True,
-                ckpt_path=str(run_dir / CHECKPOINT) if done else None)
+            trainer.fit(pre, datamodule=dm, weights_only=True,
+                        ckpt_path=str(run_dir / CHECKPOINT) if done else None)
+        if not trainer.is_global_zero:  # rank 0 writes the history and the facts
+            part.decoder.requires_grad_(False)
+            return {}
     part.decoder.requires_grad_(False)  # the supervised fit never uses it
     return pretrain_facts(run_dir, epochs)
 
