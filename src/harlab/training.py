@@ -67,6 +67,8 @@ from harlab.runs import (
 from harlab.tasks.checkpoint import check_matches_run, load_module, load_run_module
 from harlab.tasks.classifier import WindowClassifier
 from harlab.tasks.predict import head_classes
+from harlab.tasks.pretrain import CHECKPOINT as PRETRAIN_CKPT
+from harlab.tasks.pretrain import classifier_parameters, epochs_done, run_pretraining
 from harlab.tracking import check_installed, describe, finish_loggers, make_loggers
 
 log = logging.getLogger("harlab")
@@ -141,7 +143,7 @@ def _write_outputs(
     result = {
         "test": heads[primary],
         "model": cfg.model.name,
-        "parameters": sum(p.numel() for p in module.model.parameters()),
+        "parameters": classifier_parameters(module.model),
         "dataset": cfg.data.dataset,
         "split": data.split.description,
         "warnings": data.split.warnings,
@@ -218,6 +220,10 @@ def _summary_markdown(run_dir: Path, cfg: RunConfig, data: PreparedData,
     }
     if cfg.task.is_multitask:
         info.update(_task_info(cfg, heads, result))
+    if "pretrain" in extra:
+        info["pre-training"] = (f"{extra['pretrain']['epochs']} epochs of reconstruction of the "
+                                "training windows, final MSE "
+                                f"{extra['pretrain']['final_reconstruction_mse']:.4g}")
     notes = training_notes(result, cfg.train.max_epochs)
     if notes:
         info["training"] = "; ".join(notes)
@@ -461,6 +467,7 @@ def fit_module(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # pretrain.ckpt
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     return Fit(trainer, best_cb, time.perf_counter() - t0, keeper, estimate)
 
@@ -496,8 +503,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
     last = run / "checkpoints" / "last.ckpt"
     if not is_child:
         _check_resumable(run, last)
-    ckpt = read_checkpoint(last)
-    check_matches_run(run, last, ckpt["hyper_parameters"])
+    ckpt = _resume_checkpoint(run, last)
     before = cfg.train.max_epochs
     if epochs is not None:
         if epochs < before:
@@ -509,14 +515,30 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
     _start(cfg)
     prepared = _prepare(cfg)
     module = build_module(cfg, prepared[0], prepared[1])
-    _check_resume_checkpoint(module, ckpt, last)
+    if ckpt is not None:
+        _check_resume_checkpoint(module, ckpt, last)
     if not is_child:
-        start_attempt(run, resumed_from_epoch=int(ckpt["epoch"]) + 1,
-                      max_epochs=cfg.train.max_epochs)
+        start_attempt(run, resumed_from_epoch=int(ckpt["epoch"]) + 1 if ckpt else 0,
+                      max_epochs=cfg.train.max_epochs,
+                      **({} if ckpt else {"pretrain_epochs_done": epochs_done(run)}))
         if cfg.train.max_epochs != before:
             write_bytes_atomic(run / "config.yaml", dump_yaml(cfg).encode())
     with _marking(run, is_child):
-        return _train_in(run, cfg, prepared, str(last), is_child, say, module)
+        return _train_in(run, cfg, prepared, str(last) if ckpt else None, is_child, say,
+                         module)
+
+
+def _resume_checkpoint(run: Path, last: Path) -> dict[str, Any] | None:
+    """``checkpoints/last.ckpt`` of ``run``, checked to be the run's own; None for a run
+    stopped during or right after its pre-training (its ``pretrain.ckpt``, checked the same
+    way, is resumed or reused and the supervised fit starts from the beginning)."""
+    if not last.is_file() and (run / PRETRAIN_CKPT).is_file():
+        pre = read_checkpoint(run / PRETRAIN_CKPT)
+        check_matches_run(run, run / PRETRAIN_CKPT, pre["hyper_parameters"])
+        return None
+    ckpt = read_checkpoint(last)
+    check_matches_run(run, last, ckpt["hyper_parameters"])
+    return ckpt
 
 
 def _check_resumable(run: Path, last: Path) -> None:
@@ -533,7 +555,7 @@ def _check_resumable(run: Path, last: Path) -> None:
     why = describe_unfinished(run)
     if state is None or (why is not None and "still training" in why):
         raise CheckpointError(f"cannot resume: {why}")
-    if not last.is_file():
+    if not last.is_file() and not (run / PRETRAIN_CKPT).is_file():
         raise CheckpointError(f"{run}: nothing to resume (no checkpoints/last.ckpt: it was "
                               "stopped before its first epoch ended); train it again")
 
@@ -620,11 +642,15 @@ def _train_in(run_dir: Path, cfg: RunConfig,
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
     dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    pretrained = run_pretraining(module, dm, run_dir, cfg.train, ckpt_path is not None,
+                                 say if not is_child else lambda line: None)
     fit = _fit_config(module, dm, run_dir, cfg, ckpt_path)
     if not fit.trainer.is_global_zero:
         return TrainResult(run_dir, {}, False)
     best = best_checkpoint(run_dir)
     extra = _fit_facts(cfg, fit, run_dir, best, prep_s, len(dm.train_dataloader()))
+    if pretrained is not None:
+        extra["pretrain"] = pretrained
     module = scoring_module(load_module(best), cfg)
     result = _write_outputs(run_dir, cfg, data, module, read_history(run_dir), extra)
     finish_loggers(fit.trainer.loggers, run_dir, result, int(fit.trainer.global_step))

@@ -204,7 +204,9 @@ def _resume_extend_and_refuse(tmp_path: Path, run: Path, first: dict) -> None:
     rows = {r["model"]: r for r in out["runs"]}
     cae, jmi = rows["cae_activity"], rows["jmi_cnn_mt_equal"]
     assert f"| CAE (activity) | CAE [9] | {100 * cae['activity_macro_f1']:.2f} ± " in fig10
-    assert "pre-training is NOT reproduced" in fig10 and "JMI" not in fig10
+    assert "pre-training is reproduced as 5 epochs" in fig10 and "JMI" not in fig10
+    (cae_metrics,) = run.rglob("*cae_activity*/metrics.json")  # [9]'s pre-training ran
+    assert json.loads(cae_metrics.read_text())["pretrain"]["epochs"] == 5
     assert (f"| JMI-CNN (multitask, equal weights) | JMI-CNN [32] | "
             f"{100 * jmi['activity_macro_f1']:.2f} ± ") in fig11
     assert "| JMI-CNN (multitask, equal weights): identity | " in fig11  # its SNR curve

@@ -68,7 +68,7 @@ def test_jmi_cnn_gets_mranet_widths() -> None:
     opts = model_options(SPECS["jmi_cnn_mt_equal"], [8, 16, 16])
     assert opts["channels"] == [8, 16, 16] == model_options(SPECS["mranet_flwl"],
                                                             [8, 16, 16])["channels"]
-    assert "channels" not in model_options(SPECS["cae_activity"], [8, 16, 16])
+    assert model_options(SPECS["cae_activity"], [8, 16, 16]) == {"pretrain_epochs": 5}
 
 
 def _summary(keys: list[str]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_fig10_and_fig11_sections_show_every_baseline(tmp_path: Path) -> None:
     for k in NEEDS["fig10"]:
         assert f"| {SPECS[k].label} | {SPECS[k].paper_model or 'MRA-Net'} | " in text, k
     assert "| CAE (activity) | CAE [9] | " in text
-    assert "`cae_activity` (CAE [9]): " in text and "pre-training is NOT reproduced" in text
+    assert "`cae_activity` (CAE [9]): " in text and "pre-training is reproduced as 5 epochs" in text
     assert MRANET_BASELINES["[9]"].citation in text and "doi:10.1109/TAES.2018.2799758" in text
     assert "JMI" not in text  # Fig. 10 has no multitask baseline
     assert (tmp_path / "fig10a_identity.png").is_file()

@@ -62,6 +62,10 @@ def _mranet(key: str, label: str, heads: tuple[str, ...], weighting: str = "flwl
 
 
 BOTH = ("activity", "identity")
+# CAE [9]: epochs of unsupervised reconstruction before its supervised fit. A reconstruction
+# step cost about 2.4 classification steps on 150 x 100 frames (CPU, batch 64), so 5 epochs
+# cost about 40 % of the default 30 supervised ones (docs/fidelity/mranet.md)
+CAE_PRETRAIN_EPOCHS = 5
 _STYLE = "style baseline, the paper gives no layers"
 SPECS: dict[str, Spec] = {
     "mranet_flwl": _mranet("mranet_flwl", "MRA-Net multitask (FLWL)", BOTH),
@@ -90,11 +94,15 @@ SPECS: dict[str, Spec] = {
                           options=(("dropout", 0.2), ("hidden", 128), ("layers", 2)),
                           paper_model="stacked LSTM [31]",
                           caveat=_STYLE + " (harlab.models.lstm, 2 layers of 128)"),
+    # pre-training: a sixth of the default 30 supervised epochs (CAE_PRETRAIN_EPOCHS)
     "cae_activity": Spec("cae_activity", "CAE (activity)", "cae", ("activity",),
+                         options=(("pretrain_epochs", CAE_PRETRAIN_EPOCHS),),
                          paper_model="CAE [9]",
-                         caveat="encoder and classifier built from [9]'s abstract; [9]'s "
-                         "unsupervised (reconstruction) pre-training is NOT reproduced: "
-                         "trained end-to-end from a random start"),
+                         caveat="encoder, mirrored decoder and classifier built from [9]'s "
+                         f"abstract; its unsupervised pre-training is reproduced as "
+                         f"{CAE_PRETRAIN_EPOCHS} epochs of reconstruction (MSE) of the "
+                         "training frames before the supervised fit, with harlab's layer "
+                         "sizes and epoch count ([9]'s not known)"),
     "jmi_cnn_mt_equal": Spec("jmi_cnn_mt_equal", "JMI-CNN (multitask, equal weights)",
                              "jmi_cnn", BOTH, paper_model="JMI-CNN [32]",
                              caveat="trunk built from [32]'s abstract (attention and "

@@ -99,8 +99,8 @@ _SPECS: list[ModelSpec] = [
         "cae",
         "harlab.models.cae",
         "build_cae",
-        "CAE baseline (Seyfioglu et al. 2018) as a classifier: 3-layer conv encoder + FC "
-        "(no unsupervised pre-training)",
+        "CAE baseline (Seyfioglu et al. 2018): 3-layer conv encoder + FC; with "
+        "pretrain_epochs > 0 a mirrored decoder pre-trains the encoder (reconstruction)",
     ),
     ModelSpec(
         "jmi_cnn",
@@ -139,6 +139,11 @@ def build_model(
     params = inspect.signature(fn).parameters
     allowed = [p for p in params if p not in ("input_shape", "num_classes")]
     bad = [k for k in kwargs if k not in params]
+    if "pretrain_epochs" in bad:
+        able = [s.name for s in _SPECS if "pretrain_epochs" in
+                inspect.signature(s.build_fn()).parameters]
+        raise ConfigError(f"model '{name}' has no decoder to pre-train (option "
+                          f"pretrain_epochs); models with one: {', '.join(able)}")
     if bad:
         raise ConfigError(
             f"model '{name}' has no option(s) {', '.join(bad)}; valid: {', '.join(allowed)}"

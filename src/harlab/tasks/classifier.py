@@ -15,6 +15,7 @@ stopping monitor -- is the mean of the heads' validation macro-F1s (or one head'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
@@ -24,6 +25,16 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from harlab.models import build_model
 from harlab.models.weight_init import apply_init
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """``adam``, ``adamw`` or ``sgd`` (momentum 0.9), as ``train.optimizer`` names them."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
 
 
 class WindowClassifier(L.LightningModule):
@@ -220,13 +231,7 @@ class WindowClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        params = self.parameters()
-        if hp.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        elif hp.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            opt = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+        opt = make_optimizer(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay)
         if not hp.lr_step:
             return opt
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=hp.lr_step, gamma=hp.lr_gamma)
