@@ -61,6 +61,7 @@ from harlab.runs import (
     describe_unfinished,
     inherited_run_dir,
     read_checkpoint,
+    read_marker,
     set_run_state,
     start_attempt,
 )
@@ -101,12 +102,20 @@ def log_folder(run_dir: Path, attempt: int) -> Path:
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """The run's epoch rows over all its training attempts: an attempt that resumed at
     epoch e replaces the earlier attempts' rows from e on (a killed attempt's last,
-    unfinished epoch is trained again)."""
+    unfinished epoch is trained again); its rows of earlier epochs (the metrics its
+    checkpoint carried) only fill what the earlier attempts never logged."""
     rows: dict[int, dict[str, Any]] = {}
+    records = read_marker(run_dir).get("attempts") or []
     for attempt in range(1, attempt_count(run_dir) + 1):
         new = _epoch_rows(log_folder(run_dir, attempt) / "metrics.csv")
-        if new:
-            rows = {e: r for e, r in rows.items() if e < min(new)} | new
+        if not new:
+            continue
+        record = records[attempt - 1] if attempt <= len(records) else {}
+        start = record.get("resumed_from_epoch", min(new))
+        kept = {e: r for e, r in rows.items() if e < start}
+        for e in (e for e in new if e < start):
+            kept[e] = new[e] | kept.get(e, {})
+        rows = kept | {e: r for e, r in new.items() if e >= start}
     return [rows[e] for e in sorted(rows)]
 
 
@@ -289,14 +298,53 @@ def task_hparams(cfg: RunConfig, data: PreparedData) -> dict[str, Any] | None:
 class _EpochKeeper(Callback):
     """Makes every epoch a function of (seed, epoch) and its logs durable, so that a run
     killed and resumed trains exactly as one that never stopped: reseeds torch (dropout)
-    at each epoch start, writes the CSV log after validation and at each epoch start (the
-    last checkpoint is saved after validation), and counts each epoch's training batches
-    (an epoch cut short by ``max_time`` is not a trained epoch)."""
+    at each epoch start, writes the CSV log after validation and at each epoch start, and
+    counts each epoch's training batches (an epoch cut short by ``max_time`` is not a
+    trained epoch).
+
+    Lightning saves the epoch's checkpoints before it logs that epoch's training metrics,
+    so a kill in between would leave a resumable checkpoint whose epoch has no training
+    row: every checkpoint therefore carries those metrics (:meth:`state_dict`), and a resume
+    logs them again into its own CSV log, where :func:`read_history` fills the gap."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.batches = 0
         self.last_epoch: tuple[int, int, int] | None = None  # (epoch, batches, of)
+        self._trainer: L.Trainer | None = None
+        self._restored: dict[str, Any] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training metrics Lightning will log for the epoch ending now (saved with
+        the checkpoint); empty outside an epoch's end."""
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        if trainer is None or not trainer.training or connector is None \
+                or connector._first_loop_iter is not None:  # not at a training epoch's end
+            return {}
+        logged = connector.metrics["log"]
+        return {"epoch": int(trainer.current_epoch),
+                "train_metrics": {k: float(v) for k, v in logged.items() if k != "epoch"}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = dict(state_dict)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A resume logs its checkpoint's epoch's training metrics again (CSV only: the
+        history's source), in case the killed attempt never did."""
+        from lightning.pytorch.loggers import CSVLogger
+
+        metrics = self._restored.get("train_metrics")
+        if not metrics:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.log_metrics({**metrics, "epoch": self._restored["epoch"]},
+                                   step=max(int(trainer.global_step) - 1, 0))
+                logger.save()
 
     def _flush(self, trainer: L.Trainer) -> None:
         for logger in trainer.loggers:
