@@ -157,6 +157,16 @@ def _alive_here(attempt: dict[str, Any]) -> bool:
     return pid_running(pid)
 
 
+def running_elsewhere(path: Path) -> str | None:
+    """The host whose training attempt ``path`` is still marked ``running`` by, when that is
+    another machine (whose processes this one cannot see); else None."""
+    last = (read_marker(path).get("attempts") or [{}])[-1]
+    host = last.get("host")
+    if run_state(path) != "running" or not host or host == socket.gethostname():
+        return None
+    return str(host)
+
+
 def describe_unfinished(path: Path) -> str | None:
     """Why ``path`` is not a complete run (None when it is): its state and what to do."""
     record = read_marker(path)
@@ -171,6 +181,10 @@ def describe_unfinished(path: Path) -> str | None:
                 f"`harlab train --resume {path}` continues it from checkpoints/last.ckpt")
     if _alive_here(last):
         return f"{path} is still training (process {last.get('pid')})"
+    if (host := running_elsewhere(path)) is not None:
+        return (f"{path} is still marked running by host {host} (process {last.get('pid')}); "
+                f"harlab cannot check another machine: if it is dead there, `harlab train "
+                f"--resume {path} --force-resume` continues it here")
     return (f"{path} is an unfinished run (state running, but its process is gone: killed?); "
             f"`harlab train --resume {path}` continues it")
 

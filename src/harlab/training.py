@@ -534,16 +534,18 @@ def train(cfg: RunConfig, say: Say | None = None) -> TrainResult:
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None = None,
-           say: Say | None = None) -> TrainResult:
+           say: Say | None = None, force: bool = False) -> TrainResult:
     """Continue an unfinished (killed or failed) run from ``checkpoints/last.ckpt`` in its
     own directory, with its own ``config.yaml``; ``epochs`` may raise its ``max_epochs``
-    (recorded in ``config.yaml``). A complete run is refused: it is never changed."""
+    (recorded in ``config.yaml``). A complete run is refused: it is never changed. A run
+    still marked running by another host is refused unless ``force`` (the user knows that
+    process is dead: two machines training into one directory would corrupt it)."""
     run = check_run_dir(run_dir)
     is_child = inherited_run_dir() is not None
     cfg = run_config(run / "config.yaml")
     last = run / "checkpoints" / "last.ckpt"
     if not is_child:
-        _check_resumable(run, last)
+        _check_resumable(run, last, force)
     ckpt = read_checkpoint(last)
     check_matches_run(run, last, ckpt["hyper_parameters"])
     before = cfg.train.max_epochs
@@ -567,10 +569,10 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
         return _train_in(run, cfg, prepared, str(last), is_child, say, module)
 
 
-def _check_resumable(run: Path, last: Path) -> None:
+def _check_resumable(run: Path, last: Path, force: bool = False) -> None:
     """One line when ``run`` may not be resumed: complete, of no state, still training,
-    or without ``checkpoints/last.ckpt``."""
-    from harlab.runs import run_state
+    marked running by another host (unless ``force``), or without ``last.ckpt``."""
+    from harlab.runs import run_state, running_elsewhere
 
     state = run_state(run)
     if state == "complete":
@@ -580,6 +582,8 @@ def _check_resumable(run: Path, last: Path) -> None:
             f"(`harlab train {run / 'config.yaml'} --epochs N`)")
     why = describe_unfinished(run)
     if state is None or (why is not None and "still training" in why):
+        raise CheckpointError(f"cannot resume: {why}")
+    if running_elsewhere(run) is not None and not force:
         raise CheckpointError(f"cannot resume: {why}")
     if not last.is_file():
         raise CheckpointError(f"{run}: nothing to resume (no checkpoints/last.ckpt: it was "

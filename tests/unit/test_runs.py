@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harlab.runs import attempts, create_run_dir, first_free
 
 
@@ -96,3 +98,37 @@ def test_run_states_and_attempts(tmp_path: Path) -> None:
     (run / ".harlab-run").write_text(json.dumps({"harlab_run_format": RUN_FORMAT}))
     with pytest.raises(CheckpointError, match="records no run state"):
         check_complete(run, allow_unfinished=False)
+
+
+def test_a_run_marked_running_by_another_host_is_resumed_only_when_forced(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import socket
+
+    from harlab.cli.main import main
+    from harlab.config import RunConfig, dump_yaml
+    from harlab.runs import check_complete
+
+    run = create_run_dir(tmp_path, "r")
+    (run / "config.yaml").write_text(dump_yaml(RunConfig()))
+    record = json.loads((run / ".harlab-run").read_text())
+    other = socket.gethostname() + "-other"
+    record["attempts"][0].update(host=other, pid=4242)
+    (run / ".harlab-run").write_text(json.dumps(record))
+    why = check_complete(run, allow_unfinished=True) or ""
+    assert f"still marked running by host {other} (process 4242)" in why
+    assert "cannot check another machine" in why and "process is gone" not in why
+
+    def error(*args: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", *args])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "Traceback" not in err, err
+        return " ".join(err.split())
+
+    refused = error("--resume", str(run))
+    assert "cannot resume" in refused and f"--resume {run} --force-resume" in refused
+    # forced: past the host check, to the next one (this run has no checkpoint)
+    assert "nothing to resume" in error("--resume", str(run), "--force-resume")
+    assert "only with --resume" in error("--force-resume")
+    assert json.loads((run / ".harlab-run").read_text()) == record  # nothing recorded
