@@ -475,6 +475,13 @@ if sys.argv[4] == "extract":  # pause after the first member is written, until k
         Path(sys.argv[5]).touch()
         time.sleep(120)
     dl._write_member = paused
+if sys.argv[4] == "installed":  # pause after the rename into place, before the clean-up
+    install = dl._install
+    def installed(*args):
+        install(*args)
+        Path(sys.argv[5]).touch()
+        time.sleep(120)
+    dl._install = installed
 dl.download_dataset("uci_har", sys.argv[1], url=sys.argv[2], sha256=sys.argv[3],
                     progress=False)
 """
@@ -524,3 +531,22 @@ def test_download_killed_mid_extraction_then_rerun(server, tmp_path):
     res = get("uci_har", tmp_path / "u", url=url, sha256=sha)  # the complete part is reused
     assert (res.dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
     assert len(server.requests) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+def test_download_killed_after_its_rename_is_recognised_and_cleaned_up(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    flag = tmp_path.parent / f"{tmp_path.name}.flag"
+    killed_download(tmp_path, url, sha, "installed", flag.exists)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".u.download", "u"]
+    said: list[str] = []
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha, log=said.append)
+    assert res.already_present and len(server.requests) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+    assert any(".u.download" in line and "finished" in line for line in said), said
+    # a partial download of another archive beside a complete one is resumable: kept
+    other = tmp_path / ".u.download"
+    other.mkdir()
+    (other / "new.zip.part").write_bytes(DATA_ZIP[:100])
+    (other / "new.zip.part.json").write_text(json.dumps({"url": url + "?v2"}))
+    get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert (other / "new.zip.part").stat().st_size == 100

@@ -792,6 +792,26 @@ def _already_downloaded(name: str, dest: Path, src: str) -> DownloadResult:
     raise _not_ours(dest)
 
 
+def _remove_finished_work(dest: Path, work: Path, say: Callable[[str], None]) -> None:
+    """Remove the work folder ``work`` when it holds just the archive of the complete
+    download in ``dest`` (same URL and size: a download killed after its rename, before its
+    clean-up); a partial download of anything else there is kept for resuming."""
+    marker = read_marker(dest) if dest.is_dir() else None
+    parts = list(work.glob("*.part")) if work.is_dir() else []
+    if marker is None or len(parts) != 1:
+        return
+    try:
+        state = json.loads(parts[0].with_name(parts[0].name + ".json").read_text())
+        size = parts[0].stat().st_size
+    except (OSError, ValueError):
+        return
+    if isinstance(state, dict) and state.get("url") == marker.get("url") \
+            and size == marker.get("size"):
+        shutil.rmtree(work, ignore_errors=True)
+        say(f"removed {work}: the archive of the finished download in {dest}, left by a "
+            "download killed before it cleaned up")
+
+
 def _not_ours(dest: Path) -> DataError:
     return DataError(
         f"{dest} exists and is not a harlab download (no {MARKER}); harlab never replaces "
@@ -924,12 +944,14 @@ def download_dataset(
     src = _resolve_url(archive, url)
     dest = Path(dest).expanduser() if dest is not None else default_dest(name)
     ours = dest.is_dir() and read_marker(dest) is not None
+    work = dest.parent / f".{dest.name}.download"
     if (dest.exists() or dest.is_symlink()) and not (force and ours):
-        return _already_downloaded(name, dest, src)  # reused, or refused when not ours
+        result = _already_downloaded(name, dest, src)  # reused, or refused when not ours
+        _remove_finished_work(dest, work, say)
+        return result
     dest.parent.mkdir(parents=True, exist_ok=True)
     for old in remove_stale_temps(dest.parent, re.escape(_stage_prefix(dest))):
         say(f"removed {old}, left by a download that was killed")
-    work = dest.parent / f".{dest.name}.download"
     part = work / (archive.filename + ".part")
     say(f"downloading {src}")
     size, resumed_from, restarts, sha, warnings = _fetch_checked(
