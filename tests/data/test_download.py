@@ -550,3 +550,58 @@ def test_download_killed_after_its_rename_is_recognised_and_cleaned_up(server, t
     (other / "new.zip.part.json").write_text(json.dumps({"url": url + "?v2"}))
     get("uci_har", tmp_path / "u", url=url, sha256=sha)
     assert (other / "new.zip.part").stat().st_size == 100
+
+
+def test_extracted_files_and_folders_are_on_disk_before_the_marker(server, tmp_path,
+                                                                   monkeypatch):
+    """fsync of every extracted file and folder, then the marker, then the rename's folder:
+    a power cut cannot leave a "complete" download with empty files."""
+    url, sha = server.add("nested.tar.gz", make_tar({"d/x.txt": b"x", "d/e/y.txt": b"y",
+                                                       "Inner.zip": make_zip({"z.txt": b"z"})}))
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def record(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.name.startswith(f".{dl.MARKER}."):  # written atomically: its temporary file
+            path = path.with_name(dl.MARKER)
+        synced.append(str(path))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    dest = get("uci_har", tmp_path / "u", url=url, sha256=sha).dest
+    tree = next(Path(p) for p in synced if Path(p).name == dl.MARKER).parent
+    rel = [Path(p).relative_to(tree).as_posix() for p in synced
+           if Path(p) == tree or tree in Path(p).parents]
+    on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*"))
+    assert on_disk == [dl.MARKER, "d", "d/e", "d/e/y.txt", "d/x.txt", "z.txt"]
+    assert set(on_disk) | {"."} <= set(rel)  # every file and folder, the tree itself
+    assert rel.index(dl.MARKER) > max(rel.index(p) for p in on_disk if p != dl.MARKER)
+    assert synced[-1] == str(tmp_path)  # the rename into place, last
+
+
+def test_extraction_is_bounded_by_member_count(server, tmp_path, monkeypatch):
+    many = make_zip({f"f{i}.txt": b"" for i in range(30)})
+    url, sha = server.add("many.zip", many)
+    with pytest.raises(DataError, match=r"^many.zip: extraction refused, it holds 30 members, "
+                       r"more than the limit of 20 \(--max-extract-members, "
+                       r"\$HARLAB_MAX_EXTRACT_MEMBERS\)"):
+        get("uci_har", tmp_path / "u", url=url, sha256=sha, limits=dl.Limits(max_members=20))
+    assert list(tmp_path.iterdir()) == []
+    inner = make_zip({"Inner.zip": make_zip({f"f{i}.txt": b"" for i in range(15)})})
+    url, sha = server.add("outer.zip", inner)  # 1 + 15 members: counted together
+    with pytest.raises(DataError, match=r"^Inner.zip: extraction refused, it holds 15 members"):
+        get("uci_har", tmp_path / "n", url=url, sha256=sha, limits=dl.Limits(max_members=10))
+    assert dl.Limits.resolve().max_members == 1_000_000
+    monkeypatch.setenv(dl.MAX_MEMBERS_ENV, "25")
+    assert dl.Limits.resolve().max_members == 25
+    assert dl.Limits.resolve(max_members=40).max_members == 40  # the option wins
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert len(list(res.dest.glob("f*.txt"))) == 15
+    for bad in ("0", "many", "1.5"):
+        monkeypatch.setenv(dl.MAX_MEMBERS_ENV, bad)
+        with pytest.raises(ConfigError, match=r"\$HARLAB_MAX_EXTRACT_MEMBERS must be a whole "
+                                              r"number of at least 1"):
+            dl.Limits.resolve()
+    with pytest.raises(ConfigError, match="--max-extract-members must be"):
+        dl.Limits.resolve(max_members=0)
