@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from harlab.errors import CheckpointError
-from harlab.fileio import pid_running, write_bytes_atomic
+from harlab.fileio import fsync_dir, pid_running, write_bytes_atomic
 
 RUN_ENV = "HARLAB_RUN_DIR"
 MARKER_FILE = ".harlab-run"
@@ -80,6 +80,7 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = first_free(root, f"{stamp}_{_slug(name)}", Path.mkdir)
     mark_run_dir(path)
+    fsync_dir(root)  # the new directory's entry
     return path
 
 

@@ -132,3 +132,32 @@ def test_a_run_marked_running_by_another_host_is_resumed_only_when_forced(
     assert "nothing to resume" in error("--resume", str(run), "--force-resume")
     assert "only with --resume" in error("--force-resume")
     assert json.loads((run / ".harlab-run").read_text()) == record  # nothing recorded
+
+
+def test_markers_and_study_files_are_durable_renames(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An atomic write fsyncs the new file, then (after the rename) its folder: a power
+    cut leaves the old ``.harlab-run`` / ``study.json`` or the new one, never neither."""
+    import os
+
+    from harlab.fileio import write_json
+    from harlab.runs import set_run_state
+
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    run = create_run_dir(tmp_path, "r")
+    assert synced[-3].startswith(f"{run}/..harlab-run.") and synced[-2] == str(run)
+    assert synced[-1] == str(tmp_path)  # the new run directory's own entry
+    synced.clear()
+    set_run_state(run, "complete")
+    assert synced[-1] == str(run)
+    synced.clear()
+    write_json(tmp_path / "study" / "study.json", {"runs": []})
+    assert synced[0].startswith(f"{tmp_path}/study/.study.json.")
+    assert synced[-1] == str(tmp_path / "study")

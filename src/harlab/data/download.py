@@ -961,7 +961,6 @@ def _install(
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         text = json.dumps({**record, "members": n, "downloaded": stamp}, indent=2)
         write_bytes_atomic(tree / MARKER, text.encode(), mode=0o666 & ~_umask())
-        fsync_dir(tree)
         if dest.exists() or dest.is_symlink():  # --force: checked again, just before
             if read_marker(dest) is None or not dest.is_dir():
                 raise _not_ours(dest)
