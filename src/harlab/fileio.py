@@ -50,8 +50,9 @@ def to_jsonable(obj: Any) -> Any:
 def write_bytes_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace.
 
-    The data are flushed to disk before the rename, so readers see the old file or the
-    whole new one, even if the process dies mid-write.
+    The data are flushed to disk before the rename and the folder after it, so readers
+    see the old file or the whole new one, even if the process dies mid-write or the
+    power goes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> Path
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)  # the rename itself
     return path
 
 

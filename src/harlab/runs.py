@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from harlab.errors import CheckpointError
-from harlab.fileio import pid_running, write_bytes_atomic
+from harlab.fileio import fsync_dir, pid_running, write_bytes_atomic
 
 RUN_ENV = "HARLAB_RUN_DIR"
 MARKER_FILE = ".harlab-run"
@@ -80,6 +80,7 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = first_free(root, f"{stamp}_{_slug(name)}", Path.mkdir)
     mark_run_dir(path)
+    fsync_dir(root)  # the new directory's entry
     return path
 
 
@@ -157,6 +158,16 @@ def _alive_here(attempt: dict[str, Any]) -> bool:
     return pid_running(pid)
 
 
+def running_elsewhere(path: Path) -> str | None:
+    """The host whose training attempt ``path`` is still marked ``running`` by, when that is
+    another machine (whose processes this one cannot see); else None."""
+    last = (read_marker(path).get("attempts") or [{}])[-1]
+    host = last.get("host")
+    if run_state(path) != "running" or not host or host == socket.gethostname():
+        return None
+    return str(host)
+
+
 def describe_unfinished(path: Path) -> str | None:
     """Why ``path`` is not a complete run (None when it is): its state and what to do."""
     record = read_marker(path)
@@ -171,6 +182,10 @@ def describe_unfinished(path: Path) -> str | None:
                 f"`harlab train --resume {path}` continues it from checkpoints/last.ckpt")
     if _alive_here(last):
         return f"{path} is still training (process {last.get('pid')})"
+    if (host := running_elsewhere(path)) is not None:
+        return (f"{path} is still marked running by host {host} (process {last.get('pid')}); "
+                f"harlab cannot check another machine: if it is dead there, `harlab train "
+                f"--resume {path} --force-resume` continues it here")
     return (f"{path} is an unfinished run (state running, but its process is gone: killed?); "
             f"`harlab train --resume {path}` continues it")
 

@@ -61,6 +61,7 @@ from harlab.runs import (
     describe_unfinished,
     inherited_run_dir,
     read_checkpoint,
+    read_marker,
     set_run_state,
     start_attempt,
 )
@@ -103,12 +104,20 @@ def log_folder(run_dir: Path, attempt: int) -> Path:
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """The run's epoch rows over all its training attempts: an attempt that resumed at
     epoch e replaces the earlier attempts' rows from e on (a killed attempt's last,
-    unfinished epoch is trained again)."""
+    unfinished epoch is trained again); its rows of earlier epochs (the metrics its
+    checkpoint carried) only fill what the earlier attempts never logged."""
     rows: dict[int, dict[str, Any]] = {}
+    records = read_marker(run_dir).get("attempts") or []
     for attempt in range(1, attempt_count(run_dir) + 1):
         new = _epoch_rows(log_folder(run_dir, attempt) / "metrics.csv")
-        if new:
-            rows = {e: r for e, r in rows.items() if e < min(new)} | new
+        if not new:
+            continue
+        record = records[attempt - 1] if attempt <= len(records) else {}
+        start = record.get("resumed_from_epoch", min(new))
+        kept = {e: r for e, r in rows.items() if e < start}
+        for e in (e for e in new if e < start):
+            kept[e] = new[e] | kept.get(e, {})
+        rows = kept | {e: r for e, r in new.items() if e >= start}
     return [rows[e] for e in sorted(rows)]
 
 
@@ -295,14 +304,53 @@ def task_hparams(cfg: RunConfig, data: PreparedData) -> dict[str, Any] | None:
 class _EpochKeeper(Callback):
     """Makes every epoch a function of (seed, epoch) and its logs durable, so that a run
     killed and resumed trains exactly as one that never stopped: reseeds torch (dropout)
-    at each epoch start, writes the CSV log after validation and at each epoch start (the
-    last checkpoint is saved after validation), and counts each epoch's training batches
-    (an epoch cut short by ``max_time`` is not a trained epoch)."""
+    at each epoch start, writes the CSV log after validation and at each epoch start, and
+    counts each epoch's training batches (an epoch cut short by ``max_time`` is not a
+    trained epoch).
+
+    Lightning saves the epoch's checkpoints before it logs that epoch's training metrics,
+    so a kill in between would leave a resumable checkpoint whose epoch has no training
+    row: every checkpoint therefore carries those metrics (:meth:`state_dict`), and a resume
+    logs them again into its own CSV log, where :func:`read_history` fills the gap."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.batches = 0
         self.last_epoch: tuple[int, int, int] | None = None  # (epoch, batches, of)
+        self._trainer: L.Trainer | None = None
+        self._restored: dict[str, Any] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training metrics Lightning will log for the epoch ending now (saved with
+        the checkpoint); empty outside an epoch's end."""
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        if trainer is None or not trainer.training or connector is None \
+                or connector._first_loop_iter is not None:  # not at a training epoch's end
+            return {}
+        logged = connector.metrics["log"]
+        return {"epoch": int(trainer.current_epoch),
+                "train_metrics": {k: float(v) for k, v in logged.items() if k != "epoch"}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = dict(state_dict)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A resume logs its checkpoint's epoch's training metrics again (CSV only: the
+        history's source), in case the killed attempt never did."""
+        from lightning.pytorch.loggers import CSVLogger
+
+        metrics = self._restored.get("train_metrics")
+        if not metrics:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.log_metrics({**metrics, "epoch": self._restored["epoch"]},
+                                   step=max(int(trainer.global_step) - 1, 0))
+                logger.save()
 
     def _flush(self, trainer: L.Trainer) -> None:
         for logger in trainer.loggers:
@@ -493,16 +541,18 @@ def train(cfg: RunConfig, say: Say | None = None) -> TrainResult:
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None = None,
-           say: Say | None = None) -> TrainResult:
+           say: Say | None = None, force: bool = False) -> TrainResult:
     """Continue an unfinished (killed or failed) run from ``checkpoints/last.ckpt`` in its
     own directory, with its own ``config.yaml``; ``epochs`` may raise its ``max_epochs``
-    (recorded in ``config.yaml``). A complete run is refused: it is never changed."""
+    (recorded in ``config.yaml``). A complete run is refused: it is never changed. A run
+    still marked running by another host is refused unless ``force`` (the user knows that
+    process is dead: two machines training into one directory would corrupt it)."""
     run = check_run_dir(run_dir)
     is_child = inherited_run_dir() is not None
     cfg = run_config(run / "config.yaml")
     last = run / "checkpoints" / "last.ckpt"
     if not is_child:
-        _check_resumable(run, last)
+        _check_resumable(run, last, force)
     ckpt = _resume_checkpoint(run, last)
     before = cfg.train.max_epochs
     if epochs is not None:
@@ -541,10 +591,10 @@ def _resume_checkpoint(run: Path, last: Path) -> dict[str, Any] | None:
     return ckpt
 
 
-def _check_resumable(run: Path, last: Path) -> None:
+def _check_resumable(run: Path, last: Path, force: bool = False) -> None:
     """One line when ``run`` may not be resumed: complete, of no state, still training,
-    or without ``checkpoints/last.ckpt``."""
-    from harlab.runs import run_state
+    marked running by another host (unless ``force``), or without ``last.ckpt``."""
+    from harlab.runs import run_state, running_elsewhere
 
     state = run_state(run)
     if state == "complete":
@@ -554,6 +604,8 @@ def _check_resumable(run: Path, last: Path) -> None:
             f"(`harlab train {run / 'config.yaml'} --epochs N`)")
     why = describe_unfinished(run)
     if state is None or (why is not None and "still training" in why):
+        raise CheckpointError(f"cannot resume: {why}")
+    if running_elsewhere(run) is not None and not force:
         raise CheckpointError(f"cannot resume: {why}")
     if not last.is_file() and not (run / PRETRAIN_CKPT).is_file():
         raise CheckpointError(f"{run}: nothing to resume (no checkpoints/last.ckpt: it was "

@@ -34,6 +34,7 @@ import typer
 
 from harlab.cli.main import app
 from harlab.config import RunConfig  # noqa: F401  (the keys come from test_config_values)
+from harlab.runs import RUN_FORMAT
 
 HERE = Path(__file__).parent / "cases"
 FILES = HERE / "files"
@@ -460,6 +461,15 @@ def run_cases() -> None:
     case("run-resume-with-set", ["train", "--resume", "{copy}", "--set", "train.lr=1"],
          err(r"^error: .*--set"), setup=[])
     case("run-resume-missing", ["train", "--resume", "{tmp}/none"], err(r"^error: .*none"))
+    elsewhere = {"harlab_run_format": RUN_FORMAT, "state": "running",
+                 "attempts": [{"started": "2026-01-01T00:00:00", "pid": 4242,
+                               "host": "elsewhere.example"}]}
+    case("run-resume-other-host", ["train", "--resume", "{copy}"],
+         err(r"^error: cannot resume: .*run-copy is still marked running by host "
+             r"elsewhere\.example \(process 4242\).*--force-resume"),
+         setup=[["write", ".harlab-run", json.dumps(elsewhere)]])
+    case("train-force-resume-alone", ["train", "--force-resume"],
+         err(r"^error: --force-resume is given only with --resume"))
     for label, argv in (
         ("evaluate-part", ["evaluate", "{run}", "--part", "holdout"]),
         ("evaluate-checkpoint", ["evaluate", "{run}", "--checkpoint", "middle"]),
@@ -562,12 +572,19 @@ def download_cases() -> None:
                         ("size-negative", ["--max-extract-size", "-5"]),
                         ("ratio-zero", ["--max-extract-ratio", "0"]),
                         ("ratio-nan", ["--max-extract-ratio", "nan"]),
+                        ("members-zero", ["--max-extract-members", "0"]),
                         ("retries-negative", ["--retries", "-1"])):
         case(f"download-{label}", ["data", "download", "uci_har", "--url",
                                    "{http}/archives/zip-truncated.zip", "--dest", "{tmp}/dest",
                                    "--no-progress", *opts],
              err(r"^error: .*" + ("checksum mismatch" if "wrong" in label
                                   else re.escape(opts[0]))))
+    write("archives/many-members.zip", _zip({f"f{i}.txt": b"x" for i in range(3)}))
+    case("download-too-many-members",
+         ["data", "download", "uci_har", "--url", "{http}/archives/many-members.zip", "--dest",
+          "{tmp}/dest", "--no-progress", "--retries", "0", "--max-extract-members", "2"],
+         err(r"^error: many-members\.zip: extraction refused, it holds 3 members, more than "
+             r"the limit of 2 \(--max-extract-members"))
     case("download-dest-is-file", ["data", "download", "uci_har", "--url",
                                    "{http}/archives/empty.zip", "--dest",
                                    "{in}/predict/good.csv", "--no-progress"],

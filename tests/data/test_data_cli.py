@@ -131,6 +131,8 @@ def test_cli_errors_are_one_line(monkeypatch, capsys, tmp_path):
                                "'notaurl'"),
         (["--max-extract-size", "huge"], "--max-extract-size must be a size such as 500M"),
         (["--max-extract-ratio", "0"], "--max-extract-ratio must be a number of at least 1"),
+        (["--max-extract-members", "0"], "--max-extract-members must be a whole number of at "
+                                         "least 1, got 0"),
     ):
         code, err = run_main(monkeypatch, capsys, "data", "download", "uci_har", "--dest", dest,
                              *args)

@@ -475,6 +475,13 @@ if sys.argv[4] == "extract":  # pause after the first member is written, until k
         Path(sys.argv[5]).touch()
         time.sleep(120)
     dl._write_member = paused
+if sys.argv[4] == "installed":  # pause after the rename into place, before the clean-up
+    install = dl._install
+    def installed(*args):
+        install(*args)
+        Path(sys.argv[5]).touch()
+        time.sleep(120)
+    dl._install = installed
 dl.download_dataset("uci_har", sys.argv[1], url=sys.argv[2], sha256=sys.argv[3],
                     progress=False)
 """
@@ -524,3 +531,77 @@ def test_download_killed_mid_extraction_then_rerun(server, tmp_path):
     res = get("uci_har", tmp_path / "u", url=url, sha256=sha)  # the complete part is reused
     assert (res.dest / "Data Set" / "a.bin").read_bytes() == PAYLOAD
     assert len(server.requests) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+
+
+def test_download_killed_after_its_rename_is_recognised_and_cleaned_up(server, tmp_path):
+    url, sha = server.add("uci.zip", DATA_ZIP)
+    flag = tmp_path.parent / f"{tmp_path.name}.flag"
+    killed_download(tmp_path, url, sha, "installed", flag.exists)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".u.download", "u"]
+    said: list[str] = []
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha, log=said.append)
+    assert res.already_present and len(server.requests) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u"]
+    assert any(".u.download" in line and "finished" in line for line in said), said
+    # a partial download of another archive beside a complete one is resumable: kept
+    other = tmp_path / ".u.download"
+    other.mkdir()
+    (other / "new.zip.part").write_bytes(DATA_ZIP[:100])
+    (other / "new.zip.part.json").write_text(json.dumps({"url": url + "?v2"}))
+    get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert (other / "new.zip.part").stat().st_size == 100
+
+
+def test_extracted_files_and_folders_are_on_disk_before_the_marker(server, tmp_path,
+                                                                   monkeypatch):
+    """fsync of every extracted file and folder, then the marker, then the rename's folder:
+    a power cut cannot leave a "complete" download with empty files."""
+    url, sha = server.add("nested.tar.gz", make_tar({"d/x.txt": b"x", "d/e/y.txt": b"y",
+                                                       "Inner.zip": make_zip({"z.txt": b"z"})}))
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def record(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.name.startswith(f".{dl.MARKER}."):  # written atomically: its temporary file
+            path = path.with_name(dl.MARKER)
+        synced.append(str(path))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    dest = get("uci_har", tmp_path / "u", url=url, sha256=sha).dest
+    tree = next(Path(p) for p in synced if Path(p).name == dl.MARKER).parent
+    rel = [Path(p).relative_to(tree).as_posix() for p in synced
+           if Path(p) == tree or tree in Path(p).parents]
+    on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*"))
+    assert on_disk == [dl.MARKER, "d", "d/e", "d/e/y.txt", "d/x.txt", "z.txt"]
+    assert set(on_disk) | {"."} <= set(rel)  # every file and folder, the tree itself
+    assert rel.index(dl.MARKER) > max(rel.index(p) for p in on_disk if p != dl.MARKER)
+    assert synced[-1] == str(tmp_path)  # the rename into place, last
+
+
+def test_extraction_is_bounded_by_member_count(server, tmp_path, monkeypatch):
+    many = make_zip({f"f{i}.txt": b"" for i in range(30)})
+    url, sha = server.add("many.zip", many)
+    with pytest.raises(DataError, match=r"^many.zip: extraction refused, it holds 30 members, "
+                       r"more than the limit of 20 \(--max-extract-members, "
+                       r"\$HARLAB_MAX_EXTRACT_MEMBERS\)"):
+        get("uci_har", tmp_path / "u", url=url, sha256=sha, limits=dl.Limits(max_members=20))
+    assert list(tmp_path.iterdir()) == []
+    inner = make_zip({"Inner.zip": make_zip({f"f{i}.txt": b"" for i in range(15)})})
+    url, sha = server.add("outer.zip", inner)  # 1 + 15 members: counted together
+    with pytest.raises(DataError, match=r"^Inner.zip: extraction refused, it holds 15 members"):
+        get("uci_har", tmp_path / "n", url=url, sha256=sha, limits=dl.Limits(max_members=10))
+    assert dl.Limits.resolve().max_members == 1_000_000
+    monkeypatch.setenv(dl.MAX_MEMBERS_ENV, "25")
+    assert dl.Limits.resolve().max_members == 25
+    assert dl.Limits.resolve(max_members=40).max_members == 40  # the option wins
+    res = get("uci_har", tmp_path / "u", url=url, sha256=sha)
+    assert len(list(res.dest.glob("f*.txt"))) == 15
+    for bad in ("0", "many", "1.5"):
+        monkeypatch.setenv(dl.MAX_MEMBERS_ENV, bad)
+        with pytest.raises(ConfigError, match=r"\$HARLAB_MAX_EXTRACT_MEMBERS must be a whole "
+                                              r"number of at least 1"):
+            dl.Limits.resolve()
+    with pytest.raises(ConfigError, match="--max-extract-members must be"):
+        dl.Limits.resolve(max_members=0)

@@ -31,10 +31,12 @@ SETTINGS = ["--no-progress", "--model", "cnn", "--epochs", "4", "--batch-size", 
             "--set", "train.limit_train_batches=6",
             "--set", "model.options.channels=[4,8,8]", "--set", "model.options.head=gap",
             "--set", "model.options.kernel_size=3"]
-# the subprocess stops inside training step 2 of epoch 1, or the validation of epoch 2
+# the subprocess stops inside training step 2 of epoch 1, the validation of epoch 2, or
+# just after epoch 1's last.ckpt is saved (before that epoch's training metrics are logged)
 KILLABLE = """
 import os, sys, time
 from pathlib import Path
+from lightning.pytorch.callbacks import ModelCheckpoint
 from harlab.tasks.classifier import WindowClassifier
 point, here = os.environ["STOP_AT"], Path(os.environ["STOP_SIGNAL"])
 
@@ -49,6 +51,15 @@ def stop(name, epoch, batch):
 for name, epoch, batch in (("training_step", 1, 2), ("validation_step", 2, 0)):
     setattr(WindowClassifier, "_orig_" + name, getattr(WindowClassifier, name))
     setattr(WindowClassifier, name, stop(name, epoch, batch))
+saving = ModelCheckpoint.on_train_epoch_end
+
+def saved(self, trainer, pl_module):
+    saving(self, trainer, pl_module)
+    if point == "last_checkpoint" and self.filename == "last" and trainer.current_epoch == 1:
+        here.touch()
+        time.sleep(600)
+
+ModelCheckpoint.on_train_epoch_end = saved
 from harlab.cli.main import main
 sys.argv = ["harlab", *sys.argv[1:]]
 main()
@@ -131,7 +142,7 @@ def test_complete_run_records_its_state_and_limits(reference: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["training_step", "validation_step"])
+@pytest.mark.parametrize("point", ["training_step", "validation_step", "last_checkpoint"])
 def test_kill_9_then_resume_equals_the_uninterrupted_run(
     point: str, reference: Path, data3: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -171,6 +182,9 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(
     record = marker(run)
     assert record["state"] == "complete" and len(record["attempts"]) == 2
     assert record["attempts"][1]["resumed_from_epoch"] == (1 if point == "training_step" else 2)
+    if point == "last_checkpoint":  # epoch 1's training metrics never reached the first log
+        first = pd.read_csv(run / "logs" / "metrics.csv")
+        assert first.loc[first["epoch"] == 1, "train_loss"].isna().all()
     assert [p for p in out.iterdir()] == [run]  # continued in place, nothing else made
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
     # identical to the run that was never interrupted: predictions, scores, whole history

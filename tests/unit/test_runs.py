@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harlab.runs import attempts, create_run_dir, first_free
 
 
@@ -96,3 +98,66 @@ def test_run_states_and_attempts(tmp_path: Path) -> None:
     (run / ".harlab-run").write_text(json.dumps({"harlab_run_format": RUN_FORMAT}))
     with pytest.raises(CheckpointError, match="records no run state"):
         check_complete(run, allow_unfinished=False)
+
+
+def test_a_run_marked_running_by_another_host_is_resumed_only_when_forced(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import socket
+
+    from harlab.cli.main import main
+    from harlab.config import RunConfig, dump_yaml
+    from harlab.runs import check_complete
+
+    run = create_run_dir(tmp_path, "r")
+    (run / "config.yaml").write_text(dump_yaml(RunConfig()))
+    record = json.loads((run / ".harlab-run").read_text())
+    other = socket.gethostname() + "-other"
+    record["attempts"][0].update(host=other, pid=4242)
+    (run / ".harlab-run").write_text(json.dumps(record))
+    why = check_complete(run, allow_unfinished=True) or ""
+    assert f"still marked running by host {other} (process 4242)" in why
+    assert "cannot check another machine" in why and "process is gone" not in why
+
+    def error(*args: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", *args])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "Traceback" not in err, err
+        return " ".join(err.split())
+
+    refused = error("--resume", str(run))
+    assert "cannot resume" in refused and f"--resume {run} --force-resume" in refused
+    # forced: past the host check, to the next one (this run has no checkpoint)
+    assert "nothing to resume" in error("--resume", str(run), "--force-resume")
+    assert "only with --resume" in error("--force-resume")
+    assert json.loads((run / ".harlab-run").read_text()) == record  # nothing recorded
+
+
+def test_markers_and_study_files_are_durable_renames(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An atomic write fsyncs the new file, then (after the rename) its folder: a power
+    cut leaves the old ``.harlab-run`` / ``study.json`` or the new one, never neither."""
+    import os
+
+    from harlab.fileio import write_json
+    from harlab.runs import set_run_state
+
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    run = create_run_dir(tmp_path, "r")
+    assert synced[-3].startswith(f"{run}/..harlab-run.") and synced[-2] == str(run)
+    assert synced[-1] == str(tmp_path)  # the new run directory's own entry
+    synced.clear()
+    set_run_state(run, "complete")
+    assert synced[-1] == str(run)
+    synced.clear()
+    write_json(tmp_path / "study" / "study.json", {"runs": []})
+    assert synced[0].startswith(f"{tmp_path}/study/.study.json.")
+    assert synced[-1] == str(tmp_path / "study")

@@ -28,6 +28,11 @@ MaxRatio = Annotated[
     typer.Option(help="most bytes extraction may write per byte of the archive (default: "
                  "$HARLAB_MAX_EXTRACT_RATIO, else 100)"),
 ]
+MaxMembers = Annotated[
+    int | None,
+    typer.Option(help="most members (files and folders) extraction may write (default: "
+                 "$HARLAB_MAX_EXTRACT_MEMBERS, else 1000000)"),
+]
 
 
 @app.command()
@@ -47,6 +52,7 @@ def download(
     retries: Annotated[int, typer.Option(help="resume attempts after a dropped connection")] = 3,
     max_extract_size: MaxSize = None,
     max_extract_ratio: MaxRatio = None,
+    max_extract_members: MaxMembers = None,
     no_progress: NoProgress = False,
 ) -> None:
     """Download, verify (sha256/md5) and extract a dataset's official archive (resumable).
@@ -59,7 +65,7 @@ def download(
 
     if retries < 0:
         raise ConfigError(f"--retries must be a number of attempts >= 0, got {retries}")
-    limits = Limits.resolve(max_extract_size, max_extract_ratio)
+    limits = Limits.resolve(max_extract_size, max_extract_ratio, max_extract_members)
     res = download_dataset(
         name,
         dest,

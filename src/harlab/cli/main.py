@@ -135,6 +135,13 @@ def train(
                      "(raise its max_epochs) and --no-progress may be given with it; a "
                      "complete run is never changed"),
     ] = None,
+    force_resume: Annotated[
+        bool,
+        typer.Option("--force-resume",
+                     help="with --resume: continue a run still marked running by ANOTHER host "
+                     "(harlab cannot check a process there); only when you know it is dead: "
+                     "two machines training into one directory would corrupt it"),
+    ] = False,
     no_progress: NoProgress = False,
     threads: Threads = None,
     loggers: Loggers = None,
@@ -155,10 +162,14 @@ def train(
         if refused:
             raise ConfigError(f"--resume continues {resume} with its own settings "
                               f"({resume / 'config.yaml'}); {', '.join(refused)} would change "
-                              "them: only --epochs and --no-progress may be given with it")
-        result = run_resume(resume, epochs, False if no_progress else None, say=_say)
+                              "them: only --epochs and --no-progress (and --force-resume) "
+                              "may be given with it")
+        result = run_resume(resume, epochs, False if no_progress else None, say=_say,
+                            force=force_resume)
         max_epochs = None
     else:
+        if force_resume:
+            raise ConfigError("--force-resume is given only with --resume RUN_DIR")
         cfg = load_with_overrides(
             config, set_, epochs, out, no_progress, dataset=dataset, path=path, model=model,
             split=split, batch_size=batch_size, lr=lr, seed=seed, precision=precision,

@@ -15,15 +15,17 @@ one) from the source's ``INFO["download"]`` and:
    members that escape the destination, links, device files and members that would
    overwrite a file, also unpacking archives found at the top level of the extracted tree
    (UCI wraps some datasets in an outer zip); what it writes is bounded by
-   :class:`Limits` (50 GiB and 100 times the archive's size unless
-   ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` or the caller say otherwise);
+   :class:`Limits` (50 GiB, 100 times the archive's size and 1,000,000 members unless
+   ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` / ``..._MEMBERS`` or the caller say
+   otherwise); every file and folder it writes is fsynced;
 4. writes ``.harlab-download.json`` (URL, checksum, size) into that folder and renames
    it to ``dest``: a folder with the marker is complete, nothing else looks complete.
 
 An existing ``dest`` is replaced only with ``force`` and only when it carries that
 marker: a folder harlab did not create is never deleted. The temporary folder of a
 download killed while extracting is removed by the next download into the same place;
-the work folder with the partial archive is kept on purpose (the next call resumes).
+the work folder with the partial archive is kept on purpose (the next call resumes); one
+holding the archive of the complete ``dest`` (killed before its clean-up) is removed.
 
 ``HARLAB_DOWNLOAD_BASE_URL`` replaces everything before the archive's file name in the
 URL (a mirror, or the local test server); ``url=`` replaces the whole URL.
@@ -51,7 +53,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harlab.errors import ConfigError, DataError
-from harlab.fileio import fsync_dir, remove_stale_temps, temp_name
+from harlab.fileio import fsync_dir, remove_stale_temps, temp_name, write_bytes_atomic
 from harlab.paths import default_dest
 
 MARKER = ".harlab-download.json"
@@ -435,8 +437,10 @@ def verify(path: Path, archive: Archive, url: str) -> tuple[str, list[str]]:
 # ----------------------------------------------------------------------------- extract
 MAX_SIZE_ENV = "HARLAB_MAX_EXTRACT_SIZE"
 MAX_RATIO_ENV = "HARLAB_MAX_EXTRACT_RATIO"
+MAX_MEMBERS_ENV = "HARLAB_MAX_EXTRACT_MEMBERS"
 DEFAULT_MAX_SIZE = 50 * 2**30  # bytes written in all, inner archives included
 DEFAULT_MAX_RATIO = 100.0  # bytes written per byte of the downloaded archive
+DEFAULT_MAX_MEMBERS = 1_000_000  # members in all, inner archives included
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -454,19 +458,40 @@ def parse_size(text: str, what: str) -> int:
     return int(value)
 
 
+def _parse_members(given: Any, what: str) -> int:
+    """A member count of at least 1 (ConfigError naming ``what`` for anything else)."""
+    try:
+        value = int(str(given).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{what} must be a whole number of at least 1, got {given!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """How much extraction may write: at most ``max_size`` bytes in all and at most
     ``max_ratio`` times the size of the downloaded archive (a decompression bomb stops at
-    whichever comes first)."""
+    whichever comes first), and at most ``max_members`` members (files and folders) in all
+    (an archive of millions of tiny files exhausts a file system's inodes)."""
 
     max_size: int = DEFAULT_MAX_SIZE
     max_ratio: float = DEFAULT_MAX_RATIO
+    max_members: int = DEFAULT_MAX_MEMBERS
 
     @classmethod
-    def resolve(cls, max_size: str | None = None, max_ratio: float | None = None) -> Limits:
-        """The given limits, else ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO``, else the
-        defaults (ConfigError for a bad value, naming the option or variable)."""
+    def resolve(cls, max_size: str | None = None, max_ratio: float | None = None,
+                max_members: int | None = None) -> Limits:
+        """The given limits, else ``$HARLAB_MAX_EXTRACT_SIZE`` / ``..._RATIO`` /
+        ``..._MEMBERS``, else the defaults (ConfigError for a bad value, naming the option
+        or variable)."""
+        env_members = os.environ.get(MAX_MEMBERS_ENV)
+        members = (
+            _parse_members(max_members, "--max-extract-members") if max_members is not None
+            else _parse_members(env_members, f"${MAX_MEMBERS_ENV}") if env_members
+            else DEFAULT_MAX_MEMBERS
+        )
         env_size, env_ratio = os.environ.get(MAX_SIZE_ENV), os.environ.get(MAX_RATIO_ENV)
         size = (
             parse_size(max_size, "--max-extract-size") if max_size is not None
@@ -481,13 +506,14 @@ class Limits:
             ratio = float("nan")
         if not (1 <= ratio < float("inf")):
             raise ConfigError(f"{what} must be a number of at least 1, got {given!r}")
-        return cls(size, ratio)
+        return cls(size, ratio, members)
 
 
 class _Budget:
-    """Counts the bytes an extraction writes against :class:`Limits`."""
+    """Counts the bytes and members an extraction writes against :class:`Limits`."""
 
     def __init__(self, archive: Path, limits: Limits) -> None:
+        self.max_members, self.members = limits.max_members, 0
         self.archive = _label(archive)  # the one being extracted (extract sets it)
         size = archive.stat().st_size
         self.allowed = min(limits.max_size, int(limits.max_ratio * max(size, 1)))
@@ -511,6 +537,17 @@ class _Budget:
     def add(self, n: int) -> None:
         self.check(n)
         self.written += n
+
+    def add_members(self, n: int) -> None:
+        """Count the ``n`` members of the archive being extracted, before any is written;
+        DataError if that takes the total past the limit."""
+        if self.members + n > self.max_members:
+            raise DataError(
+                f"{self.archive}: extraction refused, it holds {n:,} members, more than the "
+                f"limit of {self.max_members - self.members:,} (--max-extract-members, "
+                f"${MAX_MEMBERS_ENV}); if the archive is genuine, raise the limit"
+            )
+        self.members += n
 
 
 def _archive_kind(path: Path) -> str:
@@ -578,11 +615,14 @@ def _write_member(archive: Path, name: str, src: Any, dest: Path, budget: _Budge
         while chunk := src.read(CHUNK):
             budget.add(len(chunk))
             fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())  # on disk before the download is declared complete
 
 
 def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> int:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
+        budget.add_members(len(infos))
         for zi in infos:
             _check_member(archive, zi.filename, dest)
             if stat.S_ISLNK(zi.external_attr >> 16):
@@ -600,6 +640,7 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> int:
 def _extract_tar(archive: Path, dest: Path, budget: _Budget) -> int:
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
+        budget.add_members(len(members))
         for m in members:
             _check_member(archive, m.name, dest)
             if m.issym() or m.islnk():
@@ -655,7 +696,11 @@ class _SevenZipMember:
         return self.n
 
     def close(self) -> None:
-        self.fh.close()
+        """Flush the member to disk (before the download is declared complete) and close."""
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
 
 
 def _extract_7z(archive: Path, dest: Path, budget: _Budget) -> int:
@@ -675,6 +720,7 @@ def _extract_7z(archive: Path, dest: Path, budget: _Budget) -> int:
 
     with py7zr.SevenZipFile(archive, mode="r") as z:
         infos = z.list()
+        budget.add_members(len(infos))
         for fi in infos:
             _check_member(archive, fi.filename, dest)
             if fi.is_symlink or not (fi.is_file or fi.is_directory):
@@ -687,7 +733,7 @@ def _extract_7z(archive: Path, dest: Path, budget: _Budget) -> int:
             z.extractall(path=dest, factory=Factory())
         finally:
             for m in members:
-                m.fh.close()
+                m.close()
         for fi in infos:  # an empty member is never written to
             target = dest / fi.filename.replace("\\", "/")
             if fi.is_file and not target.exists():
@@ -751,6 +797,8 @@ def extract_all(archive: Path, dest: Path, scratch: Path, limits: Limits | None 
         os.replace(inner, aside)
         n += extract(aside, dest, budget)
         aside.unlink()
+    for folder, _, _ in os.walk(dest):  # the entries of every new file, on disk
+        fsync_dir(folder)
     return n
 
 
@@ -790,6 +838,26 @@ def _already_downloaded(name: str, dest: Path, src: str) -> DownloadResult:
             already_present=True,
         )
     raise _not_ours(dest)
+
+
+def _remove_finished_work(dest: Path, work: Path, say: Callable[[str], None]) -> None:
+    """Remove the work folder ``work`` when it holds just the archive of the complete
+    download in ``dest`` (same URL and size: a download killed after its rename, before its
+    clean-up); a partial download of anything else there is kept for resuming."""
+    marker = read_marker(dest) if dest.is_dir() else None
+    parts = list(work.glob("*.part")) if work.is_dir() else []
+    if marker is None or len(parts) != 1:
+        return
+    try:
+        state = json.loads(parts[0].with_name(parts[0].name + ".json").read_text())
+        size = parts[0].stat().st_size
+    except (OSError, ValueError):
+        return
+    if isinstance(state, dict) and state.get("url") == marker.get("url") \
+            and size == marker.get("size"):
+        shutil.rmtree(work, ignore_errors=True)
+        say(f"removed {work}: the archive of the finished download in {dest}, left by a "
+            "download killed before it cleaned up")
 
 
 def _not_ours(dest: Path) -> DataError:
@@ -855,6 +923,13 @@ def _keep(part: Path, target: Path, warnings: list[str]) -> None:
 EXTRACT_PREFIX = "extract"  # the temporary folder beside dest: .DEST.extract-PID-RANDOM
 
 
+def _umask() -> int:
+    """This process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _stage_prefix(dest: Path) -> str:
     return f".{dest.name}.{EXTRACT_PREFIX}"
 
@@ -884,8 +959,8 @@ def _install(
             shutil.rmtree(work, ignore_errors=True)
             raise
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        (tree / MARKER).write_text(json.dumps({**record, "members": n, "downloaded": stamp},
-                                              indent=2))
+        text = json.dumps({**record, "members": n, "downloaded": stamp}, indent=2)
+        write_bytes_atomic(tree / MARKER, text.encode(), mode=0o666 & ~_umask())
         if dest.exists() or dest.is_symlink():  # --force: checked again, just before
             if read_marker(dest) is None or not dest.is_dir():
                 raise _not_ours(dest)
@@ -924,12 +999,14 @@ def download_dataset(
     src = _resolve_url(archive, url)
     dest = Path(dest).expanduser() if dest is not None else default_dest(name)
     ours = dest.is_dir() and read_marker(dest) is not None
+    work = dest.parent / f".{dest.name}.download"
     if (dest.exists() or dest.is_symlink()) and not (force and ours):
-        return _already_downloaded(name, dest, src)  # reused, or refused when not ours
+        result = _already_downloaded(name, dest, src)  # reused, or refused when not ours
+        _remove_finished_work(dest, work, say)
+        return result
     dest.parent.mkdir(parents=True, exist_ok=True)
     for old in remove_stale_temps(dest.parent, re.escape(_stage_prefix(dest))):
         say(f"removed {old}, left by a download that was killed")
-    work = dest.parent / f".{dest.name}.download"
     part = work / (archive.filename + ".part")
     say(f"downloading {src}")
     size, resumed_from, restarts, sha, warnings = _fetch_checked(
