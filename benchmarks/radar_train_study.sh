@@ -45,6 +45,7 @@ variants() {  # one line per variant "name|config|options", most important first
   echo "mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
   echo "dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
   echo "mranet_lr1e-4|mranet_activity.yaml|$OLD --set '$CH'"
+  echo "dcnn5_lr1e-4|baseline_dcnn5_identity.yaml|$OLD --set 'task.heads=[activity]'"
   echo "mranet_augment|mranet_activity.yaml|$NEW --set '$CH' --set '$AUG'"
   echo "dcnn3|baseline_dcnn3_activity.yaml|$NEW"
   echo "lstm|baseline_lstm_activity.yaml|$NEW"
@@ -53,8 +54,13 @@ variants() {  # one line per variant "name|config|options", most important first
 {
   variants | while IFS= read -r v; do
     for d in default realistic; do echo "$d|$v"; done
-    case "$v" in mranet_lr1e-3*|dcnn5*) echo "realistic_notch|$v";; esac
+    case "$v" in mranet_lr1e-3*|dcnn5\|*) echo "realistic_notch|$v";; esac
   done
+  # person identification (needs every person in training: whole recordings held out, the
+  # config's recording split, one per seed), without and with augmentation
+  ID="$NEW --set 'task.heads=[identity]' --set '$CH' --split recording"
+  echo "default|identity_plain|mranet_activity.yaml|$ID"
+  echo "default|identity_augment|mranet_activity.yaml|$ID --set '$AUG'"
 } > "$OUT/jobs.txt"
 
 run_one() {  # one line of jobs.txt
@@ -62,8 +68,10 @@ run_one() {  # one line of jobs.txt
   local dir="$OUT/runs/$data/$name"
   [ -e "$dir/.done" ] && return 0
   mkdir -p "$dir"
-  eval "$HARLAB cv configs/mranet/$config --path $OUT/data/$data --split subject \
-    --folds $FOLDS --seeds $SEEDS --epochs $EPOCHS --threads 1 --no-progress --out $dir \
+  local split="--split subject --folds $FOLDS"
+  case "$opts" in *"--split "*) split="";; esac
+  eval "$HARLAB cv configs/mranet/$config --path $OUT/data/$data $split \
+    --seeds $SEEDS --epochs $EPOCHS --threads 1 --no-progress --out $dir \
     --set train.patience=null $opts" > "$dir.log" 2>&1 && touch "$dir/.done"
 }
 export -f run_one; export OUT FOLDS SEEDS EPOCHS HARLAB
@@ -75,7 +83,12 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
       echo "== $d: mranet_lr1e-3 minus $b"
       $HARLAB compare "$OUT/runs/$d/mranet_lr1e-3" "$OUT/runs/$d/$b" --out "$OUT/compare"
     done
+    echo "== $d: dcnn5 minus dcnn5_lr1e-4"
+    $HARLAB compare "$OUT/runs/$d/dcnn5" "$OUT/runs/$d/dcnn5_lr1e-4" --out "$OUT/compare"
   done
+  echo "== default identity: augment minus plain"
+  $HARLAB compare "$OUT/runs/default/identity_augment" "$OUT/runs/default/identity_plain" \
+    --out "$OUT/compare"
   for m in mranet_lr1e-3 dcnn5; do
     echo "== realistic: $m, notch minus no notch"
     $HARLAB compare "$OUT/runs/realistic_notch/$m" "$OUT/runs/realistic/$m" --out "$OUT/compare"
