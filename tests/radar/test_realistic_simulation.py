@@ -112,3 +112,14 @@ def test_realistic_configs_reproduce_the_real_data_symptom() -> None:
     assert ProcessingConfig.from_yaml(CONFIGS / "processing_realistic.yaml").mti == "none"
     assert SimulationConfig.from_dict(
         json.loads(sim.to_json())).clutter_db == sim.clutter_db
+
+
+def test_settings_line_names_the_realism_options() -> None:
+    from harlab.radar.options import settings_line
+
+    line = settings_line(SimulationConfig.from_yaml(CONFIGS / "simulate_realistic.yaml"))
+    assert "person 4 m further" in line and "limbs -10 dB" in line
+    assert "clutter 30-40 dB" in line
+    plain = settings_line(SimulationConfig())
+    assert "further" not in plain and "limbs" not in plain and "clutter 10-20 dB" in plain
+    assert "clutter off" in settings_line(SimulationConfig(clutter=False))
