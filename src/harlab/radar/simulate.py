@@ -25,6 +25,13 @@ near edge, clutter-to-signal ratio 10--20 dB), an optional ground bounce (image
 scatterers below the floor, reflection coefficient 0.3--0.6, one-bounce path
 ``(R_direct + R_image) / 2``), and complex white Gaussian noise.
 
+Conditions of real data (``configs/radar/simulate_realistic.yaml``, processed without MTI by
+``configs/radar/processing_realistic.yaml``): ``range_offset_m`` moves every motion that far
+away from the radar, ``limb_gain_db`` scales the RCS of arms, legs and feet
+(``LIMB_SCATTERERS``) relative to head, torso, shoulders and hips, and ``clutter_db`` sets
+the range the clutter-to-signal ratio is drawn from (e.g. 30-40 dB: the 0-Hz line then
+holds every frame's maximum, as in real spectrograms without clutter suppression).
+
 **SNR definition**: ``snr_db = 10 log10(P_s / P_n)`` where ``P_s`` is the mean power of the
 target return (person only, no clutter, no noise) over all samples of the recording, i.e.
 all pulses x all fast-time samples of the range window (the gated band), and ``P_n`` is the
