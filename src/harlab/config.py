@@ -250,9 +250,13 @@ class TrainConfig:
     # experiment tracking (harlab.tracking): csv is always written; tensorboard and mlflow
     # need the tracking extra
     loggers: list[str] = field(default_factory=lambda: ["csv"])
+    # augmentation of the training windows (harlab.data.augment): time_shift (fraction of
+    # the window), doppler_shift (channels = Doppler bins of radar frames), noise_std
+    augment: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_init(self.init, "train.init")
+        check_augment(self.augment)
         self.loggers = check_loggers(self.loggers)
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"train.optimizer must be adam, adamw or sgd; got {self.optimizer!r}")
@@ -306,6 +310,29 @@ class TrainConfig:
         if not ok:
             raise ConfigError(f"train.devices must be a number of devices >= 1, 'auto', or (on "
                               f"a GPU) -1 or GPU ids like '0,1'; got {self.devices!r}")
+
+
+AUGMENT_KEYS = ("time_shift", "doppler_shift", "noise_std")
+
+
+def check_augment(options: dict[str, Any]) -> None:
+    """ConfigError (one line) unless ``options`` are valid ``train.augment`` settings:
+    ``time_shift`` in [0, 1), ``doppler_shift`` a whole number >= 0, ``noise_std`` >= 0."""
+    for key, value in options.items():
+        if key not in AUGMENT_KEYS:
+            raise ConfigError(f"unknown config key 'train.augment.{key}'."
+                              f"{suggest(key, AUGMENT_KEYS)} Valid keys: "
+                              f"{', '.join(AUGMENT_KEYS)}")
+        number = (not isinstance(value, bool) and isinstance(value, int | float)
+                  and math.isfinite(value))
+        if key == "time_shift" and not (number and 0 <= value < 1):
+            raise ConfigError(f"train.augment.time_shift must be a fraction of the window in "
+                              f"[0, 1), got {value!r}")
+        if key == "doppler_shift" and not (number and value >= 0 and float(value).is_integer()):
+            raise ConfigError(f"train.augment.doppler_shift must be a whole number of bins "
+                              f">= 0, got {value!r}")
+        if key == "noise_std" and not (number and value >= 0):
+            raise ConfigError(f"train.augment.noise_std must be a number >= 0, got {value!r}")
 
 
 TASK_HEADS = ("activity", "identity")

@@ -693,7 +693,8 @@ def _train_in(run_dir: Path, cfg: RunConfig,
         say(tracked)  # where the TensorBoard and MLflow logs go
     labels = data.y if task is None else {p: np.stack([data.y[p], data.person[p]], 1)
                                            for p in data.y}
-    dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    dm = WindowDataModule(data.x, labels, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                          augment=cfg.train.augment)
     pretrained = run_pretraining(module, dm, run_dir, cfg.train, ckpt_path is not None,
                                  say if not is_child else lambda line: None)
     fit = _fit_config(module, dm, run_dir, cfg, ckpt_path)

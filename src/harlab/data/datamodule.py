@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from harlab.data.augment import augment_batch, batch_generator
+
 
 class ArrayDataset(Dataset):
     """Windows ``x`` (N, T, C) and labels ``y`` (N,) indexed by a list of indices. ``x`` is
@@ -46,6 +48,22 @@ class ArrayDataset(Dataset):
         else:
             xb = torch.from_numpy(np.ascontiguousarray(self.x[idx_t.numpy()], np.float32))
         return xb, self.y.index_select(0, idx_t)
+
+
+class AugmentedDataset(Dataset):
+    """The batches of ``base`` augmented by ``options`` (:mod:`harlab.data.augment`), each
+    with the generator of ``seed`` and its window indices."""
+
+    def __init__(self, base: ArrayDataset, options: dict[str, float], seed: int) -> None:
+        self.base, self.options, self.seed = base, dict(options), seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, idx: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb, yb = self.base[idx]
+        indices = idx.tolist() if isinstance(idx, torch.Tensor) else list(idx)
+        return augment_batch(xb, self.options, batch_generator(self.seed, indices)), yb
 
 
 class BatchIndexSampler(Sampler[list[int]]):
@@ -98,7 +116,8 @@ class BatchIndexSampler(Sampler[list[int]]):
 
 
 class WindowDataModule(L.LightningDataModule):
-    """Train/val/test loaders over prepared arrays."""
+    """Train/val/test loaders over prepared arrays; ``augment`` (``train.augment``
+    options) augments the training batches only."""
 
     def __init__(
         self,
@@ -107,9 +126,12 @@ class WindowDataModule(L.LightningDataModule):
         batch_size: int = 128,
         seed: int = 0,
         eval_batch_size: int | None = None,
+        augment: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
-        self.sets = {k: ArrayDataset(x[k], y[k]) for k in x}
+        self.sets: dict[str, Dataset] = {k: ArrayDataset(x[k], y[k]) for k in x}
+        if augment and "train" in self.sets:
+            self.sets["train"] = AugmentedDataset(self.sets["train"], augment, seed)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or max(batch_size, 256)
         self.seed = seed

@@ -204,15 +204,19 @@ def simulation_config(
 
 
 def settings_line(sim: SimulationConfig) -> str:
-    """One line describing the radar, SNR, add-ons, jitter and seed of ``sim``."""
+    """One line describing the radar, SNR, add-ons, jitter and seed of ``sim`` (and the
+    realism options where they differ from the defaults)."""
     r = sim.radar
     extra = (f", {r.samples_per_sweep} samples per {r.sweep_s * 1e3:.3g} ms sweep"
              if r.waveform == "fmcw" else "")
     snr = sim.snr_db
     snr_text = ("no noise" if snr is None else
                 f"SNR {snr[0]:g}-{snr[1]:g} dB" if isinstance(snr, tuple) else f"SNR {snr:g} dB")
+    clutter = (f"clutter {sim.clutter_db[0]:g}-{sim.clutter_db[1]:g} dB" if sim.clutter
+               else "clutter off")
+    real = "".join([f"; person {sim.range_offset_m:g} m further" if sim.range_offset_m else "",
+                    f"; limbs {sim.limb_gain_db:g} dB" if sim.limb_gain_db else ""])
     return (f"radar: {r.waveform}, PRF {r.prf_hz:g} Hz{extra}, carrier {r.carrier_hz / 1e9:g} GHz, "
-            f"bandwidth {r.bandwidth_hz / 1e9:g} GHz; {snr_text}; "
-            f"clutter {'on' if sim.clutter else 'off'}, "
+            f"bandwidth {r.bandwidth_hz / 1e9:g} GHz; {snr_text}{real}; {clutter}, "
             f"ground bounce {'on' if sim.ground_bounce else 'off'}; "
             f"jitter ±{sim.jitter * 100:g}% per recording; seed {sim.seed}")

@@ -15,7 +15,9 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
 4. :func:`doppler_stft` -- two-sided STFT along slow time (no detrending), range bins
    combined coherently (sum, then one STFT) or incoherently (sum of ``|STFT|`` per bin).
 5. :func:`crop_velocity` -- Doppler to radial velocity ``v = f_D * lambda / 2`` (positive =
-   approaching the radar), cropped to ``+-v_max`` (default the paper's 5.14 m/s).
+   approaching the radar), cropped to ``+-v_max`` (default the paper's 5.14 m/s); with
+   ``zero_doppler_notch_ms`` > 0, :func:`notch_zero_doppler` zeroes the rows with
+   ``|v|`` up to that speed (the static-clutter line of data without MTI).
 6. :func:`to_unit_db` -- ``20 log10(|S| / max)`` clipped to ``-dynamic_range_db`` and mapped to
    [0, 1].
 7. :func:`frames` -- 1 s frames with 0.36 s overlap, each resized to 100 (Doppler) x 150
@@ -75,6 +77,9 @@ class ProcessingConfig:
     :func:`energy_gate`, ``range_energy_db`` wide).
     ``normalize``: dB-normalise each frame to its own maximum (``"frame"``) or every frame to
     the maximum of the whole recording (``"recording"``).
+    ``zero_doppler_notch_ms``: zero the spectrogram rows with ``|v| <=`` this many m/s before
+    dB scaling (0 = keep them), so that a static-clutter line does not set every frame's
+    maximum.
     """
 
     mti: MtiMethod = "butterworth"
@@ -96,6 +101,7 @@ class ProcessingConfig:
     v_max_ms: float | Literal["paper"] | None = "paper"
     dynamic_range_db: float = 40.0
     normalize: Normalize = "frame"
+    zero_doppler_notch_ms: float = 0.0
     frame_s: float = 1.0
     frame_overlap_s: float = 0.36
     frame_height: int = 100
@@ -127,6 +133,10 @@ class ProcessingConfig:
             )
         if not (0 <= self.frame_overlap_s < self.frame_s):
             raise bad(f"frame_overlap_s must be in [0, frame_s), got {self.frame_overlap_s}")
+        notch = self.zero_doppler_notch_ms
+        if isinstance(notch, bool) or not isinstance(notch, int | float) or not (
+                math.isfinite(notch) and notch >= 0):
+            raise bad(f"zero_doppler_notch_ms must be a number >= 0, got {notch!r}")
         if self.transient_s is not None and not self.transient_s >= 0:
             raise bad(f"transient_s must be >= 0, got {self.transient_s}")
         v = self.v_max_ms
@@ -426,6 +436,16 @@ def crop_velocity(
     return mag[keep], v[keep]
 
 
+def notch_zero_doppler(mag: np.ndarray, velocity_ms: np.ndarray, notch_ms: float) -> np.ndarray:
+    """``mag`` (velocity, time) with the rows of ``|v| <= notch_ms`` set to 0 (a copy);
+    ``notch_ms`` 0 returns ``mag`` unchanged."""
+    if notch_ms <= 0:
+        return mag
+    out = mag.copy()
+    out[np.abs(velocity_ms) <= notch_ms] = 0
+    return out
+
+
 def db_scale(mag: np.ndarray, dynamic_range_db: float, axis: Any = None) -> np.ndarray:
     """``20 log10(mag / max)`` clipped below at ``-dynamic_range_db`` (max over ``axis``)."""
     mag = np.asarray(mag, dtype=np.float32)
@@ -474,6 +494,7 @@ def process(raw: RawRadar, cfg: ProcessingConfig | None = None) -> Spectrogram:
     except DataError as exc:
         raise DataError(f"{_where(raw)} ({raw.n_pulses} pulses): {exc}") from None
     mag, v = crop_velocity(mag, f_d, p.wavelength_m, v_lim)
+    mag = notch_zero_doppler(mag, v, cfg.zero_doppler_notch_ms)
     rt = RangeTimeMap(
         db=db_scale(np.abs(y), 60.0),
         range_m=rng,

@@ -25,6 +25,13 @@ near edge, clutter-to-signal ratio 10--20 dB), an optional ground bounce (image
 scatterers below the floor, reflection coefficient 0.3--0.6, one-bounce path
 ``(R_direct + R_image) / 2``), and complex white Gaussian noise.
 
+Conditions of real data (``configs/radar/simulate_realistic.yaml``, processed without MTI by
+``configs/radar/processing_realistic.yaml``): ``range_offset_m`` moves every motion that far
+away from the radar, ``limb_gain_db`` scales the RCS of arms, legs and feet
+(``LIMB_SCATTERERS``) relative to head, torso, shoulders and hips, and ``clutter_db`` sets
+the range the clutter-to-signal ratio is drawn from (e.g. 30-40 dB: the 0-Hz line then
+holds every frame's maximum, as in real spectrograms without clutter suppression).
+
 **SNR definition**: ``snr_db = 10 log10(P_s / P_n)`` where ``P_s`` is the mean power of the
 target return (person only, no clutter, no noise) over all samples of the recording, i.e.
 all pulses x all fast-time samples of the range window (the gated band), and ``P_n`` is the
@@ -113,7 +120,13 @@ PROCESSING_LOSS_S = 0.7
 DEFAULT_DURATION_S = 11.5
 RADAR_HEIGHT_M = 1.0
 SIM_OPTIONS = ("start_range_m", "direction", "clutter", "ground_bounce", "jitter",
-               "range_stop_m", "radar_height_m")
+               "range_stop_m", "radar_height_m", "range_offset_m", "limb_gain_db",
+               "clutter_db")
+# Scatterers whose returns ``limb_gain_db`` scales (arms, legs, feet); head, torso,
+# shoulders and hips keep their RCS.
+LIMB_SCATTERERS: tuple[str, ...] = tuple(
+    n for n in SCATTERER_NAMES if any(k in n for k in ("arm", "leg", "foot")))
+DEFAULT_CLUTTER_DB = (10.0, 20.0)
 
 
 def frames_per_recording(duration_s: float, frame_s: float = FRAME_S,
@@ -156,13 +169,18 @@ def _motion(
     jitter: float = 0.04,
     start_range_m: float | None = None,
     direction: str | None = None,
+    range_offset_m: float = 0.0,
 ) -> tuple[PersonSpec, dict[str, float], Motion, np.random.Generator]:
-    """Jittered person, jitter values, motion and the signal-stage generator for ``seed``."""
+    """Jittered person, jitter values, motion and the signal-stage generator for ``seed``;
+    ``range_offset_m`` moves the whole motion that much further from the radar."""
     check_activity(activity)
     s_jit, s_mot, s_sig = _streams(seed)
     p, jit = person.jittered(np.random.default_rng(s_jit), jitter)
     motion = generate_motion(p, activity, t, np.random.default_rng(s_mot),
                              start_range_m=start_range_m, direction=direction)
+    if range_offset_m:
+        motion.joints[..., 0] += float(range_offset_m)
+        motion.meta["range_offset_m"] = float(range_offset_m)
     return p, jit, motion, np.random.default_rng(s_sig)
 
 
@@ -179,7 +197,8 @@ def joint_positions(
 
 
 def _motion_opts(opts: dict[str, Any]) -> dict[str, Any]:
-    return {k: opts[k] for k in ("jitter", "start_range_m", "direction") if k in opts}
+    return {k: opts[k] for k in ("jitter", "start_range_m", "direction", "range_offset_m")
+            if k in opts}
 
 
 def _scatter(
@@ -327,12 +346,16 @@ def _check_in_window(activity: str, motion: Motion, r_lo: float, r_hi: float) ->
 
 def _target_returns(
     joints: np.ndarray, person: PersonSpec, radar_pos: np.ndarray, rng: np.random.Generator,
-    ground_bounce: bool,
+    ground_bounce: bool, limb_gain_db: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Ranges and amplitudes ``sqrt(RCS) / R^2`` of the scatterers (T, 16), plus, with
-    ``ground_bounce``, their floor images (one-bounce path, reflection coefficient drawn
-    in 0.3-0.6: T x 32 then); returns (ranges, amplitudes, coefficient or 0)."""
+    """Ranges and amplitudes ``sqrt(RCS) / R^2`` of the scatterers (T, 16), the limbs'
+    (``LIMB_SCATTERERS``) times ``10^(limb_gain_db / 20)``, plus, with ``ground_bounce``,
+    their floor images (one-bounce path, reflection coefficient drawn in 0.3-0.6: T x 32
+    then); returns (ranges, amplitudes, coefficient or 0)."""
     centre, rng_m, rcs = _scatter(joints, person, radar_pos)
+    if limb_gain_db:
+        limb = np.isin(SCATTERER_NAMES, LIMB_SCATTERERS)
+        rcs = rcs * np.where(limb, 10 ** (limb_gain_db / 10), 1.0)
     amp = np.sqrt(rcs) / rng_m**2
     gamma = 0.0
     if ground_bounce:
@@ -362,11 +385,12 @@ def _target_signal(
 
 def _add_clutter(
     data: np.ndarray, rng: np.random.Generator, radar: RadarParams, n_fast: int, r_lo: float,
-    r_hi: float, p_sig: float,
+    r_hi: float, p_sig: float, clutter_range_db: tuple[float, float] = DEFAULT_CLUTTER_DB,
 ) -> float:
     """Add static clutter to ``data`` in place: 3-6 fixed reflectors with direct Tx/Rx
-    coupling at the near edge, at a clutter-to-signal ratio drawn in 10-20 dB (returned)."""
-    clutter_db = float(rng.uniform(10, 20))
+    coupling at the near edge, at a clutter-to-signal ratio drawn uniformly in
+    ``clutter_range_db`` (default 10-20 dB; returned)."""
+    clutter_db = float(rng.uniform(*clutter_range_db))
     n_c = int(rng.integers(3, 7))
     c_rng = np.concatenate([[r_lo + 0.1], rng.uniform(r_lo + 0.2, r_hi, n_c - 1)])
     c_amp = rng.rayleigh(1.0, n_c)
@@ -407,7 +431,10 @@ def simulate_recording(
     ``direction`` ('towards' | 'away'; walk/run/jump), ``clutter`` (default True),
     ``ground_bounce`` (default False), ``jitter`` (per-recording style jitter fraction,
     default 0.04), ``range_stop_m`` (end of the pulsed range window, default 8.0 m; the
-    window starts at ``radar.range_start_m``), ``radar_height_m`` (default 1.0).
+    window starts at ``radar.range_start_m``), ``radar_height_m`` (default 1.0),
+    ``range_offset_m`` (move the whole motion this much further away, default 0),
+    ``limb_gain_db`` (RCS of arms, legs and feet relative to the body model's, default 0),
+    ``clutter_db`` (clutter-to-signal ratio range in dB, default (10, 20)).
     See the module docstring for the SNR definition.
     """
     check_keys("simulation option", opts, SIM_OPTIONS)
@@ -419,16 +446,20 @@ def simulate_recording(
     t = np.arange(n_pulses) / radar.prf_hz
     jitter = float(opts.get("jitter", 0.04))
     p, jit, motion, rng = _motion(person, activity, t, seed, jitter,
-                                  opts.get("start_range_m"), opts.get("direction"))
+                                  opts.get("start_range_m"), opts.get("direction"),
+                                  float(opts.get("range_offset_m", 0.0)))
     _check_in_window(activity, motion, r_lo, r_hi)
     radar_pos = np.array([0.0, 0.0, radar_h])
     ground_bounce = opts.get("ground_bounce", False)
-    rng_m, amp, gamma = _target_returns(motion.joints, p, radar_pos, rng, ground_bounce)
+    limb_gain_db = float(opts.get("limb_gain_db", 0.0))
+    rng_m, amp, gamma = _target_returns(motion.joints, p, radar_pos, rng, ground_bounce,
+                                        limb_gain_db)
     data = _target_signal(rng_m, amp, radar, n_fast, r_hi)
     p_sig = float(np.mean(data.real**2 + data.imag**2))
     clutter_db = None
     if opts.get("clutter", True):
-        clutter_db = _add_clutter(data, rng, radar, n_fast, r_lo, r_hi, p_sig)
+        clutter_db = _add_clutter(data, rng, radar, n_fast, r_lo, r_hi, p_sig,
+                                  tuple(opts.get("clutter_db", DEFAULT_CLUTTER_DB)))
     if snr_db is not None:
         _add_noise(data, rng, p_sig, snr_db)
     meta: dict[str, Any] = {
@@ -438,6 +469,7 @@ def simulate_recording(
         "snr_definition": "mean target power over all samples of the range window / noise power",
         "clutter_to_signal_db": clutter_db,
         "ground_bounce_coeff": gamma if ground_bounce else None,
+        "limb_gain_db": limb_gain_db,
         "height_m": p.height_m,
         "weight_kg": p.weight_kg,
         "gender": p.gender,
@@ -569,6 +601,9 @@ class SimulationConfig:
     clutter: bool = True
     jitter: float = 0.04
     range_stop_m: float = 8.0
+    range_offset_m: float = 0.0
+    limb_gain_db: float = 0.0
+    clutter_db: tuple[float, float] = DEFAULT_CLUTTER_DB
 
     def __post_init__(self) -> None:
         self.activities = tuple(check_activity(a) for a in self.activities)
@@ -588,6 +623,7 @@ class SimulationConfig:
             self.snr_db = (float(lo), float(hi))
         else:
             _check_snr(self.snr_db)
+        self._check_realism()
         for name in ("duration_s", "jitter", "range_stop_m"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
@@ -600,6 +636,24 @@ class SimulationConfig:
             raise ConfigError(f"radar must be a mapping of radar parameters, got {self.radar!r}")
         _streams(self.seed)  # validates the seed
         self.counts()  # validates recordings_per_cell
+
+    def _check_realism(self) -> None:
+        """Validate ``range_offset_m`` (>= 0), ``limb_gain_db`` (a number) and ``clutter_db``
+        (a (low, high) pair of finite dB)."""
+        for name in ("range_offset_m", "limb_gain_db"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{name} must be a number, got {v!r}")
+        if self.range_offset_m < 0:
+            raise ConfigError(f"range_offset_m must be >= 0, got {self.range_offset_m!r}")
+        c = self.clutter_db
+        ok = (isinstance(c, list | tuple) and len(c) == 2
+              and all(not isinstance(v, bool) and isinstance(v, int | float)
+                      and math.isfinite(v) for v in c) and c[0] <= c[1])
+        if not ok:
+            raise ConfigError(f"clutter_db must be a (low, high) range of dB with low <= high, "
+                              f"got {c!r}")
+        self.clutter_db = (float(c[0]), float(c[1]))
 
     def count(self, person: str, activity: str) -> int:
         return self.counts()[(person, activity)]
@@ -681,7 +735,9 @@ class SimulationConfig:
                     else:
                         snr = self.snr_db
                     opts = {"clutter": self.clutter, "ground_bounce": self.ground_bounce,
-                            "jitter": self.jitter, "range_stop_m": self.range_stop_m}
+                            "jitter": self.jitter, "range_stop_m": self.range_stop_m,
+                            "range_offset_m": self.range_offset_m,
+                            "limb_gain_db": self.limb_gain_db, "clutter_db": self.clutter_db}
                     out.append((p, a, self.radar, self.duration_s, snr, rec_seed, opts, rep))
         return out
 
