@@ -129,7 +129,7 @@ def train(
     num_nodes: NumNodes = None,
     out: OutputDir = None,
     resume: Annotated[
-        Path | None,
+    Path | None,
         typer.Option(help="continue the unfinished (killed or failed) run RUN_DIR from its "
                      "last.ckpt, in its directory, with its own config.yaml: only --epochs "
                      "(raise its max_epochs) and --no-progress may be given with it; a "
@@ -291,10 +291,35 @@ def evaluate(
     console.print(f"written: {out}")
 
 
+Pretrained = Annotated[
+    str | None,
+    typer.Option(help="a model shipped with harlab (harlab zoo list) instead of RUN_DIR"),
+]
+Units = Annotated[
+    str | None,
+    typer.Option(help="with --pretrained: the file's units where they are not the model's, "
+                 "e.g. acc=m/s^2,gyro=deg/s (g, m/s^2, rad/s, deg/s)"),
+]
+Stream = Annotated[
+    bool,
+    typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
+                 "header line names the columns, else a leading timestamp column is "
+                 "optional; lines that are not UTF-8 or not numbers, wrong column counts "
+                 "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
+                 "with their line number and counted in the summary"),
+]
+Follow = Annotated[
+    Path | None,
+    typer.Option(help="follow a growing CSV file like tail -F (reopened when replaced "
+                 "by log rotation, reread when truncated); lines as for --stream"),
+]
+Int8 = Annotated[bool, typer.Option("--int8", help="with --pretrained: the int8 model")]
+
+
 @app.command()
 def predict(
     run_dir: Annotated[
-        Path | None,
+    Path | None,
         typer.Argument(help="a run directory, or an .onnx file from harlab export; with "
                        "--pretrained: the recording file")
     ] = None,
@@ -312,19 +337,8 @@ def predict(
         int | None,
         typer.Option(help="hop in samples, 1 to one day of samples (default: the run's step)"),
     ] = None,
-    stream: Annotated[
-        bool,
-        typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
-                     "header line names the columns, else a leading timestamp column is "
-                     "optional; lines that are not UTF-8 or not numbers, wrong column counts "
-                     "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
-                     "with their line number and counted in the summary"),
-    ] = False,
-    follow: Annotated[
-        Path | None,
-        typer.Option(help="follow a growing CSV file like tail -F (reopened when replaced "
-                     "by log rotation, reread when truncated); lines as for --stream"),
-    ] = None,
+    stream: Stream = False,
+    follow: Follow = None,
     hop: Annotated[int | None, typer.Option(help="same as --step")] = None,
     poll: Annotated[
         float, typer.Option(help="--follow poll interval in seconds (0 < poll <= 60)")
@@ -343,18 +357,9 @@ def predict(
                      "at each recording, NaN gap or stream reset): *_smoothed columns"),
     ] = None,
     allow_unfinished: AllowUnfinished = False,
-    pretrained: Annotated[
-        str | None,
-        typer.Option(help="a model shipped with harlab (harlab zoo list) instead of RUN_DIR"),
-    ] = None,
-    units: Annotated[
-        str | None,
-        typer.Option(help="with --pretrained: the file's units where they are not the "
-                     "model's, e.g. acc=m/s^2,gyro=deg/s (g, m/s^2, rad/s, deg/s)"),
-    ] = None,
-    int8: Annotated[
-        bool, typer.Option("--int8", help="with --pretrained: the int8 model")
-    ] = False,
+    pretrained: Pretrained = None,
+    units: Units = None,
+    int8: Int8 = False,
 ) -> None:
     """Window a recording file (or a live stream) and output one label per window.
 
@@ -385,14 +390,18 @@ def predict(
         return
     if input is None:
         raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
-    if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
+    _check_rate(rate)
     if run_dir.suffix == ".onnx":
         rows, info = predict_file_onnx(run_dir, input, rate=rate, step=step, smooth=smooth)
     else:
         rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=step,
                                   smooth=smooth, allow_unfinished=allow_unfinished)
     _write_predictions(rows, info, output)
+
+
+def _check_rate(rate: float | None) -> None:
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
 
 
 def _predict_pretrained(
@@ -412,8 +421,7 @@ def _predict_pretrained(
     path = file if file is not None else input
     if path is None:
         raise ConfigError("--pretrained needs a recording FILE")
-    if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
+    _check_rate(rate)
     rows, info = predict_pretrained(name, path, units=units, rate=rate, resample=resample,
                                     step=step, smooth=smooth, int8=int8)
     if info.get("assumed_units"):

@@ -27,6 +27,7 @@ from harlab.deploy.zoo import CARD_FORMAT, card_problems, sha256_file
 from harlab.errors import ConfigError, DataError
 from harlab.fileio import write_json
 
+_NOT_SETTINGS = ("progress", "threads")
 VERIFY_WINDOWS = 2000  # held-out test windows compared between checkpoint and ONNX
 LICENCES = {
     "hapt": "CC BY 4.0 (UCI Machine Learning Repository, 'Smartphone-Based Recognition of "
@@ -60,9 +61,11 @@ def _cv_study(cfg: RunConfig, study: Path | None, on_event: Any) -> tuple[Path, 
     res = json.loads(path.read_text())
     if not res.get("complete"):
         raise DataError(f"{study}: the cross-validation is not complete (harlab cv --resume)")
-    want = cfg.to_dict()
+    want, got = cfg.to_dict(), res["config"]
+    for part in (want, got):  # how a run reports progress does not change what it trains
+        part["train"] = {k: v for k, v in part["train"].items() if k not in _NOT_SETTINGS}
     for key in ("data", "model", "task", "train"):
-        if res["config"].get(key) != want.get(key):
+        if got.get(key) != want.get(key):
             raise ConfigError(f"{study}: its config differs from the recipe in {key!r}")
     return Path(study), res
 
@@ -150,9 +153,12 @@ def _recipe(recipe: Path, cfg: RunConfig, data_path: str | None) -> dict[str, An
         "config": recipe.as_posix(),
         "train": f"harlab train {recipe.as_posix()}{extra}",
         "cv": f"harlab cv {recipe.as_posix()}{extra}",
-        "budget": (f"CPU-sized: at most {t.max_epochs} epochs or {t.max_time} (DD:HH:MM:SS) "
-                   f"per fold, early stopping patience {t.patience}, batch {t.batch_size}, "
-                   f"lr {t.lr}, precision {t.precision}, seed {t.seed}"),
+        "budget": (f"at most {t.max_epochs} epochs"
+                   + (f" or {t.max_time} (DD:HH:MM:SS)" if t.max_time else "")
+                   + " per fold"
+                   + (f", early stopping patience {t.patience}" if t.patience else "")
+                   + f", batch {t.batch_size}, lr {t.lr}, precision {t.precision}, "
+                   f"seed {t.seed}"),
         "shipped_run": "fold 0, seed 0 of the cross-validation (the settings of the train "
                        "command above)",
     }
