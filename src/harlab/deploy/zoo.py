@@ -191,7 +191,6 @@ def _predict_sensor(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Read, convert units, resample if asked, window and predict a recording file."""
     from harlab.data.sources.custom import recordings_and_drops
-    from harlab.data.windows import resample as resample_rec
 
     channels = list(model.channels)
     given = parse_units(units, channels)
@@ -210,6 +209,8 @@ def _predict_sensor(
             if not resample:
                 raise DataError(f"{path}: sampling rate {rec.rate:g} Hz differs from the "
                                 f"model's {model.rate:g} Hz; pass --resample to resample it")
+            from harlab.data.windows import resample as resample_rec  # scipy: only here
+
             rec = resample_rec(rec, model.rate)
         data = np.asarray(rec.data, np.float64) * factors[
             [channels.index(c) for c in rec.channels]]
