@@ -40,7 +40,8 @@ def test_build_writes_a_valid_card_and_never_overwrites(tmp_path: Path) -> None:
         df.insert(0, "subject", f"s{i}")
         df.to_csv(data / f"s{i}.csv", index=False)
     (tmp_path / "recipe.yaml").write_text(RECIPE)
-    env = {**os.environ, "HARLAB_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "HARLAB_CACHE": str(tmp_path / "cache"),  # this checkout's harlab:
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "harlab.cli.main", "zoo", "build", "recipe.yaml", "--name",
            "tiny", "--path", str(data)]
     proc = subprocess.run([*cmd, "--out", "zoo/tiny"], capture_output=True, text=True,
