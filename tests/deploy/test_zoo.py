@@ -203,3 +203,14 @@ def test_radar_model_labels_frames(tmp_path: Path, name: str) -> None:
     assert [r["frame"] for r in out] == [0, 1, 2, 3]
     assert {r["label"] for r in out} <= set(card["classes"]["activity"])
     assert {r["identity"] for r in out} <= set(card["classes"]["identity"])
+
+
+def test_package_data_rules_cover_every_shipped_file() -> None:
+    import fnmatch
+    import tomllib
+
+    rules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["harlab"]
+    package = ROOT / "src" / "harlab"
+    files = [p.relative_to(package).as_posix() for p in ZOO_DIR.rglob("*") if p.is_file()]
+    assert files and all(any(fnmatch.fnmatch(f, r) for r in rules) for f in files), files
