@@ -4,8 +4,10 @@ Writes a 60 s bring-your-own CSV (timestamp + the card's channels at the card's 
 walking-like signal) and times the whole command in a fresh process (interpreter start,
 imports, checksum, ONNX session, reading, windowing, prediction, output), ``--repeats``
 times, fp32 and int8; also the same in-process (``predict_pretrained`` alone) to show what
-the process start costs. With ``--rate R`` the file is written at R Hz and predicted with
-``--resample``.
+the process start costs. ``command_cpu`` is the CPU time (user + system) of the command:
+on a busy shared machine the wall time is mostly waiting for a core, and the CPU time is
+what an idle machine of the same speed needs. With ``--rate R`` the file is written at R
+Hz and predicted with ``--resample``.
 
     python benchmarks/pretrained_predict.py --name danhar-hapt6 --repeats 5
 """
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,11 +67,14 @@ def main() -> None:
             flag = ["--int8"] if kind == "int8" else []
             cmd = [sys.executable, "-m", "harlab.cli.main", "predict", "--pretrained",
                    args.name, str(path), *extra, *flag]
-            times = []
+            times, cpu = [], []
             for _ in range(args.repeats):
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 times.append(time.perf_counter() - t0)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
                 if proc.returncode:
                     raise SystemExit(proc.stderr)
             windows = sum(1 for line in proc.stdout.splitlines() if line.startswith("{"))
@@ -78,8 +84,10 @@ def main() -> None:
                 predict_pretrained(args.name, path, resample=bool(args.rate),
                                    int8=kind == "int8")
                 inproc.append(time.perf_counter() - t0)
-            out[kind] = {"command": _median_s(times), "in_process": _median_s(inproc),
+            out[kind] = {"command": _median_s(times), "command_cpu": _median_s(cpu),
+                         "in_process": _median_s(inproc),
                          "windows": windows}
+    out["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=2))
 
 

@@ -427,7 +427,7 @@ def _predict_pretrained(
                                     step=step, smooth=smooth, int8=int8)
     if info.get("assumed_units"):
         err_console.print(f"units: {info['assumed_units']} taken as the model's (say otherwise "
-                          "with --units)", highlight=False)
+                          "with --units)", highlight=False, soft_wrap=True)
     return rows, info
 
 
