@@ -177,9 +177,9 @@ def predict_pretrained(
     card = load_card(name, root)
     model = OnnxPredictor(model_file(card, int8, root))
     if card["input"]["kind"] == "radar_frames":
-        if units or rate is not None or resample:
-            raise ConfigError(f"{name} takes radar frames: --units, --rate and --resample do "
-                              "not apply")
+        if units or rate is not None or resample or step is not None or smooth:
+            raise ConfigError(f"{name} takes radar frames, one window each: --units, --rate, "
+                              "--resample, --step and --smooth do not apply")
         return predict_frames(model, Path(input_path))
     return _predict_sensor(model, card, Path(input_path), units, rate, resample, step,
                            smooth)
@@ -221,6 +221,10 @@ def _predict_sensor(
         dropped.update(res.dropped)
         rows += [{"subject": rec.subject, "session": rec.session, **r}
                  for r in res.rows(smooth)]
+    if not rows:
+        counts = ", ".join(f"{k}={v}" for k, v in dropped.items() if v)
+        raise DataError(f"{path}: no usable window: every window has missing, infinite or "
+                        f"overflowing values ({counts})")
     info = {"windows": len(rows), "dropped": {k: v for k, v in dropped.items() if v},
             "channels": channels, "heads": list(model.heads), "rate": model.rate,
             "converted": {c: float(f) for c, f in zip(channels, factors, strict=True)
