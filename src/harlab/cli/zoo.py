@@ -51,11 +51,7 @@ def card_lines(card: dict[str, Any]) -> list[str]:
              f"score from  {rec['cv']}",
              f"budget      {rec['budget']}",
              f"shipped     {rec['shipped_run']}",
-             f"input       {inp['kind']}: channels {', '.join(inp['channels'][:8])}"
-             + (" ..." if len(inp["channels"]) > 8 else "")
-             + f"; units {', '.join(sorted(set(inp['units'])))}",
-             f"            rate {inp['rate']:g}, window {inp['window_length']} step "
-             f"{inp['window_step']}; axes: {inp['axes']}"]
+             *_input_lines(inp)]
     lines += [f"converts    {c}" for c in inp.get("conversions", [])]
     for head, names in card["classes"].items():
         lines.append(f"classes     {head}: {', '.join(names)}")
@@ -69,6 +65,17 @@ def card_lines(card: dict[str, Any]) -> list[str]:
     h = card["harlab"]
     lines.append(f"built       harlab {h['version']} commit {h['commit']} at {h['built']}")
     return lines
+
+
+def _input_lines(inp: dict[str, Any]) -> list[str]:
+    units = ", ".join(dict.fromkeys(inp["units"]))
+    if inp["kind"] == "radar_frames":
+        bins, t = inp["frame_shape"]
+        return [f"input       radar frames of {bins} Doppler bins x {t} time columns ({units}),"
+                " one window each", f"            {inp['axes']}"]
+    return [f"input       {', '.join(inp['channels'])} in {units}",
+            f"            {inp['rate']:g} Hz, window {inp['window_length']} samples "
+            f"({inp['window_seconds']:g} s), step {inp['window_step']}; axes: {inp['axes']}"]
 
 
 @app.command("show")

@@ -39,10 +39,11 @@ LICENCES = {
                     "--config configs/radar/simulate_default.yaml (seed 0)",
 }
 AXES = {
-    "hapt": "Samsung Galaxy S II at the waist; the phone's own x, y, z axes; acceleration "
-            "includes gravity (about +1 g on x when upright)",
-    "usc_had": "MotionNode at the front right hip; the sensor's own x, y, z axes; "
-               "acceleration includes gravity",
+    "hapt": "smartphone at the waist; the phone's own x, y, z axes; acceleration includes "
+            "gravity (about +1 g on x when standing)",
+    "usc_had": "MotionNode at the front right hip; x along gravity, y the walking direction, "
+               "z perpendicular to both (the files' sensor_orientation); acceleration "
+               "includes gravity",
     "radar_frames": "one .npy stack (frames, 100 Doppler bins, 150 time columns) of "
                     "dB-normalised micro-Doppler frames in [0, 1], as harlab simulate radar "
                     "and harlab radar process write them",
