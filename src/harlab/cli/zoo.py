@@ -47,10 +47,14 @@ def card_lines(card: dict[str, Any]) -> list[str]:
              f"score       {s['metric']}: {s['mean']:.4f} ± {s['std']:.4f} over {s['folds']} "
              f"folds {s['per_fold']} ({s['protocol']}); accuracy {s['accuracy_mean']:.4f} ± "
              f"{s['accuracy_std']:.4f}",
+             *[f"            {h} macro-F1 {v['mean']:.4f} ± {v['std']:.4f}"
+               for h, v in s.get("heads", {}).items()],
              f"recipe      {rec['train']}",
              f"score from  {rec['cv']}",
              f"budget      {rec['budget']}",
              f"shipped     {rec['shipped_run']}",
+             "trained     " + ", ".join(f"{t['epochs']} epochs ({t['stopped_by']})"
+                                        for t in rec.get("trained", [])) + " per fold",
              *_input_lines(inp)]
     lines += [f"converts    {c}" for c in inp.get("conversions", [])]
     for head, names in card["classes"].items():

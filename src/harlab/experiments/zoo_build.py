@@ -109,6 +109,23 @@ def _verify(run: Path, files: dict[str, Path], heads: list[str]) -> dict[str, An
     return out
 
 
+def _fold_facts(parent: Path, res: dict[str, Any]) -> dict[str, Any]:
+    """Per head: test macro-F1 mean ± std over the folds; and the epochs each fold trained."""
+    from harlab.evaluation.metrics import mean_std
+
+    metrics = [json.loads((parent / r["run"] / "metrics.json").read_text())
+               for r in res["runs"]]
+    heads: dict[str, list[float]] = {}
+    for m in metrics:
+        for h, v in (m.get("test_heads") or {}).items():
+            heads.setdefault(h, []).append(float(v["macro_f1"]))
+    per_head = {h: {"mean": round(mean_std(v)["mean"], 4), "std": round(mean_std(v)["std"], 4),
+                    "per_fold": [round(x, 4) for x in v]} for h, v in heads.items()}
+    epochs = [{"epochs": m.get("epochs_trained"), "stopped_by": m.get("stopped_by"),
+               "train_seconds": m.get("train_seconds")} for m in metrics]
+    return {"heads": per_head, "training": epochs}
+
+
 def _score(res: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
     """The card's score: test macro-F1 (and accuracy) mean ± std over the study's folds."""
     summ = res["summary"]
@@ -218,5 +235,9 @@ def build_zoo_model(
     verification = _verify(run, files, [h["output"] for h in meta["heads"]])
     card = build_card(name, title or cfg.description or name, recipe, cfg, res, meta, files,
                       verification, data_path)
+    facts = _fold_facts(parent, res)
+    if len(facts["heads"]) > 1:
+        card["score"]["heads"] = facts["heads"]
+    card["recipe"]["trained"] = facts["training"]
     write_json(out / "card.json", card)
     return card
