@@ -181,12 +181,11 @@ def predict_pretrained(
             raise ConfigError(f"{name} takes radar frames, one window each: --units, --rate, "
                               "--resample, --step and --smooth do not apply")
         return predict_frames(model, Path(input_path))
-    return _predict_sensor(model, card, Path(input_path), units, rate, resample, step,
-                           smooth)
+    return _predict_sensor(model, Path(input_path), units, rate, resample, step, smooth)
 
 
 def _predict_sensor(
-    model: OnnxPredictor, card: dict[str, Any], path: Path, units: str | None,
+    model: OnnxPredictor, path: Path, units: str | None,
     rate: float | None, resample: bool, step: int | None, smooth: int | None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Read, convert units, resample if asked, window and predict a recording file."""
