@@ -12,6 +12,8 @@ exist; nothing is ever overwritten.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,13 +74,17 @@ def _cv_study(cfg: RunConfig, study: Path | None, on_event: Any) -> tuple[Path, 
 
 
 def _git_commit() -> str | None:
-    """The checkout's commit (None outside a git checkout)."""
+    """The checkout's commit, ``-dirty`` if it has uncommitted changes (None outside git)."""
+    here = Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=10, check=False)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=here, timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=here, timeout=10,
+                               check=False).stdout.strip()
     except OSError:
         return None
-    return out.stdout.strip() or None
+    return (head + ("-dirty" if dirty else "")) or None
 
 
 def _verify(run: Path, files: dict[str, Path], heads: list[str]) -> dict[str, Any]:
@@ -226,7 +232,22 @@ def build_zoo_model(
                 and r["seed"] == cfg.train.seed), None)
     if run is None or not run.is_dir():
         raise DataError(f"{parent}: no fold-0, seed-{cfg.train.seed} run to ship")
-    out.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    tmp.mkdir()  # the build's own folder: renamed to ``out`` when complete, else removed
+    try:
+        card = _export_and_card(name, title, recipe, cfg, run, parent, res, tmp, data_path)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return card
+
+
+def _export_and_card(name: str, title: str, recipe: Path, cfg: RunConfig, run: Path,
+                     parent: Path, res: dict[str, Any], out: Path, data_path: str | None,
+                     ) -> dict[str, Any]:
+    """Export fp32 and int8 into ``out``, verify both, write and return the card."""
     fp32, json_path, meta = export_run(run, out=out / "model.onnx")
     int8, int8_json, _ = quantize_export(fp32, meta, run)
     for p in (json_path, int8_json):  # the same metadata is inside each ONNX file
