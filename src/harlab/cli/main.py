@@ -364,8 +364,8 @@ def predict(
     """Window a recording file (or a live stream) and output one label per window.
 
     A run directory must hold a complete run; a running, killed or failed one needs
-    --allow-unfinished (then a warning says why it is not complete).
-    `harlab predict --pretrained NAME FILE` uses a shipped model (harlab zoo)."""
+    --allow-unfinished (then a warning says why it is not complete). `harlab predict
+    --pretrained NAME FILE` uses a shipped model (harlab zoo)."""
     from harlab.deploy.predictor import PredictorError, check_smooth
 
     try:  # one check for files, ONNX and streams: a bad --smooth is a one-line error
@@ -384,7 +384,6 @@ def predict(
         raise ConfigError("give RUN_DIR (a run directory or an .onnx file) or --pretrained NAME")
     from harlab.cli.export import stream_predict  # torch: only for run directories
     from harlab.deploy.predict import predict_file, predict_file_onnx
-
     if stream or follow is not None:
         stream_predict(run_dir, stream, follow, step, poll, max_idle, max_gap, smooth,
                        allow_unfinished)
