@@ -214,3 +214,13 @@ def test_package_data_rules_cover_every_shipped_file() -> None:
     package = ROOT / "src" / "harlab"
     files = [p.relative_to(package).as_posix() for p in ZOO_DIR.rglob("*") if p.is_file()]
     assert files and all(any(fnmatch.fnmatch(f, r) for r in rules) for f in files), files
+
+
+def test_predict_needs_a_run_or_a_pretrained_model(tmp_path: Path) -> None:
+    proc = run_cli(["predict", "--input", "x.csv"], code=2)
+    assert "give RUN_DIR (a run directory or an .onnx file) or --pretrained NAME" in proc.stderr
+    g = imu_csv(tmp_path / "g.csv", 10, 50.0)
+    proc = run_cli(["predict", "--pretrained", HAPT6, str(g), "--input", str(g)], code=2)
+    assert "give the recording once" in proc.stderr
+    proc = run_cli(["predict", "--units", "acc=g", "--input", str(g)], code=2)
+    assert "--units and --int8 apply to --pretrained NAME only" in proc.stderr
