@@ -49,6 +49,7 @@ from harlab.cli.mranet import search_ratio
 from harlab.cli.radar import app as _radar_app
 from harlab.cli.reproduce import app as _reproduce_app
 from harlab.cli.simulate import app as _simulate_app
+from harlab.cli.zoo import app as _zoo_app
 from harlab.errors import ConfigError, HarlabError
 
 app = typer.Typer(
@@ -129,7 +130,7 @@ def train(
     num_nodes: NumNodes = None,
     out: OutputDir = None,
     resume: Annotated[
-        Path | None,
+    Path | None,
         typer.Option(help="continue the unfinished (killed or failed) run RUN_DIR from its "
                      "last.ckpt, in its directory, with its own config.yaml: only --epochs "
                      "(raise its max_epochs) and --no-progress may be given with it; a "
@@ -305,11 +306,38 @@ def evaluate(
     console.print(f"written: {out}")
 
 
+Pretrained = Annotated[
+    str | None,
+    typer.Option(help="a model shipped with harlab (harlab zoo list) instead of RUN_DIR"),
+]
+Units = Annotated[
+    str | None,
+    typer.Option(help="with --pretrained: the file's units where they are not the model's, "
+                 "e.g. acc=m/s^2,gyro=deg/s (g, m/s^2, rad/s, deg/s)"),
+]
+Stream = Annotated[
+    bool,
+    typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
+                 "header line names the columns, else a leading timestamp column is "
+                 "optional; lines that are not UTF-8 or not numbers, wrong column counts "
+                 "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
+                 "with their line number and counted in the summary"),
+]
+Follow = Annotated[
+    Path | None,
+    typer.Option(help="follow a growing CSV file like tail -F (reopened when replaced "
+                 "by log rotation, reread when truncated); lines as for --stream"),
+]
+Int8 = Annotated[bool, typer.Option("--int8", help="with --pretrained: the int8 model")]
+
+
 @app.command()
 def predict(
     run_dir: Annotated[
-        Path, typer.Argument(help="a run directory, or an .onnx file from harlab export")
-    ],
+    Path | None,
+        typer.Argument(help="a run directory, or an .onnx file from harlab export; with "
+                       "--pretrained: the recording file")
+    ] = None,
     input: Annotated[
         Path | None, typer.Option("--input", "-i", help="CSV/Parquet recording file")
     ] = None,
@@ -324,19 +352,8 @@ def predict(
         int | None,
         typer.Option(help="hop in samples, 1 to one day of samples (default: the run's step)"),
     ] = None,
-    stream: Annotated[
-        bool,
-        typer.Option("--stream", help="read CSV sample lines from stdin (JSON lines out); a "
-                     "header line names the columns, else a leading timestamp column is "
-                     "optional; lines that are not UTF-8 or not numbers, wrong column counts "
-                     "and rows with NaN/inf/overflowing values are dropped, reported on stderr "
-                     "with their line number and counted in the summary"),
-    ] = False,
-    follow: Annotated[
-        Path | None,
-        typer.Option(help="follow a growing CSV file like tail -F (reopened when replaced "
-                     "by log rotation, reread when truncated); lines as for --stream"),
-    ] = None,
+    stream: Stream = False,
+    follow: Follow = None,
     hop: Annotated[int | None, typer.Option(help="same as --step")] = None,
     poll: Annotated[
         float, typer.Option(help="--follow poll interval in seconds (0 < poll <= 60)")
@@ -355,13 +372,15 @@ def predict(
                      "at each recording, NaN gap or stream reset): *_smoothed columns"),
     ] = None,
     allow_unfinished: AllowUnfinished = False,
+    pretrained: Pretrained = None,
+    units: Units = None,
+    int8: Int8 = False,
 ) -> None:
     """Window a recording file (or a live stream) and output one label per window.
 
     A run directory must hold a complete run; a running, killed or failed one needs
-    --allow-unfinished (then a warning says why it is not complete)."""
-    from harlab.cli.export import stream_predict
-    from harlab.deploy.predict import predict_file, predict_file_onnx
+    --allow-unfinished (then a warning says why it is not complete). `harlab predict
+    --pretrained NAME FILE` uses a shipped model (harlab zoo)."""
     from harlab.deploy.predictor import PredictorError, check_smooth
 
     try:  # one check for files, ONNX and streams: a bad --smooth is a one-line error
@@ -371,20 +390,59 @@ def predict(
     if step is not None and hop is not None and step != hop:
         raise ConfigError(f"--step {step} and --hop {hop} differ; give one of them")
     step = hop if hop is not None else step  # range checked once the model's rate is known
+    if pretrained is not None or units is not None or int8:
+        rows, info = _predict_pretrained(pretrained, run_dir, input, units, rate, resample,
+                                         step, smooth, int8, stream or follow is not None)
+        _write_predictions(rows, info, output)
+        return
+    if run_dir is None:
+        raise ConfigError("give RUN_DIR (a run directory or an .onnx file) or --pretrained NAME")
+    from harlab.cli.export import stream_predict  # torch: only for run directories
+    from harlab.deploy.predict import predict_file, predict_file_onnx
     if stream or follow is not None:
         stream_predict(run_dir, stream, follow, step, poll, max_idle, max_gap, smooth,
                        allow_unfinished)
         return
     if input is None:
         raise HarlabError("give --input FILE, or --stream (stdin) or --follow FILE")
-    if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
+    _check_rate(rate)
     if run_dir.suffix == ".onnx":
         rows, info = predict_file_onnx(run_dir, input, rate=rate, step=step, smooth=smooth)
     else:
         rows, info = predict_file(run_dir, input, rate=rate, resample=resample, step=step,
                                   smooth=smooth, allow_unfinished=allow_unfinished)
     _write_predictions(rows, info, output)
+
+
+def _check_rate(rate: float | None) -> None:
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"--rate must be a finite number of Hz > 0, got {rate}")
+
+
+def _predict_pretrained(
+    name: str | None, file: Path | None, input: Path | None, units: str | None,
+    rate: float | None, resample: bool, step: int | None, smooth: int | None, int8: bool,
+    streaming: bool,
+) -> tuple[list[dict], dict]:
+    """``predict --pretrained NAME FILE``: the recording is the argument or --input."""
+    from harlab.deploy.zoo import predict_pretrained
+
+    if name is None:
+        raise ConfigError("--units and --int8 apply to --pretrained NAME only")
+    if streaming:
+        raise ConfigError("--pretrained takes a recording file, not --stream or --follow")
+    if file is not None and input is not None:
+        raise ConfigError("with --pretrained give the recording once: FILE or --input")
+    path = file if file is not None else input
+    if path is None:
+        raise ConfigError("--pretrained needs a recording FILE")
+    _check_rate(rate)
+    rows, info = predict_pretrained(name, path, units=units, rate=rate, resample=resample,
+                                    step=step, smooth=smooth, int8=int8)
+    if info.get("assumed_units"):
+        err_console.print(f"units: {info['assumed_units']} taken as the model's (say otherwise "
+                          "with --units)", highlight=False, soft_wrap=True)
+    return rows, info
 
 
 def _write_predictions(rows: list[dict], info: dict, output: Path | None) -> None:
@@ -414,6 +472,7 @@ app.command("export")(_export_cmd)
 app.add_typer(_data_app, name="data")
 app.add_typer(_simulate_app, name="simulate")
 app.add_typer(_radar_app, name="radar")
+app.add_typer(_zoo_app, name="zoo")
 
 
 def _configure_logging() -> None:

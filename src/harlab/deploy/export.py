@@ -222,7 +222,9 @@ def check_parity(
 ) -> dict[str, Any]:
     """Compare ONNX Runtime with ``module`` on windows ``x`` (default: 16 N(0,1) windows).
 
-    Raises ExportError unless every output agrees to PARITY_ATOL with identical argmax.
+    Raises ExportError unless every output agrees with identical argmax and to PARITY_ATOL
+    times the largest output magnitude (at least 1): float32 rounding grows with the logits,
+    and an untrained or radar model fed N(0,1) windows can give logits in the hundreds.
     """
     if x is None:
         rng = np.random.default_rng(seed)
@@ -234,17 +236,18 @@ def check_parity(
         outs = outputs_tuple(module.eval()(torch.from_numpy(x)), keys)
         ref = [r.float().numpy() for r in outs]
     worst, argmax_ok = 0.0, True
+    tol = PARITY_ATOL * max([1.0, *(float(np.abs(r).max()) for r in ref if r.size)])
     for g, g1, r in zip(got, batch1, ref, strict=True):
         if g.shape != r.shape:
             raise ExportError(f"ONNX output shape {g.shape} differs from PyTorch {r.shape}")
         worst = max(worst, float(np.abs(g - r).max()), float(np.abs(g1 - r[:1]).max()))
         argmax_ok &= bool((g.argmax(1) == r.argmax(1)).all())
     result = {"windows": int(len(x)), "max_abs_diff": worst, "argmax_equal": argmax_ok,
-              "atol": PARITY_ATOL}
-    if worst > PARITY_ATOL or not argmax_ok:
+              "atol": tol}
+    if worst > tol or not argmax_ok:
         raise ExportError(
             f"ONNX Runtime output differs from PyTorch (max abs diff {worst:.3g}, argmax "
-            f"{'equal' if argmax_ok else 'different'}; tolerance {PARITY_ATOL})"
+            f"{'equal' if argmax_ok else 'different'}; tolerance {tol:.3g})"
         )
     return result
 
