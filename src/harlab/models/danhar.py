@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
+from harlab.hardware import time_conv_path
 from harlab.models.blocks import ChannelAttention, TemporalAttention
 from harlab.models.checks import check_channels, check_dropout, check_int
 
@@ -273,6 +275,8 @@ class TimeConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         k, p = self.kernel_size, self.padding
+        if _use_onednn(x):
+            return onednn_time_conv(x, self.weight, self.bias, self.stride, p)
         if self.stride == 1 and 2 * p == k - 1 and x.shape[1] > p:
             args = _autocast_args(x, self.weight, self.bias)
             with _no_autocast(x):
@@ -284,8 +288,29 @@ class TimeConv(nn.Module):
         return f"{cin}, {cout}, kernel_size={k}, stride={self.stride}, padding={self.padding}"
 
 
+def _use_onednn(x: Tensor) -> bool:
+    return x.device.type == "cpu" and time_conv_path() == "onednn"
+
+
+def onednn_time_conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int,
+                     padding: int) -> Tensor:
+    """The conv of :class:`TimeConv` as one oneDNN ``conv2d`` on the rows' own memory.
+
+    Rows ``(B, T, Cin)`` are a channels-last ``(B, Cin, 1, T)`` image, so with a (1, k)
+    kernel the input needs no copy and the channels-last output is again rows
+    ``(B, T', Cout)``; the weight view (Cout, Cin, 1, k) is re-laid out by oneDNN (small).
+    """
+    x4 = x.unsqueeze(1).permute(0, 3, 1, 2)
+    w4 = weight.permute(2, 1, 0).unsqueeze(2)
+    y = F.conv2d(x4, w4, bias, stride=(1, stride), padding=(0, padding))
+    return y.squeeze(2).transpose(1, 2).contiguous()  # a no-op unless oneDNN chose NCHW
+
+
 def time_convs(x: Tensor, convs: list[TimeConv]) -> tuple[Tensor, ...]:
-    """Apply several TimeConvs of equal geometry to ``x`` sharing one im2col."""
+    """Apply several TimeConvs of equal geometry to ``x`` (on the GEMM path sharing one
+    im2col)."""
+    if _use_onednn(x):
+        return tuple(conv(x) for conv in convs)
     wb = []
     for conv in convs:
         wb += [conv.weight.flatten(0, 1), conv.bias]
