@@ -319,6 +319,27 @@ def time_convs(x: Tensor, convs: list[TimeConv]) -> tuple[Tensor, ...]:
         return _Im2colConvFn.apply(x, convs[0].stride, convs[0].padding, *wb)
 
 
+class _MulRecomputed(torch.autograd.Function):
+    """``y * b`` where ``y = z * a`` is recomputed for backward instead of kept.
+
+    ``y`` (both attentions' middle product, as large as the block's activations) is then
+    freed after the forward; ``z`` and ``a`` are kept by the ``z * a`` node anyway.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, b: Tensor, z: Tensor, a: Tensor) -> Tensor:
+        ctx.save_for_backward(b, z, a)
+        return y * b
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        b, z, a = ctx.saved_tensors
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = (z * a).mul_(g).sum_to_size(b.shape)
+        return g * b, gb, None, None
+
+
 class DanHARBlock(nn.Module):
     """conv(k)/s -> BN -> ReLU -> conv(3) -> BN -> attention [+ shortcut conv/BN] -> ReLU."""
 
@@ -344,19 +365,19 @@ class DanHARBlock(nn.Module):
         windows; the result is ``(N, S, T', C)`` (``z`` itself without attention). The
         weights are appended to ``maps`` (if given) as one dict per block."""
         c = z.shape[-1]
-        kept: dict[str, Tensor] = {}
+        weights: dict[str, Tensor] = {}
+        first: tuple[Tensor, Tensor] | None = None  # the first attention's input and weights
         for kind in self.order:
             z4 = z.view(n, -1, t, c)
-            if kind == "channel":
-                w = self.ca(z4.view(n, -1, c))
-                z = z4 * w[:, None, None, :]
-            else:
-                w = self.ta(z4)
-                z = z4 * w[..., None]
-                w = w.transpose(1, 2)  # (N, T', S) like the paper's T x S map
-            kept[kind] = w.detach()
+            w = weights[kind] = (self.ca(z4.view(n, -1, c))[:, None, None, :]
+                                 if kind == "channel" else self.ta(z4)[..., None])
+            if first is None or not torch.is_grad_enabled():
+                z, first = z4 * w, (z4, w)
+            else:  # the middle product z4 is recomputed, not kept, for backward
+                z = _MulRecomputed.apply(z4, w, *first)
         if maps is not None:
-            maps.append(kept)
+            maps.append({kind: (w[:, 0, 0] if kind == "channel" else w[..., 0].transpose(1, 2))
+                         .detach() for kind, w in weights.items()})  # temporal: (N, T', S)
         return z
 
     def forward(self, x: Tensor, n: int, maps: list[dict[str, Tensor]] | None = None) -> Tensor:
