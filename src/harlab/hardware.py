@@ -107,7 +107,6 @@ def time_conv_path() -> str:
     return "onednn" if _mkl_runs_narrow() else "gemm"
 
 
-@functools.cache
 def _mkl_runs_narrow() -> bool:
     model, flags = _cpuinfo()
     return "avx512f" in flags and bool(model) and "intel" not in model.lower()

@@ -268,6 +268,7 @@ class TimeConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel_size: int, stride: int = 1,
                  padding: int = 0) -> None:
         super().__init__()
+        time_conv_path()  # a bad $HARLAB_TIME_CONV fails here, as a config error
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         bound = (cin * kernel_size) ** -0.5
         self.weight = nn.Parameter(torch.empty(kernel_size, cin, cout).uniform_(-bound, bound))
