@@ -6,7 +6,10 @@ Prints one JSON object on stdout (progress goes to stderr):
 * for the WISDM configuration (window 200 x 3, 6 classes, batch 210, DanHAR-ResNet with
   channel_temporal attention, kernel 6 / stride 2, flatten head, 7x7 temporal kernel):
   training windows/s (forward + backward + Adam step) and batch-1 inference latency
-  (median ms) for the reference in fp32, harlab in fp32 and harlab under bf16 autocast;
+  (median ms) for the reference in fp32 (and under bf16 autocast where bf16 is native),
+  harlab in fp32 and harlab under bf16 autocast, each harlab variant on the time-conv path
+  ``harlab.hardware.time_conv_path()`` picks on this CPU (``--both-paths`` adds harlab on
+  the other path too: ``gemm``, MKL GEMMs on rows, or ``onednn``, oneDNN conv2d on them);
 * forward FLOPs per window (``FlopCounterMode`` on the reference; training counted as 3x
   forward), the achieved GFLOP/s next to the GEMM peak of the same precision, and the
   speed-up over the reference (``--compile`` adds harlab under ``torch.compile`` and
@@ -43,6 +46,7 @@ and gives the emulated rate of a small GEMM. ``--bf16 on`` measures it anyway.
                                     [--no-mranet] [--compile] [--accuracy-epochs N]
                                     [--default-malloc] [--bf16 auto|on|off]
                                     [--shapes wisdm,dsads45,opportunity113] [--shape-batch N]
+                                    [--both-paths]
 """
 
 from __future__ import annotations
