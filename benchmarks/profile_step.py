@@ -4,7 +4,7 @@ Prints one JSON object on stdout: the step's seconds (median of ``--iters`` afte
 warm-up), the process's peak RSS before and after the step (``resource.getrusage``: run
 one variant per process for a clean peak) and, with ``--top N``, the N ops with most self
 CPU time in one ``torch.profiler`` step (``record_shapes``; profiling adds overhead, so
-the shares matter, not the times).
+the shares matter, not the times) and the MiB one forward keeps for backward.
 
     python benchmarks/profile_step.py --shape dsads45 --variant harlab --precision fp32 \
         [--batch N] [--iters 3] [--top 15] [--model danhar]
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harlab.hardware import reuse_freed_memory  # noqa: E402
 from harlab.models import build_model  # noqa: E402
 from harlab.models.reference import ReferenceDanHAR  # noqa: E402
-from throughput import SHAPES, train_step  # noqa: E402
+from throughput import SHAPES, autocast, train_step  # noqa: E402
 
 DANHAR_FAMILY = ("danhar", "danhar_cnn", "resnet", "cnn")
 
@@ -56,6 +56,21 @@ def build(args: argparse.Namespace) -> torch.nn.Module:
     if args.variant == "reference":
         raise SystemExit("--variant reference: only for the DanHAR family")
     return build_model(args.model, shape.window, shape.classes)
+
+
+def saved_for_backward_mib(model: torch.nn.Module, x: torch.Tensor, bf16: bool) -> float:
+    """MiB of the distinct storages one forward keeps for backward (deterministic, unlike
+    peak RSS)."""
+    sizes: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        st = t.untyped_storage()
+        sizes[st.data_ptr()] = max(sizes.get(st.data_ptr(), 0), st.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(bf16):
+        model(x)
+    return sum(sizes.values()) / 2**20
 
 
 def top_ops(step: Any, n: int) -> list[dict[str, Any]]:
@@ -99,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times.append(time.perf_counter() - t)
     med = statistics.median(times[1:])
     peak = peak_rss_mib()  # before the profiled step, which keeps its own records
+    saved = saved_for_backward_mib(model, x, bf16)
     ops = top_ops(step, args.top) if args.top else None
     return {
         "shape": args.shape, "model": args.model, "variant": args.variant,
@@ -106,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "step_s": round(med, 3), "windows_per_s": round(batch / med, 1),
         "peak_rss_mib_before_step": round(rss_before), "peak_rss_mib": round(peak),
+        "saved_for_backward_mib": round(saved),
         "load_avg_1m": round(os.getloadavg()[0], 2), "top_ops": ops,
     }
 
