@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from harlab.errors import ConfigError
-from harlab.hardware import TIME_CONV_ENV
 from harlab.models import build_model
 from harlab.models.blocks import ChannelAttention, TemporalAttention, mean_max
 from harlab.models.danhar import build_danhar
@@ -55,13 +54,6 @@ def _mapped_grads(ref: ReferenceDanHAR, shape: tuple[int, int], classes: int,
             p.copy_(q.grad)
     copy_reference_weights(carrier, holder)
     return dict(holder.named_parameters())
-
-
-@pytest.fixture(params=["gemm", "onednn"])
-def conv_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways of running the time convolutions on the CPU (``$HARLAB_TIME_CONV``)."""
-    monkeypatch.setenv(TIME_CONV_ENV, request.param)
-    return request.param
 
 
 @pytest.mark.parametrize(
