@@ -6,7 +6,10 @@ Prints one JSON object on stdout (progress goes to stderr):
 * for the WISDM configuration (window 200 x 3, 6 classes, batch 210, DanHAR-ResNet with
   channel_temporal attention, kernel 6 / stride 2, flatten head, 7x7 temporal kernel):
   training windows/s (forward + backward + Adam step) and batch-1 inference latency
-  (median ms) for the reference in fp32, harlab in fp32 and harlab under bf16 autocast;
+  (median ms) for the reference in fp32 (and under bf16 autocast where bf16 is native),
+  harlab in fp32 and harlab under bf16 autocast, each harlab variant on the time-conv path
+  ``harlab.hardware.time_conv_path()`` picks on this CPU (``--both-paths`` adds harlab on
+  the other path too: ``gemm``, MKL GEMMs on rows, or ``onednn``, oneDNN conv2d on them);
 * forward FLOPs per window (``FlopCounterMode`` on the reference; training counted as 3x
   forward), the achieved GFLOP/s next to the GEMM peak of the same precision, and the
   speed-up over the reference (``--compile`` adds harlab under ``torch.compile`` and
@@ -43,18 +46,20 @@ and gives the emulated rate of a small GEMM. ``--bf16 on`` measures it anyway.
                                     [--no-mranet] [--compile] [--accuracy-epochs N]
                                     [--default-malloc] [--bf16 auto|on|off]
                                     [--shapes wisdm,dsads45,opportunity113] [--shape-batch N]
+                                    [--both-paths]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +68,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from harlab.hardware import MALLOC_ENV, cpu_has_fast_bf16, hardware, reuse_freed_memory
+from harlab.hardware import (
+    MALLOC_ENV,
+    TIME_CONV_ENV,
+    cpu_has_fast_bf16,
+    hardware,
+    reuse_freed_memory,
+    time_conv_path,
+)
 from harlab.models.danhar import build_danhar
 from harlab.models.mranet import build_mranet
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
@@ -159,15 +171,17 @@ def train_step(model: torch.nn.Module, bf16: bool, x: torch.Tensor,
 
 
 def latencies_ms(models: dict[str, tuple[torch.nn.Module, bool]], x: torch.Tensor,
-                 warmup: int, iters: int) -> dict[str, float]:
-    """Median batch-1 inference latency per model, timed round-robin like training."""
+                 warmup: int, iters: int,
+                 paths: dict[str, str] | None = None) -> dict[str, float]:
+    """Median batch-1 inference latency per model, timed round-robin like training (each
+    on its time-conv path of ``paths``, where given)."""
     times: dict[str, list[float]] = {name: [] for name in models}
     for m, _ in models.values():
         m.eval()
     with torch.inference_mode():
         for i in range(warmup + iters):
             for name, (m, bf16) in models.items():
-                with autocast(bf16):
+                with autocast(bf16), conv_path((paths or {}).get(name)):
                     t = time.perf_counter()
                     m(x)
                     dt = time.perf_counter() - t
@@ -316,28 +330,71 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0,
     return out
 
 
-def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
-                 use_bf16: bool, compile_: bool) -> dict[str, Any]:
-    """Training windows/s, GFLOP/s, fraction of the GEMM peak and batch-1 latency of the
-    reference (fp32), harlab fp32 and, with native bf16, harlab under bf16 autocast (with
-    ``compile_`` also harlab fp32 under ``torch.compile``) at one shape."""
-    torch.manual_seed(0)
-    log(f"DanHAR at {shape.note} ...")
+def danhar_variants(shape: Shape, use_bf16: bool, compile_: bool,
+                    other_path: bool) -> dict[str, tuple[torch.nn.Module, bool, str, str]]:
+    """name: (model, bf16, peak used, time-conv path) of every variant measured at ``shape``:
+    the reference (fp32, and bf16 where native), harlab fp32 and bf16 on the path
+    ``time_conv_path()`` picks, with ``other_path`` also on the other path, and with
+    ``compile_`` harlab fp32 under ``torch.compile`` (its compile time is reported)."""
     ref = ReferenceDanHAR(shape.window, shape.classes, **shape.config)
-    variants = {"reference_fp32": (ref, False, "fp32")}  # name: (model, bf16, peak used)
-    for name, bf16, on in (("harlab_fp32", False, True),
-                           ("harlab_bf16_autocast", True, use_bf16),
-                           ("harlab_fp32_compiled", False, compile_)):
-        if on:  # compiled: opt-in inductor on the CPU; its compile time is reported
+    auto = time_conv_path()
+    other = "gemm" if auto == "onednn" else "onednn"
+    variants = {"reference_fp32": (ref, False, "fp32", auto)}
+    if use_bf16:
+        variants["reference_bf16_autocast"] = (ref, True, "bf16", auto)
+    for name, bf16, on, path in (("harlab_fp32", False, True, auto),
+                                 ("harlab_bf16_autocast", True, use_bf16, auto),
+                                 (f"harlab_fp32_{other}", False, other_path, other),
+                                 (f"harlab_bf16_autocast_{other}", True,
+                                  use_bf16 and other_path, other),
+                                 ("harlab_fp32_compiled", False, compile_, auto)):
+        if on:
             m = build_danhar(shape.window, shape.classes, **shape.config)
             copy_reference_weights(ref, m)
             variants[name] = (torch.compile(m) if name.endswith("compiled") else m, bf16,
-                              "bf16" if bf16 else "fp32")
+                              "bf16" if bf16 else "fp32", path)
+    return variants
+
+
+@contextmanager
+def conv_path(path: str | None) -> Iterator[None]:
+    """``$HARLAB_TIME_CONV`` set to ``path`` (unchanged for None) inside the block."""
+    before = os.environ.get(TIME_CONV_ENV)
+    if path is not None:
+        os.environ[TIME_CONV_ENV] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TIME_CONV_ENV, None)
+        else:
+            os.environ[TIME_CONV_ENV] = before
+
+
+def on_path(path: str, step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` run with ``$HARLAB_TIME_CONV`` set to ``path``."""
+    def run() -> None:
+        with conv_path(path):
+            step()
+    return run
+
+
+def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
+                 use_bf16: bool, compile_: bool) -> dict[str, Any]:
+    """Training windows/s, GFLOP/s, fraction of the GEMM peak and batch-1 latency of the
+    variants of :func:`danhar_variants` at one shape."""
+    torch.manual_seed(0)
+    log(f"DanHAR at {shape.note} ...")
+    models = danhar_variants(shape, use_bf16, compile_, getattr(args, "both_paths", False))
+    # the reference's two precisions share one model: each gets its own copy
+    variants = {name: (copy.deepcopy(m) if name == "reference_bf16_autocast" else m, bf16, prec,
+                       path) for name, (m, bf16, prec, path) in models.items()}
     one = torch.randn(1, *shape.window)
-    flops = forward_flops(ref, one)
+    flops = forward_flops(variants["reference_fp32"][0], one)
     x = torch.randn(shape.batch, *shape.window)
     y = torch.randint(0, shape.classes, (shape.batch,))
-    steps = {name: train_step(m, bf16, x, y) for name, (m, bf16, _) in variants.items()}
+    steps = {name: on_path(path, train_step(m, bf16, x, y))
+             for name, (m, bf16, _, path) in variants.items()}
     compile_s = None
     if compile_:
         log("compiling harlab_fp32_compiled (first step) ...")
@@ -346,12 +403,14 @@ def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
         compile_s = round(time.perf_counter() - t0, 1)
     times = timed_rounds(steps, args.warmup, args.iters)
     log("batch-1 latency ...")
-    lat = latencies_ms({name: (m, bf16) for name, (m, bf16, _) in variants.items()}, one,
-                       *((5, 20) if args.quick else (20, 200)))
+    lat = latencies_ms({name: (m, bf16) for name, (m, bf16, _, _) in variants.items()}, one,
+                       *((5, 20) if args.quick else (20, 200)),
+                       paths={name: v[3] for name, v in variants.items()})
     results: dict[str, Any] = {}
-    for name, (_, _, prec) in variants.items():
+    raw_gflops: dict[str, float] = {}  # unrounded: a tiny shape rounds to 0.0 GFLOP/s
+    for name, (_, _, prec, path) in variants.items():
         wps = shape.batch / statistics.median(times[name])
-        gflops = 3 * flops * wps / 1e9
+        gflops = raw_gflops[name] = 3 * flops * wps / 1e9
         results[name] = {
             "train_windows_per_s": round(wps, 1),
             "train_windows_per_s_best": round(shape.batch / min(times[name]), 1),
@@ -359,6 +418,7 @@ def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
             "gemm_peak_gflops_per_s": round(peak[prec], 1),
             "train_fraction_of_peak": round(gflops / peak[prec], 3),
             "infer_batch1_latency_ms": round(lat[name], 3),
+            "time_conv_path": None if name.startswith("reference") else path,
         }
     base = results["reference_fp32"]
     for r in results.values():
@@ -366,7 +426,7 @@ def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
             r["train_windows_per_s"] / base["train_windows_per_s"], 2)
         r["latency_speedup_vs_reference"] = round(
             base["infer_batch1_latency_ms"] / r["infer_batch1_latency_ms"], 2)
-    ref_gflops = base["train_gflops_per_s"]
+    ref_gflops = raw_gflops["reference_fp32"]
     return {
         "config": {"window": list(shape.window), "classes": shape.classes,
                    "batch": shape.batch, **shape.config},
@@ -406,6 +466,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--shape-batch", type=int, default=0,
                     help="batch size for every --shapes shape (0: each shape's preset batch; "
                          "opportunity113 at batch 300 holds ~24 GB, beyond a 23 GB machine)")
+    ap.add_argument("--both-paths", action="store_true",
+                    help="also measure harlab on the time-conv path (gemm / onednn) that "
+                         "$HARLAB_TIME_CONV=auto does not pick on this CPU")
     args = ap.parse_args(argv)
     parse_shapes(args.shapes)  # a wrong name fails before the GEMM peak is measured
     if args.quick:

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harlab.errors import ConfigError
+
 #: Instruction sets that decide whether bf16 / int8 matrix maths is native on a CPU.
 MATRIX_FLAGS = ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f")
 
@@ -80,6 +82,34 @@ def cpu_has_fast_bf16() -> bool:
     """
     flags = matrix_flags()
     return flags["amx_bf16"] or flags["avx512_bf16"]
+
+
+#: ``gemm`` / ``onednn`` force how DanHAR's time convolutions run on the CPU; ``auto`` picks
+TIME_CONV_ENV = "HARLAB_TIME_CONV"
+TIME_CONV_PATHS = ("auto", "gemm", "onednn")
+
+
+def time_conv_path() -> str:
+    """How (k, 1) time convolutions run on the CPU: ``gemm`` (MKL GEMMs on rows) or ``onednn``
+    (oneDNN convolutions on the same memory); ``$HARLAB_TIME_CONV`` overrides the choice.
+
+    MKL runs its AVX2 kernels on AVX-512 CPUs that are not Intel's, so there oneDNN's
+    convolutions are about 2x faster (measured on an AVX512-BF16 AMD EPYC, see
+    docs/performance.md); on Intel CPUs and AVX2-only CPUs MKL's GEMMs measured faster.
+    A bad value raises ConfigError naming the variable.
+    """
+    choice = os.environ.get(TIME_CONV_ENV, "auto").strip() or "auto"
+    if choice not in TIME_CONV_PATHS:
+        raise ConfigError(f"${TIME_CONV_ENV}: invalid value {choice!r}; valid: "
+                          + ", ".join(TIME_CONV_PATHS))
+    if choice != "auto":
+        return choice
+    return "onednn" if _mkl_runs_narrow() else "gemm"
+
+
+def _mkl_runs_narrow() -> bool:
+    model, flags = _cpuinfo()
+    return "avx512f" in flags and bool(model) and "intel" not in model.lower()
 
 
 def on_cuda(accelerator: str) -> bool:

@@ -8,6 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harlab.hardware import TIME_CONV_ENV
+
 # small but complete variants of the registered models, to keep the tests fast
 TINY = {
     "danhar": {"channels": (8, 8, 8)},
@@ -46,3 +48,10 @@ def fit_losses(
         opt.step()
         losses.append(loss.item())
     return losses
+
+
+@pytest.fixture(params=["gemm", "onednn"])
+def conv_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of running the time convolutions on the CPU (``$HARLAB_TIME_CONV``)."""
+    monkeypatch.setenv(TIME_CONV_ENV, request.param)
+    return request.param

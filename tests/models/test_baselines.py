@@ -51,11 +51,13 @@ def test_deepconvlstm_parameter_count() -> None:
     assert sum(p.numel() for p in model.parameters()) == convs + lstm + 128 * 6 + 6
 
 
-def test_deepconvlstm_matches_conv2d_formulation() -> None:
-    """Per-channel k x 1 convs: compare with nn.Conv2d on the (N, 1, T, C) image."""
+@pytest.mark.parametrize("sensors", [3, 113])
+def test_deepconvlstm_matches_conv2d_formulation(conv_path: str, sensors: int) -> None:
+    """Per-channel k x 1 convs (on both conv paths): compare with nn.Conv2d on the
+    (N, 1, T, C) image."""
     torch.manual_seed(0)
-    model = build_deepconvlstm((40, 3), 4, filters=6, kernel_size=3).eval()
-    x = torch.randn(2, 40, 3)
+    model = build_deepconvlstm((40, sensors), 4, filters=6, kernel_size=3).eval()
+    x = torch.randn(2, 40, sensors)
     h = x.unsqueeze(1)
     for conv in model.convs:
         w = conv.weight.permute(2, 1, 0).unsqueeze(-1)  # (k, Cin, Cout) -> (Cout, Cin, k, 1)

@@ -57,18 +57,23 @@ def _mapped_grads(ref: ReferenceDanHAR, shape: tuple[int, int], classes: int,
 
 
 @pytest.mark.parametrize(
-    ("backbone", "attention", "temporal_kernel", "length"),
-    [(*combo, 41) for combo in itertools.product(["resnet", "cnn"], ARRANGEMENTS, ["7x1", "7x7"])]
-    + [("resnet", "channel_temporal", "7x7", 23), ("cnn", "temporal_channel", "7x1", 15)],
+    ("backbone", "attention", "temporal_kernel", "length", "sensors"),
+    [(*combo, 41, 4)
+     for combo in itertools.product(["resnet", "cnn"], ARRANGEMENTS, ["7x1", "7x7"])]
+    + [("resnet", "channel_temporal", "7x7", 23, 4), ("cnn", "temporal_channel", "7x1", 15, 4),
+       # the many-channel shapes of the DSADS (45) and OPPORTUNITY (113) presets
+       ("resnet", "channel_temporal", "7x1", 29, 45),
+       ("resnet", "channel_temporal", "7x1", 23, 113), ("cnn", "none", "7x1", 23, 113)],
 )
 def test_equivalent_to_reference(backbone: str, attention: str, temporal_kernel: str,
-                                 length: int) -> None:
-    """Same loss, gradients and eval outputs; lengths 23 and 15 end in 2- and 1-step maps."""
+                                 length: int, sensors: int, conv_path: str) -> None:
+    """Same loss, gradients and eval outputs on both conv paths; lengths 23 and 15 end in
+    2- and 1-step maps."""
     torch.manual_seed(0)
     kw = dict(SMALL, backbone=backbone, attention=attention, temporal_kernel=temporal_kernel)
-    ref = ReferenceDanHAR((length, 4), 5, **kw)
-    model = build_danhar((length, 4), 5, **kw)
-    x = torch.randn(6, length, 4)
+    ref = ReferenceDanHAR((length, sensors), 5, **kw)
+    model = build_danhar((length, sensors), 5, **kw)
+    x = torch.randn(6, length, sensors)
     ref(x)  # one training step of BatchNorm statistics
     copy_reference_weights(ref, model)
     # training mode: same loss and same gradients (exercises the custom backward passes)
@@ -78,7 +83,7 @@ def test_equivalent_to_reference(backbone: str, attention: str, temporal_kernel:
     loss = model(x).square().mean()
     loss.backward()
     assert loss.item() == pytest.approx(loss_ref.item(), rel=1e-5)
-    expected = _mapped_grads(ref, (length, 4), 5, **kw)
+    expected = _mapped_grads(ref, (length, sensors), 5, **kw)
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-5, msg=name)
     # eval mode (running statistics): outputs match to 1e-5
@@ -88,7 +93,7 @@ def test_equivalent_to_reference(backbone: str, attention: str, temporal_kernel:
         torch.testing.assert_close(model(x), ref(x), rtol=0, atol=1e-5)
 
 
-def test_wisdm_equivalence_eval() -> None:
+def test_wisdm_equivalence_eval(conv_path: str) -> None:
     torch.manual_seed(0)
     ref = ReferenceDanHAR((200, 3), 6, **WISDM).eval()
     model = build_danhar((200, 3), 6, **WISDM).eval()

@@ -180,3 +180,31 @@ def test_batch_inference_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch) -> 
     out = subprocess.run([sys.executable, "-c", _PREDICT], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["0", "1", "(5,", "3)"]
+
+
+@pytest.mark.parametrize(
+    ("model", "flags", "expected"),
+    [("Intel(R) Xeon(R) Platinum 8480+", "avx2 avx512f amx_bf16", "gemm"),
+     ("AMD EPYC", "avx2 avx512f avx512_bf16", "onednn"),  # MKL runs AVX2 kernels there
+     ("AMD EPYC", "avx2", "gemm"),
+     ("", "avx512f", "gemm")],  # unknown CPU: keep the GEMM path
+)
+def test_time_conv_path_follows_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        model: str, flags: str, expected: str) -> None:
+    p = tmp_path / "cpuinfo"
+    p.write_text(f"processor\t: 0\nmodel name\t: {model}\nflags\t\t: fpu {flags}\n")
+    parse = hwmod._cpuinfo.__wrapped__
+    monkeypatch.setattr(hwmod, "_cpuinfo", lambda: parse(str(p)))
+    monkeypatch.delenv(hwmod.TIME_CONV_ENV, raising=False)
+    assert hwmod.time_conv_path() == expected
+    monkeypatch.setenv(hwmod.TIME_CONV_ENV, "onednn" if expected == "gemm" else "gemm")
+    assert hwmod.time_conv_path() != expected
+
+
+def test_bad_time_conv_env_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harlab.errors import ConfigError
+    from harlab.models.danhar import build_danhar
+
+    monkeypatch.setenv(hwmod.TIME_CONV_ENV, "mkl")
+    with pytest.raises(ConfigError, match=r"\$HARLAB_TIME_CONV: invalid value 'mkl'"):
+        build_danhar((64, 5), 4, channels=(8, 8, 8))

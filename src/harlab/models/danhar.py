@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harlab.errors import ConfigError
+from harlab.hardware import time_conv_path
 from harlab.models.blocks import ChannelAttention, TemporalAttention
 from harlab.models.checks import check_channels, check_dropout, check_int
 
@@ -266,6 +268,7 @@ class TimeConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel_size: int, stride: int = 1,
                  padding: int = 0) -> None:
         super().__init__()
+        time_conv_path()  # a bad $HARLAB_TIME_CONV fails here, as a config error
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         bound = (cin * kernel_size) ** -0.5
         self.weight = nn.Parameter(torch.empty(kernel_size, cin, cout).uniform_(-bound, bound))
@@ -273,6 +276,8 @@ class TimeConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         k, p = self.kernel_size, self.padding
+        if _use_onednn(x):
+            return onednn_time_conv(x, self.weight, self.bias, self.stride, p)
         if self.stride == 1 and 2 * p == k - 1 and x.shape[1] > p:
             args = _autocast_args(x, self.weight, self.bias)
             with _no_autocast(x):
@@ -284,14 +289,56 @@ class TimeConv(nn.Module):
         return f"{cin}, {cout}, kernel_size={k}, stride={self.stride}, padding={self.padding}"
 
 
+def _use_onednn(x: Tensor) -> bool:
+    return x.device.type == "cpu" and time_conv_path() == "onednn"
+
+
+def onednn_time_conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int,
+                     padding: int) -> Tensor:
+    """The conv of :class:`TimeConv` as one oneDNN ``conv2d`` on the rows' own memory.
+
+    Rows ``(B, T, Cin)`` are a channels-last ``(B, Cin, 1, T)`` image, so with a (1, k)
+    kernel the input needs no copy and the channels-last output is again rows
+    ``(B, T', Cout)``; the weight view (Cout, Cin, 1, k) is re-laid out by oneDNN (small).
+    """
+    x4 = x.unsqueeze(1).permute(0, 3, 1, 2)
+    w4 = weight.permute(2, 1, 0).unsqueeze(2)
+    y = F.conv2d(x4, w4, bias, stride=(1, stride), padding=(0, padding))
+    return y.squeeze(2).transpose(1, 2).contiguous()  # a no-op unless oneDNN chose NCHW
+
+
 def time_convs(x: Tensor, convs: list[TimeConv]) -> tuple[Tensor, ...]:
-    """Apply several TimeConvs of equal geometry to ``x`` sharing one im2col."""
+    """Apply several TimeConvs of equal geometry to ``x`` (on the GEMM path sharing one
+    im2col)."""
+    if _use_onednn(x):
+        return tuple(conv(x) for conv in convs)
     wb = []
     for conv in convs:
         wb += [conv.weight.flatten(0, 1), conv.bias]
     x, *wb = _autocast_args(x, *wb)
     with _no_autocast(x):
         return _Im2colConvFn.apply(x, convs[0].stride, convs[0].padding, *wb)
+
+
+class _MulRecomputed(torch.autograd.Function):
+    """``y * b`` where ``y = z * a`` is recomputed for backward instead of kept.
+
+    ``y`` (both attentions' middle product, as large as the block's activations) is then
+    freed after the forward; ``z`` and ``a`` are kept by the ``z * a`` node anyway.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, b: Tensor, z: Tensor, a: Tensor) -> Tensor:
+        ctx.save_for_backward(b, z, a)
+        return y * b
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        b, z, a = ctx.saved_tensors
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = (z * a).mul_(g).sum_to_size(b.shape)
+        return g * b, gb, None, None
 
 
 class DanHARBlock(nn.Module):
@@ -319,19 +366,19 @@ class DanHARBlock(nn.Module):
         windows; the result is ``(N, S, T', C)`` (``z`` itself without attention). The
         weights are appended to ``maps`` (if given) as one dict per block."""
         c = z.shape[-1]
-        kept: dict[str, Tensor] = {}
+        weights: dict[str, Tensor] = {}
+        first: tuple[Tensor, Tensor] | None = None  # the first attention's input and weights
         for kind in self.order:
             z4 = z.view(n, -1, t, c)
-            if kind == "channel":
-                w = self.ca(z4.view(n, -1, c))
-                z = z4 * w[:, None, None, :]
-            else:
-                w = self.ta(z4)
-                z = z4 * w[..., None]
-                w = w.transpose(1, 2)  # (N, T', S) like the paper's T x S map
-            kept[kind] = w.detach()
+            w = weights[kind] = (self.ca(z4.view(n, -1, c))[:, None, None, :]
+                                 if kind == "channel" else self.ta(z4)[..., None])
+            if first is None or not torch.is_grad_enabled():
+                z, first = z4 * w, (z4, w)
+            else:  # the middle product z4 is recomputed, not kept, for backward
+                z = _MulRecomputed.apply(z4, w, *first)
         if maps is not None:
-            maps.append(kept)
+            maps.append({kind: (w[:, 0, 0] if kind == "channel" else w[..., 0].transpose(1, 2))
+                         .detach() for kind, w in weights.items()})  # temporal: (N, T', S)
         return z
 
     def forward(self, x: Tensor, n: int, maps: list[dict[str, Tensor]] | None = None) -> Tensor:
