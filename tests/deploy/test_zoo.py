@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -139,8 +140,12 @@ def test_frames_contract(tmp_path: Path) -> None:
 
 
 def test_zoo_list_and_show() -> None:
-    out = run_cli(["zoo", "list"]).stdout
+    out = subprocess.run([*HARLAB, "zoo", "list"], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT, env={**os.environ, "COLUMNS": "80"}, check=True).stdout
     assert all(name in out for name in SHIPPED)
+    assert "…" not in out and max(map(len, out.splitlines())) <= 80  # whole cells at 80 cols
+    score = load_card(HAPT6)["score"]
+    assert f"{score['mean']:.3f} ± {score['std']:.3f}" in out
     show = run_cli(["zoo", "show", HAPT6]).stdout
     assert "licence: CC BY 4.0" in show and "harlab train configs/zoo/danhar_hapt6.yaml" in show
     card = json.loads(run_cli(["zoo", "show", HAPT6, "--json"]).stdout)

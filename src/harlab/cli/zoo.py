@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -23,17 +24,20 @@ def list_models() -> None:
     """The shipped models: task, dataset, classes, cross-validated score, size."""
     from harlab.deploy.zoo import load_card, zoo_names
 
-    table = Table(title="pretrained models (harlab zoo show NAME)")
-    for col in ("name", "task", "data", "classes", "macro-F1 (CV)", "fp32+int8"):
-        table.add_column(col, no_wrap=col in ("name", "macro-F1 (CV)"))
+    table = Table(title="pretrained models (harlab zoo show NAME)", box=box.SIMPLE_HEAD)
+    for col in ("name", "data", "classes", "CV macro-F1", "fp32+int8"):
+        table.add_column(col, no_wrap=True)
     for name in zoo_names():
         card = load_card(name)
         s = card["score"]
-        classes = "/".join(str(len(c)) for c in card["classes"].values())
+        heads = " + ".join(str(len(c)) for c in card["classes"].values())
         size = sum(f["bytes"] for f in card["files"].values())
-        table.add_row(name, card["task"], card["dataset"]["name"], classes,
-                      f"{s['mean']:.3f} ± {s['std']:.3f} ({s['folds']}f)", _size(size))
+        table.add_row(name, card["dataset"]["name"], heads,
+                      f"{s['mean']:.3f} ± {s['std']:.3f}", _size(size))
     console.print(table)
+    console.print("classes: activity (+ identity); CV macro-F1: the first head's test score "
+                  "over the recipe's folds, mean ± std (every head's: harlab zoo show NAME)",
+                  markup=False, highlight=False)
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:
