@@ -130,11 +130,11 @@ def _mlflow_logger(run_dir: Path, study: Path | None, params: dict[str, Any] | N
 
     uri = mlflow_uri(run_dir, study)
     experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "harlab")
-    tags = {"harlab.run_dir": str(run_dir.resolve())}
+    tags = {"harlab.run_dir": str(run_dir.resolve()), "harlab.run_key": _key(run_dir.resolve())}
     if study is not None and rank_zero_only.rank == 0:
         tags["harlab.study"] = str(study)
         tags["mlflow.parentRunId"] = _parent_run(uri, experiment, study)
-    earlier = _earlier_run(uri, experiment, tags["harlab.run_dir"]) if resumed else None
+    earlier = _earlier_run(uri, experiment, tags["harlab.run_key"]) if resumed else None
     if earlier is None:
         logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri,
                               run_name=run_dir.name, tags=tags)
@@ -147,9 +147,14 @@ def _mlflow_logger(run_dir: Path, study: Path | None, params: dict[str, Any] | N
     return logger
 
 
-def _earlier_run(uri: str, experiment: str, run_dir: str) -> Any:
-    """The MLflow run (``.run_id``, ``.params``) an earlier attempt of ``run_dir`` logged
-    to, or None (tracked without MLflow before, or another tracking URI)."""
+def _key(path: Path) -> str:
+    """A filter-safe tag value for ``path`` (a path may hold quotes MLflow filters reject)."""
+    return hashlib.sha1(str(path).encode()).hexdigest()[:16]
+
+
+def _earlier_run(uri: str, experiment: str, run_key: str) -> Any:
+    """The MLflow run (``.run_id``, ``.params``) an earlier attempt of the run with tag
+    ``harlab.run_key`` logged to, or None (tracked without MLflow before, or elsewhere)."""
     from types import SimpleNamespace
 
     from mlflow.tracking import MlflowClient
@@ -158,7 +163,7 @@ def _earlier_run(uri: str, experiment: str, run_dir: str) -> Any:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    runs = client.search_runs([found.experiment_id], f"tags.`harlab.run_dir` = '{run_dir}'",
+    runs = client.search_runs([found.experiment_id], f"tags.`harlab.run_key` = '{run_key}'",
                               max_results=1)
     if not runs:
         return None
@@ -186,7 +191,7 @@ def _parent_run(uri: str, experiment: str, study: Path) -> str:
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     exp_id = found.experiment_id if found is not None else client.create_experiment(experiment)
-    study_id = hashlib.sha1(str(study).encode()).hexdigest()[:16]
+    study_id = _key(study)
     runs = client.search_runs([exp_id], f"tags.`harlab.study_id` = '{study_id}'",
                               max_results=1)
     if runs:
