@@ -536,7 +536,7 @@ def train(cfg: RunConfig, say: Say | None = None) -> TrainResult:
                                                                      cfg.run_name())
     with _marking(run_dir, child_dir is not None):
         if child_dir is None:
-            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+            write_bytes_atomic(run_dir / "config.yaml", dump_yaml(cfg).encode())
         return _train_in(run_dir, cfg, prepared, None, child_dir is not None, say, module)
 
 
