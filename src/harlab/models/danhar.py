@@ -311,8 +311,8 @@ def onednn_time_conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int,
     channels-last ``(windows, Cin, S, T)`` image, so with a (1, k) kernel the input needs
     no copy and the channels-last output is again rows ``(B, T', Cout)``; the weight view
     (Cout, Cin, 1, k) is re-laid out by oneDNN (small). ``windows`` 0 makes each row its
-    own image; at 113 channels (OPPORTUNITY) one image per window ran 1.0-1.7x faster,
-    forward + backward per layer (docs/performance.md).
+    own image; at 113 channels (OPPORTUNITY) one image per window ran up to 1.66x faster
+    per layer, forward + backward, and level elsewhere (docs/performance.md).
     """
     b, t, cin = x.shape
     g = windows if windows and b % windows == 0 else b
