@@ -7,9 +7,10 @@ Prints one JSON object on stdout (progress goes to stderr):
   channel_temporal attention, kernel 6 / stride 2, flatten head, 7x7 temporal kernel):
   training windows/s (forward + backward + Adam step) and batch-1 inference latency
   (median ms) for the reference in fp32 (and under bf16 autocast where bf16 is native),
-  harlab in fp32 and harlab under bf16 autocast, each harlab variant on the time-conv path
-  ``harlab.hardware.time_conv_path()`` picks on this CPU (``--both-paths`` adds harlab on
-  the other path too: ``gemm``, MKL GEMMs on rows, or ``onednn``, oneDNN conv2d on them);
+  harlab in fp32 and harlab under bf16 autocast, each harlab variant on the time-conv paths
+  ``harlab.hardware.time_conv_path()`` picks (by CPU, and under bf16 by each conv's shape;
+  ``--both-paths`` adds harlab with every conv forced onto each path: ``gemm``, GEMMs on
+  rows, and ``onednn``, oneDNN conv2d on them);
 * forward FLOPs per window (``FlopCounterMode`` on the reference; training counted as 3x
   forward), the achieved GFLOP/s next to the GEMM peak of the same precision, and the
   speed-up over the reference (``--compile`` adds harlab under ``torch.compile`` and
@@ -74,7 +75,6 @@ from harlab.hardware import (
     cpu_has_fast_bf16,
     hardware,
     reuse_freed_memory,
-    time_conv_path,
 )
 from harlab.models.danhar import build_danhar
 from harlab.models.mranet import build_mranet
@@ -331,23 +331,23 @@ def accuracy_check(config: Path, epochs: int, max_batches: int = 0,
 
 
 def danhar_variants(shape: Shape, use_bf16: bool, compile_: bool,
-                    other_path: bool) -> dict[str, tuple[torch.nn.Module, bool, str, str]]:
-    """name: (model, bf16, peak used, time-conv path) of every variant measured at ``shape``:
-    the reference (fp32, and bf16 where native), harlab fp32 and bf16 on the path
-    ``time_conv_path()`` picks, with ``other_path`` also on the other path, and with
-    ``compile_`` harlab fp32 under ``torch.compile`` (its compile time is reported)."""
+                    both_paths: bool) -> dict[str, tuple[torch.nn.Module, bool, str, str]]:
+    """name: (model, bf16, peak used, ``$HARLAB_TIME_CONV``) of every variant measured at
+    ``shape``: the reference (fp32, and bf16 where native), harlab fp32 and bf16 on the
+    paths ``time_conv_path()`` picks (``auto``: by CPU, and under bf16 by each conv's
+    shape), with ``both_paths`` also with every conv forced onto ``gemm`` and onto
+    ``onednn``, and with ``compile_`` harlab fp32 under ``torch.compile`` (its compile
+    time is reported)."""
     ref = ReferenceDanHAR(shape.window, shape.classes, **shape.config)
-    auto = time_conv_path()
-    other = "gemm" if auto == "onednn" else "onednn"
-    variants = {"reference_fp32": (ref, False, "fp32", auto)}
+    variants = {"reference_fp32": (ref, False, "fp32", "auto")}
     if use_bf16:
-        variants["reference_bf16_autocast"] = (ref, True, "bf16", auto)
-    for name, bf16, on, path in (("harlab_fp32", False, True, auto),
-                                 ("harlab_bf16_autocast", True, use_bf16, auto),
-                                 (f"harlab_fp32_{other}", False, other_path, other),
-                                 (f"harlab_bf16_autocast_{other}", True,
-                                  use_bf16 and other_path, other),
-                                 ("harlab_fp32_compiled", False, compile_, auto)):
+        variants["reference_bf16_autocast"] = (ref, True, "bf16", "auto")
+    plan = [("harlab_fp32", False, True, "auto"),
+            ("harlab_bf16_autocast", True, use_bf16, "auto")]
+    for forced in ("gemm", "onednn"):
+        plan += [(f"harlab_fp32_{forced}", False, both_paths, forced),
+                 (f"harlab_bf16_autocast_{forced}", True, use_bf16 and both_paths, forced)]
+    for name, bf16, on, path in [*plan, ("harlab_fp32_compiled", False, compile_, "auto")]:
         if on:
             m = build_danhar(shape.window, shape.classes, **shape.config)
             copy_reference_weights(ref, m)
@@ -418,7 +418,7 @@ def danhar_shape(shape: Shape, args: argparse.Namespace, peak: dict[str, float],
             "gemm_peak_gflops_per_s": round(peak[prec], 1),
             "train_fraction_of_peak": round(gflops / peak[prec], 3),
             "infer_batch1_latency_ms": round(lat[name], 3),
-            "time_conv_path": None if name.startswith("reference") else path,
+            "time_conv_env": None if name.startswith("reference") else path,
         }
     base = results["reference_fp32"]
     for r in results.values():
@@ -467,8 +467,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="batch size for every --shapes shape (0: each shape's preset batch; "
                          "opportunity113 at batch 300 holds ~24 GB, beyond a 23 GB machine)")
     ap.add_argument("--both-paths", action="store_true",
-                    help="also measure harlab on the time-conv path (gemm / onednn) that "
-                         "$HARLAB_TIME_CONV=auto does not pick on this CPU")
+                    help="also measure harlab with every time conv forced onto the gemm "
+                         "and onto the onednn path ($HARLAB_TIME_CONV)")
     args = ap.parse_args(argv)
     parse_shapes(args.shapes)  # a wrong name fails before the GEMM peak is measured
     if args.quick:

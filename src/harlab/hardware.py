@@ -87,16 +87,25 @@ def cpu_has_fast_bf16() -> bool:
 #: ``gemm`` / ``onednn`` force how DanHAR's time convolutions run on the CPU; ``auto`` picks
 TIME_CONV_ENV = "HARLAB_TIME_CONV"
 TIME_CONV_PATHS = ("auto", "gemm", "onednn")
+#: Under bf16, strided time convs with at most this many output steps stay on the GEMM path.
+SHORT_STRIDED_STEPS = 12
 
 
-def time_conv_path() -> str:
-    """How (k, 1) time convolutions run on the CPU: ``gemm`` (MKL GEMMs on rows) or ``onednn``
+def time_conv_path(steps_out: int = 0, stride: int = 1, bf16: bool = False) -> str:
+    """How (k, 1) time convolutions run on the CPU: ``gemm`` (GEMMs on rows) or ``onednn``
     (oneDNN convolutions on the same memory); ``$HARLAB_TIME_CONV`` overrides the choice.
 
-    MKL runs its AVX2 kernels on AVX-512 CPUs that are not Intel's, so there oneDNN's
-    convolutions are about 2x faster (measured on an AVX512-BF16 AMD EPYC, see
+    By CPU: MKL runs its AVX2 kernels on AVX-512 CPUs that are not Intel's, so there
+    oneDNN's convolutions are about 2x faster (measured on an AVX512-BF16 AMD EPYC, see
     docs/performance.md); on Intel CPUs and AVX2-only CPUs MKL's GEMMs measured faster.
-    A bad value raises ConfigError naming the variable.
+    By shape, where the CPU picks ``onednn``: a conv of ``stride`` > 1 whose output has
+    ``steps_out`` <= :data:`SHORT_STRIDED_STEPS` steps runs on ``gemm`` when ``bf16``
+    (autocast or bf16 tensors). There the GEMMs run in oneDNN too, the strided conv and its
+    shortcut share one im2col, and oneDNN's strided backward over so few steps is slow:
+    per layer (forward + backward, conv + shortcut) the GEMM path took 0.71x the time at
+    4 steps and 0.91x at 12, 0.95-1.04x at 13-28; in fp32 and for stride 1 oneDNN won at
+    every measured shape. ``steps_out`` 0 (unknown) gives the CPU's choice.
+    A bad ``$HARLAB_TIME_CONV`` raises ConfigError naming the variable.
     """
     choice = os.environ.get(TIME_CONV_ENV, "auto").strip() or "auto"
     if choice not in TIME_CONV_PATHS:
@@ -104,7 +113,10 @@ def time_conv_path() -> str:
                           + ", ".join(TIME_CONV_PATHS))
     if choice != "auto":
         return choice
-    return "onednn" if _mkl_runs_narrow() else "gemm"
+    if not _mkl_runs_narrow():
+        return "gemm"
+    short = 0 < steps_out <= SHORT_STRIDED_STEPS
+    return "gemm" if bf16 and stride > 1 and short else "onednn"
 
 
 def _mkl_runs_narrow() -> bool:

@@ -33,3 +33,16 @@ def test_one_shape_reports_windows_per_s_and_fraction_of_peak() -> None:
         assert r["train_windows_per_s"] > 0
         assert r["train_fraction_of_peak"] == pytest.approx(r["train_gflops_per_s"] / 100.0,
                                                             abs=1e-3)
+
+
+def test_both_paths_adds_harlab_forced_onto_each_path() -> None:
+    shape = tp.Shape("tiny", (40, 5), 3, 4, tp.PRESET, "tiny")
+    variants = tp.danhar_variants(shape, True, False, True)
+    env = {name: v[3] for name, v in variants.items()}
+    assert env == {"reference_fp32": "auto", "reference_bf16_autocast": "auto",
+                   "harlab_fp32": "auto", "harlab_bf16_autocast": "auto",
+                   "harlab_fp32_gemm": "gemm", "harlab_bf16_autocast_gemm": "gemm",
+                   "harlab_fp32_onednn": "onednn", "harlab_bf16_autocast_onednn": "onednn"}
+    assert [v[1] for v in variants.values()] == [False, True, False, True] * 2
+    assert set(tp.danhar_variants(shape, False, False, False)) == {"reference_fp32",
+                                                                  "harlab_fp32"}

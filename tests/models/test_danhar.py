@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harlab import hardware
 from harlab.errors import ConfigError
 from harlab.models import build_model
+from harlab.models import danhar as danhar_mod
 from harlab.models.blocks import ChannelAttention, TemporalAttention, mean_max
 from harlab.models.danhar import build_danhar
 from harlab.models.reference import ReferenceDanHAR, copy_reference_weights
@@ -195,6 +197,33 @@ def test_bf16_autocast_runs_and_is_close() -> None:
     assert loss16.item() == pytest.approx(loss32.item(), rel=0.05)
     assert all(p.grad is not None and p.grad.dtype == torch.float32 and p.grad.isfinite().all()
                for p in model.parameters())
+
+
+def test_bf16_mixed_paths_match_forced_onednn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the CPU's choice is oneDNN, bf16 autocast sends the short strided convs to the
+    GEMM path and the rest to oneDNN; loss and gradients match every conv on oneDNN."""
+    monkeypatch.setattr(hardware, "_mkl_runs_narrow", lambda: True)  # an AMD AVX-512 CPU
+    torch.manual_seed(0)
+    model = build_danhar((64, 7), 5, channels=(8, 16, 12), kernel_size=6, stride=2)
+    x = torch.randn(4, 64, 7)
+    results = {}
+    for env in ("auto", "onednn"):
+        monkeypatch.setenv(hardware.TIME_CONV_ENV, env)
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            # conv1 of each block: 30, 13 and 4 output steps; conv2: stride 1
+            paths = [danhar_mod._use_onednn(torch.empty(28, t, 1), conv)
+                     for t, conv in ((64, model.blocks[0].conv1), (30, model.blocks[1].conv1),
+                                     (13, model.blocks[2].conv1), (4, model.blocks[2].conv2))]
+            loss = model(x).float().square().mean()
+        loss.backward()
+        results[env] = (paths, loss.item(), [p.grad.clone() for p in model.parameters()])
+    assert results["auto"][0] == [True, True, False, True]
+    assert results["onednn"][0] == [True, True, True, True]
+    assert results["auto"][1] == pytest.approx(results["onednn"][1], rel=2e-2)
+    # all gradients as one vector (a conv bias before BatchNorm has a ~0 gradient: noise)
+    ga, gb = (torch.cat([g.flatten() for g in results[k][2]]) for k in ("auto", "onednn"))
+    assert (ga - gb).norm().item() <= 0.05 * gb.norm().item()
 
 
 @pytest.mark.parametrize(

@@ -201,6 +201,39 @@ def test_time_conv_path_follows_the_cpu(tmp_path: Path, monkeypatch: pytest.Monk
     assert hwmod.time_conv_path() != expected
 
 
+def _fake_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, flags: str) -> None:
+    p = tmp_path / "cpuinfo"
+    p.write_text(f"processor\t: 0\nmodel name\t: {model}\nflags\t\t: fpu {flags}\n")
+    parse = hwmod._cpuinfo.__wrapped__
+    monkeypatch.setattr(hwmod, "_cpuinfo", lambda: parse(str(p)))
+    monkeypatch.delenv(hwmod.TIME_CONV_ENV, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("steps", "stride", "bf16", "expected"),
+    [(4, 2, True, "gemm"), (12, 2, True, "gemm"),  # short strided bf16 convs: GEMM path
+     (13, 2, True, "onednn"), (98, 2, True, "onednn"),
+     (4, 1, True, "onednn"),  # stride 1 stays on oneDNN
+     (4, 2, False, "onednn"),  # fp32 stays on oneDNN
+     (0, 2, True, "onednn")],  # unknown length: the CPU's choice
+)
+def test_time_conv_path_by_shape_on_amd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        steps: int, stride: int, bf16: bool,
+                                        expected: str) -> None:
+    _fake_cpu(tmp_path, monkeypatch, "AMD EPYC", "avx2 avx512f avx512_bf16")
+    assert hwmod.time_conv_path(steps, stride, bf16) == expected
+    for forced in ("gemm", "onednn"):  # the variable overrides the shape rule too
+        monkeypatch.setenv(hwmod.TIME_CONV_ENV, forced)
+        assert hwmod.time_conv_path(steps, stride, bf16) == forced
+
+
+def test_time_conv_path_shape_rule_only_where_the_cpu_picks_onednn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_cpu(tmp_path, monkeypatch, "Intel(R) Xeon(R) Platinum 8480+", "avx512f amx_bf16")
+    assert {hwmod.time_conv_path(s, 2, b) for s in (4, 13, 98) for b in (False, True)} == {
+        "gemm"}
+
+
 def test_bad_time_conv_env_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from harlab.errors import ConfigError
     from harlab.models.danhar import build_danhar

@@ -274,10 +274,13 @@ class TimeConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(kernel_size, cin, cout).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(cout).uniform_(-bound, bound))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, windows: int = 0) -> Tensor:
+        """``windows``: the rows are that many windows' rows, all of one length (0: not
+        known); only the oneDNN path uses it, as the image batch (see
+        :func:`onednn_time_conv`)."""
         k, p = self.kernel_size, self.padding
-        if _use_onednn(x):
-            return onednn_time_conv(x, self.weight, self.bias, self.stride, p)
+        if _use_onednn(x, self):
+            return onednn_time_conv(x, self.weight, self.bias, self.stride, p, windows)
         if self.stride == 1 and 2 * p == k - 1 and x.shape[1] > p:
             args = _autocast_args(x, self.weight, self.bias)
             with _no_autocast(x):
@@ -289,29 +292,41 @@ class TimeConv(nn.Module):
         return f"{cin}, {cout}, kernel_size={k}, stride={self.stride}, padding={self.padding}"
 
 
-def _use_onednn(x: Tensor) -> bool:
-    return x.device.type == "cpu" and time_conv_path() == "onednn"
+def _use_onednn(x: Tensor, conv: TimeConv) -> bool:
+    """Whether ``conv`` runs on the oneDNN path for rows ``x``: the CPU's choice, and under
+    bf16 the output length's (:func:`harlab.hardware.time_conv_path`)."""
+    if x.device.type != "cpu":
+        return False
+    steps = (x.shape[1] + 2 * conv.padding - conv.kernel_size) // conv.stride + 1
+    bf16 = x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+                                         and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+    return time_conv_path(steps, conv.stride, bf16) == "onednn"
 
 
 def onednn_time_conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int,
-                     padding: int) -> Tensor:
+                     padding: int, windows: int = 0) -> Tensor:
     """The conv of :class:`TimeConv` as one oneDNN ``conv2d`` on the rows' own memory.
 
-    Rows ``(B, T, Cin)`` are a channels-last ``(B, Cin, 1, T)`` image, so with a (1, k)
-    kernel the input needs no copy and the channels-last output is again rows
-    ``(B, T', Cout)``; the weight view (Cout, Cin, 1, k) is re-laid out by oneDNN (small).
+    Rows ``(B, T, Cin)`` of ``windows`` windows (S = B / windows rows each) are a
+    channels-last ``(windows, Cin, S, T)`` image, so with a (1, k) kernel the input needs
+    no copy and the channels-last output is again rows ``(B, T', Cout)``; the weight view
+    (Cout, Cin, 1, k) is re-laid out by oneDNN (small). ``windows`` 0 makes each row its
+    own image; at 113 channels (OPPORTUNITY) one image per window ran up to 1.66x faster
+    per layer, forward + backward, and level elsewhere (docs/performance.md).
     """
-    x4 = x.unsqueeze(1).permute(0, 3, 1, 2)
+    b, t, cin = x.shape
+    g = windows if windows and b % windows == 0 else b
+    x4 = x.view(g, b // g, t, cin).permute(0, 3, 1, 2)
     w4 = weight.permute(2, 1, 0).unsqueeze(2)
     y = F.conv2d(x4, w4, bias, stride=(1, stride), padding=(0, padding))
-    return y.squeeze(2).transpose(1, 2).contiguous()  # a no-op unless oneDNN chose NCHW
+    return y.permute(0, 2, 3, 1).reshape(b, y.shape[-1], -1)  # a view unless oneDNN chose NCHW
 
 
-def time_convs(x: Tensor, convs: list[TimeConv]) -> tuple[Tensor, ...]:
-    """Apply several TimeConvs of equal geometry to ``x`` (on the GEMM path sharing one
-    im2col)."""
-    if _use_onednn(x):
-        return tuple(conv(x) for conv in convs)
+def time_convs(x: Tensor, convs: list[TimeConv], windows: int = 0) -> tuple[Tensor, ...]:
+    """Apply several TimeConvs of equal geometry to rows ``x`` of ``windows`` windows (on
+    the GEMM path sharing one im2col)."""
+    if _use_onednn(x, convs[0]):
+        return tuple(conv(x, windows) for conv in convs)
     wb = []
     for conv in convs:
         wb += [conv.weight.flatten(0, 1), conv.bias]
@@ -384,10 +399,10 @@ class DanHARBlock(nn.Module):
     def forward(self, x: Tensor, n: int, maps: list[dict[str, Tensor]] | None = None) -> Tensor:
         """``x``: rows ``(N*S, T, Cin)`` of ``n`` windows -> ``(N*S, T', C)``."""
         convs = [self.conv1] if self.shortcut is None else [self.conv1, self.shortcut]
-        ys = time_convs(x, convs)  # conv1 and shortcut share one im2col
+        ys = time_convs(x, convs, n)  # conv1 and shortcut share one im2col
         b, t, c = ys[0].shape
         r = self.bn1(ys[0].view(b * t, c)).relu_().view(b, t, c)  # BN backward keeps no output
-        z = self.attend(self.bn2(self.conv2(r).view(b * t, c)), n, t, maps)
+        z = self.attend(self.bn2(self.conv2(r, n).view(b * t, c)), n, t, maps)
         # z is a fresh, non-view tensor that no backward needs: update it in place (an
         # in-place op on a view would make autograd copy the whole tensor)
         if self.bn_sc is not None:
