@@ -62,6 +62,17 @@ variants() {  # one line per variant "name|config|options", most important first
   echo "default|identity_plain|mranet_activity.yaml|$ID"
   echo "default|identity_augment|mranet_activity.yaml|$ID --set '$AUG'"
 } > "$OUT/jobs.txt"
+# frame scaling (issue 28 point 6): the [0, 1] frames as stored (each frame to its own
+# maximum) against a dB ceiling and range fitted on the training frames' levels
+SCALE="--set data.frame_scale=train"
+for d in default realistic; do
+  echo "$d|mranet_scale_train|mranet_activity.yaml|$NEW --set '$CH' $SCALE"
+  echo "$d|dcnn5_scale_train|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE"
+done >> "$OUT/jobs.txt"
+# ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
+# e.g. ONLY='^(default|realistic)\|(mranet_lr1e-3|dcnn5|mranet_scale_train|dcnn5_scale_train)\|'
+if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
+  mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
 run_one() {  # one line of jobs.txt
   IFS='|' read -r data name config opts <<< "$1"
@@ -77,6 +88,17 @@ run_one() {  # one line of jobs.txt
 export -f run_one; export OUT FOLDS SEEDS EPOCHS HARLAB
 xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || echo "some runs failed: see $OUT/runs/*/*.log"
 
+{
+  for d in default realistic; do
+    for m in mranet dcnn5; do
+      a="$OUT/runs/$d/${m}_scale_train"; b="$OUT/runs/$d/$m"; [ $m = mranet ] && b="$b"_lr1e-3
+      [ -e "$a/.done" ] && [ -e "$b/.done" ] || continue
+      echo "== $d: $m, train-fitted scale minus stored (per-frame) frames"
+      $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+    done
+  done
+} > "$OUT/compare_scale.txt" 2>&1
+[ -n "${ONLY:-}" ] && { echo "done: $OUT/compare_scale.txt (ONLY: other comparisons skipped)"; exit 0; }
 {
   for d in default realistic; do
     for b in dcnn5 dcnn3 lstm cae mranet_lr1e-4 mranet_augment; do
