@@ -84,8 +84,8 @@ class Normalizer:
         std = self.std * other.std
         lo = None if self.lo is None else (self.lo - other.mean) / other.std
         hi = None if self.hi is None else (self.hi - other.mean) / other.std
-        f32 = (lambda a: None if a is None else np.asarray(a, np.float32))
-        return Normalizer(f32(mean), f32(std), f32(lo), f32(hi))
+        return Normalizer(np.asarray(mean, np.float32), np.asarray(std, np.float32),
+                          *(None if b is None else np.asarray(b, np.float32) for b in (lo, hi)))
 
     def to_dict(self) -> dict[str, list[float]]:
         out = {"mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -115,9 +115,8 @@ class DbScale:
 
     def normalizer(self, channels: int) -> Normalizer:
         """The scaling as a bounded :class:`Normalizer` over ``channels`` channels."""
-        full = (lambda v: np.full(channels, v, np.float32))
-        return Normalizer(full(self.ceiling_db - self.range_db), full(self.range_db),
-                          full(0.0), full(1.0))
+        low, span = self.ceiling_db - self.range_db, self.range_db
+        return Normalizer(*(np.full(channels, v, np.float32) for v in (low, span, 0.0, 1.0)))
 
     def to_dict(self) -> dict[str, float | int]:
         return {"ceiling_db": self.ceiling_db, "range_db": self.range_db,

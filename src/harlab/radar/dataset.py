@@ -53,9 +53,9 @@ import pandas as pd
 
 from harlab.errors import DataError
 from harlab.radar.processing import (
+    LEVEL_RANGE_DB,
     ProcessingConfig,
     Spectrogram,
-    LEVEL_RANGE_DB,
     frame_times,
     frames,
     level_frames,
