@@ -14,7 +14,7 @@
 set -euo pipefail
 OUT=${1:?usage: radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]}
 EPOCHS=${2:-30}; SEEDS=${3:-0,1,2}; FOLDS=${4:-0,1,2,3,4}; JOBS=${5:-2}; SIZE=${6:-small}
-HARLAB=${HARLAB:-harlab}
+HARLAB=${HARLAB:-harlab}; PYTHON=${PYTHON:-python}  # the Python that has harlab
 mkdir -p "$OUT"
 if [ "$SIZE" = small ]; then REC="--recordings 3"; else REC=""; fi
 
@@ -66,11 +66,15 @@ variants() {  # one line per variant "name|config|options", most important first
 # maximum) against a dB ceiling and range fitted on the training frames' levels
 SCALE="--set data.frame_scale=train"
 for d in default realistic; do
-  echo "$d|mranet_scale_train|mranet_activity.yaml|$NEW --set '$CH' $SCALE"
-  echo "$d|dcnn5_scale_train|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE"
+  for s in "scale_train|" "scale_train_60db|--set data.frame_range_db=60" \
+           "scale_train_p95|--set data.frame_ceiling_percentile=95"; do
+    IFS='|' read -r sv so <<< "$s"
+    echo "$d|mranet_$sv|mranet_activity.yaml|$NEW --set '$CH' $SCALE $so"
+    echo "$d|dcnn5_$sv|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE $so"
+  done
 done >> "$OUT/jobs.txt"
 # ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
-# e.g. ONLY='^(default|realistic)\|(mranet_lr1e-3|dcnn5|mranet_scale_train|dcnn5_scale_train)\|'
+# e.g. ONLY='^(default|realistic)\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train[_a-z0-9]*)\|'
 if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
   mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
@@ -91,10 +95,16 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
 {
   for d in default realistic; do
     for m in mranet dcnn5; do
-      a="$OUT/runs/$d/${m}_scale_train"; b="$OUT/runs/$d/$m"; [ $m = mranet ] && b="$b"_lr1e-3
-      [ -e "$a/.done" ] && [ -e "$b/.done" ] || continue
-      echo "== $d: $m, train-fitted scale minus stored (per-frame) frames"
-      $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      b="$OUT/runs/$d/$m"; [ $m = mranet ] && b="$b"_lr1e-3
+      for v in scale_train scale_train_60db scale_train_p95; do
+        a="$OUT/runs/$d/${m}_$v"
+        [ -e "$a/.done" ] && [ -e "$b/.done" ] || continue
+        echo "== $d: $m, $v minus stored (per-frame) frames"
+        $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      done
+    done
+    for v in "$OUT/runs/$d"/*_scale_train*/; do  # share of pixels above each floor
+      [ -e "$v/.done" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/$d" "$v"/*/*_seed*/
     done
   done
 } > "$OUT/compare_scale.txt" 2>&1

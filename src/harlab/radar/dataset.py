@@ -9,6 +9,12 @@ A frame dataset is a folder holding
   or a stack ``(n, H, W)`` of float values in [0, 1], or grayscale ``.png`` images (one
   frame each). Any frame size works (harlab's simulator writes ``(n, 100, 150)``), but all
   frames of a folder have one size;
+* optionally the level frames: a ``level_file`` column naming, per file, a ``.npy`` stack
+  of the same frames at their absolute level in dB, not normalised (harlab writes
+  ``levels/<file>``: ``20 log10 |S|`` of the spectrogram, :func:`~harlab.radar.processing.
+  level_frames`). ``data.frame_scale: train`` reads them and fits one dB scale on the
+  training part (:func:`harlab.data.normalize.fit_db_scale`); without them only the [0, 1]
+  frames exist (e.g. a folder made from images);
 * ``dataset.json`` (optional; harlab writes it, see below).
 
 Frames are Doppler x time: by default row 0 is ``+v_max`` (approaching, top of an image),
@@ -33,7 +39,11 @@ A JSON object; every key is optional and a folder without the file works:
   (:mod:`harlab.radar.snr_sweep`) needs it to add noise in linear power;
 * ``processing`` (with ``frame_s``, ``frame_overlap_s``: the hop between a recording's
   frames), ``radar``, ``counts``, ``dropped`` (``recordings_too_short``), ``n_frames``,
-  ``frame_shape``, ``format``/``version`` -- written by harlab, informative.
+  ``frame_shape`` -- written by harlab, informative;
+* ``levels`` -- what the level frames hold: ``column`` (``level_file``), ``unit``,
+  ``floor_db_below_recording_max`` (None: as given);
+* ``format``/``version`` -- ``harlab-radar-frames`` / :data:`VERSION`; a folder of this
+  format in another version is refused with one line (no conversion: make it again).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
 7. :func:`frames` -- 1 s frames with 0.36 s overlap, each resized to 100 (Doppler) x 150
    (time), stacked ``(n, 100, 150)`` float32 in [0, 1]. Row 0 of a frame is ``+v_max``
    (image order: approaching at the top), column 0 the earliest time.
+   :func:`level_frames` cuts the same frames at their absolute level (dB, not normalised).
 
 Defaults follow the MRA-Net mapping in ``shared/reference/radar.md`` (PRF 290 Hz, 0.2 s Hann
 window = the paper's CPI, hop 2 pulses, nfft 256, gate 1.5--7.5 m, crop to the paper's
