@@ -134,7 +134,7 @@ def test_train_scale_leaks_nothing_when_test_frames_are_louder(tmp_path):
     (root / "levels").mkdir(parents=True)
     rng = np.random.default_rng(1)
     rows = []
-    for i, person in enumerate(["a", "b", "c", "d"]):
+    for person in ["a", "b", "c", "d"]:
         for act in ("walk", "box"):
             name = f"{person}_{act}.npy"
             level = rng.uniform(-80, -20, (3, 6, 8)).astype(np.float32)

@@ -10,9 +10,9 @@ x time; all frames must have one size. Values must lie in [0, 1] (normalised dB)
 maximum over that dynamic range, as harlab's processing does; the dB values themselves are
 kept as the folder's level frames (``levels/``, ``level_file``), so ``data.frame_scale:
 train`` can fit a dataset-wide ceiling on them. Frames given in [0, 1] have no absolute
-level: their folder has no level frames, and ``frame_scale: train`` refuses it. Files in SRC that the table
-does not list are not copied and are counted (``dropped``). The folder is written under a
-temporary name and renamed at the end; an existing non-empty DIR is refused.
+level: their folder has no level frames, and ``frame_scale: train`` refuses it. Files in
+SRC that the table does not list are not copied and are counted (``dropped``). The folder is
+written under a temporary name and renamed at the end; an existing non-empty DIR is refused.
 """
 
 from __future__ import annotations
