@@ -299,3 +299,32 @@ def test_run_keeps_the_fitted_scale_for_evaluate_export_and_snr_sweep(folder, tm
     assert np.allclose(onnx, torch_probs, atol=1e-4)
     sweep = run_snr_sweep(run, [0.0, 30.0], allow_unfinished=True)
     assert sweep["frame_scale"] == fitted and set(sweep["snr"]) == {"0.0", "30.0"}
+
+
+def _fake_run(where, scale: dict, seed: int, split_seed: int = 0):
+    """A finished run directory (config.yaml + metrics.json) with frame scale settings."""
+    from harlab.config import dump_yaml, from_dict
+    from harlab.runs import mark_run_dir
+
+    run = where / f"seed{seed}"
+    run.mkdir(parents=True)
+    mark_run_dir(run)
+    cfg = from_dict({"name": run.name, "data": {"dataset": "radar_frames", "path": "/d",
+                                                 "split": {"seed": split_seed}, **scale},
+                     "model": {"name": "dcnn5"}, "train": {"seed": seed}})
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    (run / "metrics.json").write_text(json.dumps({"test": {"macro_f1": 0.5 + seed / 10}}))
+    return run
+
+
+def test_compare_pairs_runs_that_differ_only_in_frame_scale(tmp_path):
+    from harlab.experiments.compare import collect_runs, compare_runs
+
+    for seed in (0, 1):
+        _fake_run(tmp_path / "a", {"frame_scale": "train", "frame_range_db": 60.0}, seed)
+        _fake_run(tmp_path / "b", {}, seed)
+        _fake_run(tmp_path / "c", {"frame_scale": "train"}, seed, split_seed=1)
+    a, b = collect_runs(tmp_path / "a"), collect_runs(tmp_path / "b")
+    assert compare_runs(a, b)["pairs"] == 2
+    with pytest.raises(ConfigError, match="nothing to pair"):  # another split never pairs
+        compare_runs(collect_runs(tmp_path / "c"), b)
