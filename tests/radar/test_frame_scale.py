@@ -192,7 +192,7 @@ def test_older_folder_format_is_refused(folder, tmp_path):
 def test_train_scale_needs_radar_frames():
     from harlab.data.prepare import load_windowed
 
-    with pytest.raises(ConfigError, match="frame_scale: train applies to radar_frames"):
+    with pytest.raises(ConfigError, match="applies to radar_frames and glasgow, not custom"):
         load_windowed(DataConfig(dataset="custom", path="x", frame_scale="train"))
 
 
@@ -328,3 +328,18 @@ def test_compare_pairs_runs_that_differ_only_in_frame_scale(tmp_path):
     assert compare_runs(a, b)["pairs"] == 2
     with pytest.raises(ConfigError, match="nothing to pair"):  # another split never pairs
         compare_runs(collect_runs(tmp_path / "c"), b)
+
+
+def test_glasgow_levels_on_load_match_the_frame_folder(tmp_path):
+    """Glasgow .dat files read on load give the same level frames as the folder that
+    frames-from-glasgow writes (levels/, level_file)."""
+    from harlab.radar.glasgow_import import frames_from_glasgow
+    from tests.radar.test_glasgow_import import archive
+
+    src = archive(tmp_path / "G")
+    frames_from_glasgow(src, tmp_path / "F", progress=False)
+    folder = get_source("radar_frames").load(tmp_path / "F", levels=True)
+    on_load = get_source("glasgow").load(src, levels=True)
+    a = np.stack([r.data for r in folder.recordings])
+    b = np.stack([r.data for r in on_load.recordings])
+    assert a.shape == b.shape and np.allclose(a, b, atol=1e-4) and a.min() < 0

@@ -111,9 +111,9 @@ def _source_options(data_cfg: Any) -> dict[str, Any]:
     only: the scale is fitted on their absolute level)."""
     options = dict(data_cfg.options or {})
     if getattr(data_cfg, "frame_scale", "stored") == "train":
-        if data_cfg.dataset != "radar_frames":
-            raise ConfigError(f"data.frame_scale: train applies to radar_frames, not "
-                              f"{data_cfg.dataset}")
+        if data_cfg.dataset not in ("radar_frames", "glasgow"):
+            raise ConfigError(f"data.frame_scale: train applies to radar_frames and glasgow, "
+                              f"not {data_cfg.dataset}")
         options["levels"] = True
     return options
 
