@@ -36,6 +36,12 @@ simulate default simulate_default.yaml "$(processing default '' '')"
 simulate realistic simulate_realistic.yaml "$(processing realistic '' '')"
 simulate realistic_notch simulate_realistic.yaml \
   "$(processing realistic 'zero_doppler_notch_ms: 0.4' _notch)"
+# frame scaling study: the sets again with each frame scaled over 60 dB instead of 40 (the
+# per-frame control of a 60 dB range fitted on the training frames)
+dr60() { local f; f=$(processing "$1" '' _dr60)
+  sed -i 's/^dynamic_range_db: .*$/dynamic_range_db: 60.0/' "$f"; echo "$f"; }
+simulate default_dr60 simulate_default.yaml "$(dr60 default)"
+simulate realistic_dr60 simulate_realistic.yaml "$(dr60 realistic)"
 
 CH='model.options.channels=[8,16,32]'
 NEW="--lr 0.001 --batch-size 64"      # measured: trains; the configs had lr 1e-4, batch 128
@@ -72,9 +78,11 @@ for d in default realistic; do
     echo "$d|mranet_$sv|mranet_activity.yaml|$NEW --set '$CH' $SCALE $so"
     echo "$d|dcnn5_$sv|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE $so"
   done
+  echo "${d}_dr60|mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
+  echo "${d}_dr60|dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
 done >> "$OUT/jobs.txt"
 # ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
-# e.g. ONLY='^(default|realistic)\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train[_a-z0-9]*)\|'
+# e.g. ONLY='^(default|realistic)(_dr60)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
 if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
   mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
@@ -102,10 +110,17 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
         echo "== $d: $m, $v minus stored (per-frame) frames"
         $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
       done
+      a="$OUT/runs/$d/${m}_scale_train_60db"; b="$OUT/runs/${d}_dr60/${m}"
+      [ $m = mranet ] && b="$b"_lr1e-3
+      if [ -e "$a/.done" ] && [ -e "$b/.done" ]; then
+        echo "== $d: $m, 60 dB fitted on training minus 60 dB per frame"
+        $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      fi
     done
     for v in "$OUT/runs/$d"/*_scale_train*/; do  # share of pixels above each floor
       [ -e "$v/.done" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/$d" "$v"/*/*_seed*/
     done
+    [ -d "$OUT/data/${d}_dr60" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/${d}_dr60"
   done
 } > "$OUT/compare_scale.txt" 2>&1
 [ -n "${ONLY:-}" ] && { echo "done: $OUT/compare_scale.txt (ONLY: other comparisons skipped)"; exit 0; }
