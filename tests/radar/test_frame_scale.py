@@ -343,3 +343,15 @@ def test_glasgow_levels_on_load_match_the_frame_folder(tmp_path):
     a = np.stack([r.data for r in folder.recordings])
     b = np.stack([r.data for r in on_load.recordings])
     assert a.shape == b.shape and np.allclose(a, b, atol=1e-4) and a.min() < 0
+
+
+def test_a_missing_level_file_is_one_line(folder, tmp_path):
+    import shutil
+
+    out, _ = folder
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    next((broken / "levels").iterdir()).unlink()
+    with pytest.raises(DataError, match=r"labels.csv: line \d+: level_file 'levels/.*\.npy' is "
+                                        r"not a \.npy file in"):
+        get_source("radar_frames").load(broken)
