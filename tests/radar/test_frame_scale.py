@@ -355,3 +355,15 @@ def test_a_missing_level_file_is_one_line(folder, tmp_path):
     with pytest.raises(DataError, match=r"labels.csv: line \d+: level_file 'levels/.*\.npy' is "
                                         r"not a \.npy file in"):
         get_source("radar_frames").load(broken)
+
+
+def test_zoo_build_refuses_train_scaled_recipes(tmp_path):
+    """The zoo predicts on the stored [0, 1] frames, which a train-scaled model does not
+    take: building one is refused before any training."""
+    from harlab.experiments.zoo_build import build_zoo_model
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {dataset: radar_frames, frame_scale: train}\n")
+    with pytest.raises(ConfigError, match="r.yaml: data.frame_scale train: a zoo model"):
+        build_zoo_model(recipe, "x", tmp_path / "out", data_path=str(tmp_path))
+    assert not (tmp_path / "out").exists()
