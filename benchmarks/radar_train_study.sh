@@ -72,8 +72,9 @@ variants() {  # one line per variant "name|config|options", most important first
 # maximum) against a dB ceiling and range fitted on the training frames' levels
 SCALE="--set data.frame_scale=train"
 for d in default realistic; do
-  for s in "scale_train|" "scale_train_60db|--set data.frame_range_db=60" \
-           "scale_train_p95|--set data.frame_ceiling_percentile=95"; do
+  P='--set data.frame_ceiling_percentile'; R='--set data.frame_range_db'
+  for s in "scale_train|$P=99 $R=40" "scale_train_60db|$P=99 $R=60" \
+           "scale_train_p95|$P=95 $R=40"; do
     IFS='|' read -r sv so <<< "$s"
     echo "$d|mranet_$sv|mranet_activity.yaml|$NEW --set '$CH' $SCALE $so"
     echo "$d|dcnn5_$sv|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE $so"

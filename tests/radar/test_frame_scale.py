@@ -108,7 +108,8 @@ def _data_cfg(path, **kw) -> DataConfig:
 
 def test_train_scale_is_fitted_on_the_training_part_only(folder):
     out, _ = folder
-    data = prepare(_data_cfg(out, frame_scale="train", frame_ceiling_percentile=95.0))
+    data = prepare(_data_cfg(out, frame_scale="train", frame_ceiling_percentile=95.0,
+                             frame_range_db=40.0))
     x = np.asarray(data.windowed.windows.x)
     train = x[data.index["train"]]
     want = np.percentile(train, 95.0)
@@ -123,7 +124,7 @@ def test_train_scale_is_fitted_on_the_training_part_only(folder):
     assert np.allclose(scaled, expect, atol=1e-5) and 0 < scaled.mean() < 1
     # with z-scoring as well: one bounded normaliser that applies the scale, then the z-score
     both = prepare(_data_cfg(out, frame_scale="train", frame_ceiling_percentile=95.0,
-                             normalize=True))
+                             frame_range_db=40.0, normalize=True))
     z = Normalizer.fit(np.clip((train - (data.db_scale.ceiling_db - 40.0)) / 40.0, 0, 1))
     assert np.allclose(both.x["test"][:], z.apply(expect), atol=1e-4)
 
@@ -283,11 +284,11 @@ def test_run_keeps_the_fitted_scale_for_evaluate_export_and_snr_sweep(folder, tm
         "train.patience=null", f"output_dir={tmp_path / 'runs'}"])
     run = train(cfg).run_dir
     fitted = json.loads((run / "data.json").read_text())["frame_scale"]
-    assert fitted["percentile"] == 99.5 and fitted["range_db"] == 40.0
+    assert fitted["percentile"] == 99.5 and fitted["range_db"] == 60.0  # the default
     module, _ = load_run_module(run, run / "checkpoints" / "last.ckpt")
     norm = module.hparams["harlab"]["normalization"]
     assert norm["lo"][0] == 0.0 and norm["hi"][0] == 1.0
-    assert np.isclose(norm["mean"][0], fitted["ceiling_db"] - 40.0)
+    assert np.isclose(norm["mean"][0], fitted["ceiling_db"] - 60.0)
     data = prepare(cfg.data)  # what evaluate does: the same scale again
     assert data.db_scale.to_dict() == fitted
     assert evaluate(run)["metrics"]["macro_f1"] >= 0
