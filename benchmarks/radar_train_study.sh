@@ -14,7 +14,7 @@
 set -euo pipefail
 OUT=${1:?usage: radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]}
 EPOCHS=${2:-30}; SEEDS=${3:-0,1,2}; FOLDS=${4:-0,1,2,3,4}; JOBS=${5:-2}; SIZE=${6:-small}
-HARLAB=${HARLAB:-harlab}
+HARLAB=${HARLAB:-harlab}; PYTHON=${PYTHON:-python}  # the Python that has harlab
 mkdir -p "$OUT"
 if [ "$SIZE" = small ]; then REC="--recordings 3"; else REC=""; fi
 
@@ -36,6 +36,12 @@ simulate default simulate_default.yaml "$(processing default '' '')"
 simulate realistic simulate_realistic.yaml "$(processing realistic '' '')"
 simulate realistic_notch simulate_realistic.yaml \
   "$(processing realistic 'zero_doppler_notch_ms: 0.4' _notch)"
+# frame scaling study: the sets again with each frame scaled over 60 dB instead of 40 (the
+# per-frame control of a 60 dB range fitted on the training frames)
+dr60() { local f; f=$(processing "$1" '' _dr60)
+  sed -i 's/^dynamic_range_db: .*$/dynamic_range_db: 60.0/' "$f"; echo "$f"; }
+simulate default_dr60 simulate_default.yaml "$(dr60 default)"
+simulate realistic_dr60 simulate_realistic.yaml "$(dr60 realistic)"
 
 CH='model.options.channels=[8,16,32]'
 NEW="--lr 0.001 --batch-size 64"      # measured: trains; the configs had lr 1e-4, batch 128
@@ -62,6 +68,24 @@ variants() {  # one line per variant "name|config|options", most important first
   echo "default|identity_plain|mranet_activity.yaml|$ID"
   echo "default|identity_augment|mranet_activity.yaml|$ID --set '$AUG'"
 } > "$OUT/jobs.txt"
+# frame scaling (issue 28 point 6): the [0, 1] frames as stored (each frame to its own
+# maximum) against a dB ceiling and range fitted on the training frames' levels
+SCALE="--set data.frame_scale=train"
+for d in default realistic; do
+  P='--set data.frame_ceiling_percentile'; R='--set data.frame_range_db'
+  for s in "scale_train|$P=99 $R=40" "scale_train_60db|$P=99 $R=60" \
+           "scale_train_p95|$P=95 $R=40"; do
+    IFS='|' read -r sv so <<< "$s"
+    echo "$d|mranet_$sv|mranet_activity.yaml|$NEW --set '$CH' $SCALE $so"
+    echo "$d|dcnn5_$sv|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE $so"
+  done
+  echo "${d}_dr60|mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
+  echo "${d}_dr60|dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
+done >> "$OUT/jobs.txt"
+# ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
+# e.g. ONLY='^(default|realistic)(_dr60)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
+if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
+  mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
 run_one() {  # one line of jobs.txt
   IFS='|' read -r data name config opts <<< "$1"
@@ -77,6 +101,30 @@ run_one() {  # one line of jobs.txt
 export -f run_one; export OUT FOLDS SEEDS EPOCHS HARLAB
 xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || echo "some runs failed: see $OUT/runs/*/*.log"
 
+{
+  for d in default realistic; do
+    for m in mranet dcnn5; do
+      b="$OUT/runs/$d/$m"; [ $m = mranet ] && b="$b"_lr1e-3
+      for v in scale_train scale_train_60db scale_train_p95; do
+        a="$OUT/runs/$d/${m}_$v"
+        [ -e "$a/.done" ] && [ -e "$b/.done" ] || continue
+        echo "== $d: $m, $v minus stored (per-frame) frames"
+        $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      done
+      a="$OUT/runs/$d/${m}_scale_train_60db"; b="$OUT/runs/${d}_dr60/${m}"
+      [ $m = mranet ] && b="$b"_lr1e-3
+      if [ -e "$a/.done" ] && [ -e "$b/.done" ]; then
+        echo "== $d: $m, 60 dB fitted on training minus 60 dB per frame"
+        $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      fi
+    done
+    for v in "$OUT/runs/$d"/*_scale_train*/; do  # share of pixels above each floor
+      [ -e "$v/.done" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/$d" "$v"/*/*_seed*/
+    done
+    [ -d "$OUT/data/${d}_dr60" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/${d}_dr60"
+  done
+} > "$OUT/compare_scale.txt" 2>&1
+[ -n "${ONLY:-}" ] && { echo "done: $OUT/compare_scale.txt (ONLY: other comparisons skipped)"; exit 0; }
 {
   for d in default realistic; do
     for b in dcnn5 dcnn3 lstm cae mranet_lr1e-4 mranet_augment; do

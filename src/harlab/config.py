@@ -193,6 +193,26 @@ class DataConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     normalize: bool = True
     cache: bool = True
+    # radar frames (radar_frames): "stored" = the [0, 1] frames as the folder stores them
+    # (harlab's: each frame to its own maximum); "train" = the frames' absolute level (dB)
+    # mapped to [0, 1] by a ceiling at frame_ceiling_percentile of the training values and a
+    # floor frame_range_db below it, fitted on the training part (harlab.data.normalize);
+    # 60 dB: on simulated data without clutter suppression p99 over 40 dB bought nothing,
+    # over 60 dB +0.15-0.20 macro-F1 (docs/results/mranet.md)
+    frame_scale: Literal["stored", "train"] = "stored"
+    frame_ceiling_percentile: float = 99.0
+    frame_range_db: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.frame_scale not in ("stored", "train"):
+            raise ConfigError("data.frame_scale must be stored or train, got "
+                              f"{self.frame_scale!r}")
+        if not 0 < self.frame_ceiling_percentile <= 100:
+            raise ConfigError("data.frame_ceiling_percentile must be in (0, 100], got "
+                              f"{self.frame_ceiling_percentile!r}")
+        if not (math.isfinite(self.frame_range_db) and self.frame_range_db > 0):
+            raise ConfigError(f"data.frame_range_db must be a positive number of dB, got "
+                              f"{self.frame_range_db!r}")
 
 
 @dataclass

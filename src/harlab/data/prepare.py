@@ -3,7 +3,8 @@
 Order (honest by construction): load recordings -> window each recording (windows
 never cross recordings) -> assign windows to parts by recording (subject, session,
 official split; or at random for the paper protocol, with a leakage warning) ->
-keep the requested classes -> fit z-score on the training part only -> apply to all.
+keep the requested classes -> fit the dB frame scale (``data.frame_scale: train``) and the
+z-score on the training part only -> apply to all.
 Windowed recordings are cached on disk, keyed on the source files and preprocessing, and
 the cache is the source of truth: windows are written to it recording by recording and read
 from it batch by batch, so no step holds the whole dataset in memory.
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from harlab.data import cache as cache_mod
-from harlab.data.normalize import NormalizedRows, Normalizer
+from harlab.data.normalize import DbScale, NormalizedRows, Normalizer, fit_db_scale
 from harlab.data.recording import UNLABELLED, NotStreamable, RecordingMeta, RecordingStream
 from harlab.data.sources import get_source
 from harlab.data.splits import Split, make_split
@@ -72,7 +73,7 @@ def load_windowed(data_cfg: Any, use_cache: bool | None = None) -> WindowedData:
     cut in memory; both give the same windows.
     """
     source = get_source(data_cfg.dataset)
-    options = dict(data_cfg.options or {})
+    options = _source_options(data_cfg)
     use_cache = data_cfg.cache if use_cache is None else use_cache
     identity = {
         "source": source.name,
@@ -103,6 +104,18 @@ def load_windowed(data_cfg: Any, use_cache: bool | None = None) -> WindowedData:
     wd = _from_entry(arrays, manifest)
     wd.from_cache = False
     return wd
+
+
+def _source_options(data_cfg: Any) -> dict[str, Any]:
+    """``data.options``, plus ``levels: true`` for ``data.frame_scale: train`` (radar frames
+    only: the scale is fitted on their absolute level)."""
+    options = dict(data_cfg.options or {})
+    if getattr(data_cfg, "frame_scale", "stored") == "train":
+        if data_cfg.dataset not in ("radar_frames", "glasgow"):
+            raise ConfigError(f"data.frame_scale: train applies to radar_frames and glasgow, "
+                              f"not {data_cfg.dataset}")
+        options["levels"] = True
+    return options
 
 
 def _save_in_memory(wd: WindowedData, root: Path, key: str, identity: dict[str, Any]
@@ -238,6 +251,7 @@ class PreparedData:
     excluded: dict[str, int] = field(default_factory=dict)
     person: dict[str, np.ndarray] = field(default_factory=dict)
     person_names: list[str] = field(default_factory=list)
+    db_scale: DbScale | None = None  # data.frame_scale: train (in ``normalizer`` too)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -321,18 +335,34 @@ def prepare(data_cfg: Any, wd: WindowedData | None = None) -> PreparedData:
         raise DataError(f"{wd.name}: the training part has no windows after the split")
     if index["test"].size == 0:
         raise DataError(f"{wd.name}: the test part has no windows after the split")
-    normalizer = (
-        Normalizer.fit_chunks(_raw_chunks(w.x, index["train"])) if data_cfg.normalize
-        else Normalizer.identity(w.x.shape[-1])
-    )
+    normalizer, db_scale = _fit_normalizer(data_cfg, w.x, index["train"])
     for part in ("train", "val", "test"):
         xs[part] = NormalizedRows(w.x, index[part], normalizer)
         ys[part] = np.searchsorted(ids, y_all[index[part]]).astype(np.int64)
     names = [wd.classes.get(c, str(c)) for c in class_ids]
     person, person_names = person_labels({p: wd.subject[index[p]] for p in index})
     return PreparedData(
-        xs, ys, index, class_ids, names, normalizer, split, wd, excluded, person, person_names
+        xs, ys, index, class_ids, names, normalizer, split, wd, excluded, person, person_names,
+        db_scale,
     )
+
+
+def _fit_normalizer(data_cfg: Any, x: Any, train: np.ndarray
+                    ) -> tuple[Normalizer, DbScale | None]:
+    """The dB frame scale (``data.frame_scale: train``) and then the z-score
+    (``data.normalize``), both fitted on the training windows only, as one normaliser."""
+    channels = x.shape[-1]
+    scale = None
+    if getattr(data_cfg, "frame_scale", "stored") == "train":
+        scale = fit_db_scale(_raw_chunks(x, train), data_cfg.frame_ceiling_percentile,
+                             data_cfg.frame_range_db)
+    first = scale.normalizer(channels) if scale else None
+    if not data_cfg.normalize:
+        return first or Normalizer.identity(channels), scale
+    chunks = _raw_chunks(x, train)
+    z = Normalizer.fit_chunks(first.apply(c) for c in chunks) if first else (
+        Normalizer.fit_chunks(chunks))
+    return (first.then(z) if first else z), scale
 
 
 def data_summary(data: PreparedData) -> dict[str, Any]:
@@ -362,5 +392,6 @@ def data_summary(data: PreparedData) -> dict[str, Any]:
             **({"windows_straddling_val_cut": data.split.dropped} if data.split.dropped else {}),
         },
         "normalization": data.normalizer.to_dict(),
+        **({"frame_scale": data.db_scale.to_dict()} if data.db_scale else {}),
         "from_cache": wd.from_cache,
     }

@@ -324,8 +324,10 @@ def build_metadata(
         "rate": float(meta["rate"]),
         "window_length": int(meta["window_length"]),
         "window_step": int(meta["window_step"]),
-        "normalization": {"mean": [float(v) for v in meta["normalization"]["mean"]],
-                          "std": [float(v) for v in meta["normalization"]["std"]]},
+        # lo/hi: the bounds the normalised values are clipped to (radar frames scaled by a
+        # training-fitted dB ceiling, data.frame_scale: train)
+        "normalization": {k: [float(v) for v in meta["normalization"][k]]
+                          for k in ("mean", "std", "lo", "hi") if k in meta["normalization"]},
         "parity": parity,
         "source": source,
     }

@@ -92,10 +92,13 @@ def check_hop(hop: int | None, default: int, rate: float) -> int:
     return int(hop)
 
 
-def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(x - mean) / std`` in float32; overflow gives inf (found by :func:`finite_rows`)."""
+def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray,
+              bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``(x - mean) / std`` in float32, clipped to ``bounds`` (lo, hi) where given;
+    overflow gives inf (found by :func:`finite_rows`; NaN stays NaN under the clip)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return (np.asarray(x, np.float32) - mean) / std
+        z = (np.asarray(x, np.float32) - mean) / std
+    return z if bounds is None else np.where(np.isfinite(z), np.clip(z, *bounds), z)
 
 
 def finite_rows(x: np.ndarray) -> np.ndarray:
@@ -117,7 +120,11 @@ def _number(value: Any, low: float, high: float) -> bool:
 def _norm_problem(norm: Any, c: int) -> str | None:
     if not isinstance(norm, dict) or not {"mean", "std"} <= set(norm):
         return "normalization must hold mean and std lists"
-    for key in ("mean", "std"):
+    if ("lo" in norm) != ("hi" in norm):
+        return "normalization must hold both lo and hi bounds or neither"
+    for key in ("mean", "std", "lo", "hi"):
+        if key not in norm:
+            continue
         vals = norm[key]
         if not isinstance(vals, list) or len(vals) != c:
             n = len(vals) if isinstance(vals, list) else type(vals).__name__
@@ -300,6 +307,9 @@ class OnnxPredictor:
             self.window_step = int(meta["window_step"])
             self.mean = np.asarray(meta["normalization"]["mean"], np.float32)
             self.std = np.asarray(meta["normalization"]["std"], np.float32)
+            norm = meta["normalization"]
+            self.bounds = ((np.asarray(norm["lo"], np.float32), np.asarray(norm["hi"], np.float32))
+                           if "lo" in norm else None)
             self.heads: list[str] = [str(h["name"]) for h in meta["heads"]]
             self.classes: dict[str, list[str]] = {
                 str(h["name"]): [str(c) for c in h["classes"]] for h in meta["heads"]
@@ -343,7 +353,7 @@ class OnnxPredictor:
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Raw samples (..., C) z-scored with the stored statistics, in float32."""
-        return normalize(x, self.mean, self.std)
+        return normalize(x, self.mean, self.std, self.bounds)
 
     def select_channels(self, data: np.ndarray, channels: list[str]) -> np.ndarray:
         """Columns of ``data`` (samples, len(channels)) in the model's channel order."""

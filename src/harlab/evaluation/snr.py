@@ -35,15 +35,18 @@ def head_scores(module: Any, x: np.ndarray, truth: dict[str, np.ndarray]
 
 
 def scores_at_snrs(module: Any, frames: np.ndarray, truth: dict[str, np.ndarray],
-                   snrs: list[float], dynamic_range_db: float, seed: int = 0,
+                   snrs: list[float], dynamic_range_db: float | None, seed: int = 0,
                    normalize: Any = None) -> dict[float, dict[str, float]]:
     """Scores of ``module`` on ``frames`` (N, W, H) with noise at each SNR (one seeded
-    draw per SNR); ``normalize`` (the run's normalizer's ``apply``) after the noise."""
-    from harlab.radar.snr_sweep import add_frame_noise
+    draw per SNR); ``normalize`` (the run's normalizer's ``apply``) after the noise.
+    ``dynamic_range_db`` None: the frames are level frames in dB (``data.frame_scale:
+    train``), noised by :func:`~harlab.radar.snr_sweep.add_level_noise`."""
+    from harlab.radar.snr_sweep import add_frame_noise, add_level_noise
 
     out = {}
     for k, snr in enumerate(snrs):
-        x = add_frame_noise(frames, float(snr), dynamic_range_db, seed + k)
+        x = (add_level_noise(frames, float(snr), seed + k) if dynamic_range_db is None
+             else add_frame_noise(frames, float(snr), dynamic_range_db, seed + k))
         out[float(snr)] = {"n": int(len(x)),
                            **head_scores(module, normalize(x) if normalize else x, truth)}
     return out
@@ -67,8 +70,9 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
         raise ConfigError(f"{run}: the SNR sweep adds noise to frame folders; this run trained "
                           f"on {cfg.data.dataset}")
     folder = Path(str(cfg.data.path))
-    db_range = frame_dynamic_range(folder)
-    if db_range is None:
+    levels = cfg.data.frame_scale == "train"  # level frames in dB: no dB range needed
+    db_range = None if levels else frame_dynamic_range(folder)
+    if db_range is None and not levels:
         raise ConfigError(f"{folder}/dataset.json: no dynamic_range_db; the SNR sweep needs the "
                           "dB range the frames span to add noise in linear power")
     module, unfinished = load_run_module(run, best_checkpoint(run), allow_unfinished)
@@ -89,6 +93,7 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
     clean = head_scores(module, data.x[part], truth)
     by_snr = scores_at_snrs(module, frames, truth, snrs, db_range, seed, data.normalizer.apply)
     return {"run": str(run), "part": part, "frames": int(len(idx)), "dynamic_range_db": db_range,
+            "frame_scale": data.db_scale.to_dict() if data.db_scale else "stored",
             "seed": seed, "clean": clean, "snr": {str(k): v for k, v in by_snr.items()},
             "noise": "white Gaussian, linear power, SNR = mean frame power / noise variance",
             "warnings": [unfinished] if unfinished else []}

@@ -87,14 +87,20 @@ def run_scores(run_dir: Path, metrics: dict[str, Any]) -> dict[str, dict[str, An
     return head_scores(metrics.get("test_heads") or {"activity": metrics["test"]}, dec)
 
 
+# data settings that scale the same windows and change no split: runs that differ only in
+# them saw the same data, so they pair
+_SCALING_ONLY = {("frame_scale",), ("frame_ceiling_percentile",), ("frame_range_db",)}
+
+
 def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[str, Any]]:
     """The finished runs under ``root`` that match ``where``.
 
     ``root`` is one run, or a folder holding runs up to three folders down (a study: cv,
     ablation, reproduction; or a folder of studies). Each is ``{run, pair_key, model,
     scores}``: the pairing key is the run's data settings (dataset, windows, split with its
-    seed and fold; not paths) plus its training seed, so two runs pair exactly when they saw
-    the same train/validation/test data and seed. ``scores`` are per head: per-window test
+    seed and fold; not paths, nor the frame scaling of radar frames) plus its training
+    seed, so two runs pair exactly when they saw the same train/validation/test data and
+    seed. ``scores`` are per head: per-window test
     macro-F1 and, where scored, the macro-F1 of one decision per test segment (from
     ``metrics.json``).
     """
@@ -121,7 +127,8 @@ def collect_runs(root: str | Path, where: list[str] | None = None) -> list[dict[
         except (OSError, ValueError, KeyError, TypeError, AttributeError, HarlabError) as exc:
             raise ConfigError(f"{run}: not a readable run ({type(exc).__name__}: {exc})"
                               ) from None
-        data = {k: v for k, v in settings.items() if k[0] == "data"}
+        data = {k: v for k, v in settings.items()
+                if k[0] == "data" and k[1:] not in _SCALING_ONLY}
         key = json.dumps(sorted((".".join(k), v) for k, v in data.items()), default=str)
         out.append({"run": str(run), "pair_key": (key, settings.get(("train", "seed"))),
                     "seed": settings.get(("train", "seed")),

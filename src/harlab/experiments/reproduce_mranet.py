@@ -448,6 +448,9 @@ def reproduce_mranet(
     t0 = time.perf_counter()
     parent, plan, record = _open(data, simulate, quick, settings, list(overrides or []), out,
                                  command, resume, merge, emit)
+    if "fig11" in settings.experiments and plan.base.data.frame_scale != "stored":
+        raise ConfigError("reproduce mranet: the Fig. 11 sweep scores the stored [0, 1] frames; "
+                          "with data.frame_scale train use harlab radar snr-sweep on each run")
     fd = FrameData.load(plan.base)
     how = _check_sweep(fd, settings)
     wanted = settings.wanted()

@@ -227,6 +227,9 @@ def build_zoo_model(
         raise ConfigError(f"{out} exists; choose a new --out (builds never overwrite)")
     overrides = [f"data.path={data_path}"] if data_path else []
     cfg = load_config(recipe, overrides)
+    if cfg.data.frame_scale != "stored":  # the zoo feeds the stored [0, 1] frames as they are
+        raise ConfigError(f"{recipe}: data.frame_scale {cfg.data.frame_scale}: a zoo model "
+                          "takes stored [0, 1] frames; build it with frame_scale stored")
     parent, res = _cv_study(cfg, study, on_event)
     run = next((parent / r["run"] for r in res["runs"] if r["fold"] == 0
                 and r["seed"] == cfg.train.seed), None)

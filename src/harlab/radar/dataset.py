@@ -9,6 +9,12 @@ A frame dataset is a folder holding
   or a stack ``(n, H, W)`` of float values in [0, 1], or grayscale ``.png`` images (one
   frame each). Any frame size works (harlab's simulator writes ``(n, 100, 150)``), but all
   frames of a folder have one size;
+* optionally the level frames: a ``level_file`` column naming, per file, a ``.npy`` stack
+  of the same frames at their absolute level in dB, not normalised (harlab writes
+  ``levels/<file>``: ``20 log10 |S|`` of the spectrogram, :func:`~harlab.radar.processing.
+  level_frames`). ``data.frame_scale: train`` reads them and fits one dB scale on the
+  training part (:func:`harlab.data.normalize.fit_db_scale`); without them only the [0, 1]
+  frames exist (e.g. a folder made from images);
 * ``dataset.json`` (optional; harlab writes it, see below).
 
 Frames are Doppler x time: by default row 0 is ``+v_max`` (approaching, top of an image),
@@ -33,7 +39,11 @@ A JSON object; every key is optional and a folder without the file works:
   (:mod:`harlab.radar.snr_sweep`) needs it to add noise in linear power;
 * ``processing`` (with ``frame_s``, ``frame_overlap_s``: the hop between a recording's
   frames), ``radar``, ``counts``, ``dropped`` (``recordings_too_short``), ``n_frames``,
-  ``frame_shape``, ``format``/``version`` -- written by harlab, informative.
+  ``frame_shape`` -- written by harlab, informative;
+* ``levels`` -- what the level frames hold: ``column`` (``level_file``), ``unit``,
+  ``floor_db_below_recording_max`` (None: as given);
+* ``format``/``version`` -- ``harlab-radar-frames`` / :data:`VERSION`; a folder of this
+  format in another version is refused with one line (no conversion: make it again).
 """
 
 from __future__ import annotations
@@ -53,10 +63,12 @@ import pandas as pd
 
 from harlab.errors import DataError
 from harlab.radar.processing import (
+    LEVEL_RANGE_DB,
     ProcessingConfig,
     Spectrogram,
     frame_times,
     frames,
+    level_frames,
     plot_frames,
     plot_range_time,
     plot_spectrogram,
@@ -66,8 +78,11 @@ from harlab.radar.processing import (
 from harlab.radar.types import RawRadar
 
 FORMAT = "harlab-radar-frames"
-VERSION = 1
+# 2: frames keep their absolute level beside the [0, 1] frames (``level_file``, ``levels``)
+VERSION = 2
 LABELS = "labels.csv"
+LEVELS = "levels"  # the folder of the level frames
+LEVEL_COLUMN = "level_file"
 META = "dataset.json"
 REQUIRED = ("file", "activity", "person")
 ROW0 = ("+v_max", "-v_max")  # dataset.json "row0": the velocity of the frames' top row
@@ -171,6 +186,7 @@ def _write_recordings(
     too short for one frame, the distinct radar parameters and frames per
     (activity, person)."""
     fig_dir = tmp / "figures" if figures else None
+    (tmp / LEVELS).mkdir()
     rows: list[dict[str, Any]] = []
     dropped: list[str] = []
     radars: list[dict[str, Any]] = []
@@ -190,11 +206,13 @@ def _write_recordings(
                 continue
             name = f"{i:05d}_{_slug(activity)}_{_slug(person)}.npy"
             np.save(tmp / name, stack.astype(np.float32))
+            np.save(tmp / LEVELS / name, level_frames(spec, cfg))
             radar = dataclasses.asdict(raw.params)
             if radar not in radars:
                 radars.append(radar)
             starts = frame_times(spec, cfg)
-            rows.append(_label_row(raw, name, activity, person, rec_id, len(stack), starts[0]))
+            row = _label_row(raw, name, activity, person, rec_id, len(stack), starts[0])
+            rows.append({**row, LEVEL_COLUMN: f"{LEVELS}/{name}"})
             counts[(activity, person)] += len(stack)
             if fig_dir is not None and activity not in plotted:
                 plotted.add(activity)
@@ -225,6 +243,17 @@ def _dataset_summary(
         "dropped": {"recordings_too_short": len(dropped), "sources": dropped[:50]},
         "processing": cfg.to_dict(),
         "radar": radars[0] if len(radars) == 1 else radars,
+        "levels": level_info(float(LEVEL_RANGE_DB)),
+    }
+
+
+def level_info(floor_db: float | None, unit: str | None = None) -> dict[str, Any]:
+    """``dataset.json``'s ``levels``: what the level frames hold."""
+    return {
+        "column": LEVEL_COLUMN,
+        "unit": unit or "dB re. 1 of the spectrogram magnitude |STFT| (20 log10), before "
+        "any normalisation",
+        "floor_db_below_recording_max": floor_db,
     }
 
 
@@ -394,6 +423,7 @@ def dataset_files(folder: str | Path) -> tuple[pd.DataFrame, list[Path]]:
         if not p.is_file():
             raise DataError(f"{root / LABELS}: line {i + 2}: file {name!r} is missing in {root}")
         paths.append(p)
+    _check_level_files(root, table)
     listed = {p.resolve() for p in paths}
     unlisted = sorted(
         p.name
@@ -408,8 +438,26 @@ def dataset_files(folder: str | Path) -> tuple[pd.DataFrame, list[Path]]:
     return table, paths
 
 
+def _check_level_files(root: Path, table: pd.DataFrame) -> None:
+    """Every row's level file (column :data:`LEVEL_COLUMN`, where the table has it) is a
+    ``.npy`` file that exists."""
+    if LEVEL_COLUMN not in table.columns:
+        return
+    for i, name in enumerate(table[LEVEL_COLUMN]):
+        p = root / name
+        if not name.strip() or p.suffix.lower() != ".npy" or not p.is_file():
+            raise DataError(f"{root / LABELS}: line {i + 2}: {LEVEL_COLUMN} {name!r} is not a "
+                            f".npy file in {root}")
+
+
+def has_levels(folder: str | Path) -> bool:
+    """Whether the frame folder stores its frames' absolute level (``level_file``)."""
+    return LEVEL_COLUMN in _read_table(Path(folder)).columns
+
+
 def read_metadata(folder: str | Path) -> dict[str, Any]:
-    """``dataset.json`` of a frame dataset ({} when absent)."""
+    """``dataset.json`` of a frame dataset ({} when absent); a folder harlab wrote in
+    another format version is refused with one line."""
     p = Path(folder) / META
     if not p.is_file():
         return {}
@@ -419,6 +467,9 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
         raise DataError(f"{p}: cannot read ({exc})") from None
     if not isinstance(meta, dict):
         raise DataError(f"{p}: expected a JSON object")
+    if meta.get("format") == FORMAT and meta.get("version") != VERSION:
+        raise DataError(f"{p}: frame folder format version {meta.get('version')!r}, this harlab "
+                        f"reads version {VERSION}; make the folder again with this harlab")
     return meta
 
 
@@ -440,15 +491,23 @@ def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
 _Rows = list[dict[str, Any]]
 
 
-def frame_files(folder: str | Path) -> tuple[pd.DataFrame, Iterator[tuple[np.ndarray, _Rows]]]:
+def frame_files(folder: str | Path, levels: bool = False
+                ) -> tuple[pd.DataFrame, Iterator[tuple[np.ndarray, _Rows]]]:
     """The labels table (checked now) and, read one file at a time, each file's frames
-    ``(n, H, W)`` with their rows of :func:`read_frames_dataset`'s table."""
+    ``(n, H, W)`` with their rows of :func:`read_frames_dataset`'s table. ``levels``: the
+    level frames (absolute dB, ``level_file``) instead of the [0, 1] frames; a folder
+    without them is a DataError."""
     root = Path(folder)
     table, paths = dataset_files(root)
-    return table, _each_frame_file(root, table, paths)
+    if levels:
+        if LEVEL_COLUMN not in table.columns:
+            raise DataError(f"{root}: stores no absolute levels (no {LEVEL_COLUMN} column in "
+                            f"{LABELS}; frames imported from [0, 1] images have none)")
+        paths = [root / name for name in table[LEVEL_COLUMN]]
+    return table, _each_frame_file(root, table, paths, levels)
 
 
-def _each_frame_file(root: Path, table: pd.DataFrame, paths: list[Path]
+def _each_frame_file(root: Path, table: pd.DataFrame, paths: list[Path], levels: bool = False
                      ) -> Iterator[tuple[np.ndarray, _Rows]]:
     shape: tuple[int, int] | None = None
     first_file = ""
@@ -467,7 +526,7 @@ def _each_frame_file(root: Path, table: pd.DataFrame, paths: list[Path]
         if not finite.all():
             raise DataError(f"{p}: {int((~finite).sum())} values are NaN or infinite")
         lo, hi = float(arr.min()), float(arr.max())
-        if lo < 0 or hi > 1:
+        if not levels and (lo < 0 or hi > 1):
             raise DataError(
                 f"{p}: values must lie in [0, 1] (normalised dB), found {lo:.4g} .. {hi:.4g}"
             )

@@ -7,9 +7,12 @@ other column, which are kept in ``labels.csv`` (``split.group_by`` can name them
 are grayscale ``.png`` or ``.npy`` (one frame ``(H, W)`` or a stack ``(n, H, W)``), Doppler
 x time; all frames must have one size. Values must lie in [0, 1] (normalised dB), unless
 ``db_range`` is given: then they are dB values, and each frame is normalised to its own
-maximum over that dynamic range, as harlab's processing does. Files in SRC that the table
-does not list are not copied and are counted (``dropped``). The folder is written under a
-temporary name and renamed at the end; an existing non-empty DIR is refused.
+maximum over that dynamic range, as harlab's processing does; the dB values themselves are
+kept as the folder's level frames (``levels/``, ``level_file``), so ``data.frame_scale:
+train`` can fit a dataset-wide ceiling on them. Frames given in [0, 1] have no absolute
+level: their folder has no level frames, and ``frame_scale: train`` refuses it. Files in
+SRC that the table does not list are not copied and are counted (``dropped``). The folder is
+written under a temporary name and renamed at the end; an existing non-empty DIR is refused.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from harlab.errors import DataError
 from harlab.radar.dataset import (
     FORMAT,
     LABELS,
+    LEVEL_COLUMN,
+    LEVELS,
     META,
     REQUIRED,
     ROW0,
     VERSION,
     label_order,
+    level_info,
     read_label_table,
     read_npy,
     read_png,
@@ -72,9 +78,11 @@ def _frame_values(arr: np.ndarray, where: Path, db_range: float | None) -> np.nd
     return arr
 
 
-def _read_frames(src: Path, table: pd.DataFrame, db_range: float | None) -> list[np.ndarray]:
-    """Every listed file's frames, checked to exist, to be readable and of one size."""
-    stacks, shape, first = [], None, ""
+def _read_frames(src: Path, table: pd.DataFrame, db_range: float | None
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every listed file's frames, checked to exist, to be readable and of one size, and
+    (``db_range`` given) the dB values as read (else an empty list)."""
+    stacks, levels, shape, first = [], [], None, ""
     for i, name in enumerate(table["file"]):
         p = src / name
         if p.suffix.lower() not in _SUFFIXES:
@@ -90,7 +98,9 @@ def _read_frames(src: Path, table: pd.DataFrame, db_range: float | None) -> list
             raise DataError(f"{p}: frames are {arr.shape[1]}x{arr.shape[2]} (H x W) but {first} "
                             f"has {shape[0]}x{shape[1]}; all frames must have one size")
         stacks.append(_frame_values(arr, p, db_range))
-    return stacks
+        if db_range is not None:
+            levels.append(arr)
+    return stacks, levels
 
 
 def _unlisted(src: Path, table: pd.DataFrame) -> list[str]:
@@ -141,14 +151,18 @@ def import_frames(src: str | Path, labels: str | Path, out: str | Path,
         if v is not None and not (np.isfinite(v) and v > 0):
             raise DataError(f"{name} must be positive, got {v}")
     table = _read_table(Path(labels).expanduser())
-    if "source_file" in table.columns:
-        raise DataError(f"{labels}: the column name 'source_file' is reserved (the imported "
-                        "folder names each frame's original file there); rename it")
+    for col, what in (("source_file", "each frame's original file"),
+                      (LEVEL_COLUMN, "each file's level frames")):
+        if col in table.columns:
+            raise DataError(f"{labels}: the column name '{col}' is reserved (the imported "
+                            f"folder names {what} there); rename it")
     table = table.drop(columns=["n_frames"], errors="ignore")  # counted from the files
-    stacks = _read_frames(src, table, db_range)
+    stacks, levels = _read_frames(src, table, db_range)
     settings = {"frame_s": frame_s, "row0": row0, "classes": classes,
                 "dynamic_range_db": db_range, "source": str(src)}
     summary = _summary(table, stacks, _unlisted(src, table), settings)
+    if levels:
+        summary["levels"] = level_info(None, "dB as given in the imported files")
     tmp = start_folder(out, {})
     try:
         names = [f"{i:05d}.npy" for i in range(len(table))]
@@ -156,6 +170,11 @@ def import_frames(src: str | Path, labels: str | Path, out: str | Path,
             np.save(tmp / name, stack.astype(np.float32))
         written = table.rename(columns={"file": "source_file"})
         written.insert(0, "file", names)
+        if levels:
+            (tmp / LEVELS).mkdir()
+            for name, level in zip(names, levels, strict=True):
+                np.save(tmp / LEVELS / name, level.astype(np.float32))
+            written[LEVEL_COLUMN] = [f"{LEVELS}/{name}" for name in names]
         written["n_frames"] = [len(s) for s in stacks]
         written.to_csv(tmp / LABELS, index=False)
         (tmp / META).write_text(json.dumps(summary, indent=2))

@@ -23,6 +23,7 @@ The same code runs on simulated and real recordings (:class:`~harlab.radar.types
 7. :func:`frames` -- 1 s frames with 0.36 s overlap, each resized to 100 (Doppler) x 150
    (time), stacked ``(n, 100, 150)`` float32 in [0, 1]. Row 0 of a frame is ``+v_max``
    (image order: approaching at the top), column 0 the earliest time.
+   :func:`level_frames` cuts the same frames at their absolute level (dB, not normalised).
 
 Defaults follow the MRA-Net mapping in ``shared/reference/radar.md`` (PRF 290 Hz, 0.2 s Hann
 window = the paper's CPI, hop 2 pulses, nfft 256, gate 1.5--7.5 m, crop to the paper's
@@ -53,6 +54,9 @@ Normalize = Literal["frame", "recording"]
 # 5.14 m/s"; the frames' Doppler axis spans exactly that.
 PAPER_V_MAX_MS = 5.14
 _MTI = ("butterworth", "two_pulse", "mean", "none")
+# Level frames (the frames' absolute dB, harlab.radar.dataset) stop this many dB below the
+# recording's maximum: far below any display range, and finite where rows are zeroed.
+LEVEL_RANGE_DB = 100.0
 # Incoherent combination computes one STFT per range bin; bins are processed in chunks
 # so that no intermediate complex array grows beyond this many bytes.
 _CHUNK_BYTES = 64 * 2**20
@@ -544,10 +548,9 @@ def frames(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.ndarray
     frame is not produced. Row 0 is ``+v_max`` (image order), column 0 the earliest time.
     """
     cfg = cfg or spec.cfg
-    starts, n_cols = frame_starts(spec.magnitude.shape[1], spec.column_s, cfg)
-    if starts.size == 0:
+    idx = _frame_columns(spec, cfg)
+    if idx is None:
         return np.zeros((0, cfg.frame_height, cfg.frame_width), dtype=np.float32)
-    idx = starts[:, None] + np.arange(n_cols)[None, :]
     stack = np.moveaxis(spec.magnitude[:, idx], 1, 0)  # (n, n_vel, n_cols)
     if cfg.normalize == "frame":
         unit = to_unit_db(stack, cfg.dynamic_range_db, axis=(1, 2))
@@ -555,6 +558,30 @@ def frames(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.ndarray
         unit = to_unit_db(spec.magnitude, cfg.dynamic_range_db)[:, idx].transpose(1, 0, 2)
     unit = unit[:, ::-1, :]  # image order: +v_max in row 0
     return np.clip(resize_frames(unit, cfg.frame_height, cfg.frame_width), 0.0, 1.0)
+
+
+def _frame_columns(spec: Spectrogram, cfg: ProcessingConfig) -> np.ndarray | None:
+    """Column indices ``(n, n_cols)`` of every full frame, None when there is none."""
+    starts, n_cols = frame_starts(spec.magnitude.shape[1], spec.column_s, cfg)
+    if starts.size == 0:
+        return None
+    return starts[:, None] + np.arange(n_cols)[None, :]
+
+
+def level_frames(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.ndarray:
+    """The frames of :func:`frames` at their absolute level: ``(n, frame_height,
+    frame_width)`` float32 dB re. 1 of the spectrogram magnitude (``20 log10 |S|``), floored
+    at :data:`LEVEL_RANGE_DB` below the recording's maximum (so zeroed rows stay finite),
+    cut, oriented and resized like :func:`frames` but not normalised."""
+    cfg = cfg or spec.cfg
+    idx = _frame_columns(spec, cfg)
+    if idx is None:
+        return np.zeros((0, cfg.frame_height, cfg.frame_width), dtype=np.float32)
+    tiny = np.finfo(np.float32).tiny
+    db = 20 * np.log10(np.maximum(spec.magnitude.astype(np.float64), tiny))
+    db = np.maximum(db, db.max() - LEVEL_RANGE_DB)
+    stack = db[:, idx].transpose(1, 0, 2)[:, ::-1, :]  # (n, n_vel, n_cols), +v_max in row 0
+    return resize_frames(stack.astype(np.float32), cfg.frame_height, cfg.frame_width)
 
 
 def frame_times(spec: Spectrogram, cfg: ProcessingConfig | None = None) -> np.ndarray:

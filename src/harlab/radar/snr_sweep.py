@@ -93,6 +93,22 @@ def add_frame_noise(frames: np.ndarray, snr_db: float, dynamic_range_db: float,
     return to_unit_db(np.sqrt(noisy), dynamic_range_db, axis=(1, 2)).astype(np.float32)
 
 
+def add_level_noise(frames: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    """Level frames ``frames`` (N, a, b) in dB (``20 log10 |S|``, harlab.radar.dataset) with
+    the noise of :func:`add_frame_noise` (in linear power relative to each frame's maximum,
+    so the same draw on the same frame gives the same picture), returned in dB (float32;
+    power the noise takes to 0 or below sits at float64's smallest normal number)."""
+    if not np.isfinite(snr_db):
+        raise DataError(f"SNR must be a finite number of dB, got {snr_db}")
+    x = np.asarray(frames, np.float64)
+    peak = x.max(axis=(1, 2), keepdims=True)
+    power = 10.0 ** ((x - peak) / 10.0)
+    sigma = np.sqrt(power.mean(axis=(1, 2), keepdims=True) / 10.0 ** (snr_db / 10.0))
+    noise = np.random.default_rng(seed).standard_normal(x.shape)
+    noisy = np.maximum(power + sigma * noise, np.finfo(np.float64).tiny)
+    return (10.0 * np.log10(noisy) + peak).astype(np.float32)
+
+
 def load_processing(folder: Path) -> Any:
     """The ProcessingConfig a frame dataset was made with (``dataset.json``; default if absent).
 

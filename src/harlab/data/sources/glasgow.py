@@ -46,7 +46,7 @@ INFO: dict[str, Any] = {
         "page": PAGE,
     },
 }
-_OPTIONS = ("label", "processing")
+_OPTIONS = ("label", "processing", "levels")  # levels: see radar_frames
 
 
 def _root(path: str | Path | None) -> Path:

@@ -30,7 +30,10 @@ Options
 of University of Glasgow ``.dat`` files (:mod:`harlab.radar.glasgow_import`), processed
 with the radar chain on load. ``processing``: a mapping of
 :class:`~harlab.radar.processing.ProcessingConfig` options for ``glasgow_dir`` (over
-:data:`~harlab.radar.glasgow_import.GLASGOW_PROCESSING`).
+:data:`~harlab.radar.glasgow_import.GLASGOW_PROCESSING`). ``levels``: ``true`` reads the
+frames' absolute level (dB, the folder's ``level_file`` column; unit ``db``) instead of the
+[0, 1] frames; ``data.frame_scale: train`` sets it and maps the levels to [0, 1] with a
+ceiling and range fitted on the training part (:mod:`harlab.data.frame_scale`).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ INFO: dict[str, Any] = {
     "citation": "",
     "licence": "yours (simulated data: harlab)",
 }
-_OPTIONS = ("label", "glasgow_dir", "processing")
+_OPTIONS = ("label", "glasgow_dir", "processing", "levels")
 
 
 def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Path | None]:
@@ -74,24 +77,27 @@ def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Pat
         )
     if options.get("processing") is not None and glasgow is None:
         raise ConfigError(f"{NAME}: the processing option only applies with glasgow_dir")
+    if not isinstance(options.get("levels", False), bool):
+        raise ConfigError(f"{NAME}: levels must be true or false, got {options['levels']!r}")
     return label, Path(glasgow).expanduser() if glasgow is not None else None
 
 
-def _glasgow_frames(folder: Path, processing: Any) -> tuple[np.ndarray, Any, float, int]:
+def _glasgow_frames(folder: Path, processing: Any, levels: bool = False
+                    ) -> tuple[np.ndarray, Any, float, int]:
     """Frames of the ``.dat`` files under ``folder`` as ``harlab radar frames-from-glasgow``
     makes them (campaign-qualified persons, copies read once, the Glasgow chain defaults
-    under ``processing``)."""
+    under ``processing``); ``levels``: their absolute level frames."""
     import pandas as pd
 
     from harlab.radar.glasgow_import import ImportLog, glasgow_processing, iter_recordings
-    from harlab.radar.processing import frames, process
+    from harlab.radar.processing import frames, level_frames, process
 
     if processing is not None and not isinstance(processing, dict):
         raise ConfigError(f"{NAME}: processing must be a mapping of radar processing options")
     cfg = glasgow_processing(processing)
     stacks, rows, too_short = [], [], 0
     for raw in iter_recordings(folder, ImportLog()):
-        stack = frames(process(raw, cfg), cfg)
+        stack = (level_frames if levels else frames)(process(raw, cfg), cfg)
         too_short += len(stack) == 0
         rel = raw.meta["recording"]
         stacks.append(stack)
@@ -143,14 +149,15 @@ def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
 _Frames = Iterator[tuple[np.ndarray, list[dict[str, Any]]]]
 
 
-def _folder_frames(root: Path) -> tuple[Any, _Frames, dict[str, Any], float | None, int]:
-    """A frame folder's labels table, its frames (row 0 = +v_max) with their table rows one
-    file at a time, dataset.json, frame seconds (None: not recorded) and recordings dropped
-    when it was written."""
+def _folder_frames(root: Path, levels: bool = False
+                   ) -> tuple[Any, _Frames, dict[str, Any], float | None, int]:
+    """A frame folder's labels table, its frames (row 0 = +v_max; ``levels``: the level
+    frames) with their table rows one file at a time, dataset.json, frame seconds (None: not
+    recorded) and recordings dropped when it was written."""
     from harlab.radar.dataset import ROW0, frame_files, read_metadata
 
-    table, files = frame_files(root)
     meta = read_metadata(root)
+    table, files = frame_files(root, levels)
     row0 = meta.get("row0", "+v_max")
     if row0 not in ROW0:
         raise DataError(f"{root}/dataset.json: row0 must be one of {', '.join(ROW0)} (the "
@@ -167,15 +174,15 @@ _FIXED = ("file", "frame", "activity", "person", "recording", "session", "n_fram
 
 
 def _recordings(stack: np.ndarray, rows: list[dict[str, Any]], label_ids: np.ndarray,
-                rate: float, where: str, extra: dict[str, Any], info: dict[str, Any]
-                ) -> list[Recording]:
+                rate: float, where: str, extra: dict[str, Any], info: dict[str, Any],
+                unit: str = "norm_db") -> list[Recording]:
     """One Recording per frame: data ``(W time, H Doppler)``, the frame's label on every
     column, and as meta the fixed fields, ``extra`` and labels.csv's other columns (so
     ``split.group_by`` can name e.g. a ``repetition`` column)."""
     n, h, w = stack.shape
     info["frame_shape"] = [h, w]
     channels = tuple(f"d{i:03d}" for i in range(h))
-    units = ("norm_db",) * h
+    units = (unit,) * h
     data = np.ascontiguousarray(stack.transpose(0, 2, 1))  # (n, W time, H doppler)
     others = [c for c in rows[0] if c not in _FIXED]
     out = []
@@ -196,17 +203,19 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
     from harlab.radar.dataset import label_order
 
     label, glasgow = _options(path, options)
+    levels = bool(options.get("levels", False))
     if glasgow is not None:
         from harlab.radar.glasgow_import import glasgow_processing
 
-        stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"))
+        stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"),
+                                                           levels)
         files: _Frames = iter([(stack, table.to_dict("records"))])
         meta: dict[str, Any] = {}
         where = str(glasgow)
         hop = frame_hop_s(glasgow_processing(options.get("processing")).to_dict())
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
-        table, files, meta, known_s, too_short = _folder_frames(root)
+        table, files, meta, known_s, too_short = _folder_frames(root, levels)
         where = str(root)
         hop = frame_hop_s(meta.get("processing")) if known_s is not None else None
     names = [str(v) for v in table[label]]
@@ -222,7 +231,8 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
         rec
         for stack, rows in files
         for rec in _recordings(stack, rows, np.array([ids[str(r[label])] for r in rows]),
-                               stack.shape[2] / (known_s or 1.0), where, extra, info)
+                               stack.shape[2] / (known_s or 1.0), where, extra, info,
+                               "db" if levels else "norm_db")
     )
     return RecordingStream(NAME, recordings, dict(enumerate(class_names)),
                            dropped={"recordings_too_short": int(too_short)} if too_short else {},
@@ -236,7 +246,7 @@ def load(path: str | Path | None = None, **options: Any) -> RecordingSet:
 
 def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
     """Identify the frame files (or ``.dat`` files) by name, size and mtime for caching."""
-    from harlab.radar.dataset import LABELS, META, dataset_files
+    from harlab.radar.dataset import LABELS, LEVEL_COLUMN, META, dataset_files
 
     _, glasgow = _options(path, options)
     if glasgow is not None:
@@ -249,6 +259,8 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
                 "reader": READER,
                 "processing": glasgow_processing(options.get("processing")).to_dict()}
     root = Path(path).expanduser()  # type: ignore[arg-type]
-    _, files = dataset_files(root)
+    table, files = dataset_files(root)
+    if options.get("levels") and LEVEL_COLUMN in table.columns:
+        files = files + [root / name for name in table[LEVEL_COLUMN]]
     extra = [root / LABELS] + ([root / META] if (root / META).is_file() else [])
     return files_fingerprint(NAME, root, extra + files, options)
