@@ -224,7 +224,15 @@ LR_SCHEDULES: tuple[str, ...] = ("step", "cosine", "none")
 
 @dataclass
 class TrainConfig:
-    """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through)."""
+    """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through).
+
+    Learning rate: ``lr`` with ``lr_schedule`` -- ``step`` (default; StepLR, ``lr * lr_gamma``
+    every ``lr_step`` epochs, constant while ``lr_step`` is null), ``cosine``
+    (CosineAnnealingLR from ``lr`` to 0 over ``max_epochs``) or ``none``; schedules step once
+    an epoch. ``label_smoothing`` (default 0, in [0, 1)) is torch's cross-entropy label
+    smoothing, applied to every head's loss. Dropout is a model option (``mranet``,
+    ``jmi_cnn``: ``dropout``, before the classifier and the multitask heads).
+    """
 
     max_epochs: int = 30
     min_epochs: int | None = None  # Lightning ignores max_time until min_epochs are done
