@@ -81,6 +81,10 @@ train_variants() {  # "name|config|options", activity and person-independent
   echo "default|joint_flwl_raw|mranet_flwl.yaml|$JOINT --set task.flwl_input=raw"
   echo "default|joint_flwl_unit|mranet_flwl.yaml|$JOINT --set task.flwl_input=unit"
   echo "default|jmi_cnn_joint|baseline_jmi_cnn_multitask.yaml|$NEW --split recording"
+  # does the usual regularisation close identity's train/test gap?
+  IDONLY="$JOINT --set 'task.heads=[identity]'"
+  echo "default|identity_smooth0.1|mranet_activity.yaml|$IDONLY --set train.label_smoothing=0.1"
+  echo "default|identity_cosine|mranet_activity.yaml|$IDONLY --set train.lr_schedule=cosine"
 } >> "$OUT/jobs.txt"
 
 run_one() {  # one line of jobs.txt
@@ -126,5 +130,6 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
   cmp default joint_flwl_unit joint_flwl_raw
   cmp default joint_flwl_raw identity_plain
   cmp default joint_flwl_raw jmi_cnn_joint
+  for v in identity_smooth0.1 identity_cosine; do cmp default "$v" identity_plain; done
 } >> "$OUT/compare.txt" 2>&1
 echo "done: $OUT/compare.txt"
