@@ -129,6 +129,7 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
   done
   cmp default joint_flwl_unit joint_flwl_raw
   cmp default joint_flwl_raw identity_plain
+  cmp default joint_flwl_unit identity_plain
   cmp default joint_flwl_raw jmi_cnn_joint
   for v in identity_smooth0.1 identity_cosine; do cmp default "$v" identity_plain; done
 } >> "$OUT/compare.txt" 2>&1
