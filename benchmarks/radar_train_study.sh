@@ -87,6 +87,30 @@ done >> "$OUT/jobs.txt"
 if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
   mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
+# --- training variants (docs/results/mranet.md, "Schedule, regularisation, JMI-CNN and the
+# joint task"): lr schedule, label smoothing, MRA-Net's dropout, JMI-CNN; and the joint
+# activity + identity task (FLWL input raw vs unit, joint vs identity-only) on the default set
+train_variants() {  # "name|config|options", activity and person-independent
+  echo "mranet_cosine|mranet_activity.yaml|$NEW --set '$CH' --set train.lr_schedule=cosine"
+  echo "mranet_smooth0.1|mranet_activity.yaml|$NEW --set '$CH' --set train.label_smoothing=0.1"
+  echo "mranet_dropout0|mranet_activity.yaml|$NEW --set '$CH' --set model.options.dropout=0.0"
+  echo "jmi_cnn|baseline_jmi_cnn_multitask.yaml|$NEW --set 'task.heads=[activity]'"
+}
+{
+  train_variants | while IFS= read -r v; do
+    for d in realistic default; do echo "$d|$v"; done
+  done
+  # joint runs need every person in training: whole recordings held out, as identity_plain
+  JOINT="$NEW --set '$CH' --split recording"
+  echo "default|joint_flwl_raw|mranet_flwl.yaml|$JOINT --set task.flwl_input=raw"
+  echo "default|joint_flwl_unit|mranet_flwl.yaml|$JOINT --set task.flwl_input=unit"
+  echo "default|jmi_cnn_joint|baseline_jmi_cnn_multitask.yaml|$NEW --split recording"
+  # does the usual regularisation close identity's train/test gap?
+  IDONLY="$JOINT --set 'task.heads=[identity]'"
+  echo "default|identity_smooth0.1|mranet_activity.yaml|$IDONLY --set train.label_smoothing=0.1"
+  echo "default|identity_cosine|mranet_activity.yaml|$IDONLY --set train.lr_schedule=cosine"
+} >> "$OUT/jobs.txt"
+
 run_one() {  # one line of jobs.txt
   IFS='|' read -r data name config opts <<< "$1"
   local dir="$OUT/runs/$data/$name"
@@ -142,4 +166,19 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
     $HARLAB compare "$OUT/runs/realistic_notch/$m" "$OUT/runs/realistic/$m" --out "$OUT/compare"
   done
 } > "$OUT/compare.txt" 2>&1
+{  # the training variants' comparisons (a missing side is reported, not fatal)
+  cmp() {  # $1 = set, $2 = A, $3 = B
+    echo "== $1: $2 minus $3"
+    $HARLAB compare "$OUT/runs/$1/$2" "$OUT/runs/$1/$3" --out "$OUT/compare" || true
+  }
+  for d in realistic default; do
+    for v in mranet_cosine mranet_smooth0.1 mranet_dropout0; do cmp "$d" "$v" mranet_lr1e-3; done
+    cmp "$d" mranet_lr1e-3 jmi_cnn
+  done
+  cmp default joint_flwl_unit joint_flwl_raw
+  cmp default joint_flwl_raw identity_plain
+  cmp default joint_flwl_unit identity_plain
+  cmp default joint_flwl_raw jmi_cnn_joint
+  for v in identity_smooth0.1 identity_cosine; do cmp default "$v" identity_plain; done
+} >> "$OUT/compare.txt" 2>&1
 echo "done: $OUT/compare.txt"

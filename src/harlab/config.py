@@ -239,9 +239,20 @@ def check_loggers(names: Sequence[str], where: str = "train.loggers") -> list[st
 
 
 
+LR_SCHEDULES: tuple[str, ...] = ("step", "cosine", "none")
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through)."""
+    """Optimisation and Lightning Trainer settings (devices/strategy/num_nodes pass through).
+
+    Learning rate: ``lr`` with ``lr_schedule`` -- ``step`` (default; StepLR, ``lr * lr_gamma``
+    every ``lr_step`` epochs, constant while ``lr_step`` is null), ``cosine``
+    (CosineAnnealingLR from ``lr`` to 0 over ``max_epochs``) or ``none``; schedules step once
+    an epoch. ``label_smoothing`` (default 0, in [0, 1)) is torch's cross-entropy label
+    smoothing, applied to every head's loss. Dropout is a model option (``mranet``,
+    ``jmi_cnn``: ``dropout``, before the classifier and the multitask heads).
+    """
 
     max_epochs: int = 30
     min_epochs: int | None = None  # Lightning ignores max_time until min_epochs are done
@@ -249,8 +260,14 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    # learning-rate schedule (torch's schedulers, stepped once an epoch): "step" (StepLR:
+    # lr * lr_gamma every lr_step epochs; constant while lr_step is null), "cosine"
+    # (CosineAnnealingLR over max_epochs, down to 0) or "none" (constant)
+    lr_schedule: str = "step"
     lr_step: int | None = None
     lr_gamma: float = 0.1
+    # cross-entropy label smoothing of every head (torch's CrossEntropyLoss), in [0, 1)
+    label_smoothing: float = 0.0
     patience: int | None = 10
     seed: int = 0
     precision: str = "auto"
@@ -309,6 +326,7 @@ class TrainConfig:
                               f"{self.lr_gamma}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train.lr must be a positive finite number, got {self.lr}")
+        self._check_schedule()
         self._check_devices()
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"train.threads must be >= 1, got {self.threads}")
@@ -316,6 +334,19 @@ class TrainConfig:
                                                           str(self.max_time)):
             raise ConfigError(f"train.max_time must be DD:HH:MM:SS (e.g. 00:00:10:00), got "
                               f"{self.max_time!r}")
+
+    def _check_schedule(self) -> None:
+        """``lr_schedule`` known (``lr_step`` with ``step`` only); label_smoothing in [0, 1)."""
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}; "
+                              f"got {self.lr_schedule!r}")
+        if self.lr_step is not None and self.lr_schedule != "step":
+            raise ConfigError(f"train.lr_step applies to train.lr_schedule=step only; got "
+                              f"lr_schedule={self.lr_schedule} with lr_step={self.lr_step}")
+        v = self.label_smoothing
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise ConfigError(f"train.label_smoothing must be a number in [0, 1), got {v!r}")
+        self.label_smoothing = float(v)
 
     def _check_devices(self) -> None:
         """``devices`` as Lightning takes it: a count, -1 (every GPU), "auto", or GPU ids."""

@@ -778,6 +778,8 @@ def build_module(cfg: RunConfig, data: PreparedData, task: dict[str, Any] | None
         optimizer=cfg.train.optimizer,
         lr_step=cfg.train.lr_step,
         lr_gamma=cfg.train.lr_gamma,
+        lr_schedule=cfg.train.lr_schedule,
+        label_smoothing=cfg.train.label_smoothing,
         init=cfg.train.init,
         class_weights=_class_weights(data.y["train"], k) if cfg.train.class_weights else None,
         harlab=checkpoint_metadata(cfg, data),

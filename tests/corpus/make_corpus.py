@@ -175,6 +175,7 @@ BAD_SET = {
     "train.precision": "fp7", "train.devices": "0", "train.threads": "0",
     "train.max_time": "xx", "train.seed": "1.5", "train.patience": "-2",
     "train.num_nodes": "0", "train.strategy": "[1]", "train.progress": "sometimes",
+    "train.lr_schedule": "warmup", "train.label_smoothing": "1.0",
 }
 
 

@@ -51,6 +51,8 @@ class WindowClassifier(L.LightningModule):
         optimizer: str = "adam",
         lr_step: int | None = None,
         lr_gamma: float = 0.1,
+        lr_schedule: str = "step",
+        label_smoothing: float = 0.0,
         class_weights: list[float] | None = None,
         harlab: dict[str, Any] | None = None,
         task: dict[str, Any] | None = None,
@@ -120,7 +122,8 @@ class WindowClassifier(L.LightningModule):
         for h in self.heads:
             target = y[:, 0] if h == "activity" else y[:, 1]
             weight = self.class_weights if h == "activity" else None
-            losses[h] = F.cross_entropy(out[h].float(), target, weight=weight, reduction="none")
+            losses[h] = F.cross_entropy(out[h].float(), target, weight=weight, reduction="none",
+                                        label_smoothing=self.hparams.label_smoothing)
             coll = self.train_metrics if stage == "train" else self.val_metrics
             coll[h].update(out[h].detach().float().argmax(1), target)
         loss, logs = self.weighting(losses, out.get("w"))
@@ -158,7 +161,8 @@ class WindowClassifier(L.LightningModule):
     # --- single task -----------------------------------------------------------------
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, weight=self.class_weights)
+        return F.cross_entropy(logits.float(), y, weight=self.class_weights,
+                               label_smoothing=self.hparams.label_smoothing)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         if self.multitask:
@@ -230,9 +234,19 @@ class WindowClassifier(L.LightningModule):
                 buf.div_(trainer.world_size)
 
     def configure_optimizers(self) -> Any:
+        """The optimizer, and the epoch-wise lr scheduler of ``lr_schedule`` (if any).
+
+        ``step`` with ``lr_step`` is StepLR; ``cosine`` anneals over the trainer's
+        ``max_epochs`` (CosineAnnealingLR, to 0); ``step`` without ``lr_step`` and ``none``
+        keep the lr constant.
+        """
         hp = self.hparams
         opt = make_optimizer(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay)
-        if not hp.lr_step:
+        if hp.lr_schedule == "cosine":
+            sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=self.trainer.max_epochs)
+        elif hp.lr_schedule == "step" and hp.lr_step:
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=hp.lr_step, gamma=hp.lr_gamma)
+        else:
             return opt
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=hp.lr_step, gamma=hp.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
