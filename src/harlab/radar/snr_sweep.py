@@ -83,14 +83,18 @@ def add_frame_noise(frames: np.ndarray, snr_db: float, dynamic_range_db: float,
     variance), normalised again per frame; float32, same shape. See the module docstring."""
     from harlab.radar.processing import to_unit_db
 
+    power = 10.0 ** ((np.asarray(frames, np.float64) - 1.0) * dynamic_range_db / 10.0)
+    noisy = np.maximum(_noisy_power(power, snr_db, seed), 0.0)
+    return to_unit_db(np.sqrt(noisy), dynamic_range_db, axis=(1, 2)).astype(np.float32)
+
+
+def _noisy_power(power: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """``power`` (N, a, b) plus white Gaussian noise of variance mean frame power / SNR
+    (one seeded draw); the one noise model of both frame kinds."""
     if not np.isfinite(snr_db):
         raise DataError(f"SNR must be a finite number of dB, got {snr_db}")
-    x = np.asarray(frames, np.float64)
-    power = 10.0 ** ((x - 1.0) * dynamic_range_db / 10.0)
     sigma = np.sqrt(power.mean(axis=(1, 2), keepdims=True) / 10.0 ** (snr_db / 10.0))
-    noise = np.random.default_rng(seed).standard_normal(x.shape)
-    noisy = np.maximum(power + sigma * noise, 0.0)
-    return to_unit_db(np.sqrt(noisy), dynamic_range_db, axis=(1, 2)).astype(np.float32)
+    return power + sigma * np.random.default_rng(seed).standard_normal(power.shape)
 
 
 def add_level_noise(frames: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
@@ -98,14 +102,10 @@ def add_level_noise(frames: np.ndarray, snr_db: float, seed: int = 0) -> np.ndar
     the noise of :func:`add_frame_noise` (in linear power relative to each frame's maximum,
     so the same draw on the same frame gives the same picture), returned in dB (float32;
     power the noise takes to 0 or below sits at float64's smallest normal number)."""
-    if not np.isfinite(snr_db):
-        raise DataError(f"SNR must be a finite number of dB, got {snr_db}")
     x = np.asarray(frames, np.float64)
     peak = x.max(axis=(1, 2), keepdims=True)
-    power = 10.0 ** ((x - peak) / 10.0)
-    sigma = np.sqrt(power.mean(axis=(1, 2), keepdims=True) / 10.0 ** (snr_db / 10.0))
-    noise = np.random.default_rng(seed).standard_normal(x.shape)
-    noisy = np.maximum(power + sigma * noise, np.finfo(np.float64).tiny)
+    noisy = np.maximum(_noisy_power(10.0 ** ((x - peak) / 10.0), snr_db, seed),
+                       np.finfo(np.float64).tiny)
     return (10.0 * np.log10(noisy) + peak).astype(np.float32)
 
 
