@@ -3,11 +3,14 @@
 # MRA-Net against the baselines and training variants, on the default and the realistic
 # simulated sets, person-independent (subject-wise folds), paired by split and seed.
 #
-# Usage: benchmarks/radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]
+# Usage: [DB=40] [ONLY=regex] benchmarks/radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]
 #   OUT     new folder for data and runs; EPOCHS per run (default 30); SEEDS (default 0,1,2);
 #   FOLDS   subject-wise folds to run (default 0,1,2,3,4); JOBS parallel trainings (default 2);
 #   SIZE    frames: "small" (50 x 75, 3 recordings per cell; this session's budget) or "full"
 #           (100 x 150, the paper's Table 3 counts).
+#   DB      the dB range of the main sets' frames (default: the processing configs', 60 dB;
+#           the sections measured before it became the default ran with DB=40). The sets
+#           <set>_dr40 are the same data over 40 dB, the per-frame control of the dB range.
 # Every run is an ordinary harlab cv study under OUT/runs/<dataset>/<variant>; compare any two
 # with `harlab compare OUT/runs/D/A OUT/runs/D/B`. The comparisons of the results page are
 # written to OUT/compare.txt at the end.
@@ -21,6 +24,7 @@ if [ "$SIZE" = small ]; then REC="--recordings 3"; else REC=""; fi
 processing() {  # $1 = default | realistic; $2 = extra line (or empty) -> a processing YAML
   local f="$OUT/processing_$1$3.yaml"
   sed -e "s/^mti: none$/mti: none\n$2/" configs/radar/processing_"$1".yaml > "$f"
+  [ -n "${DB:-}" ] && sed -i "s/^dynamic_range_db: .*$/dynamic_range_db: $DB/" "$f"
   if [ "$SIZE" = small ]; then
     sed -i 's/^frame_height: 100.*$/frame_height: 50/; s/^frame_width: 150.*$/frame_width: 75/' "$f"
   fi
@@ -36,12 +40,12 @@ simulate default simulate_default.yaml "$(processing default '' '')"
 simulate realistic simulate_realistic.yaml "$(processing realistic '' '')"
 simulate realistic_notch simulate_realistic.yaml \
   "$(processing realistic 'zero_doppler_notch_ms: 0.4' _notch)"
-# frame scaling study: the sets again with each frame scaled over 60 dB instead of 40 (the
-# per-frame control of a 60 dB range fitted on the training frames)
-dr60() { local f; f=$(processing "$1" '' _dr60)
-  sed -i 's/^dynamic_range_db: .*$/dynamic_range_db: 60.0/' "$f"; echo "$f"; }
-simulate default_dr60 simulate_default.yaml "$(dr60 default)"
-simulate realistic_dr60 simulate_realistic.yaml "$(dr60 realistic)"
+# the sets again with each frame scaled over 40 dB (harlab's range before issue 28's study):
+# the per-frame control of the dB range
+dr40() { local f; f=$(processing "$1" '' _dr40)
+  sed -i 's/^dynamic_range_db: .*$/dynamic_range_db: 40.0/' "$f"; echo "$f"; }
+simulate default_dr40 simulate_default.yaml "$(dr40 default)"
+simulate realistic_dr40 simulate_realistic.yaml "$(dr40 realistic)"
 
 CH='model.options.channels=[8,16,32]'
 NEW="--lr 0.001 --batch-size 64"      # measured: trains; the configs had lr 1e-4, batch 128
@@ -53,9 +57,9 @@ variants() {  # one line per variant "name|config|options", most important first
   echo "mranet_lr1e-4|mranet_activity.yaml|$OLD --set '$CH'"
   echo "dcnn5_lr1e-4|baseline_dcnn5_identity.yaml|$OLD --set 'task.heads=[activity]'"
   echo "mranet_augment|mranet_activity.yaml|$NEW --set '$CH' --set '$AUG'"
-  echo "dcnn3|baseline_dcnn3_activity.yaml|$NEW"
   echo "lstm|baseline_lstm_activity.yaml|$NEW"
   echo "cae|baseline_cae_activity.yaml|$NEW"
+  echo "dcnn3|baseline_dcnn3_activity.yaml|$NEW"
 }
 {
   variants | while IFS= read -r v; do
@@ -79,11 +83,11 @@ for d in default realistic; do
     echo "$d|mranet_$sv|mranet_activity.yaml|$NEW --set '$CH' $SCALE $so"
     echo "$d|dcnn5_$sv|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' $SCALE $so"
   done
-  echo "${d}_dr60|mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
-  echo "${d}_dr60|dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
+  echo "${d}_dr40|mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
+  echo "${d}_dr40|dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
 done >> "$OUT/jobs.txt"
 # ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
-# e.g. ONLY='^(default|realistic)(_dr60)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
+# e.g. ONLY='^(default|realistic)(_dr40)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
 if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
   mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
@@ -135,50 +139,42 @@ xargs -a "$OUT/jobs.txt" -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} || 
         echo "== $d: $m, $v minus stored (per-frame) frames"
         $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
       done
-      a="$OUT/runs/$d/${m}_scale_train_60db"; b="$OUT/runs/${d}_dr60/${m}"
-      [ $m = mranet ] && b="$b"_lr1e-3
-      if [ -e "$a/.done" ] && [ -e "$b/.done" ]; then
-        echo "== $d: $m, 60 dB fitted on training minus 60 dB per frame"
-        $HARLAB compare "$a" "$b" --out "$OUT/compare_scale"
+      c="$OUT/runs/${d}_dr40/${m}"; [ $m = mranet ] && c="$c"_lr1e-3
+      if [ -e "$b/.done" ] && [ -e "$c/.done" ]; then
+        echo "== $d: $m, per frame: the main sets' range minus 40 dB"
+        $HARLAB compare "$b" "$c" --out "$OUT/compare_scale"
       fi
     done
     for v in "$OUT/runs/$d"/*_scale_train*/; do  # share of pixels above each floor
       [ -e "$v/.done" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/$d" "$v"/*/*_seed*/
     done
-    [ -d "$OUT/data/${d}_dr60" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/${d}_dr60"
+    [ -d "$OUT/data/${d}_dr40" ] && $PYTHON benchmarks/radar_frame_floor.py "$OUT/data/${d}_dr40"
   done
 } > "$OUT/compare_scale.txt" 2>&1
-[ -n "${ONLY:-}" ] && { echo "done: $OUT/compare_scale.txt (ONLY: other comparisons skipped)"; exit 0; }
+cmp() {  # $1 = set, $2 = A, $3 = B: A minus B (a side not run is reported, not fatal)
+  echo "== $1: $2 minus $3"
+  $HARLAB compare "$OUT/runs/$1/$2" "$OUT/runs/$1/$3" --out "$OUT/compare" || true
+}
 {
   for d in default realistic; do
-    for b in dcnn5 dcnn3 lstm cae mranet_lr1e-4 mranet_augment; do
-      echo "== $d: mranet_lr1e-3 minus $b"
-      $HARLAB compare "$OUT/runs/$d/mranet_lr1e-3" "$OUT/runs/$d/$b" --out "$OUT/compare"
+    for b in dcnn5 dcnn3 lstm cae jmi_cnn mranet_lr1e-4 mranet_augment; do
+      cmp "$d" mranet_lr1e-3 "$b"
     done
-    echo "== $d: dcnn5 minus dcnn5_lr1e-4"
-    $HARLAB compare "$OUT/runs/$d/dcnn5" "$OUT/runs/$d/dcnn5_lr1e-4" --out "$OUT/compare"
+    cmp "$d" dcnn5 dcnn5_lr1e-4
   done
-  echo "== default identity: augment minus plain"
-  $HARLAB compare "$OUT/runs/default/identity_augment" "$OUT/runs/default/identity_plain" \
-    --out "$OUT/compare"
+  cmp default identity_augment identity_plain
   for m in mranet_lr1e-3 dcnn5; do
     echo "== realistic: $m, notch minus no notch"
-    $HARLAB compare "$OUT/runs/realistic_notch/$m" "$OUT/runs/realistic/$m" --out "$OUT/compare"
+    $HARLAB compare "$OUT/runs/realistic_notch/$m" "$OUT/runs/realistic/$m" --out "$OUT/compare" \
+      || true
   done
-} > "$OUT/compare.txt" 2>&1
-{  # the training variants' comparisons (a missing side is reported, not fatal)
-  cmp() {  # $1 = set, $2 = A, $3 = B
-    echo "== $1: $2 minus $3"
-    $HARLAB compare "$OUT/runs/$1/$2" "$OUT/runs/$1/$3" --out "$OUT/compare" || true
-  }
-  for d in realistic default; do
+  for d in realistic default; do  # the training variants
     for v in mranet_cosine mranet_smooth0.1 mranet_dropout0; do cmp "$d" "$v" mranet_lr1e-3; done
-    cmp "$d" mranet_lr1e-3 jmi_cnn
   done
   cmp default joint_flwl_unit joint_flwl_raw
   cmp default joint_flwl_raw identity_plain
   cmp default joint_flwl_unit identity_plain
   cmp default joint_flwl_raw jmi_cnn_joint
   for v in identity_smooth0.1 identity_cosine; do cmp default "$v" identity_plain; done
-} >> "$OUT/compare.txt" 2>&1
-echo "done: $OUT/compare.txt"
+} > "$OUT/compare.txt" 2>&1
+echo "done: $OUT/compare.txt and $OUT/compare_scale.txt"

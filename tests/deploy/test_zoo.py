@@ -20,6 +20,7 @@ from harlab.deploy.zoo import (
     STANDARD_GRAVITY,
     ZOO_DIR,
     card_problems,
+    check_frame_range,
     load_card,
     load_frames,
     model_file,
@@ -29,6 +30,8 @@ from harlab.deploy.zoo import (
     zoo_names,
 )
 from harlab.errors import ConfigError, DataError
+from harlab.radar.dataset import frame_unit
+from harlab.radar.processing import ProcessingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 HARLAB = [sys.executable, "-m", "harlab.cli.main"]
@@ -137,6 +140,39 @@ def test_frames_contract(tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((3, 150, 100), np.float32))
     with pytest.raises(DataError, match=r"needs \(frames, 100 Doppler bins, 150 time"):
         load_frames(tmp_path / "bad.npy", (150, 100))
+
+
+def test_frames_outside_unit_range_are_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "db.npy", np.full((2, 100, 150), -35.0, np.float32))  # level frames
+    with pytest.raises(DataError, match=r"values from -35 to -35; the model takes dB-norm"):
+        load_frames(tmp_path / "db.npy", (150, 100))
+
+
+def test_frames_made_over_another_db_range_are_refused(tmp_path: Path) -> None:
+    stack = tmp_path / "rec.npy"
+    np.save(stack, np.zeros((1, 100, 150), np.float32))
+    check_frame_range(stack, ["norm_db60"])  # no dataset.json: nothing to check against
+    (tmp_path / "dataset.json").write_text(json.dumps({"dynamic_range_db": 60}))
+    check_frame_range(stack, ["norm_db60"])
+    check_frame_range(stack, ["norm_db"])  # a model that records no range checks nothing
+    (tmp_path / "dataset.json").write_text(json.dumps({"processing": {"dynamic_range_db": 40}}))
+    with pytest.raises(DataError, match=r"span 40 dB .*trained on frames spanning 60 dB"):
+        check_frame_range(stack, ["norm_db60"])
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if load_card(n)["input"]["kind"]
+                                  == "radar_frames"])
+def test_radar_card_names_its_db_range(tmp_path: Path, name: str) -> None:
+    inp = load_card(name)["input"]
+    db = inp["dynamic_range_db"]
+    assert db == ProcessingConfig().dynamic_range_db == 60.0  # the chain's default today
+    assert set(inp["units"]) == {frame_unit(db)}
+    frames = tmp_path / "frames"  # a folder made over 40 dB: refused, one line, exit 2
+    frames.mkdir()
+    np.save(frames / "rec.npy", np.zeros((2, *inp["frame_shape"]), np.float32))
+    (frames / "dataset.json").write_text(json.dumps({"dynamic_range_db": 40.0}))
+    proc = run_cli(["predict", "--pretrained", name, str(frames / "rec.npy")], code=2)
+    assert "span 40 dB" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_zoo_list_and_show() -> None:

@@ -19,7 +19,13 @@ from harlab.data.normalize import Normalizer, fit_db_scale
 from harlab.data.prepare import prepare
 from harlab.data.sources import get_source
 from harlab.errors import ConfigError, DataError
-from harlab.radar.dataset import VERSION, frame_files, read_metadata, write_frames_dataset
+from harlab.radar.dataset import (
+    VERSION,
+    frame_files,
+    frame_unit,
+    read_metadata,
+    write_frames_dataset,
+)
 from harlab.radar.processing import (
     ProcessingConfig,
     db_scale,
@@ -56,7 +62,8 @@ def old_frames(r: RawRadar) -> np.ndarray:
     starts = [s for s in np.round(np.arange(k) * hop).astype(int) if s + n_cols <= n_time]
     out = []
     for s in starts:
-        unit = db_scale(spec.magnitude[:, s:s + n_cols], 40.0) / 40.0 + 1
+        r = CFG.dynamic_range_db
+        unit = db_scale(spec.magnitude[:, s:s + n_cols], r) / r + 1
         out.append(unit[::-1])
     return np.clip(resize_frames(np.stack(out), 20, 30), 0, 1)
 
@@ -95,7 +102,7 @@ def test_stored_scale_reads_the_stored_frames(folder):
     _, stored = frame_files(out)
     first = next(iter(stored))[0]
     assert np.array_equal(rs.recordings[0].data, first[0].T)
-    assert rs.recordings[0].units[0] == "norm_db"
+    assert rs.recordings[0].units[0] == frame_unit(CFG.dynamic_range_db) == "norm_db60"
     levels = get_source("radar_frames").load(out, levels=True)
     assert levels.recordings[0].units[0] == "db"
 

@@ -8,6 +8,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harlab.config import DataConfig, SplitConfig, WindowConfig
@@ -459,7 +461,7 @@ def test_frame_noise_is_white_gaussian_in_linear_power_at_the_set_snr():
 
 
 def test_frame_dynamic_range_from_dataset_json(tmp_path, dataset):
-    from harlab.radar.snr_sweep import frame_dynamic_range
+    from harlab.radar.dataset import frame_dynamic_range
 
     out, _ = dataset
     assert frame_dynamic_range(out) == ProcessingConfig().dynamic_range_db
@@ -470,3 +472,26 @@ def test_frame_dynamic_range_from_dataset_json(tmp_path, dataset):
     (root / "dataset.json").write_text(json.dumps({"dynamic_range_db": "lots"}))
     with pytest.raises(DataError, match="dynamic_range_db must be a positive"):
         frame_dynamic_range(root)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(min_value=1e-3, max_value=1e4, allow_nan=False))
+def test_frame_unit_names_its_db_range(db):
+    from harlab.radar.dataset import frame_unit, unit_dynamic_range
+
+    unit = frame_unit(db)
+    assert unit.startswith("norm_db") and unit_dynamic_range(unit) == float(f"{db:g}")
+    assert frame_unit(None) == "norm_db" and unit_dynamic_range("norm_db") is None
+    assert unit_dynamic_range("norm_dbx") is None and unit_dynamic_range("g") is None
+
+
+def test_frames_carry_the_folders_db_range_as_their_unit(tmp_path, dataset):
+    out, _ = dataset
+
+    def units(folder):
+        return set(get_source("radar_frames").load(str(folder)).recordings[0].units)
+
+    assert units(out) == {f"norm_db{ProcessingConfig().dynamic_range_db:g}"}
+    assert units(_repetition_folder(tmp_path / "a", repetitions=1)) == {"norm_db"}
+    folder = _repetition_folder(tmp_path / "b", repetitions=1, meta={"dynamic_range_db": 50})
+    assert units(folder) == {"norm_db50"}

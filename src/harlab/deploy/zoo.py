@@ -35,6 +35,7 @@ from harlab.deploy.predictor import (
     top_labels,
 )
 from harlab.errors import ConfigError, DataError
+from harlab.radar.dataset import META, frame_dynamic_range, unit_dynamic_range
 
 ZOO_DIR = Path(__file__).resolve().parent / "pretrained"
 CARD_FORMAT = "harlab-zoo-card/1"
@@ -253,12 +254,28 @@ def load_frames(path: Path, shape: tuple[int, int]) -> np.ndarray:
                         f"(frames, {bins} Doppler bins, {t} time columns)")
     if not np.issubdtype(stack.dtype, np.number):
         raise DataError(f"{path}: frames of dtype {stack.dtype} are not numbers")
+    finite = stack[np.isfinite(stack)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        raise DataError(f"{path}: values from {finite.min():g} to {finite.max():g}; the model "
+                        "takes dB-normalised frames in [0, 1] (not level frames in dB)")
     return np.ascontiguousarray(stack.transpose(0, 2, 1), np.float32)
+
+
+def check_frame_range(path: Path, units: list[str]) -> None:
+    """DataError when the frame folder holding ``path`` (its ``dataset.json``) says its
+    frames span another dB range than the model's unit (``norm_db60``: 60 dB) names."""
+    want = unit_dynamic_range(units[0]) if units else None
+    have = frame_dynamic_range(path.parent) if (path.parent / META).is_file() else None
+    if want is not None and have is not None and abs(have - want) > 1e-6:
+        raise DataError(f"{path}: its folder's frames span {have:g} dB ({path.parent / META}); "
+                        f"the model was trained on frames spanning {want:g} dB: make the frames "
+                        f"again with dynamic_range_db: {want:g}")
 
 
 def predict_frames(model: OnnxPredictor, path: Path
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One row per radar frame of a ``.npy`` stack (non-finite frames dropped, counted)."""
+    check_frame_range(path, list(model.units))
     x = load_frames(path, (model.window_length, len(model.channels)))
     keep = finite_rows(x)
     idx = np.flatnonzero(keep)
@@ -276,6 +293,6 @@ def predict_frames(model: OnnxPredictor, path: Path
     return rows, info
 
 
-__all__ = ["CARD_FORMAT", "STANDARD_GRAVITY", "ZOO_DIR", "card_problems", "load_card",
-           "model_file", "parse_units", "predict_pretrained", "sha256_file", "unit_factors",
-           "zoo_names"]
+__all__ = ["CARD_FORMAT", "STANDARD_GRAVITY", "ZOO_DIR", "card_problems", "check_frame_range",
+           "load_card", "model_file", "parse_units", "predict_pretrained", "sha256_file",
+           "unit_factors", "zoo_names"]

@@ -59,7 +59,7 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
     ``allow_unfinished`` (the result's ``warnings`` then say why)."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
-    from harlab.radar.snr_sweep import frame_dynamic_range
+    from harlab.radar.dataset import frame_dynamic_range
     from harlab.runs import best_checkpoint, check_run_dir
     from harlab.tasks.checkpoint import load_run_module
     from harlab.tasks.predict import head_classes

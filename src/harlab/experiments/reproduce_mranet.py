@@ -476,7 +476,8 @@ def _check_sweep(fd: FrameData, settings: Settings) -> tuple[str, Any] | None:
     """How Fig. 11 adds noise, when it is asked for: ``("raw", simulation settings)`` for a
     folder harlab simulated (checked to reproduce its first recording), else ``("frames",
     dB range)`` where the folder records its dB range; None otherwise."""
-    from harlab.radar.snr_sweep import check_resimulation, frame_dynamic_range, load_simulation
+    from harlab.radar.dataset import frame_dynamic_range
+    from harlab.radar.snr_sweep import check_resimulation, load_simulation
 
     if "fig11" not in settings.experiments:
         return None

@@ -28,6 +28,7 @@ from harlab.deploy.predictor import softmax
 from harlab.deploy.zoo import CARD_FORMAT, card_problems, sha256_file
 from harlab.errors import ConfigError, DataError
 from harlab.fileio import write_json
+from harlab.radar.dataset import unit_dynamic_range
 
 _NOT_SETTINGS = ("progress", "threads")
 VERIFY_WINDOWS = 2000  # held-out test windows compared between checkpoint and ONNX
@@ -47,8 +48,9 @@ AXES = {
                "z perpendicular to both (the files' sensor_orientation); acceleration "
                "includes gravity",
     "radar_frames": "one .npy stack (frames, 100 Doppler bins, 150 time columns) of "
-                    "dB-normalised micro-Doppler frames in [0, 1], as harlab simulate radar "
-                    "and harlab radar process write them",
+                    "dB-normalised micro-Doppler frames in [0, 1] (1 = the frame's maximum, "
+                    "0 = dynamic_range_db below it), as harlab simulate radar and harlab "
+                    "radar process write them",
 }
 
 
@@ -161,6 +163,7 @@ def _input_contract(meta: dict[str, Any], dataset: str) -> dict[str, Any]:
     }
     if frames:
         contract["frame_shape"] = [len(meta["channels"]), meta["window_length"]]
+        contract["dynamic_range_db"] = unit_dynamic_range(meta["units"][0])
         contract["rate_note"] = "frame columns per frame, not Hz; one frame is one window"
     else:
         contract["window_seconds"] = round(meta["window_length"] / meta["rate"], 3)

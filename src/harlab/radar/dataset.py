@@ -473,6 +473,45 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
+NORM_DB = "norm_db"  # the unit of [0, 1] frames whose dB range is not recorded
+
+
+def frame_dynamic_range(folder: str | Path) -> float | None:
+    """The dB range that a frame folder's [0, 1] values span: ``dataset.json``'s
+    ``dynamic_range_db``, else its processing's; None when it records neither."""
+    meta = read_metadata(folder)
+    value = meta.get("dynamic_range_db")
+    if value is None and isinstance(meta.get("processing"), dict):
+        value = meta["processing"].get("dynamic_range_db")
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise DataError(f"{folder}/dataset.json: dynamic_range_db must be a positive number of "
+                        f"dB, got {value}")
+    return value
+
+
+def frame_unit(dynamic_range_db: float | None) -> str:
+    """The unit of [0, 1] frames spanning ``dynamic_range_db`` dB below their maximum:
+    ``norm_db60`` for 60 dB (0 = 60 dB below, 1 = the maximum), ``norm_db`` when unknown.
+    It travels with a run's channels into checkpoints, ONNX files and model cards, so
+    frames made over another range are caught before a model sees them."""
+    return NORM_DB if dynamic_range_db is None else f"{NORM_DB}{float(dynamic_range_db):g}"
+
+
+def unit_dynamic_range(unit: str) -> float | None:
+    """The dB range a :func:`frame_unit` names (None for ``norm_db`` or another unit)."""
+    tail = unit[len(NORM_DB):] if unit.startswith(NORM_DB) else ""
+    try:
+        return float(tail) if tail else None
+    except ValueError:
+        return None
+
+
 def read_frames_dataset(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Read a frame dataset: ``frames (N, H, W)`` float32 in [0, 1] and one table row per frame.
 

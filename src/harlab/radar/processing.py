@@ -103,7 +103,7 @@ class ProcessingConfig:
     hop: int = 2
     nfft: int = 256
     v_max_ms: float | Literal["paper"] | None = "paper"
-    dynamic_range_db: float = 40.0
+    dynamic_range_db: float = 60.0
     normalize: Normalize = "frame"
     zero_doppler_notch_ms: float = 0.0
     frame_s: float = 1.0

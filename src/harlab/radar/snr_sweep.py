@@ -55,27 +55,6 @@ def load_simulation(folder: Path) -> Any:
         raise DataError(f"{p}: cannot read the simulation settings ({exc})") from None
 
 
-def frame_dynamic_range(folder: Path) -> float | None:
-    """The dB range that a frame folder's [0, 1] values span: ``dataset.json``'s
-    ``dynamic_range_db``, else its processing's; None when it records neither."""
-    from harlab.radar.dataset import read_metadata
-
-    meta = read_metadata(folder)
-    value = meta.get("dynamic_range_db")
-    if value is None and isinstance(meta.get("processing"), dict):
-        value = meta["processing"].get("dynamic_range_db")
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise DataError(f"{folder}/dataset.json: dynamic_range_db must be a positive number of "
-                        f"dB, got {value}")
-    return value
-
-
 def add_frame_noise(frames: np.ndarray, snr_db: float, dynamic_range_db: float,
                     seed: int = 0) -> np.ndarray:
     """``frames`` (N, a, b) in [0, 1] (dB normalised over ``dynamic_range_db``) with white

@@ -7,7 +7,8 @@ unchanged:
 
 * ``data`` = the frame transposed to ``(W time, H Doppler bins)`` -- ``(150, 100)`` for
   harlab's simulated frames, any size for yours; channels ``d000 ..`` (``d000`` =
-  ``+v_max``, see ``row0`` in ``dataset.json``), unit ``norm_db``;
+  ``+v_max``, see ``row0`` in ``dataset.json``), unit ``norm_db60`` for frames spanning
+  60 dB (the folder's ``dynamic_range_db``; ``norm_db`` when it records none);
 * ``labels`` = the activity class id on every column (or the person, ``label="person"``);
 * ``subject`` = person, ``session`` = recording id (the ``session`` column, default the
   ``recording`` column, default the file name), ``rate`` = ``W / frame_s`` columns per
@@ -60,6 +61,7 @@ INFO: dict[str, Any] = {
     "licence": "yours (simulated data: harlab)",
 }
 _OPTIONS = ("label", "glasgow_dir", "processing", "levels")
+_UNITS = 2  # in the cache identity: windows cached before the unit named its dB range
 
 
 def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Path | None]:
@@ -175,7 +177,7 @@ _FIXED = ("file", "frame", "activity", "person", "recording", "session", "n_fram
 
 def _recordings(stack: np.ndarray, rows: list[dict[str, Any]], label_ids: np.ndarray,
                 rate: float, where: str, extra: dict[str, Any], info: dict[str, Any],
-                unit: str = "norm_db") -> list[Recording]:
+                unit: str) -> list[Recording]:
     """One Recording per frame: data ``(W time, H Doppler)``, the frame's label on every
     column, and as meta the fixed fields, ``extra`` and labels.csv's other columns (so
     ``split.group_by`` can name e.g. a ``repetition`` column)."""
@@ -200,7 +202,7 @@ def _recordings(stack: np.ndarray, rows: list[dict[str, Any]], label_ids: np.nda
 def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
     """A frame dataset read one frame file at a time (``glasgow_dir``: all ``.dat`` files
     processed first), one Recording per frame."""
-    from harlab.radar.dataset import label_order
+    from harlab.radar.dataset import frame_dynamic_range, frame_unit, label_order
 
     label, glasgow = _options(path, options)
     levels = bool(options.get("levels", False))
@@ -212,12 +214,14 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
         files: _Frames = iter([(stack, table.to_dict("records"))])
         meta: dict[str, Any] = {}
         where = str(glasgow)
-        hop = frame_hop_s(glasgow_processing(options.get("processing")).to_dict())
+        proc = glasgow_processing(options.get("processing"))
+        hop, unit = frame_hop_s(proc.to_dict()), frame_unit(proc.dynamic_range_db)
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
         table, files, meta, known_s, too_short = _folder_frames(root, levels)
         where = str(root)
         hop = frame_hop_s(meta.get("processing")) if known_s is not None else None
+        unit = frame_unit(frame_dynamic_range(root))
     names = [str(v) for v in table[label]]
     class_names = label_order(names, meta.get("classes" if label == "activity" else "persons"))
     ids = {name: i for i, name in enumerate(class_names)}
@@ -232,7 +236,7 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
         for stack, rows in files
         for rec in _recordings(stack, rows, np.array([ids[str(r[label])] for r in rows]),
                                stack.shape[2] / (known_s or 1.0), where, extra, info,
-                               "db" if levels else "norm_db")
+                               "db" if levels else unit)
     )
     return RecordingStream(NAME, recordings, dict(enumerate(class_names)),
                            dropped={"recordings_too_short": int(too_short)} if too_short else {},
@@ -256,11 +260,11 @@ def fingerprint(path: str | Path | None = None, **options: Any) -> dict:
         # the reader's rules and the chain settings it applies are part of the identity,
         # so a cache made under other defaults is not reused
         return {**files_fingerprint(NAME, glasgow, find_dat_files(glasgow), options),
-                "reader": READER,
+                "reader": READER, "units": _UNITS,
                 "processing": glasgow_processing(options.get("processing")).to_dict()}
     root = Path(path).expanduser()  # type: ignore[arg-type]
     table, files = dataset_files(root)
     if options.get("levels") and LEVEL_COLUMN in table.columns:
         files = files + [root / name for name in table[LEVEL_COLUMN]]
     extra = [root / LABELS] + ([root / META] if (root / META).is_file() else [])
-    return files_fingerprint(NAME, root, extra + files, options)
+    return {**files_fingerprint(NAME, root, extra + files, options), "units": _UNITS}
