@@ -86,10 +86,6 @@ for d in default realistic; do
   echo "${d}_dr40|mranet_lr1e-3|mranet_activity.yaml|$NEW --set '$CH'"
   echo "${d}_dr40|dcnn5|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]'"
 done >> "$OUT/jobs.txt"
-# ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
-# e.g. ONLY='^(default|realistic)(_dr40)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
-if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
-  mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
 # --- training variants (docs/results/mranet.md, "Schedule, regularisation, JMI-CNN and the
 # joint task"): lr schedule, label smoothing, MRA-Net's dropout, JMI-CNN; and the joint
@@ -114,6 +110,11 @@ train_variants() {  # "name|config|options", activity and person-independent
   echo "default|identity_smooth0.1|mranet_activity.yaml|$IDONLY --set train.label_smoothing=0.1"
   echo "default|identity_cosine|mranet_activity.yaml|$IDONLY --set train.lr_schedule=cosine"
 } >> "$OUT/jobs.txt"
+
+# ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
+# e.g. ONLY='^(default|realistic)(_dr40)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
+if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
+  mv "$OUT/jobs.only" "$OUT/jobs.txt"; fi
 
 run_one() {  # one line of jobs.txt
   IFS='|' read -r data name config opts <<< "$1"

@@ -36,7 +36,9 @@ A JSON object; every key is optional and a folder without the file works:
   row; ``"-v_max"`` frames are flipped on load so that row 0 is always ``+v_max``;
 * ``dynamic_range_db`` (or ``processing.dynamic_range_db``) -- the dB range that [0, 1]
   spans (0 = that many dB below the frame's maximum). The SNR sweep
-  (:mod:`harlab.radar.snr_sweep`) needs it to add noise in linear power;
+  (:mod:`harlab.radar.snr_sweep`) needs it to add noise in linear power, and the frames'
+  unit names it (``norm_db60``, :func:`frame_unit`), so a model trained on frames of one
+  range refuses frames of another (``predict --pretrained``);
 * ``processing`` (with ``frame_s``, ``frame_overlap_s``: the hop between a recording's
   frames), ``radar``, ``counts``, ``dropped`` (``recordings_too_short``), ``n_frames``,
   ``frame_shape`` -- written by harlab, informative;
