@@ -485,16 +485,20 @@ def frame_dynamic_range(folder: str | Path) -> float | None:
     value = meta.get("dynamic_range_db")
     if value is None and isinstance(meta.get("processing"), dict):
         value = meta["processing"].get("dynamic_range_db")
-    if value is None:
-        return None
+    return None if value is None else positive_meta(folder, "dynamic_range_db", value, "dB")
+
+
+def positive_meta(folder: str | Path, key: str, value: Any, unit: str) -> float:
+    """``value`` of ``dataset.json``'s ``key`` as a positive finite float, else a one-line
+    DataError naming the file."""
     try:
-        value = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise DataError(f"{folder}/dataset.json: dynamic_range_db must be a positive number of "
-                        f"dB, got {value}")
-    return value
+        number = float("nan")
+    if not (np.isfinite(number) and number > 0):
+        raise DataError(f"{Path(folder) / META}: {key} must be a positive number of {unit}, "
+                        f"got {value!r}")
+    return number
 
 
 def frame_unit(dynamic_range_db: float | None) -> str:

@@ -136,16 +136,9 @@ def frame_hop_s(processing: Any) -> float | None:
 
 def _frame_seconds(root: Path, meta: dict[str, Any]) -> float | None:
     """``dataset.json``'s ``frame_s`` (checked), None when it does not give one."""
-    if "frame_s" not in meta:
-        return None
-    try:
-        frame_s = float(meta["frame_s"])
-    except (TypeError, ValueError):
-        frame_s = float("nan")
-    if not (np.isfinite(frame_s) and frame_s > 0):
-        raise DataError(f"{root}/dataset.json: frame_s must be a positive number of seconds, "
-                        f"got {meta['frame_s']!r}")
-    return frame_s
+    from harlab.radar.dataset import positive_meta
+
+    return positive_meta(root, "frame_s", meta["frame_s"], "seconds") if "frame_s" in meta else None
 
 
 _Frames = Iterator[tuple[np.ndarray, list[dict[str, Any]]]]
