@@ -6,8 +6,8 @@
 # Usage: [DB=40] [ONLY=regex] benchmarks/radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]
 #   OUT     new folder for data and runs; EPOCHS per run (default 30); SEEDS (default 0,1,2);
 #   FOLDS   subject-wise folds to run (default 0,1,2,3,4); JOBS parallel trainings (default 2);
-#   SIZE    frames: "small" (50 x 75, 3 recordings per cell; this session's budget) or "full"
-#           (100 x 150, the paper's Table 3 counts).
+#   SIZE    "small" (50 x 75 frames, 3 recordings per cell), "full" (100 x 150 frames, the
+#           paper's Table 3 counts) or "lowres" (50 x 75 frames, Table 3 counts).
 #   DB      the dB range of the main sets' frames (default: the processing configs', 60 dB;
 #           the sections measured before it became the default ran with DB=40). The sets
 #           <set>_dr40 are the same data over 40 dB, the per-frame control of the dB range.
@@ -19,13 +19,14 @@ OUT=${1:?usage: radar_train_study.sh OUT [EPOCHS] [SEEDS] [FOLDS] [JOBS] [SIZE]}
 EPOCHS=${2:-30}; SEEDS=${3:-0,1,2}; FOLDS=${4:-0,1,2,3,4}; JOBS=${5:-2}; SIZE=${6:-small}
 HARLAB=${HARLAB:-harlab}; PYTHON=${PYTHON:-python}  # the Python that has harlab
 mkdir -p "$OUT"
+case "$SIZE" in small|full|lowres) ;; *) echo "SIZE must be small, full or lowres" >&2; exit 2;; esac
 if [ "$SIZE" = small ]; then REC="--recordings 3"; else REC=""; fi
 
 processing() {  # $1 = default | realistic; $2 = extra line (or empty) -> a processing YAML
   local f="$OUT/processing_$1$3.yaml"
   sed -e "s/^mti: none$/mti: none\n$2/" configs/radar/processing_"$1".yaml > "$f"
   [ -n "${DB:-}" ] && sed -i "s/^dynamic_range_db: .*$/dynamic_range_db: $DB/" "$f"
-  if [ "$SIZE" = small ]; then
+  if [ "$SIZE" != full ]; then
     sed -i 's/^frame_height: 100.*$/frame_height: 50/; s/^frame_width: 150.*$/frame_width: 75/' "$f"
   fi
   echo "$f"
