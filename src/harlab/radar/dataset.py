@@ -452,11 +452,6 @@ def _check_level_files(root: Path, table: pd.DataFrame) -> None:
                             f".npy file in {root}")
 
 
-def has_levels(folder: str | Path) -> bool:
-    """Whether the frame folder stores its frames' absolute level (``level_file``)."""
-    return LEVEL_COLUMN in _read_table(Path(folder)).columns
-
-
 def read_metadata(folder: str | Path) -> dict[str, Any]:
     """``dataset.json`` of a frame dataset ({} when absent); a folder harlab wrote in
     another format version is refused with one line."""

@@ -34,7 +34,7 @@ with the radar chain on load. ``processing``: a mapping of
 :data:`~harlab.radar.glasgow_import.GLASGOW_PROCESSING`). ``levels``: ``true`` reads the
 frames' absolute level (dB, the folder's ``level_file`` column; unit ``db``) instead of the
 [0, 1] frames; ``data.frame_scale: train`` sets it and maps the levels to [0, 1] with a
-ceiling and range fitted on the training part (:mod:`harlab.data.frame_scale`).
+ceiling and range fitted on the training part (:func:`harlab.data.normalize.fit_db_scale`).
 """
 
 from __future__ import annotations
@@ -85,10 +85,11 @@ def _options(path: str | Path | None, options: dict[str, Any]) -> tuple[str, Pat
 
 
 def _glasgow_frames(folder: Path, processing: Any, levels: bool = False
-                    ) -> tuple[np.ndarray, Any, float, int]:
+                    ) -> tuple[np.ndarray, Any, Any, int]:
     """Frames of the ``.dat`` files under ``folder`` as ``harlab radar frames-from-glasgow``
     makes them (campaign-qualified persons, copies read once, the Glasgow chain defaults
-    under ``processing``); ``levels``: their absolute level frames."""
+    under ``processing``); ``levels``: their absolute level frames. Also the processing
+    settings used and the recordings too short for a frame."""
     import pandas as pd
 
     from harlab.radar.glasgow_import import ImportLog, glasgow_processing, iter_recordings
@@ -118,7 +119,7 @@ def _glasgow_frames(folder: Path, processing: Any, levels: bool = False
         ]
     if not rows:
         raise DataError(f"{folder}: no Glasgow recording is long enough for one frame")
-    return np.concatenate(stacks), pd.DataFrame(rows), cfg.frame_s, too_short
+    return np.concatenate(stacks), pd.DataFrame(rows), cfg, too_short
 
 
 def frame_hop_s(processing: Any) -> float | None:
@@ -200,14 +201,11 @@ def stream(path: str | Path | None = None, **options: Any) -> RecordingStream:
     label, glasgow = _options(path, options)
     levels = bool(options.get("levels", False))
     if glasgow is not None:
-        from harlab.radar.glasgow_import import glasgow_processing
-
-        stack, table, known_s, too_short = _glasgow_frames(glasgow, options.get("processing"),
-                                                           levels)
+        stack, table, proc, too_short = _glasgow_frames(glasgow, options.get("processing"),
+                                                        levels)
         files: _Frames = iter([(stack, table.to_dict("records"))])
         meta: dict[str, Any] = {}
-        where = str(glasgow)
-        proc = glasgow_processing(options.get("processing"))
+        where, known_s = str(glasgow), proc.frame_s
         hop, unit = frame_hop_s(proc.to_dict()), frame_unit(proc.dynamic_range_db)
     else:
         root = Path(path).expanduser()  # type: ignore[arg-type]
