@@ -102,6 +102,14 @@ train_variants() {  # "name|config|options", activity and person-independent
   echo "default|identity_cosine|mranet_activity.yaml|$IDONLY --set train.lr_schedule=cosine"
 } >> "$OUT/jobs.txt"
 
+# --- why MRA-Net loses to dcnn5 at the paper's size (docs/results/mranet.md, "Depth or
+# parameters?"): depth (receptive field) and parameter count varied one model at a time
+{
+  echo "realistic|mranet_5blocks|mranet_activity.yaml|$NEW --set 'model.options.channels=[8,16,32,32,32]'"
+  echo "realistic|dcnn5_3blocks|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' --set 'model.options.channels=[16,32,64]'"
+  echo "realistic|mranet_wide|mranet_activity.yaml|$NEW --set 'model.options.channels=[16,32,64]'"
+} >> "$OUT/jobs.txt"
+
 # ONLY (a regex over the lines "data|variant|config|options"): run just the matching jobs,
 # e.g. ONLY='^(default|realistic)(_dr40)?\|(mranet_lr1e-3|dcnn5|(mranet|dcnn5)_scale_train\w*)\|'
 if [ -n "${ONLY:-}" ]; then grep -E "$ONLY" "$OUT/jobs.txt" > "$OUT/jobs.only" || true
@@ -180,5 +188,10 @@ cmp() {  # $1 = set, $2 = A, $3 = B: A minus B (a side not run is reported, not 
   cmp default joint_flwl_unit identity_plain
   cmp default joint_flwl_raw jmi_cnn_joint
   for v in identity_smooth0.1 identity_cosine; do cmp default "$v" identity_plain; done
+  cmp realistic mranet_5blocks mranet_lr1e-3
+  cmp realistic mranet_5blocks dcnn5
+  cmp realistic dcnn5_3blocks dcnn5
+  cmp realistic dcnn5_3blocks mranet_lr1e-3
+  cmp realistic mranet_wide mranet_lr1e-3
 } > "$OUT/compare.txt" 2>&1
 echo "done: $OUT/compare.txt and $OUT/compare_scale.txt"

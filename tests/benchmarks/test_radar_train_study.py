@@ -67,3 +67,18 @@ def test_unknown_size_is_refused(tmp_path: Path, size: str) -> None:
     proc, calls = run_study(tmp_path, "2", "0", "0", "1", size)
     assert proc.returncode == 2 and "SIZE must be small, full or lowres" in proc.stderr
     assert calls == []
+
+
+def test_depth_variants_change_only_the_channels(tmp_path: Path) -> None:
+    proc, calls = run_study(tmp_path, "30", "0,1,2", "0", "1", "full",
+                            ONLY=r"\|(mranet_5blocks|dcnn5_3blocks|mranet_wide)\|")
+    assert proc.returncode == 0, proc.stderr
+    cv = {c.split("--out ")[1].split()[0].split("/runs/")[1]: c
+          for c in calls if c.startswith("cv ")}
+    assert sorted(cv) == ["realistic/dcnn5_3blocks", "realistic/mranet_5blocks",
+                          "realistic/mranet_wide"]
+    assert "model.options.channels=[8,16,32,32,32]" in cv["realistic/mranet_5blocks"]
+    assert "model.options.channels=[16,32,64]" in cv["realistic/mranet_wide"]
+    dcnn = cv["realistic/dcnn5_3blocks"]
+    assert "baseline_dcnn5_identity.yaml" in dcnn and "channels=[16,32,64]" in dcnn
+    assert "frame_height: 100" in (tmp_path / "out" / "processing_realistic.yaml").read_text()
