@@ -61,7 +61,7 @@ RUN_ERRORS = {
     "export-checkpoint": "checkpoint must be best or last", "export-out-exists":
     "--out must end in .onnx", "attention-part": "part must be train, val or test",
     "attention-n-zero": "--n must be >= 1", "snr-sweep-snrs": "--snrs must be comma-separated",
-    "snr-sweep-not-radar": "the SNR sweep adds noise to frame folders",
+    "snr-sweep-not-radar": "the SNR sweep works on radar frame folders",
     "compare-missing": "no such directory", "compare-empty": "no finished harlab run",
     "compare-file": "no such directory", "compare-where-syntax": "expected key.path=value",
     "compare-where-none": "matching model.name=vgg",

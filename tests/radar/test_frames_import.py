@@ -145,6 +145,13 @@ def test_shipped_config_trains_on_imported_frames_and_snr_sweep_scores_them(tmp_
     assert set(got["snr"]) == {"0.0", "20.0"} and got["frames"] == 3  # last session each
     assert all(0 <= r["activity_macro_f1"] <= 1 for r in got["snr"].values())
     assert got["warnings"] == []
+    shift = [sys.executable, "benchmarks/radar_shift_test.py", str(run), "--time", "2",
+             "--doppler", "1,3"]
+    res = subprocess.run(shift, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (moved,) = json.loads(res.stdout)
+    assert set(moved["time"]) == {"2", "-2"} and set(moved["doppler_loss"]) == {"1", "3"}
+    assert moved["frame_size"] == [40, 48] and moved["frames"] == 3
     # a run that is not complete: refused in one line, scored with --allow-unfinished
     from harlab.runs import set_run_state
 
@@ -156,3 +163,6 @@ def test_shipped_config_trains_on_imported_frames_and_snr_sweep_scores_them(tmp_
     res = subprocess.run([*sweep, "--allow-unfinished"], capture_output=True, text=True,
                          env=env, timeout=600)
     assert res.returncode == 0 and "WARNING" in res.stdout, res.stderr[-2000:]
+    res = subprocess.run(shift, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 2 and "is a failed run" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

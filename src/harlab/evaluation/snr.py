@@ -9,6 +9,7 @@ that harlab did not simulate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,27 @@ def scores_at_snrs(module: Any, frames: np.ndarray, truth: dict[str, np.ndarray]
     return out
 
 
-def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
-                  seed: int = 0, allow_unfinished: bool = False) -> dict[str, Any]:
-    """Score a radar frame run's best checkpoint on its ``part`` frames (its own split)
-    with noise at each of ``snrs`` dB, and without noise. Only a complete run, unless
-    ``allow_unfinished`` (the result's ``warnings`` then say why)."""
+@dataclass
+class RunFrames:
+    """A radar frame run's best checkpoint and one part of its own split, ready to score."""
+
+    run: Path
+    module: Any
+    frames: np.ndarray  # (N, W, H) as stored (before the run's normalisation)
+    clean: np.ndarray   # the same frames normalised as the run trained
+    truth: dict[str, np.ndarray]
+    normalize: Any      # the run's normalizer's ``apply``
+    dynamic_range_db: float | None  # None: level frames in dB (``data.frame_scale: train``)
+    frame_scale: Any
+    warnings: list[str]
+
+
+def load_run_frames(run_dir: str | Path, part: str = "test", allow_unfinished: bool = False,
+                    purpose: str = "scoring", needs_range: bool = False) -> RunFrames:
+    """Load a radar frame run's best checkpoint and its ``part`` frames with their true
+    classes. Only a complete run, unless ``allow_unfinished`` (``warnings`` say why).
+    ``purpose`` names the use in errors; ``needs_range``: [0, 1] frames whose folder gives
+    no dB range are refused before the checkpoint is read."""
     from harlab.config import from_dict, load_yaml
     from harlab.data.prepare import prepare
     from harlab.radar.dataset import frame_dynamic_range
@@ -67,13 +84,13 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
     run = check_run_dir(run_dir)
     cfg = from_dict(load_yaml(run / "config.yaml"))
     if cfg.data.dataset != "radar_frames" or cfg.data.options.get("glasgow_dir"):
-        raise ConfigError(f"{run}: the SNR sweep adds noise to frame folders; this run trained "
-                          f"on {cfg.data.dataset}")
+        raise ConfigError(f"{run}: {purpose} works on radar frame folders; this run "
+                          f"trained on {cfg.data.dataset}")
     folder = Path(str(cfg.data.path))
     levels = cfg.data.frame_scale == "train"  # level frames in dB: no dB range needed
     db_range = None if levels else frame_dynamic_range(folder)
-    if db_range is None and not levels:
-        raise ConfigError(f"{folder}/dataset.json: no dynamic_range_db; the SNR sweep needs the "
+    if needs_range and db_range is None and not levels:
+        raise ConfigError(f"{folder}/dataset.json: no dynamic_range_db; {purpose} needs the "
                           "dB range the frames span to add noise in linear power")
     module, unfinished = load_run_module(run, best_checkpoint(run), allow_unfinished)
     data = prepare(cfg.data)
@@ -89,11 +106,24 @@ def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
             raise ConfigError(f"{run}: {part} frames of persons without training frames; "
                               "they cannot be identified")
         truth["identity"] = np.array(data.person_names)[data.person[part]]
-    frames = np.asarray(data.windowed.windows.x[idx])
-    clean = head_scores(module, data.x[part], truth)
-    by_snr = scores_at_snrs(module, frames, truth, snrs, db_range, seed, data.normalizer.apply)
-    return {"run": str(run), "part": part, "frames": int(len(idx)), "dynamic_range_db": db_range,
-            "frame_scale": data.db_scale.to_dict() if data.db_scale else "stored",
+    return RunFrames(run, module, np.asarray(data.windowed.windows.x[idx]), data.x[part],
+                     truth, data.normalizer.apply, db_range,
+                     data.db_scale.to_dict() if data.db_scale else "stored",
+                     [unfinished] if unfinished else [])
+
+
+def run_snr_sweep(run_dir: str | Path, snrs: list[float], part: str = "test",
+                  seed: int = 0, allow_unfinished: bool = False) -> dict[str, Any]:
+    """Score a radar frame run's best checkpoint on its ``part`` frames (its own split)
+    with noise at each of ``snrs`` dB, and without noise. Only a complete run, unless
+    ``allow_unfinished`` (the result's ``warnings`` then say why)."""
+    rf = load_run_frames(run_dir, part, allow_unfinished, purpose="the SNR sweep",
+                         needs_range=True)
+    clean = head_scores(rf.module, rf.clean, rf.truth)
+    by_snr = scores_at_snrs(rf.module, rf.frames, rf.truth, snrs, rf.dynamic_range_db, seed,
+                            rf.normalize)
+    return {"run": str(rf.run), "part": part, "frames": int(len(rf.frames)),
+            "dynamic_range_db": rf.dynamic_range_db, "frame_scale": rf.frame_scale,
             "seed": seed, "clean": clean, "snr": {str(k): v for k, v in by_snr.items()},
             "noise": "white Gaussian, linear power, SNR = mean frame power / noise variance",
-            "warnings": [unfinished] if unfinished else []}
+            "warnings": rf.warnings}
