@@ -4,7 +4,8 @@ The noise is :func:`harlab.radar.snr_sweep.add_frame_noise`: white Gaussian nois
 linear power on the micro-Doppler frames (SNR = mean frame power / noise variance), so it
 works on any frame folder that records its dB range. ``harlab radar snr-sweep RUN`` scores
 a run's test frames this way; ``harlab reproduce mranet`` uses it for Fig. 11 on folders
-that harlab did not simulate.
+that harlab did not simulate. :func:`load_run_frames` (a run's checkpoint and test frames)
+also serves the shift test, :mod:`harlab.evaluation.shift`.
 """
 
 from __future__ import annotations
