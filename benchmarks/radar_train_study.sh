@@ -102,8 +102,8 @@ train_variants() {  # "name|config|options", activity and person-independent
   echo "default|identity_cosine|mranet_activity.yaml|$IDONLY --set train.lr_schedule=cosine"
 } >> "$OUT/jobs.txt"
 
-# --- why MRA-Net loses to dcnn5 at the paper's size (docs/results/mranet.md, "Depth or
-# parameters?"): depth (receptive field) and parameter count varied one model at a time
+# --- why MRA-Net loses to dcnn5 at the paper's size (docs/results/mranet.md, "Why does
+# MRA-Net lose to dcnn5: depth or parameters?"): depth and parameters varied one at a time
 {
   echo "realistic|mranet_5blocks|mranet_activity.yaml|$NEW --set 'model.options.channels=[8,16,32,32,32]'"
   echo "realistic|dcnn5_3blocks|baseline_dcnn5_identity.yaml|$NEW --set 'task.heads=[activity]' --set 'model.options.channels=[16,32,64]'"

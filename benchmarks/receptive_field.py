@@ -7,7 +7,8 @@ Builds the registered MODEL (``mranet``, ``dcnn3``, ``dcnn5``: the models whose 
 Doppler bins, and back-propagates the centre position of its last feature map to 16 random
 frames. The rows and columns with a non-zero gradient in any of them are the pixels that
 position can see: its receptive field, attention masks and padding included.
-docs/results/mranet.md ("Depth or parameters?") relates it to the frame size.
+docs/results/mranet.md ("Why does MRA-Net lose to dcnn5: depth or parameters?") relates it
+to the frame size.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ def test_shipped_config_trains_on_imported_frames_and_snr_sweep_scores_them(tmp_
     res = subprocess.run(shift, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     (moved,) = json.loads(res.stdout)
-    assert set(moved["time"]) == {"2", "-2"} and set(moved["doppler_loss"]) == {"1", "3"}
+    assert set(moved["time"]) == {"2", "-2"} and list(moved["doppler_loss"]) == ["activity"]
+    assert set(moved["doppler_loss"]["activity"]) == {"1", "3"}
     assert moved["frame_size"] == [40, 48] and moved["frames"] == 3
     # a run that is not complete: refused in one line, scored with --allow-unfinished
     from harlab.runs import set_run_state

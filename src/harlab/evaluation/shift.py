@@ -4,7 +4,8 @@ A diagnostic of *where* a model looks: a classifier whose features are local and
 last layer weighs each position separately loses more when the same signature sits a few
 bins away than one whose features span the frame. Persons differ in speed and in the timing
 of their limbs, so a model that is sensitive to small shifts is expected to generalise
-worse to persons it has not seen (docs/results/mranet.md, "Depth or parameters?").
+worse to persons it has not seen (docs/results/mranet.md, "Why does MRA-Net lose to
+dcnn5: depth or parameters?").
 
 Frames are moved by whole pixels and the uncovered pixels take each frame's minimum (the
 floor), so nothing wraps around: a Doppler shift of ``d`` bins is a velocity offset of
